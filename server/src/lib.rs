@@ -1,0 +1,1 @@
+//! dealersync-server: the relay.
