@@ -5,6 +5,7 @@
 //! rule here can be tested with plain function calls.
 //!
 //! Layout, one concept per module:
+//! - [`access`]: who may read and write which document, from role and site tree.
 //! - [`schema`]: the site and network documents as they live in automerge: plain
 //!   JSON-like values that a JavaScript client can read and write.
 //! - [`domain`]: validated operations on a site document (customers, vehicles, parts,
@@ -18,6 +19,7 @@
 //! - [`store`]: the storage trait that the server's and the client's SQLite stores
 //!   implement.
 
+pub mod access;
 pub mod conflicts;
 pub mod domain;
 pub mod protocol;

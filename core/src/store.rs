@@ -1,1 +1,92 @@
-//! TODO
+//! The storage trait shared by the relay and the field client.
+//!
+//! A store keeps, per document, a list of chunks (automerge bytes: a compacted
+//! snapshot and the incremental changes saved since), and the sync state per
+//! (document, peer storage id). Loading a document is loading all its chunks in order.
+//!
+//! Durability is the store's promise: when [`Store::commit`] returns `Ok`, everything in
+//! the batch survives a crash (for SQLite: one transaction with `synchronous=FULL`).
+//! The sync engine groups the changes of many documents and connections into one batch
+//! (group commit) and advertises nothing that a committed batch does not contain.
+
+use crate::protocol::{DocumentId, StorageId};
+
+/// Why a storage operation failed. The caller reports it to the peer and to the
+/// operator; it never drops the data silently.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The disk is full or the database refused to grow.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// The database is locked by another process or busy beyond the timeout.
+    #[error("storage is busy or locked: {0}")]
+    Busy(String),
+    /// Stored bytes fail their integrity check.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other I/O or database failure.
+    #[error("storage failed: {0}")]
+    Io(String),
+}
+
+impl StoreError {
+    /// A short, stable name for metrics and logs (`full`, `busy`, `corrupt`, `io`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::Full(_) => "full",
+            StoreError::Busy(_) => "busy",
+            StoreError::Corrupt(_) => "corrupt",
+            StoreError::Io(_) => "io",
+        }
+    }
+}
+
+/// A stored document: its chunks in the order they must be loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDocument {
+    /// Snapshot first (if any), then incremental chunks in commit order.
+    pub chunks: Vec<Vec<u8>>,
+    /// Size of the newest snapshot in bytes (0 if none), to decide when to compact.
+    pub snapshot_bytes: u64,
+    /// Total size of the incremental chunks after the snapshot.
+    pub incremental_bytes: u64,
+}
+
+/// Everything one group commit writes, atomically.
+#[derive(Debug, Clone, Default)]
+pub struct WriteBatch {
+    /// Documents created by this batch (must not exist yet), with their first chunk.
+    pub created: Vec<(DocumentId, Vec<u8>)>,
+    /// Incremental chunks to append.
+    pub appended: Vec<(DocumentId, Vec<u8>)>,
+    /// Compactions: the document's chunks are all replaced by this snapshot.
+    pub snapshots: Vec<(DocumentId, Vec<u8>)>,
+    /// Sync states to save, per (document, peer storage id).
+    pub sync_states: Vec<(DocumentId, StorageId, Vec<u8>)>,
+}
+
+impl WriteBatch {
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.created.is_empty()
+            && self.appended.is_empty()
+            && self.snapshots.is_empty()
+            && self.sync_states.is_empty()
+    }
+}
+
+/// Durable storage of documents and sync states.
+pub trait Store: Send + Sync {
+    /// The chunks of a document, or `None` if the store does not know it.
+    fn load(&self, doc: &DocumentId) -> Result<Option<StoredDocument>, StoreError>;
+    /// The saved sync state of a peer's storage for a document.
+    fn load_sync_state(
+        &self,
+        doc: &DocumentId,
+        peer: &StorageId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes the batch in one transaction; durable when this returns `Ok`.
+    fn commit(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// Whether the store knows the document (without loading it).
+    fn exists(&self, doc: &DocumentId) -> Result<bool, StoreError>;
+}

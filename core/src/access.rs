@@ -1,0 +1,1 @@
+//! Who may read and write which document: the pure policy, from role and site tree.
