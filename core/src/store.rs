@@ -63,6 +63,25 @@ pub struct WriteBatch {
     pub snapshots: Vec<(DocumentId, Vec<u8>)>,
     /// Sync states to save, per (document, peer storage id).
     pub sync_states: Vec<(DocumentId, StorageId, Vec<u8>)>,
+    /// One audit row per change accepted from a peer in this batch.
+    pub audit: Vec<AuditRecord>,
+}
+
+/// Who sent an accepted change, recorded in the same transaction as the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The document changed.
+    pub doc: DocumentId,
+    /// The automerge change hash, hex.
+    pub change_hash: String,
+    /// The automerge actor id, hex.
+    pub actor: String,
+    /// The authenticated user (`sub`), if the connection had one.
+    pub user: Option<String>,
+    /// The device claimed in the token, if any.
+    pub device: Option<String>,
+    /// When the server received it, UTC milliseconds.
+    pub received_at: i64,
 }
 
 impl WriteBatch {
@@ -72,6 +91,7 @@ impl WriteBatch {
             && self.appended.is_empty()
             && self.snapshots.is_empty()
             && self.sync_states.is_empty()
+            && self.audit.is_empty()
     }
 }
 
