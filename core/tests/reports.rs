@@ -259,6 +259,7 @@ fn fixture() -> Fixture {
     ] {
         hq.vehicles.insert(v.vin.clone(), v);
     }
+    hq.vehicles.get_mut(&vin(4)).unwrap().eta = Some(cst(2026, 4, 20, 10, 0));
     for c in [
         customer(
             "c1",
@@ -320,9 +321,18 @@ fn fixture() -> Fixture {
     ] {
         hq.customers.insert(c.id.clone(), c);
     }
+    // wang's target also sets activity: 4 visits, 0 calls, no test-drive figure.
     hq.targets.insert(
         "wang".into(),
-        [("2026-03".to_string(), target(2, 23 * WAN))].into(),
+        [(
+            "2026-03".to_string(),
+            Target {
+                visits: Some(4),
+                calls: Some(0),
+                ..target(2, 23 * WAN)
+            },
+        )]
+        .into(),
     );
     hq.targets.insert(
         "li".into(),
@@ -379,6 +389,10 @@ fn fixture() -> Fixture {
     ] {
         ag1.vehicles.insert(v.vin.clone(), v);
     }
+    // Due 00:30 CST April 15th (16:30 UTC on the 14th), so overdue at 10:00 CST.
+    let v8 = ag1.vehicles.get_mut(&vin(8)).unwrap();
+    v8.eta = Some(cst(2026, 4, 15, 0, 30));
+    v8.transfer_from = Some("dc-n".into());
     for c in [
         customer(
             "c4",
@@ -644,6 +658,38 @@ fn ageing_counts_cst_days_and_flags_slow_movers_over_the_threshold() {
     assert_eq!(at(eve + 1), Some(90));
 }
 
+#[test]
+fn pipeline_lists_arrivals_in_cst_and_flags_overdue() {
+    let f = fixture();
+    let p = reports::pipeline(&f.network, &f.sites(), now()).unwrap();
+    let got: Vec<(String, &str, Option<&str>, bool, Option<&str>)> = p
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r.vin.clone(),
+                r.site.as_str(),
+                r.eta_date.as_deref(),
+                r.overdue,
+                r.transfer_from.as_deref(),
+            )
+        })
+        .collect();
+    // Soonest first, unknown ETA last. V08's ETA is dated the 15th in CST although
+    // its UTC date is the 14th.
+    assert_eq!(
+        got,
+        vec![
+            (vin(8), "ag-1", Some("2026-04-15"), true, Some("dc-n")),
+            (vin(4), "hq", Some("2026-04-20"), false, None),
+            (vin(5), "hq", None, false, None),
+        ]
+    );
+    assert_eq!((p.in_transit, p.on_order, p.overdue), (2, 1, 1));
+    // V08 150,000 + V04 150,000 + V05 100,000 yuan.
+    assert_eq!(p.cost_value, 40 * WAN);
+}
+
 // ------------------------------------------------------------------ forecast roll-up
 
 #[test]
@@ -685,6 +731,31 @@ fn forecast_rolls_up_agents_and_roadshows_to_head_office() {
     let april = reports::forecast_rollup(&f.network, &f.sites(), month(2026, 4)).unwrap();
     assert_eq!(april.network_total("SDN-A"), 99);
     assert_eq!(april.rows.len(), 3, "ag-1, dc-n and hq: {:?}", april.rows);
+}
+
+#[test]
+fn impossible_periods_are_errors_not_panics() {
+    let f = fixture();
+    let s = f.sites();
+    for bad in [
+        Period::Month(2026, 13),
+        Period::Day(2026, 2, 30),
+        Period::Week(2026, 54),
+    ] {
+        assert_eq!(
+            reports::kpis(&f.network, &s, bad).unwrap_err(),
+            ReportError::InvalidPeriod(bad)
+        );
+        assert_eq!(
+            reports::sales_board(&f.network, &s, bad).unwrap_err(),
+            ReportError::InvalidPeriod(bad)
+        );
+    }
+    let zero = Period::Month(2026, 0);
+    assert_eq!(
+        reports::order_plan(&f.network, &s, zero, now(), &OrderPlanParams::default()).unwrap_err(),
+        ReportError::InvalidPeriod(zero)
+    );
 }
 
 #[test]
@@ -901,6 +972,15 @@ fn kpis_per_site_and_consultant_for_march() {
     assert_eq!(wang.units_achievement, Some(0.5));
     assert_eq!(wang.revenue_achievement, Some(0.5));
     assert_eq!(wang.consultants, None, "site rows only");
+    // Activity against the target: 2 / 4 visits; a zero call target and an absent
+    // test-drive target give no achievement.
+    assert_eq!(wang.target_visits, Some(4));
+    assert_eq!(wang.visits_achievement, Some(0.5));
+    assert_eq!((wang.target_calls, wang.calls_achievement), (Some(0), None));
+    assert_eq!(
+        (wang.target_test_drives, wang.test_drives_achievement),
+        (None, None)
+    );
 
     // li: two visits, one test drive, c12's order; c12's delivery is April's.
     let li = k.consultant("hq", "li").unwrap();
@@ -1163,6 +1243,7 @@ fn tabular_rows_are_flat() {
         4
     );
     assert_eq!(assert_flat(&reports::kpis(n, &s, m).unwrap()), 13);
+    assert_eq!(assert_flat(&reports::pipeline(n, &s, now()).unwrap()), 3);
     assert_eq!(assert_flat(&reports::sales_board(n, &s, m).unwrap()), 16);
     // Names on the wire are camelCase, enums snake_case.
     let stock = serde_json::to_value(&reports::stock(n, &s).unwrap().rows[0]).unwrap();
