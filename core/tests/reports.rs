@@ -662,7 +662,9 @@ fn ageing_counts_cst_days_and_flags_slow_movers_over_the_threshold() {
 fn pipeline_lists_arrivals_in_cst_and_flags_overdue() {
     let f = fixture();
     let p = reports::pipeline(&f.network, &f.sites(), now()).unwrap();
-    let got: Vec<(String, &str, Option<&str>, bool, Option<&str>)> = p
+    // (VIN, site, CST arrival date, overdue, sent from)
+    type Line<'a> = (String, &'a str, Option<&'a str>, bool, Option<&'a str>);
+    let got: Vec<Line> = p
         .rows
         .iter()
         .map(|r| {
