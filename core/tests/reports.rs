@@ -127,6 +127,7 @@ fn customer(
         status: CustomerStatus::Lead,
         created_at: created,
         events,
+        merged_into: None,
     }
 }
 
