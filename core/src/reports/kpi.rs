@@ -43,12 +43,13 @@ pub(crate) fn deliveries_by_model(
         .flat_map(|(_, d)| d.vehicles.values())
         .map(|v| (v.vin.as_str(), v.model.as_str()))
         .collect();
+    let (start, end) = month.range_millis();
     let mut sales: BTreeMap<String, i64> = BTreeMap::new();
     let mut warnings = Vec::new();
     for (_, doc) in tree.docs() {
         for c in doc.customers.values() {
             for e in &c.events {
-                if e.kind != EventKind::Delivery || !month.contains(e.at) {
+                if e.kind != EventKind::Delivery || e.at < start || e.at >= end {
                     continue;
                 }
                 let model = e
@@ -100,8 +101,9 @@ impl Figures {
 struct Tally<'a> {
     tree: SiteTree<'a>,
     sites: Vec<Figures>,
-    /// (site index, consultant) → figures; includes consultants with only a target.
-    consultants: BTreeMap<(usize, String), Figures>,
+    /// Per site index, consultant → figures; includes consultants with only a target.
+    /// Keys borrow from the documents: no allocation per event.
+    consultants: Vec<BTreeMap<&'a str, Figures>>,
     warnings: Vec<ReportWarning>,
 }
 
@@ -113,20 +115,22 @@ fn tally<'a>(
     check_period(period)?;
     let tree = SiteTree::build(network, docs)?;
     let key = period.to_string();
-    let (_, end) = period.range_millis();
+    // The range once, not a time-zone conversion per event.
+    let (start, end) = period.range_millis();
+    let in_period = |t| start <= t && t < end;
     let mut sites = vec![Figures::default(); tree.nodes.len()];
-    let mut consultants: BTreeMap<(usize, String), Figures> = BTreeMap::new();
+    let mut consultants: Vec<BTreeMap<&'a str, Figures>> = vec![BTreeMap::new(); tree.nodes.len()];
     let mut warnings = tree.warnings.clone();
     for (idx, doc) in tree.docs() {
         for (consultant, targets) in &doc.targets {
             if targets.contains_key(&key) {
-                consultants.entry((idx, consultant.clone())).or_default();
+                consultants[idx].entry(consultant.as_str()).or_default();
             }
         }
         for c in doc.customers.values() {
             // Roadshow closing ratio: the cohort of roadshow leads entered in the
             // period, and how many of them ordered before the period ended.
-            if c.source == CustomerSource::Roadshow && period.contains(c.created_at) {
+            if c.source == CustomerSource::Roadshow && in_period(c.created_at) {
                 let ordered = c
                     .events
                     .iter()
@@ -137,10 +141,10 @@ fn tally<'a>(
                 };
                 count(&mut sites[idx]);
                 if let Some(who) = c.consultant.as_deref().filter(|w| !w.is_empty()) {
-                    count(consultants.entry((idx, who.to_string())).or_default());
+                    count(consultants[idx].entry(who).or_default());
                 }
             }
-            for e in c.events.iter().filter(|e| period.contains(e.at)) {
+            for e in c.events.iter().filter(|e| in_period(e.at)) {
                 let mut delta = Figures::default();
                 match e.kind {
                     EventKind::Visit => delta.visits = 1,
@@ -164,8 +168,8 @@ fn tally<'a>(
                 // Credit whoever recorded the event: history does not move when a
                 // customer is later reassigned to another consultant.
                 if !e.by.is_empty() {
-                    consultants
-                        .entry((idx, e.by.clone()))
+                    consultants[idx]
+                        .entry(e.by.as_str())
                         .or_default()
                         .add(&delta);
                 }
@@ -349,16 +353,12 @@ pub fn kpis(
         let site = (node.header.id.as_str(), node.header.name.as_str());
         let target = network.targets.get(site.0).and_then(|ts| ts.get(&key));
         let mut row = KpiRow::new(KpiLevel::Site, site, None, &t.sites[idx], target);
-        let mine: Vec<(&String, &Figures)> = t
-            .consultants
-            .range((idx, String::new())..(idx + 1, String::new()))
-            .map(|((_, who), f)| (who, f))
-            .collect();
+        let mine = &t.consultants[idx];
         let n = mine.len() as i64;
         row.consultants = Some(n);
         row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
         rows.push(row);
-        for (who, f) in mine {
+        for (&who, f) in mine {
             let target = node
                 .doc
                 .and_then(|d| d.targets.get(who))
@@ -539,13 +539,15 @@ pub fn sales_board(
     let mut consultants: Vec<BoardRow> = t
         .consultants
         .iter()
-        .map(|((idx, who), f)| {
-            let target = nodes[*idx]
+        .enumerate()
+        .flat_map(|(idx, mine)| mine.iter().map(move |(&who, f)| (idx, who, f)))
+        .map(|(idx, who, f)| {
+            let target = nodes[idx]
                 .doc
                 .and_then(|d| d.targets.get(who))
                 .and_then(|ts| ts.get(&key))
                 .map(|t| (t.units, t.revenue));
-            let site = nodes[*idx].header.id.as_str();
+            let site = nodes[idx].header.id.as_str();
             board_row(BoardLevel::Consultant, (who, who, site), f, target)
         })
         .collect();
