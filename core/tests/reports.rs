@@ -898,26 +898,30 @@ fn kpis_per_site_and_consultant_for_march() {
     let k = reports::kpis(&f.network, &f.sites(), month(2026, 3)).unwrap();
     assert_eq!(k.period, "2026-03");
 
-    // Row order: each site in tree order, followed by its consultants by id.
+    // Row order: each site in tree order (a region row first for a site with sites
+    // below it), then the site's own row, then its consultants by id.
     let order: Vec<(KpiLevel, &str, Option<&str>)> = k
         .rows
         .iter()
         .map(|r| (r.level, r.site.as_str(), r.consultant.as_deref()))
         .collect();
-    use KpiLevel::{Consultant as C, Site as S};
+    use KpiLevel::{Consultant as C, Region as R, Site as S};
     assert_eq!(
         order,
         vec![
+            (R, "hq", None),
             (S, "hq", None),
             (C, "hq", Some("li")),
             (C, "hq", Some("wang")),
             (C, "hq", Some("zhou")),
+            (R, "dc-n", None),
             (S, "dc-n", None),
             (S, "ag-1", None),
             (C, "ag-1", Some("zhao")),
             (S, "ag-2", None),
             (S, "rs-1", None),
             (C, "rs-1", Some("chen")),
+            (R, "dc-s", None),
             (S, "dc-s", None),
             (S, "ag-3", None),
             (C, "ag-3", Some("sun")),
@@ -1051,6 +1055,57 @@ fn kpis_per_site_and_consultant_for_march() {
     assert_eq!((ag3.deliveries, ag3.revenue), (1, 0));
     assert_eq!(ag3.units_achievement, Some(1.0));
     assert_eq!(ag3.revenue_achievement, None);
+    // Regions sum their subtree. hq: visits 4 (hq) + 2 (ag-1) + 3 (rs-1) = 9; calls
+    // 1 + 1 = 2; test drives 2 + 1 = 3; orders 2 + 1 + 2 = 5; deliveries hq, ag-1,
+    // ag-3 = 3 worth 115,000 + 165,000 + 0; consultants 3 + 1 + 1 + 1 = 6.
+    let hq_region = k.region("hq").unwrap();
+    assert_eq!(
+        (
+            hq_region.visits,
+            hq_region.calls,
+            hq_region.test_drives,
+            hq_region.orders,
+            hq_region.deliveries
+        ),
+        (9, 2, 3, 5, 3)
+    );
+    assert_eq!(hq_region.revenue, 28 * WAN);
+    assert_eq!(hq_region.test_drive_rate, Some(0.3333)); // 3 / 9
+    assert_eq!(hq_region.closing_rate, Some(0.5556)); // 5 / 9
+    assert_eq!(hq_region.roadshow_closing_ratio, Some(0.3333)); // rs-1's 1 / 3
+    assert_eq!(hq_region.consultants, Some(6));
+    assert_eq!(hq_region.units_per_consultant, Some(0.5)); // 3 / 6
+    // Target: hq 4 + ag-1 2 + dc-s 3 + ag-3 1 = 10 units; 500,000 + 300,000 + 400,000
+    // + 0 = 1,200,000 yuan. No site target sets visits.
+    assert_eq!(
+        (hq_region.target_units, hq_region.target_revenue),
+        (Some(10), Some(120 * WAN))
+    );
+    assert_eq!(hq_region.units_achievement, Some(0.3));
+    assert_eq!(hq_region.revenue_achievement, Some(0.2333));
+    assert_eq!(hq_region.target_visits, None);
+    // dc-n: visits 2 + 3 = 5, test drives 1, orders 1 + 2 = 3; zhao and chen.
+    let dcn = k.region("dc-n").unwrap();
+    assert_eq!((dcn.visits, dcn.test_drives, dcn.orders), (5, 1, 3));
+    assert_eq!(
+        (dcn.test_drive_rate, dcn.closing_rate),
+        (Some(0.2), Some(0.6))
+    );
+    assert_eq!(
+        (dcn.consultants, dcn.units_per_consultant),
+        (Some(2), Some(0.5))
+    );
+    assert_eq!(dcn.units_achievement, Some(0.5)); // ag-1's target: 1 / 2
+    // dc-s: no visits anywhere below it: no rates.
+    let dcs = k.region("dc-s").unwrap();
+    assert_eq!((dcs.closing_rate, dcs.deliveries), (None, 1));
+    assert_eq!(dcs.units_achievement, Some(0.25)); // 1 / (3 + 1)
+    assert_eq!(dcs.revenue_achievement, Some(0.0)); // 0 / 400,000
+    assert!(
+        k.region("ag-1").is_none(),
+        "an agent with nobody below is no region"
+    );
+
     assert_eq!(
         k.warnings,
         vec![ReportWarning::UnpricedDelivery {
@@ -1244,7 +1299,7 @@ fn tabular_rows_are_flat() {
         ),
         4
     );
-    assert_eq!(assert_flat(&reports::kpis(n, &s, m).unwrap()), 13);
+    assert_eq!(assert_flat(&reports::kpis(n, &s, m).unwrap()), 16);
     assert_eq!(assert_flat(&reports::pipeline(n, &s, now()).unwrap()), 3);
     assert_eq!(assert_flat(&reports::sales_board(n, &s, m).unwrap()), 16);
     // Names on the wire are camelCase, enums snake_case.

@@ -186,10 +186,80 @@ fn tally<'a>(
     })
 }
 
+/// Sums over every site's subtree (the site and everything below it).
+struct Regions {
+    /// Figures of the subtree.
+    figures: Vec<Figures>,
+    /// Sum of the site targets set in the subtree; `None` if none is set.
+    targets: Vec<Option<Target>>,
+    /// Consultants counted in the subtree.
+    consultants: Vec<i64>,
+    /// Whether the site has sites below it (only those are regions).
+    has_children: Vec<bool>,
+}
+
+/// Adds a target into a running sum; an activity figure is summed over the targets
+/// that set it, and stays `None` when none does.
+fn add_target(sum: &mut Option<Target>, t: &Target) {
+    let s = sum.get_or_insert_with(Target::default);
+    s.units += t.units;
+    s.revenue += t.revenue;
+    let opt = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    s.visits = opt(s.visits, t.visits);
+    s.calls = opt(s.calls, t.calls);
+    s.test_drives = opt(s.test_drives, t.test_drives);
+}
+
+impl Tally<'_> {
+    /// A site's target for the period key, from the network document.
+    fn site_target<'n>(
+        &self,
+        network: &'n NetworkDocument,
+        idx: usize,
+        key: &str,
+    ) -> Option<&'n Target> {
+        network
+            .targets
+            .get(&self.tree.nodes[idx].header.id)
+            .and_then(|ts| ts.get(key))
+    }
+
+    /// Subtree sums, children before parents (reverse pre-order).
+    fn regions(&self, network: &NetworkDocument, key: &str) -> Regions {
+        let n = self.tree.nodes.len();
+        let mut r = Regions {
+            figures: self.sites.clone(),
+            targets: vec![None; n],
+            consultants: self.consultants.iter().map(|c| c.len() as i64).collect(),
+            has_children: vec![false; n],
+        };
+        for idx in (0..n).rev() {
+            if let Some(t) = self.site_target(network, idx, key) {
+                add_target(&mut r.targets[idx], t);
+            }
+            if let Some(p) = self.tree.nodes[idx].parent {
+                r.has_children[p] = true;
+                let f = r.figures[idx];
+                r.figures[p].add(&f);
+                r.consultants[p] += r.consultants[idx];
+                if let Some(t) = r.targets[idx].clone() {
+                    add_target(&mut r.targets[p], &t);
+                }
+            }
+        }
+        r
+    }
+}
+
 /// Whether a KPI row is about a whole site or one consultant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KpiLevel {
+    /// A site with everything below it, against the sum of the targets set there.
+    Region,
     /// A site's own figures (not its children's).
     Site,
     /// One consultant at one site.
@@ -231,9 +301,9 @@ pub struct KpiRow {
     pub deliveries: i64,
     /// Revenue of those deliveries, in fen.
     pub revenue: Fen,
-    /// Consultants counted at the site (site rows only).
+    /// Consultants counted at the site or region (not on consultant rows).
     pub consultants: Option<i64>,
-    /// deliveries / consultants (site rows only).
+    /// deliveries / consultants (not on consultant rows).
     pub units_per_consultant: Option<f64>,
     /// Target units for the period, if set.
     pub target_units: Option<i64>,
@@ -307,7 +377,8 @@ impl KpiRow {
 pub struct KpiReport {
     /// The period key, e.g. `2026-03`.
     pub period: String,
-    /// Sites in tree order, each followed by its consultants by user id.
+    /// Sites in tree order: for a site with sites below it its region row first, then
+    /// its own site row, then its consultants by user id.
     pub rows: Vec<KpiRow>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
@@ -328,6 +399,13 @@ impl KpiReport {
             .find(|r| r.level == KpiLevel::Site && r.site == site)
     }
 
+    /// The region row of a site with sites below it.
+    pub fn region(&self, site: &str) -> Option<&KpiRow> {
+        self.rows
+            .iter()
+            .find(|r| r.level == KpiLevel::Region && r.site == site)
+    }
+
     /// The row of a consultant at a site.
     pub fn consultant(&self, site: &str, consultant: &str) -> Option<&KpiRow> {
         self.rows.iter().find(|r| {
@@ -338,9 +416,10 @@ impl KpiReport {
     }
 }
 
-/// KPIs per site (its own figures) and per consultant for `period`, with achievement
-/// against the site targets of the network document and the consultant targets of the
-/// site documents, for exactly that period key.
+/// KPIs per region (a site with everything below it), per site (its own figures) and
+/// per consultant for `period`, with achievement against the site targets of the
+/// network document and the consultant targets of the site documents, for exactly that
+/// period key.
 pub fn kpis(
     network: &NetworkDocument,
     sites: &[&SiteDocument],
@@ -348,10 +427,24 @@ pub fn kpis(
 ) -> Result<KpiReport, ReportError> {
     let key = period.to_string();
     let t = tally(network, sites, period)?;
+    let regions = t.regions(network, &key);
     let mut rows = Vec::new();
     for (idx, node) in t.tree.nodes.iter().enumerate() {
         let site = (node.header.id.as_str(), node.header.name.as_str());
-        let target = network.targets.get(site.0).and_then(|ts| ts.get(&key));
+        if regions.has_children[idx] {
+            let f = &regions.figures[idx];
+            let mut row = KpiRow::new(
+                KpiLevel::Region,
+                site,
+                None,
+                f,
+                regions.targets[idx].as_ref(),
+            );
+            row.consultants = Some(regions.consultants[idx]);
+            row.units_per_consultant = ratio(f.deliveries, regions.consultants[idx]);
+            rows.push(row);
+        }
+        let target = t.site_target(network, idx, &key);
         let mut row = KpiRow::new(KpiLevel::Site, site, None, &t.sites[idx], target);
         let mine = &t.consultants[idx];
         let n = mine.len() as i64;
@@ -501,37 +594,21 @@ pub fn sales_board(
     let t = tally(network, sites, period)?;
     let nodes = &t.tree.nodes;
     let site_target = |idx: usize| {
-        network
-            .targets
-            .get(&nodes[idx].header.id)
-            .and_then(|ts| ts.get(&key))
+        t.site_target(network, idx, &key)
             .map(|t| (t.units, t.revenue))
     };
-
-    // Subtree sums, children before parents (reverse pre-order).
-    let mut sub = t.sites.clone();
-    let mut sub_target: Vec<Option<(i64, Fen)>> = (0..nodes.len()).map(site_target).collect();
-    let mut has_children = vec![false; nodes.len()];
-    for idx in (0..nodes.len()).rev() {
-        if let Some(p) = nodes[idx].parent {
-            has_children[p] = true;
-            let f = sub[idx];
-            sub[p].add(&f);
-            if let Some((u, r)) = sub_target[idx] {
-                let (pu, pr) = sub_target[p].get_or_insert((0, 0));
-                *pu += u;
-                *pr += r;
-            }
-        }
-    }
+    let sub = t.regions(network, &key);
 
     let label = |idx: usize| {
         let h = &nodes[idx].header;
         (h.id.as_str(), h.name.as_str(), h.id.as_str())
     };
     let mut regions: Vec<BoardRow> = (0..nodes.len())
-        .filter(|&i| has_children[i])
-        .map(|i| board_row(BoardLevel::Region, label(i), &sub[i], sub_target[i]))
+        .filter(|&i| sub.has_children[i])
+        .map(|i| {
+            let target = sub.targets[i].as_ref().map(|t| (t.units, t.revenue));
+            board_row(BoardLevel::Region, label(i), &sub.figures[i], target)
+        })
         .collect();
     let mut teams: Vec<BoardRow> = (0..nodes.len())
         .map(|i| board_row(BoardLevel::Team, label(i), &t.sites[i], site_target(i)))
