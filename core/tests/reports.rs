@@ -1214,11 +1214,13 @@ fn odd_site_trees_are_cut_and_reported_not_lost() {
         // A loop: a's parent is b, b's parent is a.
         header("a", SiteKind::Agent, Some("b")),
         header("b", SiteKind::Agent, Some("a")),
+        // Hangs below the loop, and sorts before it: the loop is still cut in the loop.
+        header("0-below", SiteKind::Showroom, Some("a")),
         header("orphan", SiteKind::Agent, Some("gone")),
     ] {
         network.sites.insert(h.id.clone(), h);
     }
-    let mut docs: Vec<SiteDocument> = ["hq", "a", "b", "orphan"]
+    let mut docs: Vec<SiteDocument> = ["hq", "a", "b", "orphan", "0-below"]
         .iter()
         .map(|id| SiteDocument::new(network.sites[*id].clone()))
         .collect();
@@ -1228,19 +1230,20 @@ fn odd_site_trees_are_cut_and_reported_not_lost() {
         SiteKind::Showroom,
         Some("hq"),
     )));
-    for (doc, q) in docs.iter_mut().zip([1, 10, 100, 1_000, 10_000]) {
+    for (doc, q) in docs.iter_mut().zip([1, 10, 100, 1_000, 100_000, 10_000]) {
         forecast(doc, "2026-05", "SDN-A", q);
     }
     let refs: Vec<&SiteDocument> = docs.iter().collect();
     let r = reports::forecast_rollup(&network, &refs, month(2026, 5)).unwrap();
     let totals: BTreeMap<&str, i64> = r.rows.iter().map(|r| (r.site.as_str(), r.total)).collect();
-    // hq 1 + new 10,000; the loop is cut at a (smallest id), which carries b; orphan
-    // is its own root. Every forecast is counted exactly once.
+    // hq 1 + new 10,000; the loop is cut at a (its smallest id), which carries b and
+    // 0-below; orphan is its own root. Every forecast is counted exactly once.
     assert_eq!(totals["hq"], 10_001);
-    assert_eq!(totals["a"], 110);
+    assert_eq!(totals["a"], 100_110);
     assert_eq!(totals["b"], 100);
+    assert_eq!(totals["0-below"], 100_000);
     assert_eq!(totals["orphan"], 1_000);
-    assert_eq!(r.network_total("SDN-A"), 11_111);
+    assert_eq!(r.network_total("SDN-A"), 111_111);
     assert_eq!(
         r.warnings,
         vec![
@@ -1378,6 +1381,23 @@ mod properties {
                 }
             }
             prop_assert_eq!(r.rows.len(), docs.len() * 3);
+            // A loop is cut at a site on the loop: climbing its parents leads back to it.
+            let parent: BTreeMap<&str, Option<&str>> = docs
+                .iter()
+                .map(|d| (d.site.id.as_str(), d.site.parent.as_deref()))
+                .collect();
+            for w in &r.warnings {
+                if let ReportWarning::ParentCycle { site } = w {
+                    let mut at = parent[site.as_str()];
+                    for _ in 0..docs.len() {
+                        if at == Some(site.as_str()) {
+                            break;
+                        }
+                        at = at.and_then(|p| parent.get(p).copied().flatten());
+                    }
+                    prop_assert_eq!(at, Some(site.as_str()), "{} is on no loop", site);
+                }
+            }
             let reversed: Vec<&SiteDocument> = docs.iter().rev().collect();
             let again = reports::forecast_rollup(&network, &reversed, month(2026, 5)).unwrap();
             prop_assert_eq!(again, r);
