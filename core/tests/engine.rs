@@ -1041,3 +1041,175 @@ fn a_js_style_join_with_float_integers_and_undefined_storage_id_is_accepted() {
     assert!(outs.iter().any(|o| matches!(o, Output::Ephemeral { .. })));
     assert!(!closed(&outs, c));
 }
+
+#[test]
+fn incrementals_are_compacted_into_a_snapshot_that_loads_the_same() {
+    let mut w = World::new();
+    w.server = Engine::new(
+        PeerId::from("server"),
+        EngineConfig {
+            storage_id: Some(StorageId(SERVER_STORAGE.into())),
+            compact_min_bytes: 2_048,
+            ..EngineConfig::default()
+        },
+    );
+    let doc = w.create_doc();
+    let a = w.add_client("a");
+    w.connect(a, Access::ReadWrite);
+    w.open(a, doc);
+    w.settle();
+    let mut snapshots = 0;
+    let mut max_chunks = 0;
+    for n in 0..300 {
+        w.edit(a, doc, &format!("key-{}", n % 30), n);
+        w.commit_client(a);
+        w.deliver();
+        if let Some((token, batch)) = w.server.take_write_batch() {
+            snapshots += batch.snapshots.len();
+            assert!(
+                batch
+                    .snapshots
+                    .iter()
+                    .all(|(d, _)| !batch.appended.iter().any(|(e, _)| e == d)),
+                "a document is either appended to or compacted in one batch"
+            );
+            w.store.commit(&batch).unwrap();
+            let outs = w.server.commit_succeeded(token, w.now, &w.store);
+            w.server_outputs(outs);
+        }
+        max_chunks = max_chunks.max(w.store.chunk_count(&doc));
+        w.settle();
+    }
+    println!("300 single-change batches: {snapshots} compactions, at most {max_chunks} chunks");
+    assert!(snapshots >= 1, "never compacted");
+    assert!(max_chunks < 300, "chunks grew without bound: {max_chunks}");
+    let stored = w.store.load(&doc).unwrap().unwrap();
+    assert!(stored.incremental_bytes <= stored.snapshot_bytes.max(2_048));
+    assert_eq!(
+        stored_doc(&w.store, &doc).unwrap().get_heads(),
+        w.server_heads(doc)
+    );
+    assert_eq!(w.client_get(a, doc, "key-29"), Some(299));
+}
+
+#[test]
+fn the_same_peer_joining_again_replaces_the_old_connection() {
+    let mut w = World::new();
+    let first = ConnId(40);
+    let second = ConnId(41);
+    w.raw_join(first, Access::ReadWrite, "tab");
+    let outs = w.raw_join(second, Access::ReadWrite, "tab");
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Close { conn, reason: CloseReason::Replaced } if *conn == first
+    )));
+    assert!(matches!(
+        sends(&outs, second).as_slice(),
+        [Message::Peer { .. }]
+    ));
+    assert_eq!(w.server.connections(), 1);
+}
+
+#[test]
+fn a_flood_while_writing_is_bounded() {
+    let mut w = World::new();
+    w.server = Engine::new(
+        PeerId::from("server"),
+        EngineConfig {
+            max_queued_per_doc: 3,
+            ..EngineConfig::default()
+        },
+    );
+    let doc = w.create_doc();
+    let c = ConnId(60);
+    w.raw_join(c, Access::ReadWrite, "flooder");
+    let base = w.server.document(&doc).unwrap().clone();
+    let (data, _) = sync_with_new_change(&base, "a");
+    let outs = w.raw_send(c, &sync_frame(doc, data, "flooder"));
+    assert!(!closed(&outs, c));
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    let ping = {
+        let mut st = sync::State::new();
+        base.generate_sync_message(&mut st).unwrap().encode()
+    };
+    for _ in 0..3 {
+        let outs = w.raw_send(c, &sync_frame(doc, ping.clone(), "flooder"));
+        assert!(outs.is_empty(), "queued while writing: {outs:?}");
+    }
+    let outs = w.raw_send(c, &sync_frame(doc, ping, "flooder"));
+    assert!(matches!(
+        sends(&outs, c).as_slice(),
+        [Message::Error { .. }]
+    ));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Close {
+            reason: CloseReason::Overloaded(_),
+            ..
+        }
+    )));
+    // The flooder's change is still committed; nobody is left to acknowledge.
+    w.store.commit(&batch).unwrap();
+    let outs = w.server.commit_succeeded(token, w.now, &w.store);
+    assert!(
+        outs.iter().all(|o| !matches!(o, Output::Send { .. })),
+        "{outs:?}"
+    );
+    assert_eq!(get_int(&stored_doc(&w.store, &doc).unwrap(), "a"), Some(99));
+}
+
+#[test]
+fn a_document_created_by_a_client_is_not_created_on_the_server() {
+    let mut w = World::new();
+    let a = w.add_client("a");
+    w.connect(a, Access::ReadWrite);
+    let doc = DocumentId::random();
+    let mut am = Automerge::new();
+    am.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "mine", 1)?;
+        Ok(())
+    })
+    .unwrap();
+    let cl = &mut w.clients[a];
+    let outs = cl.engine.add_local_document(doc, am, &cl.store).unwrap();
+    assert!(outs.is_empty(), "nothing leaves before the local commit");
+    w.settle();
+    assert!(
+        w.clients[a]
+            .events
+            .contains(&Output::DocumentUnavailable { conn: conn(a), doc })
+    );
+    assert!(w.clients[a].engine.is_unavailable(&doc, conn(a)));
+    assert!(!w.store.exists(&doc).unwrap());
+    assert!(w.clients[a].store.exists(&doc).unwrap(), "kept locally");
+}
+
+#[test]
+fn a_failed_create_is_forgotten() {
+    let mut w = World::new();
+    let doc = DocumentId::random();
+    w.server
+        .create_document(doc, &Automerge::new().save(), &w.store)
+        .unwrap();
+    assert!(matches!(
+        w.server
+            .create_document(doc, &Automerge::new().save(), &w.store),
+        Err(dealersync_core::protocol::EngineError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        w.server
+            .create_document(DocumentId::random(), b"not automerge", &w.store),
+        Err(dealersync_core::protocol::EngineError::InvalidDocument(_))
+    ));
+    w.store.fail_next_commits(1);
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    assert_eq!(batch.created.len(), 1);
+    let err = w.store.commit(&batch).unwrap_err();
+    let outs = w.server.commit_failed(token, &err, w.now, &w.store);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::CreateFailed { doc: d, .. } if *d == doc))
+    );
+    assert_eq!(w.server.docs_loaded(), 0);
+    assert!(!w.server.has_pending_writes());
+}
