@@ -1213,3 +1213,44 @@ fn a_failed_create_is_forgotten() {
     assert_eq!(w.server.docs_loaded(), 0);
     assert!(!w.server.has_pending_writes());
 }
+
+#[test]
+fn a_revoked_peer_hears_nothing_more() {
+    use std::sync::{Arc, Mutex};
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let a = w.add_client("a");
+    let b = w.add_client("b");
+    let b_access = Arc::new(Mutex::new(Access::ReadWrite));
+    w.connect(a, Access::ReadWrite);
+    let rule = b_access.clone();
+    w.connect_with(b, ConnInfo::with_access(move |_| *rule.lock().unwrap()));
+    w.open(a, doc);
+    w.open(b, doc);
+    w.settle();
+    w.edit(a, doc, "v", 1);
+    w.settle();
+    assert_eq!(w.client_get(b, doc, "v"), Some(1));
+
+    *b_access.lock().unwrap() = Access::None;
+    let mark = w.server_sent.len();
+    w.edit(a, doc, "v", 2);
+    w.settle();
+    assert_eq!(w.client_get(b, doc, "v"), Some(1));
+    assert!(
+        w.server_sent[mark..]
+            .iter()
+            .all(|(c, m)| *c != conn(b) || matches!(m, Message::DocUnavailable { .. })),
+        "{:?}",
+        &w.server_sent[mark..]
+    );
+    // b's next message about the document is answered doc-unavailable.
+    w.edit(b, doc, "v", 3);
+    w.settle();
+    assert!(
+        w.clients[b]
+            .events
+            .contains(&Output::DocumentUnavailable { conn: conn(b), doc })
+    );
+    assert_eq!(w.client_get(a, doc, "v"), Some(2));
+}

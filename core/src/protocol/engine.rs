@@ -888,6 +888,10 @@ impl Engine {
             }
         };
         if !(self.conns[&conn].info.access)(&doc_id).can_read() {
+            if let Some(d) = self.docs.get_mut(&doc_id) {
+                d.peers.remove(&conn);
+                d.queue.retain(|(q, _)| *q != conn);
+            }
             self.unavailable(out, conn, doc_id);
             return;
         }
@@ -1024,9 +1028,18 @@ impl Engine {
         let Some(target) = c.peer_id.clone() else {
             return;
         };
+        let can_read = (c.info.access)(&doc_id).can_read();
         let Some(d) = self.docs.get_mut(&doc_id) else {
             return;
         };
+        if !can_read {
+            // Access was revoked while syncing: the peer hears nothing more.
+            d.peers.remove(&conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.docs.remove(&doc_id);
+            }
+            return;
+        }
         if !d.fully_durable() {
             return;
         }
