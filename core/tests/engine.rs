@@ -235,24 +235,33 @@ impl World {
     /// Delivers frames until the wire is empty (no commits).
     fn deliver(&mut self) {
         let mut budget = 100_000;
-        while let Some((dest, bytes)) = self.wire.pop_front() {
+        while self.deliver_one() {
             budget -= 1;
             assert!(budget > 0, "message storm");
+        }
+    }
+
+    /// Delivers the oldest frame on the wire; false if there was none.
+    fn deliver_one(&mut self) -> bool {
+        let Some((dest, bytes)) = self.wire.pop_front() else {
+            return false;
+        };
+        {
             match dest {
                 Dest::Server(c) => {
                     let outs = self.server.receive(c, &bytes, self.now, &self.store);
                     self.server_outputs(outs);
                 }
                 Dest::Client(i) => {
-                    if !self.clients[i].online {
-                        continue;
+                    if self.clients[i].online {
+                        let cl = &mut self.clients[i];
+                        let outs = cl.engine.receive(conn(i), &bytes, self.now, &cl.store);
+                        self.client_outputs(i, outs);
                     }
-                    let cl = &mut self.clients[i];
-                    let outs = cl.engine.receive(conn(i), &bytes, self.now, &cl.store);
-                    self.client_outputs(i, outs);
                 }
             }
         }
+        true
     }
 
     fn commit_server(&mut self) -> bool {
@@ -1253,4 +1262,81 @@ fn a_revoked_peer_hears_nothing_more() {
             .contains(&Output::DocumentUnavailable { conn: conn(b), doc })
     );
     assert_eq!(w.client_get(a, doc, "v"), Some(2));
+}
+
+/// Random interleavings of edits, deliveries, commits (some failing) and reconnects:
+/// afterwards everyone converges and every edit made on a client is on the server.
+#[test]
+fn chaos_with_failing_commits_and_reconnects_converges_without_loss() {
+    for seed in [1u64, 7, 42, 2026] {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut w = World::new();
+        let doc = w.create_doc();
+        let ids: Vec<usize> = (0..3).map(|i| w.add_client(&format!("c{i}"))).collect();
+        for &i in &ids {
+            w.connect(i, Access::ReadWrite);
+            w.open(i, doc);
+        }
+        let mut made: Vec<(usize, ChangeHash)> = Vec::new();
+        for step in 0..400 {
+            w.now += 1;
+            let i = ids[next(3) as usize];
+            match next(10) {
+                0..=2 => made.push((i, w.edit(i, doc, &format!("k{}", next(8)), step))),
+                3..=5 => {
+                    for _ in 0..next(6) {
+                        w.deliver_one();
+                    }
+                }
+                6 => {
+                    if next(4) == 0 {
+                        w.store.fail_next_commits(1);
+                    }
+                    w.commit_server();
+                }
+                7 | 8 => {
+                    w.commit_client(i);
+                }
+                _ => {
+                    if w.clients[i].online {
+                        w.disconnect(i);
+                    } else {
+                        w.connect(i, Access::ReadWrite);
+                    }
+                }
+            }
+        }
+        w.store.fail_next_commits(0);
+        for &i in &ids {
+            if !w.clients[i].online {
+                w.connect(i, Access::ReadWrite);
+            }
+        }
+        w.settle();
+        let heads = w.server_heads(doc);
+        let durable = stored_doc(&w.store, &doc).unwrap();
+        assert_eq!(durable.get_heads(), heads, "seed {seed}");
+        for &i in &ids {
+            assert_eq!(
+                w.clients[i].engine.document(&doc).unwrap().get_heads(),
+                heads,
+                "seed {seed}: client {i}"
+            );
+        }
+        for (i, h) in &made {
+            assert!(has(&durable, h), "seed {seed}: edit of client {i} lost");
+        }
+        println!(
+            "seed {seed}: {} edits, {} server batches failed, {} committed",
+            made.len(),
+            w.server.stats().batches_failed,
+            w.server.stats().batches_committed
+        );
+    }
 }
