@@ -857,6 +857,18 @@ fn ephemeral_messages_are_relayed_once_to_readers() {
     let outs = w.raw_send(conn(a), &frame);
     assert!(outs.is_empty());
     assert_eq!(w.server.stats().ephemeral_duplicates, 1);
+    // automerge-repo clients forward what they receive back to the relay, keeping
+    // the original sender: that echo is dropped, not relayed as b's.
+    let echo = Message::Ephemeral {
+        sender_id: PeerId::from("a"),
+        target_id: PeerId::from("server"),
+        document_id: doc,
+        session_id: "s".into(),
+        count: 99,
+        data: vec![1],
+    };
+    assert!(w.raw_send(conn(b), &echo.encode()).is_empty());
+    assert_eq!(w.server.stats().ephemeral_duplicates, 2);
     assert_eq!(w.server.stats().ephemeral_relayed, relayed);
     assert!(
         !w.server_sent

@@ -1097,16 +1097,16 @@ impl Engine {
             return;
         };
         let c = &self.conns[&conn];
-        // A peer connected to us speaks for itself only (no spoofing another peer's
-        // session); a server we connected to relays other peers' messages.
-        let sender = if c.outgoing {
-            claimed_sender
-        } else {
-            match c.peer_id.clone() {
-                Some(p) => p,
-                None => return,
-            }
-        };
+        // A server we connected to relays other peers' messages. A peer connected to
+        // us speaks for itself only: automerge-repo clients forward every ephemeral
+        // message they receive to their other peers, i.e. back to us, with the
+        // original sender. In a star we have seen those already, and accepting
+        // messages in another peer's name would let a client spoof its presence.
+        if !c.outgoing && c.peer_id.as_ref() != Some(&claimed_sender) {
+            self.stats.ephemeral_duplicates += 1;
+            return;
+        }
+        let sender = claimed_sender;
         if !(c.info.access)(&doc_id).can_read() {
             // Silently dropped: answering would reveal whether the document exists.
             return;
