@@ -1728,3 +1728,37 @@ fn load_chunks(chunks: &[Vec<u8>]) -> Result<Automerge, automerge::AutomergeErro
     }
     Automerge::load(&all)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The driver keeps the engine behind a mutex shared by tasks.
+    #[test]
+    fn engine_can_move_between_threads() {
+        fn is_send<T: Send>() {}
+        is_send::<Engine>();
+        is_send::<Output>();
+        is_send::<(BatchToken, WriteBatch)>();
+    }
+
+    #[test]
+    fn chunks_split_by_header_and_reject_garbage() {
+        let mut a = Automerge::new();
+        let mut tx = a.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "k", 1).unwrap();
+        tx.commit();
+        let doc = a.save();
+        let change = a.get_changes(&[])[0].raw_bytes().to_vec();
+        let both = [doc.clone(), change.clone()].concat();
+        let parts = split_chunks(&both).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].0, CHUNK_DOCUMENT);
+        assert_eq!(parts[1].0, CHUNK_CHANGE);
+        assert!(split_chunks(&both[..both.len() - 1]).is_err());
+        assert!(split_chunks(b"not a chunk at all").is_err());
+        let mut wrong_magic = change.clone();
+        wrong_magic[0] ^= 1;
+        assert!(split_chunks(&wrong_magic).is_err());
+    }
+}
