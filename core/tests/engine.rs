@@ -1352,3 +1352,45 @@ fn chaos_with_failing_commits_and_reconnects_converges_without_loss() {
         );
     }
 }
+
+#[test]
+fn changes_waiting_for_a_dependency_are_audited_when_applied() {
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let c = ConnId(70);
+    w.raw_join(c, Access::ReadWrite, "out-of-order");
+    let base = w.server.document(&doc).unwrap().clone();
+    let mut fork = base.fork();
+    for v in 0..2 {
+        fork.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "v", v)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let changes = fork.get_changes(&base.get_heads());
+    let msg = |change: &automerge::Change| {
+        sync::Message {
+            heads: fork.get_heads(),
+            need: vec![],
+            have: vec![],
+            changes: vec![change.raw_bytes().to_vec()].into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        }
+        .encode()
+    };
+    // The second change first: automerge keeps it until its dependency arrives.
+    w.raw_send(c, &sync_frame(doc, msg(&changes[1]), "out-of-order"));
+    assert!(!w.server.has_pending_writes());
+    w.raw_send(c, &sync_frame(doc, msg(&changes[0]), "out-of-order"));
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    let mut audited: Vec<_> = batch.audit.iter().map(|a| a.change_hash.clone()).collect();
+    let mut expected: Vec<_> = changes.iter().map(|c| c.hash().to_string()).collect();
+    audited.sort();
+    expected.sort();
+    assert_eq!(audited, expected);
+    w.store.commit(&batch).unwrap();
+    w.server.commit_succeeded(token, w.now, &w.store);
+    assert_eq!(get_int(&stored_doc(&w.store, &doc).unwrap(), "v"), Some(1));
+}

@@ -434,12 +434,6 @@ pub struct Engine {
     stats: EngineStats,
 }
 
-/// An incoming change, identified before anything is applied.
-struct IncomingChange {
-    hash: ChangeHash,
-    actor: String,
-}
-
 /// Why the changes in a sync message cannot be applied.
 #[derive(Debug, thiserror::Error)]
 #[error("a change in the sync message is not valid automerge data: {0}")]
@@ -964,9 +958,9 @@ impl Engine {
                 return;
             }
         };
-        let new: Vec<IncomingChange> = incoming
+        let new: Vec<ChangeHash> = incoming
             .into_iter()
-            .filter(|c| !has_change(&d.am, &c.hash))
+            .filter(|h| !has_change(&d.am, h))
             .collect();
         if !new.is_empty() && !access.can_write() {
             // Rejected before automerge sees them: strip the changes, keep the heads
@@ -991,13 +985,15 @@ impl Engine {
         let result = d.am.receive_sync_message(&mut peer.sync, msg);
         let after = d.am.get_heads();
         if after != before {
+            // Exactly the changes applied now: also those that arrived earlier and
+            // waited in automerge's queue for a missing dependency.
             let mut applied = 0;
-            for ch in new.iter().filter(|c| has_change(&d.am, &c.hash)) {
+            for ch in d.am.get_changes_meta(&before) {
                 applied += 1;
                 d.audit.push(AuditRecord {
                     doc: doc_id,
                     change_hash: ch.hash.to_string(),
-                    actor: ch.actor.clone(),
+                    actor: ch.actor.to_hex_string(),
                     user: user.clone(),
                     device: device.clone(),
                     received_at: now,
@@ -1632,19 +1628,15 @@ fn persistable(metadata: Option<PeerMetadata>) -> Option<StorageId> {
         .and_then(|m| m.storage_id)
 }
 
-/// Parses every change a sync message carries, without applying anything, so that
-/// invalid bytes and read-only violations are caught before automerge sees them.
+/// The hashes of every change a sync message carries, parsed without applying
+/// anything, so that invalid bytes and read-only violations are caught before
+/// automerge sees them.
 /// An entry of the message's change list may hold several storage chunks back to
 /// back (a v2 message sends a whole saved document, which can be followed by
 /// change chunks).
-fn inspect_changes(msg: &sync::Message) -> Result<Vec<IncomingChange>, InvalidChanges> {
+fn inspect_changes(msg: &sync::Message) -> Result<Vec<ChangeHash>, InvalidChanges> {
     let mut out = Vec::new();
-    let mut push = |c: &Change| {
-        out.push(IncomingChange {
-            hash: c.hash(),
-            actor: c.actor_id().to_hex_string(),
-        })
-    };
+    let mut push = |c: &Change| out.push(c.hash());
     for entry in msg.changes.iter() {
         for (kind, chunk) in split_chunks(entry)? {
             match kind {
