@@ -66,8 +66,8 @@ fn a_double_reservation_on_two_forks_is_found_and_cleared_by_one_resolution() {
     assert_eq!(
         c.records,
         [
-            format!("customer c1"),
-            format!("customer c2"),
+            "customer c1".to_string(),
+            "customer c2".to_string(),
             format!("vehicle {vin}")
         ]
     );
