@@ -82,6 +82,36 @@ fn a_new_site_document_has_its_header_and_empty_collections() {
 }
 
 #[test]
+fn documents_that_are_not_site_documents_are_refused() {
+    let net = domain::create_network_document(T0).unwrap();
+    let err = domain::check_site_document(&net).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not a dealersync site document: no `site` map at the root"
+    );
+    let mut empty = AutoCommit::new();
+    let (_, network) = network();
+    let msg = refused(&mut empty, |d| {
+        domain::add_customer(d, &network, &new_customer("c1", "13812345678"), "w", T0)
+    });
+    assert_eq!(
+        msg,
+        "not a dealersync site document: no `customers` map at the root"
+    );
+    let mut newer = site("sr-1");
+    {
+        use automerge::transaction::Transactable;
+        newer.put(automerge::ROOT, "schemaVersion", 99_u64).unwrap();
+        newer.commit();
+    }
+    let err = domain::check_site_document(&newer).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "document has schemaVersion 99, this build reads up to 1"
+    );
+}
+
+#[test]
 fn network_document_holds_sites_models_and_site_targets() {
     let (mut doc, net) = network();
     assert_eq!(net.sites.len(), 4);
@@ -119,6 +149,22 @@ fn network_document_holds_sites_models_and_site_targets() {
         domain::set_site_target(d, "dc-north", "2026", &bad, "boss", T0)
     });
     assert_eq!(msg, "target dc-north/2026 units cannot be negative, got -1");
+    domain::set_discount_limit(&mut doc, "consultant", 300_000, "boss", T0).unwrap();
+    assert_eq!(
+        NetworkDocument::read(&doc).unwrap().discount_limits["consultant"],
+        300_000
+    );
+    let msg = refused(&mut doc, |d| {
+        domain::set_discount_limit(d, "intern", 1, "boss", T0)
+    });
+    assert_eq!(
+        msg,
+        "invalid discount limit role: \"intern\" is not one of consultant, manager, head_office, admin"
+    );
+    let msg = refused(&mut doc, |d| {
+        domain::set_discount_limit(d, "manager", -1, "boss", T0)
+    });
+    assert_eq!(msg, "discount limit of manager cannot be negative, got -1");
     let msg = refused(&mut doc, |d| {
         domain::put_site(
             d,

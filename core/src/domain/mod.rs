@@ -373,6 +373,13 @@ pub fn init_network_document(doc: &mut AutoCommit, now: Millis) -> Result<()> {
     })
 }
 
+/// A new network document with a fresh random actor.
+pub fn create_network_document(now: Millis) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::new();
+    init_network_document(&mut doc, now)?;
+    Ok(doc)
+}
+
 fn validate_header(h: &SiteHeader) -> Result<()> {
     key_like("site id", &h.id)?;
     non_empty(format!("site {} name", h.id), &h.name)?;
@@ -463,6 +470,36 @@ pub fn set_site_target(
         format!("{by}: set target of site {site} for {period}"),
         now,
         |doc| put_target(doc, &targets, site, &period, target),
+    )
+}
+
+/// The roles a discount limit can be set for (those of the access tokens).
+pub const DISCOUNT_ROLES: [&str; 4] = ["consultant", "manager", "head_office", "admin"];
+
+/// Sets the largest discount per vehicle that `role` may grant without approval.
+pub fn set_discount_limit(
+    net_doc: &mut AutoCommit,
+    role: &str,
+    limit: Fen,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    if !DISCOUNT_ROLES.contains(&role) {
+        return Err(DomainError::Invalid {
+            field: "discount limit role".into(),
+            reason: format!("{role:?} is not one of {}", DISCOUNT_ROLES.join(", ")),
+        });
+    }
+    not_negative(format!("discount limit of {role}"), limit)?;
+    let limits = root_map(net_doc, "network", "discountLimits")?;
+    commit_write(
+        net_doc,
+        format!("{by}: discount limit of {role} = {limit}"),
+        now,
+        |doc| {
+            doc.put(&limits, role, limit)?;
+            Ok(())
+        },
     )
 }
 
