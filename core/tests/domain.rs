@@ -914,3 +914,26 @@ fn the_documented_examples_are_valid_documents() {
             .contains_key(&site.vehicles.values().next().unwrap().model)
     );
 }
+
+#[test]
+fn a_refused_operation_never_takes_the_callers_pending_edits_with_it() {
+    use automerge::transaction::Transactable;
+    let (mut doc, net) = site_with_customer();
+    let c = doc.get(automerge::ROOT, "customers").unwrap().unwrap().1;
+    let c1 = doc.get(&c, "c1").unwrap().unwrap().1;
+    doc.put(&c1, "name", "王先生").unwrap(); // left uncommitted by the caller
+    let err = domain::add_customer(&mut doc, &net, &new_customer("c1", "13912345678"), "w", T0);
+    assert!(err.is_err());
+    domain::add_customer(&mut doc, &net, &new_customer("c2", "bad"), "w", T0).unwrap_err();
+    assert_eq!(
+        domain::get_customer(&doc, "c1").unwrap().unwrap().name,
+        "王先生"
+    );
+    domain::add_customer(&mut doc, &net, &new_customer("c2", "13912345678"), "w", T0).unwrap();
+    let name_change = doc.get_changes(&[]).into_iter().rev().nth(1).unwrap();
+    assert_eq!(
+        name_change.message(),
+        None,
+        "the caller's edit is its own change"
+    );
+}

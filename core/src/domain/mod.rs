@@ -3,9 +3,9 @@
 //! Every operation takes the automerge document, the acting user (`by`) and the time
 //! (`now`, UTC milliseconds; core reads no clock). It validates its whole input against
 //! the document first and only then writes, so a rejected operation leaves the document
-//! byte-for-byte unchanged. It writes only the fields that change (direct puts, or
-//! `reconcile_prop` on the one new record), never the whole document, so its cost does
-//! not grow with the number of customers. Each successful operation commits one
+//! byte-for-byte unchanged. It writes only the fields that change (direct puts; the
+//! rare network and target writes use `reconcile_prop` on the one record), never the
+//! whole document, so its cost does not grow with the number of customers. Each successful operation commits one
 //! automerge change whose message says who did what and whose time is `now` in seconds
 //! (automerge's unit for change times).
 //!
@@ -228,13 +228,16 @@ fn root_map<D: AmReadDoc>(doc: &D, kind: &'static str, key: &str) -> Result<ObjI
 }
 
 /// Runs `write`, then commits one change with `message` at `now`; on error rolls the
-/// pending operations back so nothing of the attempt remains.
+/// pending operations back so nothing of the attempt remains. Operations the caller
+/// left uncommitted are committed first, as their own change, so that a rollback can
+/// never take them with it.
 fn commit_write<T>(
     doc: &mut AutoCommit,
     message: String,
     now: Millis,
     write: impl FnOnce(&mut AutoCommit) -> Result<T>,
 ) -> Result<T> {
+    doc.commit();
     match write(doc) {
         Ok(v) => {
             commit(doc, message, now);
@@ -593,10 +596,41 @@ pub fn add_customer(
         merged_into: None,
     };
     commit_write(doc, format!("{by}: add customer {id}"), now, |doc| {
-        autosurgeon::reconcile_prop(doc, &customers, id.as_str(), &customer)?;
-        Ok(())
+        let obj = doc.put_object(&customers, id.as_str(), ObjType::Map)?;
+        write_customer_fields(doc, &obj, &customer)
     })?;
     Ok(customer)
+}
+
+/// Writes a new customer record with direct puts: the hot path of a busy showroom, and
+/// cheaper than a generic reconcile, which reads the record back first.
+fn write_customer_fields(doc: &mut AutoCommit, obj: &ObjId, c: &Customer) -> Result<()> {
+    doc.put(obj, "id", c.id.as_str())?;
+    doc.put(obj, "name", c.name.as_str())?;
+    doc.put(obj, "phone", c.phone.as_str())?;
+    doc.put(obj, "source", c.source.as_str())?;
+    put_opt_str(doc, obj, "modelOfInterest", c.model_of_interest.as_deref())?;
+    put_opt_str(doc, obj, "consultant", c.consultant.as_deref())?;
+    doc.put(obj, "status", c.status.as_str())?;
+    doc.put(obj, "createdAt", c.created_at)?;
+    let events = doc.put_object(obj, "events", ObjType::List)?;
+    for (i, e) in c.events.iter().enumerate() {
+        let eo = doc.insert_object(&events, i, ObjType::Map)?;
+        write_event_fields(doc, &eo, e)?;
+    }
+    put_opt_str(doc, obj, "mergedInto", c.merged_into.as_deref())?;
+    Ok(())
+}
+
+fn write_event_fields(doc: &mut AutoCommit, obj: &ObjId, e: &CustomerEvent) -> Result<()> {
+    doc.put(obj, "kind", e.kind.as_str())?;
+    doc.put(obj, "at", e.at)?;
+    doc.put(obj, "by", e.by.as_str())?;
+    put_opt_str(doc, obj, "note", e.note.as_deref())?;
+    put_opt_i64(doc, obj, "amount", e.amount)?;
+    put_opt_str(doc, obj, "vin", e.vin.as_deref())?;
+    put_opt_i64(doc, obj, "score", e.score)?;
+    Ok(())
 }
 
 /// Changes to a customer's details; `None` leaves a field as it is. Status has its own
@@ -768,8 +802,8 @@ pub fn record_event(
         ),
         now,
         |doc| {
-            autosurgeon::reconcile_insert(doc, events, len, &record)?;
-            Ok(())
+            let obj = doc.insert_object(&events, len, ObjType::Map)?;
+            write_event_fields(doc, &obj, &record)
         },
     )?;
     Ok(record)
@@ -1207,6 +1241,8 @@ pub fn transfer_vehicle(
     vehicle.transfer_to = None;
     vehicle.updated_at = now;
 
+    from.commit();
+    to.commit();
     let out = (|| -> Result<()> {
         from.put(&obj, "status", VehicleStatus::TransferredOut.as_str())?;
         from.put(&obj, "transferTo", to_site.as_str())?;
