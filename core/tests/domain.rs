@@ -470,6 +470,40 @@ fn duplicate_customers_can_be_merged() {
         msg,
         "invalid merge of customer c1: customer c2 was itself merged into c1; merge into that one"
     );
+    // New history goes on the customer that remains.
+    let msg = refused(&mut doc, |d| {
+        domain::record_event(d, "c2", &NewEvent::new(EventKind::Call, T0), "li", T0)
+    });
+    assert_eq!(
+        msg,
+        "customer \"c2\" was merged into \"c1\"; use that customer"
+    );
+    let msg = refused(&mut doc, |d| {
+        domain::set_customer_status(d, "c2", CustomerStatus::Lost, "li", T0)
+    });
+    assert_eq!(
+        msg,
+        "customer \"c2\" was merged into \"c1\"; use that customer"
+    );
+    let v = vin(31);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "li",
+        T0,
+    )
+    .unwrap();
+    let reserve = VehicleAction::Reserve {
+        customer: "c2".into(),
+    };
+    let msg = refused(&mut doc, |d| {
+        domain::move_vehicle(d, v.as_str(), &reserve, "li", T0)
+    });
+    assert_eq!(
+        msg,
+        "customer \"c2\" was merged into \"c1\"; use that customer"
+    );
     let msg = refused(&mut doc, |d| {
         domain::merge_customer(d, "c1", "c1", "boss", T0)
     });
@@ -936,4 +970,47 @@ fn a_refused_operation_never_takes_the_callers_pending_edits_with_it() {
         None,
         "the caller's edit is its own change"
     );
+}
+
+#[test]
+fn vehicles_written_by_a_js_client_as_text_still_move_and_are_checked() {
+    use automerge::transaction::Transactable;
+    let (mut doc, net) = site_with_customer();
+    let v = vin(40);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "w",
+        T0,
+    )
+    .unwrap();
+    let vehicles = doc.get(automerge::ROOT, "vehicles").unwrap().unwrap().1;
+    let obj = doc.get(&vehicles, v.as_str()).unwrap().unwrap().1;
+    let text = doc
+        .put_object(&obj, "status", automerge::ObjType::Text)
+        .unwrap();
+    doc.splice_text(&text, 0, 0, "in_stock").unwrap();
+    doc.commit();
+    // The text status counts as in stock for the two-site check ...
+    let mut other = site("rs-1");
+    domain::receive_vehicle(
+        &mut other,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "z",
+        T0,
+    )
+    .unwrap();
+    let found = dealersync_core::conflicts::detect(&[("sr-1", &doc), ("rs-1", &other)]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    // ... and the vehicle moves on, written back as a scalar.
+    let reserve = VehicleAction::Reserve {
+        customer: "c1".into(),
+    };
+    domain::move_vehicle(&mut doc, v.as_str(), &reserve, "w", T0).unwrap();
+    assert!(matches!(
+        scalar_at(&doc, &["vehicles", v.as_str(), "status"]),
+        Value::Scalar(s) if s.as_ref() == &ScalarValue::Str("reserved".into())
+    ));
 }

@@ -73,6 +73,14 @@ pub enum DomainError {
         /// The id given.
         id: String,
     },
+    /// The customer was merged into another (a duplicate); use that one.
+    #[error("customer {id:?} was merged into {into:?}; use that customer")]
+    MergedCustomer {
+        /// The merged (duplicate) customer.
+        id: String,
+        /// The customer that remains.
+        into: String,
+    },
     /// A customer with this id already exists.
     #[error("customer {id:?} already exists")]
     CustomerExists {
@@ -699,6 +707,24 @@ pub fn update_customer(
     })
 }
 
+/// A customer that has not been merged into another: new history belongs on the
+/// customer that remains.
+fn live_customer_obj(doc: &AutoCommit, id: &str) -> Result<ObjId> {
+    let obj = customer_obj(doc, id)?;
+    match merged_into(doc, &obj, id)? {
+        Some(into) => Err(DomainError::MergedCustomer {
+            id: id.into(),
+            into,
+        }),
+        None => Ok(obj),
+    }
+}
+
+fn merged_into(doc: &AutoCommit, obj: &ObjId, id: &str) -> Result<Option<String>> {
+    crate::schema::opt_scalar_str::hydrate(doc, obj, "mergedInto".into())
+        .map_err(read_err(format!("mergedInto of customer {id}")))
+}
+
 fn customer_obj<D: AmReadDoc>(doc: &D, id: &str) -> Result<ObjId> {
     let customers = root_map(doc, "site", "customers")?;
     map_at(doc, &customers, id)?.ok_or_else(|| DomainError::UnknownCustomer { id: id.into() })
@@ -745,7 +771,7 @@ pub fn record_event(
     now: Millis,
 ) -> Result<CustomerEvent> {
     let by = key_like("event by", by)?;
-    let obj = customer_obj(doc, customer)?;
+    let obj = live_customer_obj(doc, customer)?;
     if let Some(a) = event.amount {
         not_negative(
             format!("{} event amount of customer {customer}", event.kind),
@@ -842,7 +868,7 @@ pub fn set_customer_status(
     by: &str,
     now: Millis,
 ) -> Result<()> {
-    let obj = customer_obj(doc, id)?;
+    let obj = live_customer_obj(doc, id)?;
     let from: CustomerStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
         .map_err(read_err(format!("status of customer {id}")))?;
     if !customer_transition_allowed(from, to) {
@@ -880,9 +906,7 @@ pub fn merge_customer(
     }
     let dup = customer_obj(doc, duplicate)?;
     let keep = customer_obj(doc, into)?;
-    let keep_merged: Option<String> = autosurgeon::hydrate_prop(doc, &keep, "mergedInto")
-        .map_err(read_err(format!("mergedInto of customer {into}")))?;
-    if let Some(other) = keep_merged {
+    if let Some(other) = merged_into(doc, &keep, into)? {
         return Err(DomainError::Invalid {
             field: format!("merge of customer {duplicate}"),
             reason: format!("customer {into} was itself merged into {other}; merge into that one"),
@@ -1148,7 +1172,7 @@ pub fn move_vehicle(
         return Err(DomainError::IllegalVehicleTransition { vin, from, to });
     }
     if let VehicleAction::Reserve { customer } = action {
-        customer_obj(doc, customer)?;
+        live_customer_obj(doc, customer)?;
     }
     let reserved_for: Option<String> = autosurgeon::hydrate_prop(doc, &obj, "reservedFor")
         .map_err(read_err(format!("reservedFor of vehicle {vin}")))?;
