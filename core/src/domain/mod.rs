@@ -1230,13 +1230,10 @@ pub fn transfer_vehicle(
 ) -> Result<()> {
     let by = key_like("consultant", by)?;
     let (obj, vin) = vehicle_obj(from, vin)?;
-    let mut vehicle: Vehicle = autosurgeon::hydrate_prop::<_, Option<Vehicle>, _, _>(
-        from,
-        &root_map(from, "site", "vehicles")?,
-        vin.as_str(),
-    )
-    .map_err(read_err(format!("vehicle {vin}")))?
-    .expect("vehicle_obj found it");
+    let mut vehicle = get_vehicle(&*from, &vin)?.ok_or_else(|| DomainError::UnknownVehicle {
+        vin: vin.clone(),
+        site: site_id(&*from).unwrap_or_default(),
+    })?;
     if !vehicle_transition_allowed(vehicle.status, VehicleStatus::TransferredOut) {
         return Err(DomainError::IllegalVehicleTransition {
             vin,
