@@ -1014,3 +1014,34 @@ fn vehicles_written_by_a_js_client_as_text_still_move_and_are_checked() {
         Value::Scalar(s) if s.as_ref() == &ScalarValue::Str("reserved".into())
     ));
 }
+
+#[test]
+fn targets_created_on_two_devices_are_all_kept_by_the_next_write() {
+    let mut base = site("sr-1");
+    let mut a = device(&mut base, "tablet-a");
+    let mut b = device(&mut base, "tablet-b");
+    let t = |units| Target {
+        units,
+        ..Default::default()
+    };
+    domain::set_consultant_target(&mut a, "wang", "2026-03", &t(3), "boss", T0).unwrap();
+    domain::set_consultant_target(&mut b, "wang", "2026-04", &t(4), "mgr", T0).unwrap();
+    a.merge(&mut b).unwrap();
+    // automerge shows one device's map for `wang` ...
+    assert_eq!(SiteDocument::read(&a).unwrap().targets["wang"].len(), 1);
+    // ... and the next target written for `wang` brings both back.
+    domain::set_consultant_target(&mut a, "wang", "2026-05", &t(5), "boss", T0).unwrap();
+    b.merge(&mut a).unwrap();
+    let periods: Vec<(String, i64)> = SiteDocument::read(&b).unwrap().targets["wang"]
+        .iter()
+        .map(|(k, v)| (k.clone(), v.units))
+        .collect();
+    assert_eq!(
+        periods,
+        [
+            ("2026-03".to_string(), 3),
+            ("2026-04".to_string(), 4),
+            ("2026-05".to_string(), 5)
+        ]
+    );
+}

@@ -536,9 +536,31 @@ fn put_target(
     period: &str,
     t: &Target,
 ) -> Result<()> {
-    let owner_map = match map_at(doc, targets, owner)? {
-        Some(m) => m,
-        None => doc.put_object(targets, owner, ObjType::Map)?,
+    let maps = maps_at(doc, targets, owner)?;
+    let owner_map = match maps.len() {
+        0 => doc.put_object(targets, owner, ObjType::Map)?,
+        1 => maps[0].clone(),
+        _ => {
+            // Two devices created this owner's map concurrently and automerge shows only
+            // one: rewrite it as one map holding every period (later maps win ties, as
+            // automerge's winner does), so no target stays hidden.
+            let mut periods = std::collections::BTreeMap::new();
+            for m in &maps {
+                for key in doc.keys(m).collect::<Vec<_>>() {
+                    let target: Option<Target> = autosurgeon::hydrate_prop(doc, m, key.as_str())
+                        .ok()
+                        .flatten();
+                    if let Some(target) = target {
+                        periods.insert(key, target);
+                    }
+                }
+            }
+            let fresh = doc.put_object(targets, owner, ObjType::Map)?;
+            for (key, target) in &periods {
+                autosurgeon::reconcile_prop(doc, &fresh, key.as_str(), target)?;
+            }
+            fresh
+        }
     };
     autosurgeon::reconcile_prop(doc, &owner_map, period, t)?;
     Ok(())
