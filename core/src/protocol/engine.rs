@@ -13,16 +13,18 @@
 //! engine.connect(conn, info)               engine.connect_to_server(conn, info) -> join
 //! engine.receive(conn, frame, now, store)  engine.receive(conn, frame, now, store)
 //! engine.disconnect(conn)                  engine.open(doc, store) / add_local_document
-//!                                          engine.document_mut(doc) + local_change(doc)
+//! engine.create_document(doc, bytes, store) engine.document_mut(doc) + local_change(doc)
+//!                                          engine.is_synced(doc, conn)
 //! loop (commit task, every few ms while has_pending_writes()):
-//!     let (token, batch) = engine.take_write_batch()?;
-//!     match store.commit(&batch) {
+//!     let (token, batch) = engine.take_write_batch()?;   // one batch in flight
+//!     match store.commit(&batch) {                        // outside the engine lock
 //!         Ok(())  => engine.commit_succeeded(token, now, store),
 //!         Err(e)  => engine.commit_failed(token, &e, now, store),
 //!     }
-//! periodically: engine.unload_idle(now, idle_ms)
+//! periodically: engine.unload_idle(now, idle_ms), engine.unload_to_budget(max)
 //! ```
-//! Every call returns `Vec<Output>`; the driver sends each [`Output::Send`] frame on
+//! The calls that produce frames return `Vec<Output>`; the driver sends each
+//! [`Output::Send`] frame on
 //! its connection in order and closes each [`Output::Close`] connection after sending
 //! what precedes it. A closed connection is already forgotten by the engine; calling
 //! [`Engine::disconnect`] for it again is harmless.
@@ -42,7 +44,8 @@
 //! waiting sync messages and replays the queue. [`Engine::commit_failed`] errors and
 //! closes every connection whose changes were in the batch (they still hold them and
 //! resend after reconnecting) and reloads the documents from the store, so nothing
-//! unacknowledged is advertised later.
+//! unacknowledged is advertised later. On a field client this also drops local edits
+//! that were in the failed batch (nothing was saved); its driver reports the error.
 //!
 //! # Access
 //! [`ConnInfo::access`] is asked for every document message. A document the store does
