@@ -1401,3 +1401,62 @@ fn changes_waiting_for_a_dependency_are_audited_when_applied() {
     w.server.commit_succeeded(token, w.now, &w.store);
     assert_eq!(get_int(&stored_doc(&w.store, &doc).unwrap(), "v"), Some(1));
 }
+
+#[test]
+fn messages_queued_during_a_commit_are_applied_in_one_call() {
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let ids: Vec<usize> = ["u0", "u1", "u2"].iter().map(|n| w.add_client(n)).collect();
+    for &i in &ids {
+        let user = format!("user{i}");
+        w.connect_with(
+            i,
+            ConnInfo {
+                access: Box::new(|_| Access::ReadWrite),
+                user: Some(user),
+                device: Some(format!("phone{i}")),
+            },
+        );
+        w.open(i, doc);
+    }
+    w.settle();
+    // The server starts writing something, then every client sends a change.
+    w.edit(ids[0], doc, "first", 1);
+    w.commit_client(ids[0]);
+    w.deliver();
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    let mut heads = Vec::new();
+    for &i in &ids {
+        heads.push((i, w.edit(i, doc, &format!("k{i}"), i as i64)));
+        w.commit_client(i);
+    }
+    w.deliver();
+    let calls = w.server.stats().apply_calls;
+    w.store.commit(&batch).unwrap();
+    let outs = w.server.commit_succeeded(token, w.now, &w.store);
+    w.server_outputs(outs);
+    assert_eq!(
+        w.server.stats().apply_calls,
+        calls + 1,
+        "one apply for the queue"
+    );
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    for (i, h) in &heads {
+        let rec = batch
+            .audit
+            .iter()
+            .find(|a| a.change_hash == h.to_string())
+            .unwrap_or_else(|| panic!("change of client {i} not audited"));
+        assert_eq!(rec.user.as_deref(), Some(format!("user{i}").as_str()));
+        assert_eq!(rec.device.as_deref(), Some(format!("phone{i}").as_str()));
+    }
+    w.store.commit(&batch).unwrap();
+    let outs = w.server.commit_succeeded(token, w.now, &w.store);
+    w.server_outputs(outs);
+    w.settle();
+    for &i in &ids {
+        for &j in &ids {
+            assert_eq!(w.client_get(i, doc, &format!("k{j}")), Some(j as i64));
+        }
+    }
+}
