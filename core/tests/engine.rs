@@ -1460,3 +1460,47 @@ fn messages_queued_during_a_commit_are_applied_in_one_call() {
         }
     }
 }
+
+/// Not a test: prints what one sync round costs against history length.
+/// `cargo test -p dealersync-core --release --test engine -- --ignored --nocapture round_cost`
+#[test]
+#[ignore = "a measurement; run it in release"]
+fn round_cost_against_history_length() {
+    for history in [1_000usize, 10_000, 50_000] {
+        let mut w = World::new();
+        let doc = w.create_doc();
+        {
+            let am = w.server.document_mut(&doc).unwrap();
+            for i in 0..history {
+                am.transact::<_, _, automerge::AutomergeError>(|tx| {
+                    tx.put(ROOT, format!("k{}", i % 100), i as i64)?;
+                    Ok(())
+                })
+                .unwrap();
+            }
+            w.server.local_change(&doc).unwrap();
+        }
+        w.commit_server();
+        let a = w.add_client("a");
+        w.connect(a, Access::ReadWrite);
+        w.open(a, doc);
+        w.settle();
+        let rounds = 100;
+        let start = std::time::Instant::now();
+        for r in 0..rounds {
+            w.edit(a, doc, "round", r);
+            w.settle();
+        }
+        let per_round = start.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+        let am = w.server.document(&doc).unwrap();
+        let start = std::time::Instant::now();
+        for _ in 0..100 {
+            std::hint::black_box(am.save_after(&am.get_heads()));
+        }
+        let save_after = start.elapsed().as_secs_f64() * 1e6 / 100.0;
+        println!(
+            "history {history:>6}: {per_round:>8.0} us per round (edit, client commit, server \
+             apply + commit + ack, client apply + commit); save_after {save_after:.1} us"
+        );
+    }
+}
