@@ -69,6 +69,8 @@
 //! since the shared heads; nothing saves the whole document per message. Write batches
 //! append `save_after(durable heads)`; a compacted snapshot is written only when the
 //! incremental bytes outgrow the snapshot (amortised constant cost per byte).
+//! automerge 0.12 itself pays per *apply call* in proportion to the document, so the
+//! messages queued while a document is written are applied in one call.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
