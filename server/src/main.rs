@@ -58,6 +58,10 @@ struct ServeArgs {
     /// Seconds between keepalive pings; a peer silent for two intervals is dropped.
     #[arg(long, env = "DEALERSYNC_PING_INTERVAL_SECS", default_value_t = 20)]
     ping_interval_secs: u64,
+    /// How long a commit waits for a database lock held by another process (for
+    /// example `doc create` or a backup) before it fails as `busy`.
+    #[arg(long, env = "DEALERSYNC_BUSY_TIMEOUT_MS", default_value_t = 5000)]
+    busy_timeout_ms: u64,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
     /// clients can be lost on power failure or OS crash.
     #[arg(long, env = "DEALERSYNC_UNSAFE_SYNCHRONOUS_NORMAL")]
@@ -140,6 +144,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..Limits::default()
         },
         idle_unload: Duration::from_secs(args.idle_unload_secs),
+        busy_timeout: Duration::from_millis(args.busy_timeout_ms),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

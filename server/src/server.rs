@@ -39,6 +39,8 @@ pub struct ServeOptions {
     pub limits: Limits,
     /// Documents without connections are unloaded after this long.
     pub idle_unload: Duration,
+    /// How long SQLite waits for a lock held by another connection.
+    pub busy_timeout: Duration,
 }
 
 #[derive(Clone)]
@@ -58,7 +60,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store_options = StoreOptions {
         durability: options.durability,
-        ..StoreOptions::default()
+        busy_timeout: options.busy_timeout,
     };
     let reads = SqliteStore::open(&options.data_dir, &store_options)?;
     let writes = SqliteStore::open(&options.data_dir, &store_options)?;

@@ -72,20 +72,6 @@ async fn acknowledged_changes_survive_sigkill_and_clients_resume() {
         .await;
     writer.change(doc, put("after_restart", 1)).await;
     let want = writer.heads(doc);
-    let until = std::time::Instant::now() + DEADLINE;
-    loop {
-        writer.pump_once(Duration::from_millis(20)).await;
-        reader.pump_once(Duration::from_millis(20)).await;
-        if reader.has_all(doc, &want) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < until,
-            "writer did not resume; writer errors {:?} closed {}; log:\n{}",
-            writer.errors,
-            writer.closed,
-            server.log()
-        );
-    }
+    until_reader_has(&mut writer, &mut reader, doc, &want).await;
     assert_eq!(value(&mut reader, doc, "k199"), Some(199));
 }

@@ -456,3 +456,23 @@ pub async fn served_to_a_fresh_client(url: &str, doc: DocumentId, heads: &[Chang
     })
     .await;
 }
+
+/// Pumps `writer` and `reader` in turn until `reader` holds every change in `heads`.
+pub async fn until_reader_has(
+    writer: &mut Client,
+    reader: &mut Client,
+    doc: DocumentId,
+    heads: &[ChangeHash],
+) {
+    let until = Instant::now() + DEADLINE;
+    while !reader.has_all(doc, heads) {
+        assert!(
+            Instant::now() < until,
+            "reader never received the changes; writer errors {:?}, reader errors {:?}",
+            writer.errors,
+            reader.errors
+        );
+        writer.pump_once(Duration::from_millis(10)).await;
+        reader.pump_once(Duration::from_millis(10)).await;
+    }
+}
