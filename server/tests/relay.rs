@@ -299,3 +299,65 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_changes() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_commit_batches_changes_from_many_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let docs = [create_doc(dir.path()), create_doc(dir.path())];
+    let server = Server::start(dir.path(), &[]).await;
+    let mut writers = Vec::new();
+    for w in 0..10 {
+        let doc = docs[w % 2];
+        let mut c =
+            Client::connect(&server.ws_url(), &format!("w{w}"), Some(&format!("s{w}"))).await;
+        c.request(doc).await;
+        c.until("synced", |c| !c.server_heads(doc).is_empty()).await;
+        writers.push((c, doc));
+    }
+    // Every writer sends its changes without waiting for acknowledgements.
+    for i in 0..30 {
+        for (w, (c, doc)) in writers.iter_mut().enumerate() {
+            c.change(*doc, put(&format!("w{w}"), i)).await;
+        }
+    }
+    let mut readers = Vec::new();
+    for doc in docs {
+        let mut r = Client::connect(&server.ws_url(), &format!("r-{doc}"), None).await;
+        r.request(doc).await;
+        readers.push((r, doc));
+    }
+    let until = std::time::Instant::now() + DEADLINE;
+    loop {
+        let mut done = true;
+        for (c, doc) in writers.iter_mut() {
+            c.pump_once(Duration::from_millis(1)).await;
+            let want = c.heads(*doc);
+            let reader = &mut readers.iter_mut().find(|(_, d)| d == doc).unwrap().0;
+            done &= reader.has_all(*doc, &want);
+        }
+        for (r, _) in readers.iter_mut() {
+            r.pump_once(Duration::from_millis(1)).await;
+        }
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "readers never got every change"
+        );
+    }
+    let m = server.metrics().await;
+    let changes = metric_value(&m, "dealersync_storage_commit_batch_changes_sum", "");
+    let commits = metric_value(&m, "dealersync_storage_commit_seconds_count", "");
+    let seconds = metric_value(&m, "dealersync_storage_commit_seconds_sum", "");
+    eprintln!(
+        "{changes} changes in {commits} commits: {:.1} changes per commit, {:.2} ms per commit",
+        changes / commits,
+        seconds / commits * 1e3
+    );
+    assert!(changes >= 300.0, "{m}");
+    assert!(
+        commits < changes,
+        "no batching: {commits} commits for {changes} changes"
+    );
+}

@@ -298,7 +298,11 @@ impl Client {
         if matches!(msg, Message::Sync { .. } | Message::Request { .. }) {
             self.sync_bytes_out += bytes.len();
         }
-        self.ws.send(WsMessage::Binary(bytes.into())).await.unwrap();
+        // A send on a dead socket marks the client closed; tests that kill the
+        // server keep writing locally, as a real device would.
+        if self.ws.send(WsMessage::Binary(bytes.into())).await.is_err() {
+            self.closed = true;
+        }
     }
 
     /// Asks the server for a document this client does not have.
