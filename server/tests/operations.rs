@@ -219,3 +219,85 @@ async fn persisted_sync_state_makes_a_reconnect_cheaper() {
         "persisted: {resumed} bytes, from scratch: {from_scratch} bytes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_json_object_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &["--log-json"]).await;
+    let _c = Client::connect(&server.ws_url(), "logged", None).await;
+    let until = Instant::now() + DEADLINE;
+    while !server.log().contains("\"connected\"") {
+        assert!(
+            Instant::now() < until,
+            "no connection log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for line in server.log().lines().filter(|l| !l.is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("fields").is_some(),
+            "{line}"
+        );
+    }
+    let connected = server
+        .log()
+        .lines()
+        .find(|l| l.contains("\"connected\""))
+        .unwrap()
+        .to_string();
+    assert!(
+        connected.contains("\"remote\""),
+        "the span is logged: {connected}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doc_create_from_a_file_serves_its_contents() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = automerge::AutoCommit::new();
+    seed.put(automerge::ROOT, "site", "showroom-1").unwrap();
+    let file = dir.path().join("seed.automerge");
+    std::fs::write(&file, seed.save()).unwrap();
+    let id = DocumentId::random();
+    let out = std::process::Command::new(BIN)
+        .args(["doc", "create", "--data-dir"])
+        .arg(dir.path())
+        .args(["--id", &id.to_string(), "--from"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        id.to_string()
+    );
+    // Garbage is refused and creates nothing.
+    std::fs::write(&file, b"not automerge").unwrap();
+    let bad = std::process::Command::new(BIN)
+        .args(["doc", "create", "--data-dir"])
+        .arg(dir.path())
+        .arg("--from")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an automerge document"));
+
+    let server = Server::start(dir.path(), &[]).await;
+    let mut c = Client::connect(&server.ws_url(), "reader", None).await;
+    c.request(id).await;
+    let want = seed.get_heads();
+    c.until("the seeded contents", |c| c.has_all(id, &want))
+        .await;
+    let (v, _) = automerge::ReadDoc::get(&c.docs[&id].doc, automerge::ROOT, "site")
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.as_str(), Some("showroom-1"));
+}
