@@ -149,7 +149,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(server::serve(options, metrics, server::shutdown_signal()))
+        .block_on(server::serve(
+            options,
+            server::Extensions::default(),
+            metrics,
+            server::shutdown_signal(),
+        ))
 }
 
 #[cfg(test)]

@@ -1,16 +1,18 @@
 //! The HTTP side of the relay: routes, start-up and graceful shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dealersync_core::protocol::PeerId;
 use dealersync_core::protocol::engine::ConnInfo;
@@ -20,6 +22,7 @@ use tracing::info;
 
 use crate::relay::{Relay, RelayConfig, RelayHandle};
 use crate::storage::{Durability, SqliteStore, StoreOptions};
+use crate::telemetry;
 use crate::ws::{self, Limits};
 
 /// How much larger than the frame limit the socket's own hard cap is, so that a frame
@@ -43,18 +46,52 @@ pub struct ServeOptions {
     pub busy_timeout: Duration,
 }
 
+/// Decides who a WebSocket connection is before it is upgraded: from the request's
+/// headers and query (a bearer token, `?token=`, the subprotocol), the access it has
+/// per document, its user and device. A refusal is answered with the status and
+/// message and no upgrade.
+pub type Authorize = Arc<
+    dyn Fn(&HeaderMap, &HashMap<String, String>) -> Result<ConnInfo, (StatusCode, String)>
+        + Send
+        + Sync,
+>;
+
+/// What other modules plug into the server: how connections are authorized and
+/// further HTTP routes (the API).
+#[derive(Clone)]
+pub struct Extensions {
+    /// Authorizes WebSocket connections.
+    pub authorize: Authorize,
+    /// Routes merged into the server's router.
+    pub routes: Router,
+}
+
+impl Default for Extensions {
+    /// Every connection may read and write every document the server knows (the
+    /// engine still refuses to create unknown ones); no extra routes. For a relay
+    /// without tokens, and for tests.
+    fn default() -> Self {
+        Extensions {
+            authorize: Arc::new(|_, _| Ok(ConnInfo::full_access())),
+            routes: Router::new(),
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     relay: RelayHandle,
     limits: Limits,
     metrics: PrometheusHandle,
     shutdown: watch::Receiver<bool>,
+    authorize: Authorize,
 }
 
 /// Serves until `shutdown` resolves, then closes the connections and returns once
 /// every pending write is committed.
 pub async fn serve(
     options: ServeOptions,
+    extensions: Extensions,
     metrics: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -87,13 +124,15 @@ pub async fn serve(
         limits: options.limits.clone(),
         metrics,
         shutdown: stop_rx,
+        authorize: extensions.authorize,
     };
     let app = Router::new()
         .route("/sync", get(sync_socket))
         .route("/", get(sync_socket))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
-        .with_state(state);
+        .with_state(state)
+        .merge(extensions.routes);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -121,18 +160,26 @@ async fn sync_socket(
     upgrade: WebSocketUpgrade,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
-) -> impl IntoResponse {
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let info = match (state.authorize)(&headers, &query) {
+        Ok(info) => info,
+        Err((status, message)) => {
+            telemetry::count_error("unauthorized");
+            tracing::info!(remote = %remote, %status, "WebSocket refused: {message}");
+            return (status, message).into_response();
+        }
+    };
     let limits = state.limits.clone();
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
-    // Until tokens are wired in, every connection may read and write every document
-    // the server knows; the engine still refuses to create unknown ones.
-    let info = ConnInfo::full_access();
     upgrade
         .max_message_size(cap)
         .max_frame_size(cap)
         .on_upgrade(move |socket| {
             ws::serve_socket(socket, state.relay, info, limits, remote, state.shutdown)
         })
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -166,5 +213,82 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => info!("SIGINT received"),
         _ = term => info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use dealersync_core::access::Access;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    #[tokio::test]
+    async fn extensions_authorize_connections_and_add_routes() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options = ServeOptions {
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            durability: Durability::Full,
+            limits: Limits::default(),
+            idle_unload: Duration::from_secs(60),
+            busy_timeout: Duration::from_secs(1),
+        };
+        let extensions = Extensions {
+            authorize: Arc::new(|headers, query| {
+                let token = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .or(query.get("token").map(String::as_str));
+                match token {
+                    Some("Bearer good") | Some("good") => {
+                        Ok(ConnInfo::with_access(|_| Access::ReadOnly))
+                    }
+                    _ => Err((StatusCode::UNAUTHORIZED, "no valid token".into())),
+                }
+            }),
+            routes: Router::new().route("/api/ping", get(|| async { "pong" })),
+        };
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(options, extensions, metrics, async {
+            let _ = stopped.await;
+        }));
+        let base = format!("127.0.0.1:{port}");
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&base).await.is_err() {
+            assert!(std::time::Instant::now() < until, "server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ping = reqwest::get(format!("http://{base}/api/ping"))
+            .await
+            .unwrap();
+        assert_eq!(ping.text().await.unwrap(), "pong");
+
+        let refused = tokio_tungstenite::connect_async(format!("ws://{base}/sync")).await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED)
+            }
+            other => panic!("expected 401, got {other:?}"),
+        }
+        let mut req = format!("ws://{base}/sync").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", HeaderValue::from_static("Bearer good"));
+        assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+        assert!(
+            tokio_tungstenite::connect_async(format!("ws://{base}/?token=good"))
+                .await
+                .is_ok()
+        );
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 }

@@ -233,7 +233,13 @@ async fn bad_input_gets_an_error_and_a_close_and_others_keep_syncing() {
     bystander_keeps_syncing(&server, doc, &mut good, 100).await;
 
     let m = server.metrics().await;
-    for kind in ["frame_too_large", "rate_limited", "text_frame"] {
+    for kind in [
+        "frame_too_large",
+        "rate_limited",
+        "text_frame",
+        "bad_frame",
+        "protocol",
+    ] {
         assert!(
             metric_value(&m, "dealersync_errors_total", &format!("kind=\"{kind}\"")) >= 1.0,
             "{kind} not counted:\n{m}"
