@@ -49,6 +49,9 @@ pub struct RelayConfig {
     pub storage_id: StorageId,
     /// A document without connections for this long is unloaded from memory.
     pub idle_unload: Duration,
+    /// At most this many documents stay in memory: beyond it, documents without
+    /// connections are unloaded least recently used first, idle or not.
+    pub max_loaded_docs: Option<usize>,
 }
 
 /// What the engine sends to a connection task.
@@ -143,6 +146,7 @@ impl Relay {
         };
         let engine = Engine::new(config.peer_id.clone(), engine_config);
         let idle = config.idle_unload;
+        let budget = config.max_loaded_docs;
         let engine_thread = std::thread::Builder::new()
             .name("dealersync-engine".into())
             .spawn(move || {
@@ -154,6 +158,7 @@ impl Relay {
                     conns: HashMap::new(),
                     in_flight: None,
                     idle,
+                    budget,
                 }
                 .run()
             })
@@ -203,6 +208,7 @@ struct EngineLoop {
     conns: HashMap<ConnId, tmpsc::Sender<Outgoing>>,
     in_flight: Option<BatchToken>,
     idle: Duration,
+    budget: Option<usize>,
 }
 
 impl EngineLoop {
@@ -231,9 +237,12 @@ impl EngineLoop {
             }
             if last_unload.elapsed() >= TICK {
                 last_unload = Instant::now();
-                let unloaded = self
+                let mut unloaded = self
                     .engine
                     .unload_idle(now_ms(), self.idle.as_millis() as i64);
+                if let Some(max) = self.budget {
+                    unloaded += self.engine.unload_to_budget(max);
+                }
                 if unloaded > 0 {
                     debug!(unloaded, "unloaded idle documents");
                 }

@@ -1,6 +1,5 @@
 //! The HTTP side of the relay: routes, start-up and graceful shutdown.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,8 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dealersync_core::protocol::PeerId;
@@ -44,17 +43,39 @@ pub struct ServeOptions {
     pub idle_unload: Duration,
     /// How long SQLite waits for a lock held by another connection.
     pub busy_timeout: Duration,
+    /// Memory budget in documents; `None` for no limit beyond idle unloading.
+    pub max_loaded_docs: Option<usize>,
 }
 
 /// Decides who a WebSocket connection is before it is upgraded: from the request's
 /// headers and query (a bearer token, `?token=`, the subprotocol), the access it has
 /// per document, its user and device. A refusal is answered with the status and
 /// message and no upgrade.
-pub type Authorize = Arc<
-    dyn Fn(&HeaderMap, &HashMap<String, String>) -> Result<ConnInfo, (StatusCode, String)>
-        + Send
-        + Sync,
->;
+pub type Authorize =
+    Arc<dyn Fn(&HeaderMap, &Uri) -> Result<Admission, Box<Response>> + Send + Sync>;
+
+/// A WebSocket connection the authorizer let in.
+#[derive(Debug)]
+pub struct Admission {
+    /// Access per document, user and device, for the engine.
+    pub info: ConnInfo,
+    /// The subprotocol to select when the token came as one (browsers fail the
+    /// handshake otherwise).
+    pub subprotocol: Option<&'static str>,
+    /// When the credentials expire; the connection is then closed with an `error`.
+    pub expires_in: Option<Duration>,
+}
+
+impl Admission {
+    /// Full access, no expiry: a relay without tokens.
+    pub fn open() -> Self {
+        Admission {
+            info: ConnInfo::full_access(),
+            subprotocol: None,
+            expires_in: None,
+        }
+    }
+}
 
 /// What other modules plug into the server: how connections are authorized and
 /// further HTTP routes (the API).
@@ -72,7 +93,7 @@ impl Default for Extensions {
     /// without tokens, and for tests.
     fn default() -> Self {
         Extensions {
-            authorize: Arc::new(|_, _| Ok(ConnInfo::full_access())),
+            authorize: Arc::new(|_, _| Ok(Admission::open())),
             routes: Router::new(),
         }
     }
@@ -114,6 +135,7 @@ pub async fn serve(
             peer_id,
             storage_id,
             idle_unload: options.idle_unload,
+            max_loaded_docs: options.max_loaded_docs,
         },
         reads,
         writes,
@@ -161,18 +183,24 @@ async fn sync_socket(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    uri: Uri,
 ) -> Response {
-    let info = match (state.authorize)(&headers, &query) {
-        Ok(info) => info,
-        Err((status, message)) => {
+    let admission = match (state.authorize)(&headers, &uri) {
+        Ok(a) => a,
+        Err(refusal) => {
             telemetry::count_error("unauthorized");
-            tracing::info!(remote = %remote, %status, "WebSocket refused: {message}");
-            return (status, message).into_response();
+            tracing::info!(remote = %remote, status = %refusal.status(), "WebSocket refused");
+            return *refusal;
         }
     };
-    let limits = state.limits.clone();
+    let mut limits = state.limits.clone();
+    limits.expires_in = admission.expires_in;
+    let info = admission.info;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
+    let upgrade = match admission.subprotocol {
+        Some(p) => upgrade.protocols([p]),
+        None => upgrade,
+    };
     upgrade
         .max_message_size(cap)
         .max_frame_size(cap)
@@ -219,7 +247,7 @@ pub async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, StatusCode};
     use dealersync_core::access::Access;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -238,18 +266,23 @@ mod tests {
             limits: Limits::default(),
             idle_unload: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(1),
+            max_loaded_docs: None,
         };
         let extensions = Extensions {
-            authorize: Arc::new(|headers, query| {
+            authorize: Arc::new(|headers, uri| {
                 let token = headers
                     .get("authorization")
                     .and_then(|v| v.to_str().ok())
-                    .or(query.get("token").map(String::as_str));
+                    .or(uri.query());
                 match token {
-                    Some("Bearer good") | Some("good") => {
-                        Ok(ConnInfo::with_access(|_| Access::ReadOnly))
-                    }
-                    _ => Err((StatusCode::UNAUTHORIZED, "no valid token".into())),
+                    Some("Bearer good") | Some("token=good") => Ok(Admission {
+                        info: ConnInfo::with_access(|_| Access::ReadOnly),
+                        subprotocol: None,
+                        expires_in: Some(Duration::from_millis(300)),
+                    }),
+                    _ => Err(Box::new(
+                        (StatusCode::UNAUTHORIZED, "no valid token").into_response(),
+                    )),
                 }
             }),
             routes: Router::new().route("/api/ping", get(|| async { "pong" })),
@@ -283,11 +316,26 @@ mod tests {
         req.headers_mut()
             .insert("authorization", HeaderValue::from_static("Bearer good"));
         assert!(tokio_tungstenite::connect_async(req).await.is_ok());
-        assert!(
-            tokio_tungstenite::connect_async(format!("ws://{base}/?token=good"))
-                .await
-                .is_ok()
-        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{base}/?token=good"))
+            .await
+            .unwrap();
+        // The admission expires: the server says so and closes.
+        let errors = {
+            use futures_util::StreamExt;
+            let mut errors = Vec::new();
+            while let Ok(Some(Ok(m))) =
+                tokio::time::timeout(Duration::from_secs(20), ws.next()).await
+            {
+                if let tokio_tungstenite::tungstenite::Message::Binary(b) = m
+                    && let Ok(dealersync_core::protocol::Message::Error { message, .. }) =
+                        dealersync_core::protocol::Message::decode(&b)
+                {
+                    errors.push(message);
+                }
+            }
+            errors
+        };
+        assert!(errors.iter().any(|e| e.contains("expired")), "{errors:?}");
         stop.send(()).unwrap();
         server.await.unwrap().unwrap();
     }

@@ -33,6 +33,8 @@ pub struct Limits {
     pub outbox_capacity: usize,
     /// How long one write to the socket may take before the peer counts as stuck.
     pub write_timeout: Duration,
+    /// When the connection's credentials expire (set per connection at admission).
+    pub expires_in: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             outbox_capacity: 4096,
             write_timeout: Duration::from_secs(30),
+            expires_in: None,
         }
     }
 }
@@ -147,6 +150,9 @@ async fn run(
     let mut last_heard = Instant::now();
     let mut sync_pending: Option<Instant> = None;
     let mut peer: Option<String> = None;
+    // Far enough in the future to never fire when the credentials do not expire.
+    let expiry = tokio::time::sleep(limits.expires_in.unwrap_or(Duration::from_secs(1 << 40)));
+    tokio::pin!(expiry);
 
     let end = loop {
         tokio::select! {
@@ -265,6 +271,11 @@ async fn run(
                 }
             }
             _ = shutdown.changed() => break End::Shutdown,
+            _ = &mut expiry => break End::Breach(Breach::new(
+                "token_expired",
+                close_code::POLICY,
+                "the token expired; reconnect with a fresh one",
+            )),
         }
     };
 

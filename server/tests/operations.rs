@@ -301,3 +301,34 @@ async fn doc_create_from_a_file_serves_its_contents() {
         .unwrap();
     assert_eq!(v.as_str(), Some("showroom-1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_budget_unloads_documents_without_peers_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (create_doc(dir.path()), create_doc(dir.path()));
+    let server = Server::start(dir.path(), &["--max-loaded-docs", "1"]).await;
+    let mut first = Client::connect(&server.ws_url(), "first", None).await;
+    first.request(a).await;
+    first.change(a, put("x", 1)).await;
+    first
+        .until("a synced", |c| !c.server_heads(a).is_empty())
+        .await;
+    let want = first.heads(a);
+    served_to_a_fresh_client(&server.ws_url(), a, &want).await;
+    drop(first);
+    let mut second = Client::connect(&server.ws_url(), "second", None).await;
+    second.request(b).await;
+    second
+        .until("b synced", |c| !c.server_heads(b).is_empty())
+        .await;
+    // b is in use and stays; a has no peers and goes, long before the idle timeout.
+    metrics_until(&server, "one document loaded", |m| {
+        metric_value(m, "dealersync_documents_loaded", "") == 1.0
+    })
+    .await;
+    let mut again = Client::connect(&server.ws_url(), "again", None).await;
+    again.request(a).await;
+    again
+        .until("a reloads with the same heads", |c| c.heads(a) == want)
+        .await;
+}
