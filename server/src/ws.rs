@@ -315,3 +315,22 @@ fn count(messages: &'static str, bytes: &'static str, kind: &'static str, len: u
     metrics::counter!(messages, "type" => kind).increment(1);
     metrics::counter!(bytes, "type" => kind).increment(len as u64);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+
+    #[test]
+    fn the_rate_limit_allows_one_second_of_burst_then_refuses() {
+        let mut r = RateLimit::new(5);
+        assert!((0..5).all(|_| r.take()), "a burst of the rate is allowed");
+        assert!(
+            !r.take(),
+            "the sixth message in the same instant is refused"
+        );
+        // Refilling: pretend 0.4 s passed, which earns two messages.
+        r.last -= std::time::Duration::from_millis(400);
+        assert!(r.take() && r.take());
+        assert!(!r.take());
+    }
+}
