@@ -332,3 +332,49 @@ async fn the_memory_budget_unloads_documents_without_peers_first() {
         .until("a reloads with the same heads", |c| c.heads(a) == want)
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_chunks_are_compacted_into_a_snapshot_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = create_doc(dir.path());
+    let mut server = Server::start(dir.path(), &[]).await;
+    let db = rusqlite::Connection::open(dir.path().join("dealersync.db")).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [doc.to_string()], |r| r.get(0)).unwrap() };
+    let mut c = Client::connect(&server.ws_url(), "writer", None).await;
+    c.request(doc).await;
+    c.until("synced", |c| !c.server_heads(doc).is_empty()).await;
+    let rounds = 20;
+    for round in 0..rounds {
+        for i in 0..50 {
+            let text = format!("{round}-{i}-{}", "x".repeat(300));
+            c.docs
+                .get_mut(&doc)
+                .unwrap()
+                .doc
+                .put(automerge::ROOT, format!("note{i}"), text)
+                .unwrap();
+            c.docs.get_mut(&doc).unwrap().doc.commit();
+        }
+        c.flush(doc).await;
+        // Wait until this round is durable: its audit rows are in the same transaction.
+        let until = Instant::now() + DEADLINE;
+        while count("SELECT COUNT(*) FROM audit WHERE doc_id = ?1") < 50 * (round + 1) {
+            assert!(Instant::now() < until, "round {round} never committed");
+            c.pump_once(Duration::from_millis(10)).await;
+        }
+    }
+    let snapshots = count("SELECT COUNT(*) FROM chunks WHERE doc_id = ?1 AND kind = 0");
+    let incrementals = count("SELECT COUNT(*) FROM chunks WHERE doc_id = ?1 AND kind = 1");
+    eprintln!(
+        "after {rounds} commits of 50 changes: {snapshots} snapshot, {incrementals} incremental chunks"
+    );
+    assert_eq!(snapshots, 1);
+    assert!(
+        incrementals < rounds - 1,
+        "no compaction: {incrementals} incremental chunks after {rounds} commits"
+    );
+    let want = c.heads(doc);
+    drop(c);
+    server.restart().await;
+    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+}
