@@ -59,8 +59,8 @@ pub struct RelayConfig {
 pub enum Outgoing {
     /// One binary frame, and its message type for metrics.
     Frame(MessageKind, Vec<u8>),
-    /// Close the connection with this reason (the engine has sent any `error` first).
-    Close(String),
+    /// Close the connection for this reason (the engine has sent any `error` first).
+    Close(CloseReason),
 }
 
 enum Event {
@@ -332,7 +332,7 @@ impl EngineLoop {
                         }
                         _ => debug!(conn = conn.0, kind = reason.kind(), "closing: {reason}"),
                     }
-                    self.send(conn, Outgoing::Close(reason.to_string()));
+                    self.send(conn, Outgoing::Close(reason));
                     // The engine forgot the connection; its task ends after the close.
                     self.conns.remove(&conn);
                 }

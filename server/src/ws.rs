@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
-use dealersync_core::protocol::engine::ConnInfo;
+use dealersync_core::protocol::engine::{CloseReason, ConnInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
@@ -102,7 +102,7 @@ enum End {
     /// The peer closed or the socket failed; nothing more to say.
     Quiet,
     /// The engine asked to close (its `error` message is already sent).
-    Engine(String),
+    Engine(CloseReason),
     /// Server shutdown.
     Shutdown,
     /// A limit or rule broken by the peer.
@@ -281,7 +281,17 @@ async fn run(
 
     let (code, reason) = match end {
         End::Quiet => return,
-        End::Engine(reason) => (close_code::POLICY, reason),
+        End::Engine(reason) => {
+            let code = match reason {
+                CloseReason::PeerLeft | CloseReason::Replaced | CloseReason::PeerError(_) => {
+                    close_code::NORMAL
+                }
+                CloseReason::Storage(_) => close_code::ERROR,
+                CloseReason::Overloaded(_) => close_code::AGAIN,
+                _ => close_code::POLICY,
+            };
+            (code, reason.to_string())
+        }
         End::Shutdown => (close_code::AWAY, "server shutting down".to_string()),
         End::Breach(b) => {
             telemetry::count_error(b.kind);
