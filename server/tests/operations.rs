@@ -88,7 +88,7 @@ async fn idle_documents_are_unloaded_and_reload_with_the_same_heads() {
         c.change(doc, put(&format!("k{i}"), i)).await;
     }
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     metrics_until(&server, "a loaded document", |m| {
         metric_value(m, "dealersync_documents_loaded", "") >= 1.0
     })
@@ -169,7 +169,7 @@ async fn persisted_sync_state_makes_a_reconnect_cheaper() {
     }
     c.flush(doc).await;
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     c.drain(Duration::from_millis(300)).await;
     let replica = c.docs.remove(&doc).unwrap();
     let saved = replica.state.encode();
@@ -314,7 +314,7 @@ async fn the_memory_budget_unloads_documents_without_peers_first() {
         .until("a synced", |c| !c.server_heads(a).is_empty())
         .await;
     let want = first.heads(a);
-    served_to_a_fresh_client(&server.ws_url(), a, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut first), a, &want).await;
     drop(first);
     let mut second = Client::connect(&server.ws_url(), "second", None).await;
     second.request(b).await;
@@ -376,5 +376,5 @@ async fn incremental_chunks_are_compacted_into_a_snapshot_and_reload() {
     let want = c.heads(doc);
     drop(c);
     server.restart().await;
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), None, doc, &want).await;
 }

@@ -101,7 +101,7 @@ async fn bystander_keeps_syncing(server: &Server, doc: DocumentId, c: &mut Clien
     c.change(doc, put("bystander", n)).await;
     let want = c.heads(doc);
     assert!(!c.closed, "the bystander was disconnected: {:?}", c.errors);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(c), doc, &want).await;
     c.drain(Duration::from_millis(5)).await;
     assert!(!c.closed && c.errors.is_empty(), "{:?}", c.errors);
 }
@@ -259,7 +259,7 @@ async fn metrics_count_connections_messages_and_commits() {
         c.change(doc, put("n", i)).await;
     }
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     let m = server.metrics().await;
     assert!(
         metric_value(&m, "dealersync_connections_total", "") >= 2.0,
@@ -287,7 +287,7 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_changes() {
     c.until("synced", |c| !c.server_heads(doc).is_empty()).await;
     c.change(doc, put("before_term", 7)).await;
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     let status = server.terminate();
     assert!(status.success(), "exit status {status}:\n{}", server.log());
     c.until("the server closes the socket", |c| c.closed).await;
