@@ -1,1 +1,4 @@
 //! dealersync-server: the relay.
+
+pub mod auth;
+pub mod registry;
