@@ -1,4 +1,9 @@
-//! dealersync-server: the relay.
+//! dealersync-server: the relay that automerge-repo clients sync with.
+//!
+//! - [`storage`]: SQLite storage of documents, sync states and the audit log.
+//! - [`auth`]: token verification, issuing and extraction from requests.
+//! - [`registry`]: the site registry, token records and revocations.
 
 pub mod auth;
 pub mod registry;
+pub mod storage;
