@@ -573,9 +573,8 @@ pub fn load_or_create_secret(data_dir: &Path) -> Result<Vec<u8>, AuthError> {
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let secret = hex::decode(text.trim()).map_err(|e| {
-                AuthError::Key(format!("{} is not hex: {e}", path.display()))
-            })?;
+            let secret = hex::decode(text.trim())
+                .map_err(|e| AuthError::Key(format!("{} is not hex: {e}", path.display())))?;
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(AuthError::Key(format!(
                     "{} holds {} bytes; HS256 needs at least {MIN_SECRET_BYTES}",
@@ -711,7 +710,11 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        other => return Err(format!("invalid lifetime unit {other:?}: use s, m, h, d or w")),
+        other => {
+            return Err(format!(
+                "invalid lifetime unit {other:?}: use s, m, h, d or w"
+            ));
+        }
     };
     if n == 0 {
         return Err("a token lifetime must be more than zero".into());
@@ -753,6 +756,8 @@ mod tests {
     #[test]
     fn split_token_explains_shape_errors() {
         assert!(matches!(split_token("a.b"), Err(AuthError::Malformed(m)) if m.contains("3")));
-        assert!(matches!(split_token("!!.e30.x"), Err(AuthError::Malformed(m)) if m.contains("header")));
+        assert!(
+            matches!(split_token("!!.e30.x"), Err(AuthError::Malformed(m)) if m.contains("header"))
+        );
     }
 }

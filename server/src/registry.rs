@@ -62,7 +62,9 @@ pub enum RegistryError {
     #[error("{0}")]
     Invalid(String),
     /// The database was written by a newer dealersync.
-    #[error("registry tables have version {found}; this build knows up to {REGISTRY_SCHEMA_VERSION}")]
+    #[error(
+        "registry tables have version {found}; this build knows up to {REGISTRY_SCHEMA_VERSION}"
+    )]
     NewerSchema {
         /// The version found.
         found: i64,
@@ -103,12 +105,11 @@ impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
             doc: id,
             reason: "not in the store".into(),
         })?;
-        let mut doc = AutoCommit::load(&stored.chunks.concat()).map_err(|e| {
-            RegistryError::Document {
+        let mut doc =
+            AutoCommit::load(&stored.chunks.concat()).map_err(|e| RegistryError::Document {
                 doc: id,
                 reason: format!("cannot load: {e}"),
-            }
-        })?;
+            })?;
         let before = doc.get_heads();
         edit(&mut doc)?;
         let change = doc.save_after(&before);
@@ -828,13 +829,15 @@ fn check_parent(
         ))),
         (_, Some(p)) => {
             if p == id {
-                return Err(RegistryError::Invalid(format!("{id} cannot be its own parent")));
+                return Err(RegistryError::Invalid(format!(
+                    "{id} cannot be its own parent"
+                )));
             }
             match get_site(conn, p)? {
                 None => Err(RegistryError::UnknownSite(p.to_string())),
-                Some(s) if !s.active => Err(RegistryError::Invalid(format!(
-                    "parent {p} is deactivated"
-                ))),
+                Some(s) if !s.active => {
+                    Err(RegistryError::Invalid(format!("parent {p} is deactivated")))
+                }
                 Some(_) => Ok(()),
             }
         }
