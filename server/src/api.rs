@@ -194,6 +194,26 @@ where
     }
 }
 
+/// A JSON body whose rejection (bad JSON, unknown enum value, wrong content type) is
+/// answered in the API's JSON error format instead of axum's plain text.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for Body<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(r) => Err(ApiError::new(r.status(), "bad_request", r.body_text())),
+        }
+    }
+}
+
 /// Runs registry work (SQLite, fsync) off the async threads.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -393,7 +413,7 @@ pub struct NewSite {
 async fn create_site(
     State(st): State<ApiState>,
     caller: Caller,
-    Json(body): Json<NewSite>,
+    Body(body): Body<NewSite>,
 ) -> Result<(StatusCode, Json<SiteView>), ApiError> {
     caller.require_admin()?;
     let site = blocking(move || {
@@ -426,7 +446,7 @@ async fn update_site(
     State(st): State<ApiState>,
     caller: Caller,
     axum::extract::Path(id): axum::extract::Path<String>,
-    Json(body): Json<SiteUpdate>,
+    Body(body): Body<SiteUpdate>,
 ) -> Result<Json<SiteView>, ApiError> {
     caller.require_admin()?;
     if body.name.is_none() && body.parent.is_none() {
@@ -494,7 +514,7 @@ pub struct IssuedView {
 async fn issue_token(
     State(st): State<ApiState>,
     caller: Caller,
-    Json(body): Json<NewToken>,
+    Body(body): Body<NewToken>,
 ) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
     caller.require_admin()?;
     let ttl = match &body.ttl {
@@ -548,7 +568,7 @@ pub struct RevokeBody {
 async fn revoke(
     State(st): State<ApiState>,
     caller: Caller,
-    Json(body): Json<RevokeBody>,
+    Body(body): Body<RevokeBody>,
 ) -> Result<StatusCode, ApiError> {
     caller.require_admin()?;
     let what = match (body.jti, body.device) {

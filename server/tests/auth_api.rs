@@ -270,7 +270,7 @@ async fn admin_api_manages_sites_and_non_admins_are_forbidden() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    let (status, _) = s
+    let (status, body) = s
         .send(
             Method::POST,
             "/api/admin/sites",
@@ -279,6 +279,7 @@ async fn admin_api_manages_sites_and_non_admins_are_forbidden() {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body["error"].as_str().unwrap().contains("castle"), "{body}");
 
     // Move to dc-south and rename in one PATCH.
     let (status, body) = s
