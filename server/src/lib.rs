@@ -1,11 +1,17 @@
 //! dealersync-server: the relay that automerge-repo clients sync with.
 //!
 //! - [`storage`]: SQLite storage of documents, sync states and the audit log.
+//! - [`documents`]: the admin path that creates documents.
+//! - [`telemetry`]: tracing set-up and the Prometheus metric names.
+//! - [`wire`]: what the transport reads from frames (type, ids) and its own `error`s.
 //! - [`api`]: the JSON API and the admin operations shared with the CLI.
 //! - [`auth`]: token verification, issuing and extraction from requests.
 //! - [`registry`]: the site registry, token records and revocations.
 
 pub mod api;
 pub mod auth;
+pub mod documents;
 pub mod registry;
 pub mod storage;
+pub mod telemetry;
+pub mod wire;
