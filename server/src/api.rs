@@ -146,7 +146,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::SiteExists(_) => {
                 ApiError::new(StatusCode::CONFLICT, "site_exists", e.to_string())
             }
-            RegistryError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            RegistryError::Invalid(_) | RegistryError::Domain(_) => {
+                ApiError::bad_request(e.to_string())
+            }
             RegistryError::Store(s) if s.kind() == "busy" => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
             }

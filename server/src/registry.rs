@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use automerge::AutoCommit;
 use dealersync_core::access::{Access, Claims, Principal, SiteNode, SiteTree};
 use dealersync_core::protocol::DocumentId;
-use dealersync_core::schema::{NetworkDocument, SiteDocument, SiteHeader, SiteKind};
+use dealersync_core::protocol::engine::ConnInfo;
+use dealersync_core::schema::{SiteHeader, SiteKind};
 use dealersync_core::store::{Store, StoreError, WriteBatch};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -61,6 +62,9 @@ pub enum RegistryError {
     /// The request breaks a rule of the tree; the message says which.
     #[error("{0}")]
     Invalid(String),
+    /// A document operation was refused by the domain rules.
+    #[error(transparent)]
+    Domain(#[from] dealersync_core::domain::DomainError),
     /// The database was written by a newer dealersync.
     #[error(
         "registry tables have version {found}; this build knows up to {REGISTRY_SCHEMA_VERSION}"
@@ -320,12 +324,7 @@ impl Registry {
         }
         let id = DocumentId::random();
         let mut doc = AutoCommit::new();
-        autosurgeon::reconcile(&mut doc, NetworkDocument::new()).map_err(|e| {
-            RegistryError::Document {
-                doc: id,
-                reason: format!("cannot build the network document: {e}"),
-            }
-        })?;
+        dealersync_core::domain::init_network_document(&mut doc, now_ms())?;
         docs.create(id, doc.save())?;
         self.conn().execute(
             "INSERT INTO registry_settings (key, value) VALUES ('network_document', ?1)",
@@ -376,13 +375,7 @@ impl Registry {
             check_parent(&conn, &header.id, header.kind, header.parent.as_deref())?;
         }
         let document_id = DocumentId::random();
-        let mut doc = AutoCommit::new();
-        autosurgeon::reconcile(&mut doc, SiteDocument::new(header.clone())).map_err(|e| {
-            RegistryError::Document {
-                doc: document_id,
-                reason: format!("cannot build the site document: {e}"),
-            }
-        })?;
+        let mut doc = dealersync_core::domain::create_site_document(&header, now_ms())?;
         docs.create(document_id, doc.save())?;
         put_network_site(docs, network, &header)?;
         let record = SiteRecord {
@@ -583,6 +576,16 @@ impl Registry {
         move |doc| reg.access(&who, doc)
     }
 
+    /// What the sync engine needs to know about a connection authenticated by
+    /// `claims`: its live access rule, and the user and device for the audit log.
+    pub fn conn_info(self: &Arc<Self>, claims: &Claims) -> ConnInfo {
+        ConnInfo {
+            access: Box::new(self.policy(claims.principal())),
+            user: Some(claims.sub.clone()),
+            device: claims.device.clone(),
+        }
+    }
+
     /// The sites `who` may read.
     pub fn readable_sites(&self, who: &Principal) -> Result<Vec<SiteRecord>, RegistryError> {
         let tree = self.tree();
@@ -709,6 +712,10 @@ impl Revocations for Registry {
     }
 }
 
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 fn doc_err(doc: DocumentId, e: impl std::fmt::Display) -> RegistryError {
     RegistryError::Document {
         doc,
@@ -722,12 +729,12 @@ fn put_network_site(
     header: &SiteHeader,
 ) -> Result<(), RegistryError> {
     docs.edit(network, &mut |doc| {
-        let mut sites: std::collections::BTreeMap<String, SiteHeader> =
-            autosurgeon::hydrate_prop(doc, automerge::ROOT, "sites")
-                .map_err(|e| doc_err(network, e))?;
-        sites.insert(header.id.clone(), header.clone());
-        autosurgeon::reconcile_prop(doc, automerge::ROOT, "sites", &sites)
-            .map_err(|e| doc_err(network, e))
+        Ok(dealersync_core::domain::put_site(
+            doc,
+            header,
+            "registry",
+            now_ms(),
+        )?)
     })
 }
 
