@@ -218,56 +218,69 @@ const SITES: &[DemoSite] = &[
     },
 ];
 
-/// Model catalogue: code, name, trims, cost and list price in yuan, VIN descriptor.
-const MODELS: &[(&str, &str, &[&str], i64, i64, &str)] = &[
-    (
-        "SDN-A",
-        "悦行 轿车",
-        &["舒适版", "豪华版"],
-        98_000,
-        109_800,
-        "SA1A5",
-    ),
-    (
-        "SDN-B",
-        "悦行 Pro 轿车",
-        &["豪华版", "旗舰版"],
-        132_000,
-        149_800,
-        "SB2A5",
-    ),
-    (
-        "SUV-C",
-        "远途 紧凑型SUV",
-        &["舒适版", "豪华版", "四驱版"],
-        141_000,
-        159_800,
-        "UC3B7",
-    ),
-    (
-        "SUV-D",
-        "远途 Max 中型SUV",
-        &["豪华版", "旗舰版"],
-        205_000,
-        229_800,
-        "UD4B7",
-    ),
-    (
-        "MPV-E",
-        "家和 MPV",
-        &["商务版", "豪华版"],
-        176_000,
-        196_800,
-        "ME5C6",
-    ),
-    (
-        "EV-F",
-        "青风 纯电",
-        &["标准续航", "长续航"],
-        118_000,
-        135_800,
-        "EF6E1",
-    ),
+/// A model of the demo catalogue.
+#[derive(Debug, Clone, Copy)]
+struct DemoModel {
+    code: &'static str,
+    name: &'static str,
+    trims: &'static [&'static str],
+    /// Dealer cost in yuan.
+    cost_yuan: i64,
+    /// List price in yuan.
+    list_yuan: i64,
+    /// VIN positions 4-8 (vehicle descriptor section).
+    descriptor: &'static str,
+}
+
+const MODELS: &[DemoModel] = &[
+    DemoModel {
+        code: "SDN-A",
+        name: "悦行 轿车",
+        trims: &["舒适版", "豪华版"],
+        cost_yuan: 98_000,
+        list_yuan: 109_800,
+        descriptor: "SA1A5",
+    },
+    DemoModel {
+        code: "SDN-B",
+        name: "悦行 Pro 轿车",
+        trims: &["豪华版", "旗舰版"],
+        cost_yuan: 132_000,
+        list_yuan: 149_800,
+        descriptor: "SB2A5",
+    },
+    DemoModel {
+        code: "SUV-C",
+        name: "远途 紧凑型SUV",
+        trims: &["舒适版", "豪华版", "四驱版"],
+        cost_yuan: 141_000,
+        list_yuan: 159_800,
+        descriptor: "UC3B7",
+    },
+    DemoModel {
+        code: "SUV-D",
+        name: "远途 Max 中型SUV",
+        trims: &["豪华版", "旗舰版"],
+        cost_yuan: 205_000,
+        list_yuan: 229_800,
+        descriptor: "UD4B7",
+    },
+    DemoModel {
+        code: "MPV-E",
+        name: "家和 MPV",
+        trims: &["商务版", "豪华版"],
+        cost_yuan: 176_000,
+        list_yuan: 196_800,
+        descriptor: "ME5C6",
+    },
+    DemoModel {
+        code: "EV-F",
+        name: "青风 纯电",
+        trims: &["标准续航", "长续航"],
+        cost_yuan: 118_000,
+        list_yuan: 135_800,
+        descriptor: "EF6E1",
+    },
 ];
 
 const COLOURS: &[&str] = &["珍珠白", "曜石黑", "星空灰", "冰川银", "宝石蓝", "中国红"];
@@ -401,15 +414,15 @@ pub fn seed_demo(
 
 fn seed_network(doc: &mut AutoCommit, now: Millis) -> Result<(), RegistryError> {
     let by = "zhou.min";
-    for (code, name, trims, cost, list, _) in MODELS {
+    for m in MODELS {
         domain::put_model(
             doc,
             &VehicleModel {
-                code: (*code).into(),
-                name: (*name).into(),
-                trims: trims.iter().map(|t| t.to_string()).collect(),
-                cost: cost * 100,
-                list_price: list * 100,
+                code: m.code.into(),
+                name: m.name.into(),
+                trims: m.trims.iter().map(|t| t.to_string()).collect(),
+                cost: m.cost_yuan * 100,
+                list_price: m.list_yuan * 100,
             },
             by,
             now,
@@ -515,16 +528,16 @@ fn seed_site(
     let plant = ['A', 'B', 'C', 'D', 'E'][rng.random_range(0..5)];
     let consultants: Vec<&str> = site.consultants.iter().map(|(id, _)| *id).collect();
     let mut new_vehicle = |rng: &mut StdRng, model: &str| -> NewVehicle {
-        let (code, _, trims, _, _, descriptor) = MODELS
+        let m = MODELS
             .iter()
-            .find(|m| m.0 == model)
+            .find(|m| m.code == model)
             .copied()
             .unwrap_or(MODELS[0]);
         *serial += 1;
         NewVehicle {
-            vin: demo_vin(descriptor, plant, *serial),
-            model: code.into(),
-            trim: trims.choose(rng).copied().unwrap_or("舒适版").into(),
+            vin: demo_vin(m.descriptor, plant, *serial),
+            model: m.code.into(),
+            trim: m.trims.choose(rng).copied().unwrap_or("舒适版").into(),
             colour: COLOURS.choose(rng).copied().unwrap_or("珍珠白").into(),
             cost: None,
             list_price: None,
@@ -537,7 +550,7 @@ fn seed_site(
     for n in 0..site.customers {
         let consultant = consultants[n % consultants.len()];
         let created = now - rng.random_range(2..180) * DAY - rng.random_range(0..10) * 3_600_000;
-        let model = MODELS.choose(rng).map(|m| m.0).unwrap_or("SDN-A");
+        let model = MODELS.choose(rng).map(|m| m.code).unwrap_or("SDN-A");
         let source = if site.kind == SiteKind::Roadshow {
             CustomerSource::Roadshow
         } else {
@@ -684,7 +697,7 @@ fn seed_site(
 
     // Stock on the books: mostly in stock (some slow movers), some on the way.
     for _ in 0..site.stock {
-        let model = MODELS.choose(rng).map(|m| m.0).unwrap_or("SDN-A");
+        let model = MODELS.choose(rng).map(|m| m.code).unwrap_or("SDN-A");
         let mut v = new_vehicle(rng, model);
         let by = consultants[0];
         let roll: u32 = rng.random_range(0..100);
@@ -707,9 +720,9 @@ fn seed_site(
     // and consultant targets for this month.
     if matches!(site.kind, SiteKind::Agent | SiteKind::DistributionCentre) {
         let next = month_key(now + 31 * DAY);
-        for (code, ..) in MODELS {
+        for m in MODELS {
             let q = rng.random_range(1..12);
-            domain::set_forecast(doc, net, &next, code, q, consultants[0], now)?;
+            domain::set_forecast(doc, net, &next, m.code, q, consultants[0], now)?;
         }
     }
     let this_month = month_key(now);
@@ -738,9 +751,9 @@ mod tests {
 
     #[test]
     fn demo_vins_carry_a_valid_check_digit() {
-        for (_, _, _, _, _, d) in MODELS {
+        for m in MODELS {
             for serial in [1, 99_999, 123_456] {
-                let vin = demo_vin(d, 'A', serial);
+                let vin = demo_vin(m.descriptor, 'A', serial);
                 assert_eq!(vin.as_str().len(), 17);
                 assert_eq!(
                     vin.as_str().as_bytes()[8] as char,
