@@ -724,6 +724,12 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("lifetime {s:?} is too long"))
 }
 
+/// How long until `claims` expire, zero if they already have: a relay closes a live
+/// connection at that moment with an `error` saying the token expired.
+pub fn time_left(claims: &Claims) -> Duration {
+    Duration::from_secs(claims.exp.saturating_sub(now_secs()))
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> u64 {
     SystemTime::now()
