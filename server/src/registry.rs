@@ -33,6 +33,9 @@ use crate::auth::{AuthError, Revocations};
 /// The registry's layout version in `schema_versions`.
 pub const REGISTRY_SCHEMA_VERSION: i64 = 1;
 
+/// How long a peer or storage id stays bound to a user without being used: 90 days.
+pub const PEER_BINDING_RETENTION_MS: i64 = 90 * 86_400_000;
+
 /// The file name of the server database inside the data directory.
 pub const DB_FILE: &str = "dealersync.db";
 
@@ -65,6 +68,14 @@ pub enum RegistryError {
     /// A document operation was refused by the domain rules.
     #[error(transparent)]
     Domain(#[from] dealersync_core::domain::DomainError),
+    /// A peer or storage id in `join` belongs to another user or device.
+    #[error("{kind} id {id:?} belongs to another user or device")]
+    PeerTaken {
+        /// `peer` or `storage`.
+        kind: &'static str,
+        /// The id claimed.
+        id: String,
+    },
     /// The database was written by a newer dealersync.
     #[error(
         "registry tables have version {found}; this build knows up to {REGISTRY_SCHEMA_VERSION}"
@@ -246,6 +257,15 @@ CREATE TABLE IF NOT EXISTS revocations (
     revoked_at INTEGER NOT NULL,
     PRIMARY KEY (kind, value)
 );
+CREATE TABLE IF NOT EXISTS peer_bindings (
+    kind TEXT NOT NULL CHECK (kind IN ('peer', 'storage')),
+    id TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    device TEXT NOT NULL DEFAULT '',
+    last_seen INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS peer_bindings_by_age ON peer_bindings(last_seen);
 CREATE TABLE IF NOT EXISTS issued_tokens (
     jti TEXT PRIMARY KEY,
     sub TEXT NOT NULL,
@@ -611,6 +631,55 @@ impl Registry {
                 claims.exp as i64
             ],
         )?;
+        Ok(())
+    }
+
+    /// Binds the peer id (and storage id) a connection claims in `join` to its token's
+    /// user and device, or refuses if another user or device holds them: another
+    /// connection cannot speak as that peer, nor pick up its saved sync states.
+    /// Bindings unused for [`PEER_BINDING_RETENTION_MS`] lapse (browsers make up a new
+    /// peer id per page load, and those must not pile up forever).
+    pub fn bind_peer(
+        &self,
+        peer: &str,
+        storage: Option<&str>,
+        claims: &Claims,
+        now_ms: i64,
+    ) -> Result<(), RegistryError> {
+        let device = claims.device.as_deref().unwrap_or("");
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM peer_bindings WHERE last_seen < ?1",
+            [now_ms - PEER_BINDING_RETENTION_MS],
+        )?;
+        for (kind, id) in [("peer", Some(peer)), ("storage", storage)] {
+            let Some(id) = id else { continue };
+            let holder: Option<(String, String)> = tx
+                .query_row(
+                    "SELECT sub, device FROM peer_bindings WHERE kind = ?1 AND id = ?2",
+                    params![kind, id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match holder {
+                Some((sub, dev)) if sub != claims.sub || dev != device => {
+                    return Err(RegistryError::PeerTaken {
+                        kind,
+                        id: id.to_string(),
+                    });
+                }
+                _ => {
+                    tx.execute(
+                        "INSERT INTO peer_bindings (kind, id, sub, device, last_seen)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (kind, id) DO UPDATE SET last_seen = excluded.last_seen",
+                        params![kind, id, claims.sub, device, now_ms],
+                    )?;
+                }
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

@@ -227,3 +227,44 @@ fn site_and_token_commands_work_on_a_data_dir() {
     };
     assert!(unknown_site.run(data, AuthConfig::default()).is_err());
 }
+
+#[test]
+fn peer_and_storage_ids_are_bound_to_user_and_device() {
+    let n = open();
+    let claims = |sub: &str, device: Option<&str>| dealersync_core::access::Claims {
+        sub: sub.into(),
+        role: Role::Consultant,
+        site: "hq".into(),
+        device: device.map(String::from),
+        exp: u64::MAX,
+        jti: "j".into(),
+        iat: None,
+        nbf: None,
+        iss: None,
+        aud: None,
+    };
+    let r = &n.registry;
+    let a = claims("wang.fang", Some("tablet-1"));
+    let now = 1_780_000_000_000;
+    r.bind_peer("peer-a", Some("store-a"), &a, now).unwrap();
+    // The same user and device reconnects.
+    r.bind_peer("peer-a", Some("store-a"), &a, now + 1000)
+        .unwrap();
+    // Someone else claims the peer id, or the storage id, or the same user from another
+    // device.
+    let b = claims("li.qiang", Some("tablet-2"));
+    for (peer, storage, who) in [
+        ("peer-a", None, &b),
+        ("peer-b", Some("store-a"), &b),
+        ("peer-a", None, &claims("wang.fang", Some("phone-9"))),
+    ] {
+        let err = r.bind_peer(peer, storage, who, now + 2000).unwrap_err();
+        assert!(matches!(err, RegistryError::PeerTaken { .. }), "{err}");
+    }
+    // A refused claim binds nothing: peer-b is still free for anyone.
+    r.bind_peer("peer-b", None, &claims("zhao.lei", None), now + 3000)
+        .unwrap();
+    // Unused bindings lapse.
+    let later = now + 1000 + dealersync_server::registry::PEER_BINDING_RETENTION_MS + 1;
+    r.bind_peer("peer-a", Some("store-a"), &b, later).unwrap();
+}
