@@ -22,7 +22,7 @@ use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{SiteHeader, SiteKind};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{AuthError, Authenticator, TokenRequest, parse_ttl, token_from_request};
+use crate::auth::{AuthError, Authenticator, TokenRequest, parse_ttl};
 use crate::registry::{DocumentWriter, Registry, RegistryError, Revocation, SiteRecord};
 
 /// Default lifetime of tokens issued through the API and the CLI.
@@ -191,8 +191,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let auth = Arc::<Authenticator>::from_ref(state);
-        let (token, _place) = token_from_request(&parts.headers, &parts.uri)?;
-        Ok(Caller(auth.verify(&token)?))
+        let (claims, _place) = auth.authenticate(&parts.headers, &parts.uri)?;
+        Ok(Caller(claims))
     }
 }
 

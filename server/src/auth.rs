@@ -389,6 +389,17 @@ impl Authenticator {
         self.algorithm
     }
 
+    /// Finds the token in a request (see [`token_from_request`]) and verifies it: the
+    /// one call the WebSocket upgrade and the HTTP API need.
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<(Claims, TokenPlace), AuthError> {
+        let (token, place) = token_from_request(headers, uri)?;
+        Ok((self.verify(&token)?, place))
+    }
+
     /// Checks a compact JWT and returns its claims, or says exactly what is wrong.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let token = token.trim();

@@ -225,6 +225,7 @@ pub struct Registry {
     conn: Mutex<Connection>,
     tree: RwLock<Arc<SiteTree>>,
     data_version: Mutex<i64>,
+    last_refresh: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Registry {
@@ -315,6 +316,7 @@ impl Registry {
             conn: Mutex::new(conn),
             tree: RwLock::new(Arc::new(SiteTree::default())),
             data_version: Mutex::new(-1),
+            last_refresh: std::sync::atomic::AtomicI64::new(0),
         };
         reg.rebuild_tree()?;
         Ok(reg)
@@ -580,8 +582,19 @@ impl Registry {
         Ok(())
     }
 
-    /// What `who` may do with `doc`, on the current tree.
+    /// What `who` may do with `doc`, on the current tree. At most once a second it
+    /// also looks whether another process changed the registry (a `site add` next to
+    /// the running server), so such changes reach live connections within a second.
     pub fn access(&self, who: &Principal, doc: &DocumentId) -> Access {
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = self.last_refresh.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 1000 {
+            self.last_refresh
+                .store(now, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = self.refresh() {
+                tracing::warn!(error = %e, "cannot reload the site registry; using the last tree");
+            }
+        }
         self.tree().access(who, doc)
     }
 

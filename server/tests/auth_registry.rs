@@ -268,3 +268,26 @@ fn peer_and_storage_ids_are_bound_to_user_and_device() {
     let later = now + 1000 + dealersync_server::registry::PEER_BINDING_RETENTION_MS + 1;
     r.bind_peer("peer-a", Some("store-a"), &b, later).unwrap();
 }
+
+#[test]
+fn live_access_picks_up_a_site_added_by_another_process() {
+    let n = open();
+    n.standard();
+    let relay = Registry::open_in(n.dir.path()).unwrap();
+    let manager = Principal {
+        sub: "m".into(),
+        role: Role::Manager,
+        site: "dc-south".into(),
+        device: None,
+    };
+    // `dealersync-server site add` through its own registry connection.
+    let doc = n.add("agent-b", SiteKind::Agent, Some("dc-south"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while relay.access(&manager, &doc) != Access::ReadWrite {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new site never became visible"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
