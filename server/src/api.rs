@@ -43,6 +43,37 @@ pub struct ApiState {
     pub documents: Arc<dyn DocumentWriter>,
 }
 
+/// What the WebSocket upgrade handler needs from the token on the request.
+pub struct SyncAuth {
+    /// The verified claims (for `Registry::bind_peer` on `join`).
+    pub claims: Claims,
+    /// The engine's view of the connection: live access rule, user and device.
+    pub info: dealersync_core::protocol::ConnInfo,
+    /// The subprotocol to select (`.protocols([..])` on the upgrade) when the token
+    /// came as a `Sec-WebSocket-Protocol` entry; browsers fail the handshake otherwise.
+    pub subprotocol: Option<&'static str>,
+    /// When to close the connection with an `error` saying the token expired.
+    pub expires_in: Duration,
+}
+
+impl ApiState {
+    /// Authenticates a WebSocket upgrade: `Err` is the 401 answer to send instead.
+    pub fn authenticate_sync(
+        &self,
+        headers: &axum::http::HeaderMap,
+        uri: &axum::http::Uri,
+    ) -> Result<SyncAuth, ApiError> {
+        let (claims, place) = self.auth.authenticate(headers, uri)?;
+        Ok(SyncAuth {
+            info: self.registry.conn_info(&claims),
+            subprotocol: (place == crate::auth::TokenPlace::Subprotocol)
+                .then_some(crate::auth::SUBPROTOCOL),
+            expires_in: crate::auth::time_left(&claims),
+            claims,
+        })
+    }
+}
+
 impl FromRef<ApiState> for Arc<Authenticator> {
     fn from_ref(s: &ApiState) -> Self {
         s.auth.clone()

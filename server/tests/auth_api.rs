@@ -444,3 +444,40 @@ async fn audit_is_for_managers_above_and_denied_looks_like_missing() {
     let (status, _) = s.get("/api/audit", Some(&s.token(Role::Admin, "hq"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn sync_upgrade_authentication_picks_subprotocol_and_expiry() {
+    use axum::http::{HeaderMap, HeaderValue, Uri, header};
+    let s = Server::start().await;
+    let state = ApiState {
+        auth: s.auth.clone(),
+        registry: s.registry.clone(),
+        documents: Arc::new(StoreDocuments(s.store.clone())),
+    };
+    let t = s.token(Role::Consultant, "agent-a");
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_str(&format!("dealersync, bearer.{t}")).unwrap(),
+    );
+    let a = state
+        .authenticate_sync(&h, &Uri::from_static("/sync"))
+        .unwrap();
+    assert_eq!(a.subprotocol, Some("dealersync"));
+    assert_eq!(a.info.user.as_deref(), Some("consultant@agent-a"));
+    assert!(a.expires_in > Duration::from_secs(590) && a.expires_in <= Duration::from_secs(600));
+    let own = s.registry.site("agent-a").unwrap().document_id;
+    let other = s.registry.site("dc-south").unwrap().document_id;
+    assert!((a.info.access)(&own).can_write());
+    assert!(!(a.info.access)(&other).can_read());
+
+    let q: Uri = format!("/sync?token={t}").parse().unwrap();
+    let b = state.authenticate_sync(&HeaderMap::new(), &q).unwrap();
+    assert_eq!(b.subprotocol, None);
+    let err = state
+        .authenticate_sync(&HeaderMap::new(), &Uri::from_static("/sync"))
+        .err()
+        .unwrap();
+    let resp = axum::response::IntoResponse::into_response(err);
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
