@@ -487,16 +487,21 @@ async fn update_site(
             "nothing to change: give \"name\" and/or \"parent\"",
         ));
     }
+    if body.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(ApiError::bad_request("a site needs a name"));
+    }
     let site = blocking(move || {
         let docs = st.documents.as_ref();
         let mut site = st.registry.site(&id)?;
-        if let Some(name) = &body.name {
-            site = st.registry.rename_site(docs, &id, name)?;
-        }
+        // The move first: it is the part that can be refused, and a refused request
+        // should change nothing.
         if let Some(parent) = &body.parent
             && site.parent.as_deref() != Some(parent.as_str())
         {
             site = st.registry.move_site(docs, &id, parent)?;
+        }
+        if let Some(name) = &body.name {
+            site = st.registry.rename_site(docs, &id, name)?;
         }
         Ok(site)
     })

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, Uri, header};
 use base64::Engine as _;
-use dealersync_core::access::{Claims, Role};
+use dealersync_core::access::{Audience, Claims, Role};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore as _;
@@ -511,7 +511,7 @@ impl Authenticator {
             iat: Some(now),
             nbf: None,
             iss: self.config.issuer.clone(),
-            aud: self.config.audience.clone(),
+            aud: self.config.audience.clone().map(Audience::One),
         };
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key)
             .map_err(|e| AuthError::Key(format!("signing failed: {e}")))?;
@@ -707,6 +707,22 @@ pub fn token_from_request(
     Err(AuthError::Missing)
 }
 
+/// The URI as it may appear in logs: a `token` query parameter's value is replaced by
+/// `***`, since a URL token is as good as a password until it expires.
+pub fn redacted(uri: &Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.to_string();
+    };
+    let cleaned: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("token", _)) => "token=***".to_string(),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), cleaned.join("&"))
+}
+
 /// Parses a lifetime such as `30d`, `12h`, `15m`, `90s`, `2w` (a bare number is seconds).
 pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -768,6 +784,14 @@ mod tests {
         for bad in ["", "d", "3y", "0d", "-1h", "1.5h"] {
             assert!(parse_ttl(bad).is_err(), "{bad} parsed");
         }
+    }
+
+    #[test]
+    fn redacted_hides_only_the_token() {
+        let uri: Uri = "/sync?a=1&token=eyJ.abc.def&b=2".parse().unwrap();
+        assert_eq!(redacted(&uri), "/sync?a=1&token=***&b=2");
+        let plain: Uri = "/api/sites".parse().unwrap();
+        assert_eq!(redacted(&plain), "/api/sites");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use base64::Engine as _;
-use dealersync_core::access::{Claims, Role};
+use dealersync_core::access::{Audience, Claims, Role};
 use dealersync_server::auth::{
     AuthArgs, AuthConfig, AuthError, Authenticator, KeyConfig, SECRET_FILE, TokenPlace,
     TokenRequest, load_or_create_secret, now_secs, token_from_request,
@@ -346,15 +346,19 @@ fn audience_and_issuer_are_checked() {
     });
     // Issued tokens carry both and pass.
     let ok = f.auth.issue(&request(Role::Consultant)).unwrap();
-    assert_eq!(ok.claims.aud.as_deref(), Some("dealersync"));
+    assert_eq!(ok.claims.aud, Some(Audience::One("dealersync".into())));
     f.auth.verify(&ok.token).unwrap();
 
     let mut c = ok.claims.clone();
-    c.aud = Some("someone-else".into());
+    c.aud = Some(Audience::One("someone-else".into()));
     assert!(matches!(
         f.auth.verify(&sign_hs(&f, Algorithm::HS256, &c)),
         Err(AuthError::WrongAudience { .. })
     ));
+    // An identity provider's array audience that names this server passes.
+    let mut c = ok.claims.clone();
+    c.aud = Some(Audience::Many(vec!["reports".into(), "dealersync".into()]));
+    f.auth.verify(&sign_hs(&f, Algorithm::HS256, &c)).unwrap();
     let mut c = ok.claims.clone();
     c.iss = Some("https://evil.example".into());
     assert!(matches!(
@@ -371,7 +375,7 @@ fn audience_and_issuer_are_checked() {
     // Without a configured audience, a token meant for another audience is refused.
     let plain = hs256();
     let mut c = claims(now_secs() + 600);
-    c.aud = Some("other-service".into());
+    c.aud = Some(Audience::One("other-service".into()));
     assert!(matches!(
         plain.auth.verify(&sign_hs(&plain, Algorithm::HS256, &c)),
         Err(AuthError::WrongAudience { .. })
