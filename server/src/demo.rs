@@ -41,6 +41,12 @@ pub enum DemoError {
     /// The data directory already has sites; the demo only seeds an empty network.
     #[error("the data directory already has {0} sites; the demo seeds only an empty one")]
     NotEmpty(usize),
+    /// The data directory holds a network that is not the demo's (a demo user's site
+    /// is missing), so no demo tokens can be issued for it.
+    #[error(
+        "the data directory holds another network (no site {0:?}); use an empty --data-dir for the demo"
+    )]
+    NotDemo(String),
     /// The registry or a document write failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
@@ -71,6 +77,9 @@ pub struct DemoToken {
 /// What was seeded, and what to tell the person who started the demo.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemoSummary {
+    /// Whether this run seeded the network (false: it was there from an earlier run,
+    /// and the counts below are zero).
+    pub seeded: bool,
     /// Sites created.
     pub sites: usize,
     /// Customers across all sites.
@@ -90,11 +99,18 @@ impl DemoSummary {
             .replacen("https://", "wss://", 1)
             .replacen("http://", "ws://", 1);
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "dealersync demo network: {} sites, {} customers, {} vehicles",
-            self.sites, self.customers, self.vehicles
-        );
+        if self.seeded {
+            let _ = writeln!(
+                out,
+                "dealersync demo network seeded: {} sites, {} customers, {} vehicles",
+                self.sites, self.customers, self.vehicles
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "dealersync demo network (seeded earlier in this data directory)"
+            );
+        }
         let _ = writeln!(out);
         for t in &self.tokens {
             let _ = writeln!(out, "{} ({} at {}):", t.role, t.sub, t.site);
@@ -373,6 +389,45 @@ pub fn seed_demo(
         })?;
     }
 
+    let tokens = demo_tokens(registry, auth)?;
+    tracing::info!(
+        sites = SITES.len(),
+        customers,
+        vehicles,
+        "seeded the demo network"
+    );
+    Ok(DemoSummary {
+        seeded: true,
+        sites: SITES.len(),
+        customers,
+        vehicles,
+        tokens,
+    })
+}
+
+/// What `serve --demo` does: seeds an empty data directory, or, when the demo network
+/// is already there from an earlier run, only issues fresh tokens for it.
+pub fn ensure_demo(
+    registry: &Registry,
+    docs: &dyn DocumentWriter,
+    auth: &Authenticator,
+    now: Millis,
+) -> Result<DemoSummary, DemoError> {
+    if registry.sites()?.is_empty() {
+        return seed_demo(registry, docs, auth, now);
+    }
+    Ok(DemoSummary {
+        seeded: false,
+        sites: registry.sites()?.len(),
+        customers: 0,
+        vehicles: 0,
+        tokens: demo_tokens(registry, auth)?,
+    })
+}
+
+/// Issues a fresh token for each demo user: consultant `wang.fang` at `showroom`,
+/// manager `sun.hao` at `dc-north`, head office `zhou.min` and `admin` at `hq`.
+pub fn demo_tokens(registry: &Registry, auth: &Authenticator) -> Result<Vec<DemoToken>, DemoError> {
     let mut tokens = Vec::new();
     for (role, sub, site) in [
         (Role::Consultant, "wang.fang", "showroom"),
@@ -380,6 +435,11 @@ pub fn seed_demo(
         (Role::HeadOffice, "zhou.min", "hq"),
         (Role::Admin, "admin", "hq"),
     ] {
+        match registry.site(site) {
+            Ok(_) => {}
+            Err(RegistryError::UnknownSite(_)) => return Err(DemoError::NotDemo(site.into())),
+            Err(e) => return Err(e.into()),
+        }
         let issued = issue_recorded(
             auth,
             registry,
@@ -398,18 +458,7 @@ pub fn seed_demo(
             token: issued.token,
         });
     }
-    tracing::info!(
-        sites = SITES.len(),
-        customers,
-        vehicles,
-        "seeded the demo network"
-    );
-    Ok(DemoSummary {
-        sites: SITES.len(),
-        customers,
-        vehicles,
-        tokens,
-    })
+    Ok(tokens)
 }
 
 fn seed_network(doc: &mut AutoCommit, now: Millis) -> Result<(), RegistryError> {

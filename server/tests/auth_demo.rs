@@ -9,7 +9,7 @@ use dealersync_core::domain::{self, CheckDigitPolicy, Vin};
 use dealersync_core::schema::{NetworkDocument, SiteDocument, SiteKind, VehicleStatus};
 use dealersync_core::store::Store;
 use dealersync_server::auth::{AuthConfig, Authenticator};
-use dealersync_server::demo::{DemoError, seed_demo};
+use dealersync_server::demo::{DemoError, ensure_demo, seed_demo};
 use dealersync_server::registry::{Registry, StoreDocuments};
 use dealersync_server::storage::{SqliteStore, StoreOptions};
 
@@ -143,4 +143,37 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         seed_demo(&registry, &docs, &auth, now),
         Err(DemoError::NotEmpty(9))
     ));
+    assert!(summary.seeded);
+    // A second `serve --demo` on the same directory: fresh tokens, nothing reseeded.
+    let again = ensure_demo(&registry, &docs, &auth, now).unwrap();
+    assert!(!again.seeded);
+    assert_eq!(registry.sites().unwrap().len(), 9);
+    assert_eq!(again.tokens.len(), 4);
+    assert_ne!(again.tokens[0].token, summary.tokens[0].token);
+    auth.verify(&again.tokens[0].token).unwrap();
+}
+
+#[test]
+fn demo_refuses_a_data_dir_holding_another_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
+    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
+    let auth = Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap();
+    let docs = StoreDocuments(store);
+    registry
+        .create_site(
+            &docs,
+            dealersync_core::schema::SiteHeader {
+                id: "hq".into(),
+                name: "总部".into(),
+                kind: SiteKind::HeadOffice,
+                parent: None,
+            },
+        )
+        .unwrap();
+    let err = ensure_demo(&registry, &docs, &auth, 1_773_547_200_000).unwrap_err();
+    assert!(
+        matches!(err, DemoError::NotDemo(ref s) if s == "showroom"),
+        "{err}"
+    );
 }
