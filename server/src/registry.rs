@@ -226,6 +226,9 @@ pub struct Registry {
     tree: RwLock<Arc<SiteTree>>,
     data_version: Mutex<i64>,
     last_refresh: std::sync::atomic::AtomicI64,
+    /// Serialises site changes: each is check-then-write across two connections, and
+    /// two concurrent creations of one id must not both pass the check.
+    changes: Mutex<()>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -317,6 +320,7 @@ impl Registry {
             tree: RwLock::new(Arc::new(SiteTree::default())),
             data_version: Mutex::new(-1),
             last_refresh: std::sync::atomic::AtomicI64::new(0),
+            changes: Mutex::new(()),
         };
         reg.rebuild_tree()?;
         Ok(reg)
@@ -341,6 +345,14 @@ impl Registry {
 
     /// Creates the network document on first start; returns its id either way.
     pub fn ensure_network(&self, docs: &dyn DocumentWriter) -> Result<DocumentId, RegistryError> {
+        let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        self.ensure_network_locked(docs)
+    }
+
+    fn ensure_network_locked(
+        &self,
+        docs: &dyn DocumentWriter,
+    ) -> Result<DocumentId, RegistryError> {
         if let Some(id) = self.network_document()? {
             return Ok(id);
         }
@@ -384,11 +396,12 @@ impl Registry {
         docs: &dyn DocumentWriter,
         header: SiteHeader,
     ) -> Result<SiteRecord, RegistryError> {
+        let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         validate_site_id(&header.id)?;
         if header.name.trim().is_empty() {
             return Err(RegistryError::Invalid("a site needs a name".into()));
         }
-        let network = self.ensure_network(docs)?;
+        let network = self.ensure_network_locked(docs)?;
         {
             let conn = self.conn();
             if get_site(&conn, &header.id)?.is_some() {
@@ -433,6 +446,7 @@ impl Registry {
         id: &str,
         name: &str,
     ) -> Result<SiteRecord, RegistryError> {
+        let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         if name.trim().is_empty() {
             return Err(RegistryError::Invalid("a site needs a name".into()));
         }
@@ -454,6 +468,7 @@ impl Registry {
         id: &str,
         new_parent: &str,
     ) -> Result<SiteRecord, RegistryError> {
+        let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let mut site = self.site(id)?;
         {
             let conn = self.conn();
@@ -481,6 +496,7 @@ impl Registry {
         docs: &dyn DocumentWriter,
         id: &str,
     ) -> Result<SiteRecord, RegistryError> {
+        let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let mut site = self.site(id)?;
         if !site.active {
             return Ok(site);

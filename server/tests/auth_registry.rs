@@ -291,3 +291,30 @@ fn live_access_picks_up_a_site_added_by_another_process() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn concurrent_creations_of_one_site_leave_one_site() {
+    let n = open();
+    n.standard();
+    let results: Vec<Result<_, RegistryError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    n.registry
+                        .create_site(&n.docs, header("rs-9", SiteKind::Roadshow, Some("hq")))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| matches!(e, RegistryError::SiteExists(_)))
+    );
+    // The network document, the four standard sites and rs-9: no orphans.
+    assert_eq!(n.store.document_ids().unwrap().len(), 1 + 4 + 1);
+}
