@@ -986,6 +986,13 @@ fn idle_documents_unload_and_reload_with_the_same_heads() {
     w.open(b, doc);
     w.settle();
     assert_eq!(w.server.docs_loaded(), 1);
+    // A budget unloads only documents nobody uses.
+    let other = w.create_doc();
+    assert_eq!(w.server.docs_loaded(), 2);
+    assert_eq!(w.server.unload_to_budget(1), 1);
+    assert_eq!(w.server.docs_loaded(), 1);
+    assert!(w.server.document(&other).is_none());
+    assert_eq!(w.server.unload_to_budget(0), 0, "doc has a peer");
     assert_eq!(w.server_heads(doc), heads);
     assert_eq!(
         w.clients[b].engine.document(&doc).unwrap().get_heads(),

@@ -57,7 +57,11 @@ const MIGRATIONS: &[&str] = &[
         device TEXT,
         received_at INTEGER NOT NULL
      );
-     CREATE INDEX IF NOT EXISTS audit_by_doc ON audit(doc_id, received_at);",
+     CREATE INDEX IF NOT EXISTS audit_by_doc ON audit(doc_id, received_at);
+     CREATE TABLE IF NOT EXISTS relay_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+     );",
 ];
 
 /// How hard SQLite works to keep a commit on disk.
@@ -252,6 +256,25 @@ impl SqliteStore {
             );
         }
         Ok(ids)
+    }
+
+    /// The relay's own storage id, created on first use and kept in the database, so
+    /// peers that persist their sync state with us find it again after a restart.
+    pub fn relay_storage_id(&self) -> Result<StorageId, StoreError> {
+        let conn = self.lock();
+        let fresh = uuid::Uuid::new_v4().to_string();
+        conn.execute(
+            "INSERT OR IGNORE INTO relay_meta (key, value) VALUES ('storage_id', ?1)",
+            [&fresh],
+        )
+        .map_err(map_error)?;
+        conn.query_row(
+            "SELECT value FROM relay_meta WHERE key = 'storage_id'",
+            [],
+            |r| r.get(0),
+        )
+        .map(StorageId)
+        .map_err(map_error)
     }
 
     /// The number of audit rows recorded for a document.
@@ -515,6 +538,14 @@ mod tests {
         );
         assert_eq!(store.audit_count(&id).unwrap(), 1);
         assert_eq!(store.document_ids().unwrap(), vec![id]);
+    }
+
+    #[test]
+    fn the_relay_storage_id_is_stable_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path()).relay_storage_id().unwrap();
+        assert_eq!(open(dir.path()).relay_storage_id().unwrap(), first);
+        assert!(!first.0.is_empty());
     }
 
     #[test]

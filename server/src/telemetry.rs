@@ -29,8 +29,9 @@ pub const COMMIT_BATCH_CHANGES: &str = "dealersync_storage_commit_batch_changes"
 /// Bytes of document chunks per group commit (histogram).
 pub const COMMIT_BATCH_BYTES: &str = "dealersync_storage_commit_batch_bytes";
 /// Errors, by `kind`: storage `full`/`busy`/`corrupt`/`io`, and per-connection
-/// `frame_too_large`, `rate_limited`, `text_frame`, `protocol`, `slow_consumer`,
-/// `dead_socket` (counter).
+/// `frame_too_large`, `rate_limited`, `text_frame`, `slow_consumer`, `write_timeout`,
+/// `dead_socket`, `unauthorized`, and the engine's `bad_frame`, `protocol`, `storage`,
+/// `overloaded` closes (counter).
 pub const ERRORS: &str = "dealersync_errors_total";
 
 /// Installs the global Prometheus recorder and describes the metrics.
@@ -74,6 +75,9 @@ fn describe() {
         "Chunk bytes per group commit"
     );
     describe_counter!(ERRORS, "Errors by kind");
+    // Present from the first scrape, so dashboards and alerts see 0 rather than nothing.
+    metrics::gauge!(CONNECTIONS).set(0.0);
+    metrics::counter!(CONNECTIONS_TOTAL).absolute(0);
 }
 
 /// Counts one error of `kind`.

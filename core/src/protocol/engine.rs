@@ -13,16 +13,18 @@
 //! engine.connect(conn, info)               engine.connect_to_server(conn, info) -> join
 //! engine.receive(conn, frame, now, store)  engine.receive(conn, frame, now, store)
 //! engine.disconnect(conn)                  engine.open(doc, store) / add_local_document
-//!                                          engine.document_mut(doc) + local_change(doc)
+//! engine.create_document(doc, bytes, store) engine.document_mut(doc) + local_change(doc)
+//!                                          engine.is_synced(doc, conn)
 //! loop (commit task, every few ms while has_pending_writes()):
-//!     let (token, batch) = engine.take_write_batch()?;
-//!     match store.commit(&batch) {
+//!     let (token, batch) = engine.take_write_batch()?;   // one batch in flight
+//!     match store.commit(&batch) {                        // outside the engine lock
 //!         Ok(())  => engine.commit_succeeded(token, now, store),
 //!         Err(e)  => engine.commit_failed(token, &e, now, store),
 //!     }
-//! periodically: engine.unload_idle(now, idle_ms)
+//! periodically: engine.unload_idle(now, idle_ms), engine.unload_to_budget(max)
 //! ```
-//! Every call returns `Vec<Output>`; the driver sends each [`Output::Send`] frame on
+//! The calls that produce frames return `Vec<Output>`; the driver sends each
+//! [`Output::Send`] frame on
 //! its connection in order and closes each [`Output::Close`] connection after sending
 //! what precedes it. A closed connection is already forgotten by the engine; calling
 //! [`Engine::disconnect`] for it again is harmless.
@@ -42,7 +44,8 @@
 //! waiting sync messages and replays the queue. [`Engine::commit_failed`] errors and
 //! closes every connection whose changes were in the batch (they still hold them and
 //! resend after reconnecting) and reloads the documents from the store, so nothing
-//! unacknowledged is advertised later.
+//! unacknowledged is advertised later. On a field client this also drops local edits
+//! that were in the failed batch (nothing was saved); its driver reports the error.
 //!
 //! # Access
 //! [`ConnInfo::access`] is asked for every document message. A document the store does
@@ -400,6 +403,15 @@ impl Doc {
     /// Everything in memory is committed, so sync messages may advertise our heads.
     fn fully_durable(&self) -> bool {
         self.writing.is_none() && !self.must_create && self.am.get_heads() == self.durable_heads
+    }
+
+    /// Nothing would be lost or interrupted by dropping it from memory.
+    fn unloadable(&self) -> bool {
+        self.peers.is_empty()
+            && !self.pinned
+            && self.queue.is_empty()
+            && self.in_store
+            && self.fully_durable()
     }
 
     fn needs_write(&self) -> bool {
@@ -1601,20 +1613,38 @@ impl Engine {
         }
     }
 
+    /// Keeps at most `max_docs` documents in memory by unloading those that are
+    /// committed, unpinned and without peers, least recently used first. Documents in
+    /// use are never unloaded, so the count can stay above the budget. Returns how
+    /// many were unloaded.
+    pub fn unload_to_budget(&mut self, max_docs: usize) -> usize {
+        if self.docs.len() <= max_docs {
+            return 0;
+        }
+        let mut idle: Vec<(i64, DocumentId)> = self
+            .docs
+            .iter()
+            .filter(|(_, d)| d.unloadable())
+            .map(|(id, d)| (d.last_active, *id))
+            .collect();
+        idle.sort_unstable();
+        let excess = self.docs.len() - max_docs;
+        let mut unloaded = 0;
+        for (_, id) in idle.into_iter().take(excess) {
+            self.docs.remove(&id);
+            self.dirty.remove(&id);
+            unloaded += 1;
+        }
+        unloaded
+    }
+
     /// Drops documents that are committed, unpinned and without peers for `idle_ms`.
     /// Returns how many were unloaded. Loading one again gives the same heads.
     pub fn unload_idle(&mut self, now_ms: i64, idle_ms: i64) -> usize {
         self.now = now_ms;
         let before = self.docs.len();
-        self.docs.retain(|_, d| {
-            let idle = d.peers.is_empty()
-                && !d.pinned
-                && d.queue.is_empty()
-                && d.in_store
-                && d.fully_durable()
-                && now_ms - d.last_active >= idle_ms;
-            !idle
-        });
+        self.docs
+            .retain(|_, d| !(d.unloadable() && now_ms - d.last_active >= idle_ms));
         let docs = &self.docs;
         self.dirty.retain(|id| docs.contains_key(id));
         before - self.docs.len()
