@@ -74,6 +74,29 @@ impl ApiState {
     }
 }
 
+/// What the relay plugs in (`server::serve(options, api::extensions(state), ..)`):
+/// WebSocket upgrades are admitted by token, with the registry's live access rule, and
+/// the `/api/...` routes are served next to `/sync`.
+pub fn extensions(state: ApiState) -> crate::server::Extensions {
+    let auth_state = state.clone();
+    crate::server::Extensions {
+        authorize: Arc::new(
+            move |headers, uri| match auth_state.authenticate_sync(headers, uri) {
+                Ok(a) => Ok(crate::server::Admission {
+                    info: a.info,
+                    subprotocol: a.subprotocol,
+                    expires_in: Some(a.expires_in),
+                }),
+                Err(e) => {
+                    tracing::info!(uri = %crate::auth::redacted(uri), error = %e.message, "sync connection refused");
+                    Err(Box::new(e.into_response()))
+                }
+            },
+        ),
+        routes: router(state),
+    }
+}
+
 impl FromRef<ApiState> for Arc<Authenticator> {
     fn from_ref(s: &ApiState) -> Self {
         s.auth.clone()
