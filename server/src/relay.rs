@@ -247,6 +247,7 @@ impl EngineLoop {
                     debug!(unloaded, "unloaded idle documents");
                 }
                 metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
+                telemetry::export_engine_stats(self.engine.stats());
             }
         }
     }
