@@ -119,14 +119,14 @@ pub async fn serve_socket(
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
-    let conn = relay.connect(info, outbox_tx);
+    let conn = relay.connect(info, outbox_tx).await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
     async {
         info!("connected");
         run(socket, &relay, conn, &limits, outbox_rx, shutdown).await;
-        relay.disconnect(conn);
+        relay.disconnect(conn).await;
         info!("disconnected");
     }
     .instrument(span)
@@ -216,7 +216,7 @@ async fn run(
                             sync_pending = Some(Instant::now());
                         }
                         tracing::trace!(kind = header.kind, len = bytes.len(), "frame in");
-                        relay.frame(conn, Vec::from(bytes), header);
+                        relay.frame(conn, Vec::from(bytes), header).await;
                     }
                 }
             }
