@@ -319,7 +319,17 @@ async fn run(
         }))),
     )
     .await;
+    // The closing handshake: read (and drop) what the peer still sends until its
+    // close arrives. Closing the socket with unread input makes the kernel send a
+    // reset, which can destroy our `error` and close before the peer reads them.
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
+
+/// How long a closing connection waits for the peer's close.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 fn count(messages: &'static str, bytes: &'static str, kind: &'static str, len: usize) {
     metrics::counter!(messages, "type" => kind).increment(1);
