@@ -440,3 +440,79 @@ fn run_writer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::sync::SyncDoc;
+    use dealersync_core::protocol::{DocumentId, Message, PeerMetadata};
+
+    use crate::storage::StoreOptions;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_does_not_read_is_dropped_not_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap();
+        let (reads, writes) = (open(), open());
+        let doc = DocumentId::random();
+        writes
+            .create_document(&doc, crate::documents::empty_document())
+            .unwrap();
+        let relay = Relay::start(
+            RelayConfig {
+                peer_id: PeerId::from("relay"),
+                storage_id: StorageId("relay-store".into()),
+                idle_unload: Duration::from_secs(60),
+                max_loaded_docs: None,
+            },
+            reads,
+            writes,
+        );
+        let handle = relay.handle();
+        // Room for one frame, and nobody reads it.
+        let (outbox, mut unread) = tmpsc::channel(1);
+        let conn = handle.connect(ConnInfo::full_access(), outbox).await;
+        let join = Message::Join {
+            sender_id: PeerId::from("slow"),
+            supported_protocol_versions: Some(vec!["1".into()]),
+            metadata: Some(PeerMetadata::default()),
+        }
+        .encode();
+        handle
+            .frame(conn, join.clone(), crate::wire::peek(&join))
+            .await;
+        let mut empty = automerge::AutoCommit::new();
+        let mut state = automerge::sync::State::new();
+        let data = empty
+            .sync()
+            .generate_sync_message(&mut state)
+            .unwrap()
+            .encode();
+        let request = Message::Request {
+            sender_id: PeerId::from("slow"),
+            target_id: PeerId::from("relay"),
+            document_id: doc,
+            data,
+        }
+        .encode();
+        handle
+            .frame(conn, request.clone(), crate::wire::peek(&request))
+            .await;
+
+        // The answer to the request does not fit: the engine drops the outbox instead
+        // of buffering, which tells the connection task to close the socket.
+        let until = Instant::now() + Duration::from_secs(20);
+        while !unread.is_closed() {
+            assert!(Instant::now() < until, "the slow connection was kept");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match unread.recv().await {
+            Some(Outgoing::Frame(kind, _)) => assert_eq!(kind, MessageKind::Peer),
+            other => panic!("expected the peer message, got {other:?}"),
+        }
+        assert!(unread.recv().await.is_none(), "nothing more was queued");
+        tokio::task::spawn_blocking(move || relay.shutdown())
+            .await
+            .unwrap();
+    }
+}
