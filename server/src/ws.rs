@@ -99,8 +99,10 @@ impl Breach {
 }
 
 enum End {
-    /// The peer closed or the socket failed; nothing more to say.
+    /// The socket failed; nothing more to say.
     Quiet,
+    /// The peer sent a close: answer it (the closing handshake) and end.
+    PeerClosed,
     /// The engine asked to close (its `error` message is already sent).
     Engine(CloseReason),
     /// Server shutdown.
@@ -159,7 +161,8 @@ async fn run(
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    None | Some(Ok(WsMessage::Close(_))) => break End::Quiet,
+                    None => break End::Quiet,
+                    Some(Ok(WsMessage::Close(_))) => break End::PeerClosed,
                     Some(Err(e)) => {
                         let text = e.to_string();
                         // Frames beyond the socket's hard size cap (the limit plus
@@ -281,6 +284,11 @@ async fn run(
 
     let (code, reason) = match end {
         End::Quiet => return,
+        End::PeerClosed => {
+            // tungstenite queued the close reply while reading; send it.
+            let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
+            return;
+        }
         End::Engine(reason) => {
             let code = match reason {
                 CloseReason::PeerLeft | CloseReason::Replaced | CloseReason::PeerError(_) => {
