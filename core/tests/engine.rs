@@ -1512,3 +1512,85 @@ fn round_cost_against_history_length() {
         );
     }
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_frames(doc: DocumentId) -> Vec<Vec<u8>> {
+        let base = {
+            let mut am = Automerge::new();
+            am.transact::<_, _, automerge::AutomergeError>(|tx| {
+                tx.put(ROOT, "k", 1)?;
+                Ok(())
+            })
+            .unwrap();
+            am
+        };
+        vec![
+            sync_frame(doc, sync_with_new_change(&base, "x").0, "fuzzer"),
+            Message::Ephemeral {
+                sender_id: PeerId::from("fuzzer"),
+                target_id: PeerId::from("server"),
+                document_id: doc,
+                session_id: "s".into(),
+                count: 1,
+                data: vec![0xa0],
+            }
+            .encode(),
+            Message::Join {
+                sender_id: PeerId::from("fuzzer"),
+                supported_protocol_versions: Some(vec!["1".into()]),
+                metadata: None,
+            }
+            .encode(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Mutated and random frames never panic the server; every `error` it sends
+        /// is followed by a close of that connection, and other connections are
+        /// never touched.
+        #[test]
+        fn hostile_frames_never_panic(
+            pick in 0usize..3,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            random in proptest::collection::vec(any::<u8>(), 0..200),
+            use_random in any::<bool>(),
+        ) {
+            let mut w = World::new();
+            let doc = w.create_doc();
+            let c = ConnId(90);
+            w.raw_join(c, Access::ReadWrite, "fuzzer");
+            let frame = if use_random {
+                random
+            } else {
+                let mut f = valid_frames(doc)[pick].clone();
+                for (i, b) in &flips {
+                    let at = i.index(f.len());
+                    f[at] ^= *b;
+                }
+                let keep = cut.index(f.len() + 1);
+                f.truncate(keep.max(1));
+                f
+            };
+            let outs = w.raw_send(c, &frame);
+            let errored = sends(&outs, c).iter().any(|m| matches!(m, Message::Error { message, .. } if !message.contains("read-only")));
+            prop_assert!(!errored || closed(&outs, c));
+            for o in &outs {
+                if let Output::Send { conn, .. } | Output::Close { conn, .. } = o {
+                    prop_assert_eq!(*conn, c);
+                }
+            }
+            // The server still works for everyone else.
+            let a = w.add_client("honest");
+            w.connect(a, Access::ReadWrite);
+            w.open(a, doc);
+            w.settle();
+            prop_assert!(w.clients[a].engine.is_synced(&doc, conn(a)));
+        }
+    }
+}
