@@ -11,19 +11,18 @@ use serde_json::json;
 const DEADLINE: Duration = Duration::from_secs(15);
 
 #[tokio::test]
-async fn js_clients_converge_through_the_reference_server() {
-    let server = RefServer::start().await.expect("start ref-server.mjs");
-    let alice = JsClient::spawn("alice", &server.ws_url()).await.unwrap();
-    let bob = JsClient::spawn("bob", &server.ws_url()).await.unwrap();
+async fn js_clients_converge_through_the_reference_server() -> anyhow::Result<()> {
+    let server = RefServer::start().await?;
+    let alice = JsClient::spawn("alice", &server.ws_url()).await?;
+    let bob = JsClient::spawn("bob", &server.ws_url()).await?;
 
     let created = alice
         .create(json!({"schemaVersion": 1, "parts": {"filter": {"$counter": 10}}}))
-        .await
-        .unwrap();
+        .await?;
     let doc = created.document_id.clone();
     // Bob can only find it once the server holds it.
-    alice.acked(&doc, DEADLINE).await.unwrap();
-    let found = bob.find(&doc, DEADLINE).await.unwrap();
+    alice.acked(&doc, DEADLINE).await?;
+    let found = bob.find(&doc, DEADLINE).await?;
     assert_eq!(found.heads, created.heads);
     assert_eq!(found.doc["parts"]["filter"], json!(10));
 
@@ -44,14 +43,14 @@ async fn js_clients_converge_through_the_reference_server() {
             ])
         ),
     );
-    let (a, b) = (a.unwrap(), b.unwrap());
+    let (a, b) = (a?, b?);
     assert_ne!(a.heads, b.heads, "the edits must be concurrent");
 
     let (a_end, b_end) = tokio::join!(
         alice.wait_heads(&doc, &b.heads, DEADLINE),
         bob.wait_heads(&doc, &a.heads, DEADLINE),
     );
-    let (a_end, b_end) = (a_end.unwrap(), b_end.unwrap());
+    let (a_end, b_end) = (a_end?, b_end?);
     assert_eq!(a_end.sorted_heads(), b_end.sorted_heads());
     assert_eq!(a_end.doc, b_end.doc);
     assert_eq!(a_end.doc["customers"]["c1"]["name"], json!("王伟"));
@@ -68,7 +67,8 @@ async fn js_clients_converge_through_the_reference_server() {
         .unwrap_err();
     assert_eq!(missing.js_kind(), Some("unavailable"), "{missing}");
 
-    assert!(alice.close().await.unwrap().success());
+    assert!(alice.close().await?.success());
     // Bob failed one command (the missing document), so its exit status says so.
-    assert!(!bob.close().await.unwrap().success());
+    assert!(!bob.close().await?.success());
+    Ok(())
 }
