@@ -365,6 +365,23 @@ const commands = {
     )
   },
 
+  /** Drops the connection (a device losing signal): edits stay local until `online`. */
+  async offline() {
+    adapter.disconnect()
+    return { online: false }
+  },
+
+  /** Reconnects after `offline`, as the adapter does after a lost connection. */
+  async online(c) {
+    const opens = seen.opens
+    adapter.connect(repo.peerId, adapter.peerMetadata)
+    return until(
+      () => (seen.opens > opens && adapter.remotePeerId && repo.peers.length > 0 ? { online: true } : undefined),
+      c.timeoutMs ?? 10000,
+      () => "no connection to the server"
+    )
+  },
+
   async state(c) {
     const out = {
       peerId: repo.peerId,

@@ -6,7 +6,7 @@
 //! with node through the scripted client in `tests/js/client.mjs`. Every wait has a
 //! deadline and fails with what was last seen, never a bare timeout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -15,12 +15,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use dealersync_core::protocol::DocumentId;
+use automerge::{Automerge, AutomergeError, ChangeHash, ReadDoc};
+use dealersync_core::protocol::memory::MemoryStore;
+use dealersync_core::protocol::{
+    ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Message, Output, PeerId,
+};
+use dealersync_core::store::Store;
+use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Why a harness step failed. Each variant carries what a developer needs to act on
 /// it (the missing tool, the server's log tail, the client's stderr).
@@ -90,6 +99,14 @@ pub enum HarnessError {
         what: String,
         /// The end of the client's stderr.
         stderr: String,
+    },
+    /// The Rust engine client failed: no handshake, a closed socket, a missed deadline.
+    #[error("Rust client {client}: {what}")]
+    RustClient {
+        /// The client's name.
+        client: String,
+        /// What went wrong.
+        what: String,
     },
     /// An answer did not have the expected shape.
     #[error("unexpected answer from {0}: {1}")]
@@ -508,6 +525,11 @@ pub struct DocSnapshot {
 }
 
 impl DocSnapshot {
+    /// The `automerge:<id>` URL.
+    pub fn url(&self) -> String {
+        format!("automerge:{}", self.document_id)
+    }
+
     /// The heads, sorted, for comparing replicas.
     pub fn sorted_heads(&self) -> Vec<String> {
         let mut h = self.heads.clone();
@@ -846,4 +868,272 @@ impl RefServer {
         self.child.wait().await.map_err(io_err("reap ref-server"))?;
         Ok(())
     }
+}
+
+// ---- the Rust engine client ---------------------------------------------------------
+
+/// The one connection a [`RustClient`] has.
+const RUST_CONN: ConnId = ConnId(1);
+
+/// A peer built on dealersync's own sync engine (`dealersync_core::protocol::engine`,
+/// the code the field client uses) with an in-memory store, speaking to a server over
+/// a real WebSocket (tokio-tungstenite).
+///
+/// The client is driven inline: every `wait_*` call reads frames, feeds them to the
+/// engine, commits its write batches and sends what the engine says, until its
+/// condition holds or its deadline passes.
+pub struct RustClient {
+    name: String,
+    engine: Engine,
+    store: MemoryStore,
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ready: bool,
+    closed: Option<String>,
+    errors: Vec<String>,
+    unavailable: HashSet<DocumentId>,
+}
+
+impl RustClient {
+    /// Connects to `url`, sends `join` and waits for the server's `peer`.
+    pub async fn connect(name: &str, url: &str, deadline: Duration) -> Result<Self> {
+        let (ws, _) = tokio::time::timeout(deadline, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| HarnessError::RustClient {
+                client: name.into(),
+                what: format!("no WebSocket connection to {url} within {deadline:?}"),
+            })?
+            .map_err(|e| HarnessError::RustClient {
+                client: name.into(),
+                what: format!("WebSocket connection to {url} failed: {e}"),
+            })?;
+        let mut engine = Engine::new(
+            PeerId(format!("rust-{name}-{}", rand::random::<u32>())),
+            EngineConfig::default(),
+        );
+        let join = engine.connect_to_server(RUST_CONN, ConnInfo::full_access());
+        let mut client = RustClient {
+            name: name.into(),
+            engine,
+            store: MemoryStore::new(),
+            ws,
+            ready: false,
+            closed: None,
+            errors: Vec::new(),
+            unavailable: HashSet::new(),
+        };
+        client.handle(join).await?;
+        client
+            .pump_until("the server's `peer` answer", deadline, |c| c.ready)
+            .await?;
+        Ok(client)
+    }
+
+    /// Starts syncing a document and waits until the server has sent it (it has
+    /// heads). A document the server does not have or denies fails with the
+    /// `doc-unavailable` it answered.
+    pub async fn open(&mut self, doc: &DocumentId, deadline: Duration) -> Result<()> {
+        let outs = self
+            .engine
+            .open(*doc, &self.store)
+            .map_err(|e| self.fail(format!("open {doc}: {e}")))?;
+        self.handle(outs).await?;
+        let d = *doc;
+        self.pump_until(&format!("document {doc}"), deadline, move |c| {
+            c.unavailable.contains(&d)
+                || c.engine
+                    .document(&d)
+                    .is_some_and(|am| !am.get_heads().is_empty())
+        })
+        .await?;
+        if self.unavailable.contains(doc) {
+            return Err(self.fail(format!("the server answered doc-unavailable for {doc}")));
+        }
+        Ok(())
+    }
+
+    /// Makes one local change (one automerge transaction), commits it to the client's
+    /// store and sends it. Returns the new heads.
+    pub async fn change<F>(&mut self, doc: &DocumentId, edit: F) -> Result<Vec<ChangeHash>>
+    where
+        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), AutomergeError>,
+    {
+        let Some(am) = self.engine.document_mut(doc) else {
+            return Err(self.fail(format!("change: {doc} is not open")));
+        };
+        let result = am.transact(|tx| edit(tx)).map(|_| am.get_heads());
+        let heads =
+            result.map_err(|f| self.fail(format!("change to {doc} failed: {}", f.error)))?;
+        self.engine
+            .local_change(doc)
+            .map_err(|e| self.fail(format!("local_change: {e}")))?;
+        self.commit_and_send().await?;
+        Ok(heads)
+    }
+
+    /// The document as the client holds it (including uncommitted local changes).
+    pub fn document(&self, doc: &DocumentId) -> Option<&Automerge> {
+        self.engine.document(doc)
+    }
+
+    /// The document as plain JSON (automerge's own serde view), comparable with what
+    /// [`JsClient`] reports.
+    pub fn document_json(&self, doc: &DocumentId) -> Option<Value> {
+        self.engine
+            .document(doc)
+            .and_then(|am| serde_json::to_value(automerge::AutoSerde::from(am)).ok())
+    }
+
+    /// The document's heads as hex strings, sorted.
+    pub fn heads(&self, doc: &DocumentId) -> Vec<String> {
+        let mut h: Vec<String> = self
+            .engine
+            .document(doc)
+            .map(|am| am.get_heads().iter().map(|h| h.to_string()).collect())
+            .unwrap_or_default();
+        h.sort();
+        h
+    }
+
+    /// `error` messages the server sent.
+    pub fn errors(&self) -> &[String] {
+        &self.errors
+    }
+
+    /// Waits until the document contains every change in `heads` (hex hashes).
+    pub async fn wait_heads(
+        &mut self,
+        doc: &DocumentId,
+        heads: &[String],
+        deadline: Duration,
+    ) -> Result<()> {
+        let wanted: Vec<ChangeHash> = heads
+            .iter()
+            .map(|h| h.parse())
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| HarnessError::BadAnswer(self.name.clone(), format!("heads: {e}")))?;
+        let d = *doc;
+        self.pump_until(&format!("changes {heads:?} in {doc}"), deadline, move |c| {
+            c.engine
+                .document(&d)
+                .is_some_and(|am| wanted.iter().all(|h| am.get_change_by_hash(h).is_some()))
+        })
+        .await
+    }
+
+    /// Waits until the server has acknowledged everything this client has: the
+    /// server's advertised heads equal ours.
+    pub async fn wait_synced(&mut self, doc: &DocumentId, deadline: Duration) -> Result<()> {
+        let d = *doc;
+        self.pump_until(
+            &format!("{doc} in sync with the server"),
+            deadline,
+            move |c| c.engine.is_synced(&d, RUST_CONN),
+        )
+        .await
+    }
+
+    /// Reads and handles frames until `cond` holds, failing at the deadline, when the
+    /// socket closes, or if the server sends `error`.
+    pub async fn pump_until(
+        &mut self,
+        what: &str,
+        deadline: Duration,
+        mut cond: impl FnMut(&RustClient) -> bool,
+    ) -> Result<()> {
+        let until = Instant::now() + deadline;
+        loop {
+            self.commit_and_send().await?;
+            if cond(self) {
+                return Ok(());
+            }
+            if let Some(why) = &self.closed {
+                return Err(self.fail(format!("waiting for {what}: connection closed ({why})")));
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(self.fail(format!("no {what} within {deadline:?}")));
+            }
+            match tokio::time::timeout(left, self.ws.next()).await {
+                Err(_) => continue, // the deadline check above reports it
+                Ok(None) => self.closed = Some("the socket ended".into()),
+                Ok(Some(Err(e))) => self.closed = Some(format!("socket error: {e}")),
+                Ok(Some(Ok(WsMessage::Binary(frame)))) => {
+                    if let Ok(Message::Error { message, .. }) = Message::decode(&frame) {
+                        self.errors.push(message);
+                    }
+                    let outs = self
+                        .engine
+                        .receive(RUST_CONN, &frame, now_ms(), &self.store);
+                    self.handle(outs).await?;
+                }
+                Ok(Some(Ok(WsMessage::Close(frame)))) => {
+                    self.closed = Some(format!("closed by the server: {frame:?}"));
+                }
+                // Pings are answered by tungstenite on the next read; text frames are
+                // not part of the protocol.
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+
+    /// Closes the WebSocket politely.
+    pub async fn close(mut self) -> Result<()> {
+        self.engine.disconnect(RUST_CONN);
+        let _ = self.ws.close(None).await;
+        Ok(())
+    }
+
+    fn fail(&self, what: String) -> HarnessError {
+        let errors = if self.errors.is_empty() {
+            String::new()
+        } else {
+            format!(" (server errors: {:?})", self.errors)
+        };
+        HarnessError::RustClient {
+            client: self.name.clone(),
+            what: format!("{what}{errors}"),
+        }
+    }
+
+    async fn commit_and_send(&mut self) -> Result<()> {
+        while let Some((token, batch)) = self.engine.take_write_batch() {
+            let outs = match self.store.commit(&batch) {
+                Ok(()) => self.engine.commit_succeeded(token, now_ms(), &self.store),
+                Err(e) => self.engine.commit_failed(token, &e, now_ms(), &self.store),
+            };
+            self.handle(outs).await?;
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, outs: Vec<Output>) -> Result<()> {
+        for o in outs {
+            match o {
+                Output::Send { bytes, .. } => {
+                    if self.closed.is_none()
+                        && let Err(e) = self.ws.send(WsMessage::Binary(bytes.into())).await
+                    {
+                        self.closed = Some(format!("send failed: {e}"));
+                    }
+                }
+                Output::Close { reason, .. } => {
+                    let _ = self.ws.close(None).await;
+                    self.closed = Some(format!("closed by our engine: {reason}"));
+                }
+                Output::PeerReady { .. } => self.ready = true,
+                Output::DocumentUnavailable { doc, .. } => {
+                    self.unavailable.insert(doc);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
