@@ -235,24 +235,33 @@ impl World {
     /// Delivers frames until the wire is empty (no commits).
     fn deliver(&mut self) {
         let mut budget = 100_000;
-        while let Some((dest, bytes)) = self.wire.pop_front() {
+        while self.deliver_one() {
             budget -= 1;
             assert!(budget > 0, "message storm");
+        }
+    }
+
+    /// Delivers the oldest frame on the wire; false if there was none.
+    fn deliver_one(&mut self) -> bool {
+        let Some((dest, bytes)) = self.wire.pop_front() else {
+            return false;
+        };
+        {
             match dest {
                 Dest::Server(c) => {
                     let outs = self.server.receive(c, &bytes, self.now, &self.store);
                     self.server_outputs(outs);
                 }
                 Dest::Client(i) => {
-                    if !self.clients[i].online {
-                        continue;
+                    if self.clients[i].online {
+                        let cl = &mut self.clients[i];
+                        let outs = cl.engine.receive(conn(i), &bytes, self.now, &cl.store);
+                        self.client_outputs(i, outs);
                     }
-                    let cl = &mut self.clients[i];
-                    let outs = cl.engine.receive(conn(i), &bytes, self.now, &cl.store);
-                    self.client_outputs(i, outs);
                 }
             }
         }
+        true
     }
 
     fn commit_server(&mut self) -> bool {
@@ -848,6 +857,18 @@ fn ephemeral_messages_are_relayed_once_to_readers() {
     let outs = w.raw_send(conn(a), &frame);
     assert!(outs.is_empty());
     assert_eq!(w.server.stats().ephemeral_duplicates, 1);
+    // automerge-repo clients forward what they receive back to the relay, keeping
+    // the original sender: that echo is dropped, not relayed as b's.
+    let echo = Message::Ephemeral {
+        sender_id: PeerId::from("a"),
+        target_id: PeerId::from("server"),
+        document_id: doc,
+        session_id: "s".into(),
+        count: 99,
+        data: vec![1],
+    };
+    assert!(w.raw_send(conn(b), &echo.encode()).is_empty());
+    assert_eq!(w.server.stats().ephemeral_duplicates, 2);
     assert_eq!(w.server.stats().ephemeral_relayed, relayed);
     assert!(
         !w.server_sent
@@ -1040,4 +1061,336 @@ fn a_js_style_join_with_float_integers_and_undefined_storage_id_is_accepted() {
     let outs = w.raw_send(c, &frame);
     assert!(outs.iter().any(|o| matches!(o, Output::Ephemeral { .. })));
     assert!(!closed(&outs, c));
+}
+
+#[test]
+fn incrementals_are_compacted_into_a_snapshot_that_loads_the_same() {
+    let mut w = World::new();
+    w.server = Engine::new(
+        PeerId::from("server"),
+        EngineConfig {
+            storage_id: Some(StorageId(SERVER_STORAGE.into())),
+            compact_min_bytes: 2_048,
+            ..EngineConfig::default()
+        },
+    );
+    let doc = w.create_doc();
+    let a = w.add_client("a");
+    w.connect(a, Access::ReadWrite);
+    w.open(a, doc);
+    w.settle();
+    let mut snapshots = 0;
+    let mut max_chunks = 0;
+    for n in 0..300 {
+        w.edit(a, doc, &format!("key-{}", n % 30), n);
+        w.commit_client(a);
+        w.deliver();
+        if let Some((token, batch)) = w.server.take_write_batch() {
+            snapshots += batch.snapshots.len();
+            assert!(
+                batch
+                    .snapshots
+                    .iter()
+                    .all(|(d, _)| !batch.appended.iter().any(|(e, _)| e == d)),
+                "a document is either appended to or compacted in one batch"
+            );
+            w.store.commit(&batch).unwrap();
+            let outs = w.server.commit_succeeded(token, w.now, &w.store);
+            w.server_outputs(outs);
+        }
+        max_chunks = max_chunks.max(w.store.chunk_count(&doc));
+        w.settle();
+    }
+    println!("300 single-change batches: {snapshots} compactions, at most {max_chunks} chunks");
+    assert!(snapshots >= 1, "never compacted");
+    assert!(max_chunks < 300, "chunks grew without bound: {max_chunks}");
+    let stored = w.store.load(&doc).unwrap().unwrap();
+    assert!(stored.incremental_bytes <= stored.snapshot_bytes.max(2_048));
+    assert_eq!(
+        stored_doc(&w.store, &doc).unwrap().get_heads(),
+        w.server_heads(doc)
+    );
+    assert_eq!(w.client_get(a, doc, "key-29"), Some(299));
+}
+
+#[test]
+fn the_same_peer_joining_again_replaces_the_old_connection() {
+    let mut w = World::new();
+    let first = ConnId(40);
+    let second = ConnId(41);
+    w.raw_join(first, Access::ReadWrite, "tab");
+    let outs = w.raw_join(second, Access::ReadWrite, "tab");
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Close { conn, reason: CloseReason::Replaced } if *conn == first
+    )));
+    assert!(matches!(
+        sends(&outs, second).as_slice(),
+        [Message::Peer { .. }]
+    ));
+    assert_eq!(w.server.connections(), 1);
+}
+
+#[test]
+fn a_flood_while_writing_is_bounded() {
+    let mut w = World::new();
+    w.server = Engine::new(
+        PeerId::from("server"),
+        EngineConfig {
+            max_queued_per_doc: 3,
+            ..EngineConfig::default()
+        },
+    );
+    let doc = w.create_doc();
+    let c = ConnId(60);
+    w.raw_join(c, Access::ReadWrite, "flooder");
+    let base = w.server.document(&doc).unwrap().clone();
+    let (data, _) = sync_with_new_change(&base, "a");
+    let outs = w.raw_send(c, &sync_frame(doc, data, "flooder"));
+    assert!(!closed(&outs, c));
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    let ping = {
+        let mut st = sync::State::new();
+        base.generate_sync_message(&mut st).unwrap().encode()
+    };
+    for _ in 0..3 {
+        let outs = w.raw_send(c, &sync_frame(doc, ping.clone(), "flooder"));
+        assert!(outs.is_empty(), "queued while writing: {outs:?}");
+    }
+    let outs = w.raw_send(c, &sync_frame(doc, ping, "flooder"));
+    assert!(matches!(
+        sends(&outs, c).as_slice(),
+        [Message::Error { .. }]
+    ));
+    assert!(outs.iter().any(|o| matches!(
+        o,
+        Output::Close {
+            reason: CloseReason::Overloaded(_),
+            ..
+        }
+    )));
+    // The flooder's change is still committed; nobody is left to acknowledge.
+    w.store.commit(&batch).unwrap();
+    let outs = w.server.commit_succeeded(token, w.now, &w.store);
+    assert!(
+        outs.iter().all(|o| !matches!(o, Output::Send { .. })),
+        "{outs:?}"
+    );
+    assert_eq!(get_int(&stored_doc(&w.store, &doc).unwrap(), "a"), Some(99));
+}
+
+#[test]
+fn a_document_created_by_a_client_is_not_created_on_the_server() {
+    let mut w = World::new();
+    let a = w.add_client("a");
+    w.connect(a, Access::ReadWrite);
+    let doc = DocumentId::random();
+    let mut am = Automerge::new();
+    am.transact::<_, _, automerge::AutomergeError>(|tx| {
+        tx.put(ROOT, "mine", 1)?;
+        Ok(())
+    })
+    .unwrap();
+    let cl = &mut w.clients[a];
+    let outs = cl.engine.add_local_document(doc, am, &cl.store).unwrap();
+    assert!(outs.is_empty(), "nothing leaves before the local commit");
+    w.settle();
+    assert!(
+        w.clients[a]
+            .events
+            .contains(&Output::DocumentUnavailable { conn: conn(a), doc })
+    );
+    assert!(w.clients[a].engine.is_unavailable(&doc, conn(a)));
+    assert!(!w.store.exists(&doc).unwrap());
+    assert!(w.clients[a].store.exists(&doc).unwrap(), "kept locally");
+}
+
+#[test]
+fn a_failed_create_is_forgotten() {
+    let mut w = World::new();
+    let doc = DocumentId::random();
+    w.server
+        .create_document(doc, &Automerge::new().save(), &w.store)
+        .unwrap();
+    assert!(matches!(
+        w.server
+            .create_document(doc, &Automerge::new().save(), &w.store),
+        Err(dealersync_core::protocol::EngineError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        w.server
+            .create_document(DocumentId::random(), b"not automerge", &w.store),
+        Err(dealersync_core::protocol::EngineError::InvalidDocument(_))
+    ));
+    w.store.fail_next_commits(1);
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    assert_eq!(batch.created.len(), 1);
+    let err = w.store.commit(&batch).unwrap_err();
+    let outs = w.server.commit_failed(token, &err, w.now, &w.store);
+    assert!(
+        outs.iter()
+            .any(|o| matches!(o, Output::CreateFailed { doc: d, .. } if *d == doc))
+    );
+    assert_eq!(w.server.docs_loaded(), 0);
+    assert!(!w.server.has_pending_writes());
+}
+
+#[test]
+fn a_revoked_peer_hears_nothing_more() {
+    use std::sync::{Arc, Mutex};
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let a = w.add_client("a");
+    let b = w.add_client("b");
+    let b_access = Arc::new(Mutex::new(Access::ReadWrite));
+    w.connect(a, Access::ReadWrite);
+    let rule = b_access.clone();
+    w.connect_with(b, ConnInfo::with_access(move |_| *rule.lock().unwrap()));
+    w.open(a, doc);
+    w.open(b, doc);
+    w.settle();
+    w.edit(a, doc, "v", 1);
+    w.settle();
+    assert_eq!(w.client_get(b, doc, "v"), Some(1));
+
+    *b_access.lock().unwrap() = Access::None;
+    let mark = w.server_sent.len();
+    w.edit(a, doc, "v", 2);
+    w.settle();
+    assert_eq!(w.client_get(b, doc, "v"), Some(1));
+    assert!(
+        w.server_sent[mark..]
+            .iter()
+            .all(|(c, m)| *c != conn(b) || matches!(m, Message::DocUnavailable { .. })),
+        "{:?}",
+        &w.server_sent[mark..]
+    );
+    // b's next message about the document is answered doc-unavailable.
+    w.edit(b, doc, "v", 3);
+    w.settle();
+    assert!(
+        w.clients[b]
+            .events
+            .contains(&Output::DocumentUnavailable { conn: conn(b), doc })
+    );
+    assert_eq!(w.client_get(a, doc, "v"), Some(2));
+}
+
+/// Random interleavings of edits, deliveries, commits (some failing) and reconnects:
+/// afterwards everyone converges and every edit made on a client is on the server.
+#[test]
+fn chaos_with_failing_commits_and_reconnects_converges_without_loss() {
+    for seed in [1u64, 7, 42, 2026] {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut w = World::new();
+        let doc = w.create_doc();
+        let ids: Vec<usize> = (0..3).map(|i| w.add_client(&format!("c{i}"))).collect();
+        for &i in &ids {
+            w.connect(i, Access::ReadWrite);
+            w.open(i, doc);
+        }
+        let mut made: Vec<(usize, ChangeHash)> = Vec::new();
+        for step in 0..400 {
+            w.now += 1;
+            let i = ids[next(3) as usize];
+            match next(10) {
+                0..=2 => made.push((i, w.edit(i, doc, &format!("k{}", next(8)), step))),
+                3..=5 => {
+                    for _ in 0..next(6) {
+                        w.deliver_one();
+                    }
+                }
+                6 => {
+                    if next(4) == 0 {
+                        w.store.fail_next_commits(1);
+                    }
+                    w.commit_server();
+                }
+                7 | 8 => {
+                    w.commit_client(i);
+                }
+                _ => {
+                    if w.clients[i].online {
+                        w.disconnect(i);
+                    } else {
+                        w.connect(i, Access::ReadWrite);
+                    }
+                }
+            }
+        }
+        w.store.fail_next_commits(0);
+        for &i in &ids {
+            if !w.clients[i].online {
+                w.connect(i, Access::ReadWrite);
+            }
+        }
+        w.settle();
+        let heads = w.server_heads(doc);
+        let durable = stored_doc(&w.store, &doc).unwrap();
+        assert_eq!(durable.get_heads(), heads, "seed {seed}");
+        for &i in &ids {
+            assert_eq!(
+                w.clients[i].engine.document(&doc).unwrap().get_heads(),
+                heads,
+                "seed {seed}: client {i}"
+            );
+        }
+        for (i, h) in &made {
+            assert!(has(&durable, h), "seed {seed}: edit of client {i} lost");
+        }
+        println!(
+            "seed {seed}: {} edits, {} server batches failed, {} committed",
+            made.len(),
+            w.server.stats().batches_failed,
+            w.server.stats().batches_committed
+        );
+    }
+}
+
+#[test]
+fn changes_waiting_for_a_dependency_are_audited_when_applied() {
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let c = ConnId(70);
+    w.raw_join(c, Access::ReadWrite, "out-of-order");
+    let base = w.server.document(&doc).unwrap().clone();
+    let mut fork = base.fork();
+    for v in 0..2 {
+        fork.transact::<_, _, automerge::AutomergeError>(|tx| {
+            tx.put(ROOT, "v", v)?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let changes = fork.get_changes(&base.get_heads());
+    let msg = |change: &automerge::Change| {
+        sync::Message {
+            heads: fork.get_heads(),
+            need: vec![],
+            have: vec![],
+            changes: vec![change.raw_bytes().to_vec()].into(),
+            flags: None,
+            version: sync::MessageVersion::V1,
+        }
+        .encode()
+    };
+    // The second change first: automerge keeps it until its dependency arrives.
+    w.raw_send(c, &sync_frame(doc, msg(&changes[1]), "out-of-order"));
+    assert!(!w.server.has_pending_writes());
+    w.raw_send(c, &sync_frame(doc, msg(&changes[0]), "out-of-order"));
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    let mut audited: Vec<_> = batch.audit.iter().map(|a| a.change_hash.clone()).collect();
+    let mut expected: Vec<_> = changes.iter().map(|c| c.hash().to_string()).collect();
+    audited.sort();
+    expected.sort();
+    assert_eq!(audited, expected);
+    w.store.commit(&batch).unwrap();
+    w.server.commit_succeeded(token, w.now, &w.store);
+    assert_eq!(get_int(&stored_doc(&w.store, &doc).unwrap(), "v"), Some(1));
 }

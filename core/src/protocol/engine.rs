@@ -434,12 +434,6 @@ pub struct Engine {
     stats: EngineStats,
 }
 
-/// An incoming change, identified before anything is applied.
-struct IncomingChange {
-    hash: ChangeHash,
-    actor: String,
-}
-
 /// Why the changes in a sync message cannot be applied.
 #[derive(Debug, thiserror::Error)]
 #[error("a change in the sync message is not valid automerge data: {0}")]
@@ -888,6 +882,10 @@ impl Engine {
             }
         };
         if !(self.conns[&conn].info.access)(&doc_id).can_read() {
+            if let Some(d) = self.docs.get_mut(&doc_id) {
+                d.peers.remove(&conn);
+                d.queue.retain(|(q, _)| *q != conn);
+            }
             self.unavailable(out, conn, doc_id);
             return;
         }
@@ -960,9 +958,9 @@ impl Engine {
                 return;
             }
         };
-        let new: Vec<IncomingChange> = incoming
+        let new: Vec<ChangeHash> = incoming
             .into_iter()
-            .filter(|c| !has_change(&d.am, &c.hash))
+            .filter(|h| !has_change(&d.am, h))
             .collect();
         if !new.is_empty() && !access.can_write() {
             // Rejected before automerge sees them: strip the changes, keep the heads
@@ -987,13 +985,15 @@ impl Engine {
         let result = d.am.receive_sync_message(&mut peer.sync, msg);
         let after = d.am.get_heads();
         if after != before {
+            // Exactly the changes applied now: also those that arrived earlier and
+            // waited in automerge's queue for a missing dependency.
             let mut applied = 0;
-            for ch in new.iter().filter(|c| has_change(&d.am, &c.hash)) {
+            for ch in d.am.get_changes_meta(&before) {
                 applied += 1;
                 d.audit.push(AuditRecord {
                     doc: doc_id,
                     change_hash: ch.hash.to_string(),
-                    actor: ch.actor.clone(),
+                    actor: ch.actor.to_hex_string(),
                     user: user.clone(),
                     device: device.clone(),
                     received_at: now,
@@ -1024,9 +1024,18 @@ impl Engine {
         let Some(target) = c.peer_id.clone() else {
             return;
         };
+        let can_read = (c.info.access)(&doc_id).can_read();
         let Some(d) = self.docs.get_mut(&doc_id) else {
             return;
         };
+        if !can_read {
+            // Access was revoked while syncing: the peer hears nothing more.
+            d.peers.remove(&conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.docs.remove(&doc_id);
+            }
+            return;
+        }
         if !d.fully_durable() {
             return;
         }
@@ -1084,16 +1093,16 @@ impl Engine {
             return;
         };
         let c = &self.conns[&conn];
-        // A peer connected to us speaks for itself only (no spoofing another peer's
-        // session); a server we connected to relays other peers' messages.
-        let sender = if c.outgoing {
-            claimed_sender
-        } else {
-            match c.peer_id.clone() {
-                Some(p) => p,
-                None => return,
-            }
-        };
+        // A server we connected to relays other peers' messages. A peer connected to
+        // us speaks for itself only: automerge-repo clients forward every ephemeral
+        // message they receive to their other peers, i.e. back to us, with the
+        // original sender. In a star we have seen those already, and accepting
+        // messages in another peer's name would let a client spoof its presence.
+        if !c.outgoing && c.peer_id.as_ref() != Some(&claimed_sender) {
+            self.stats.ephemeral_duplicates += 1;
+            return;
+        }
+        let sender = claimed_sender;
         if !(c.info.access)(&doc_id).can_read() {
             // Silently dropped: answering would reveal whether the document exists.
             return;
@@ -1619,19 +1628,15 @@ fn persistable(metadata: Option<PeerMetadata>) -> Option<StorageId> {
         .and_then(|m| m.storage_id)
 }
 
-/// Parses every change a sync message carries, without applying anything, so that
-/// invalid bytes and read-only violations are caught before automerge sees them.
+/// The hashes of every change a sync message carries, parsed without applying
+/// anything, so that invalid bytes and read-only violations are caught before
+/// automerge sees them.
 /// An entry of the message's change list may hold several storage chunks back to
 /// back (a v2 message sends a whole saved document, which can be followed by
 /// change chunks).
-fn inspect_changes(msg: &sync::Message) -> Result<Vec<IncomingChange>, InvalidChanges> {
+fn inspect_changes(msg: &sync::Message) -> Result<Vec<ChangeHash>, InvalidChanges> {
     let mut out = Vec::new();
-    let mut push = |c: &Change| {
-        out.push(IncomingChange {
-            hash: c.hash(),
-            actor: c.actor_id().to_hex_string(),
-        })
-    };
+    let mut push = |c: &Change| out.push(c.hash());
     for entry in msg.changes.iter() {
         for (kind, chunk) in split_chunks(entry)? {
             match kind {
@@ -1714,4 +1719,38 @@ fn load_chunks(chunks: &[Vec<u8>]) -> Result<Automerge, automerge::AutomergeErro
         all.extend_from_slice(c);
     }
     Automerge::load(&all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The driver keeps the engine behind a mutex shared by tasks.
+    #[test]
+    fn engine_can_move_between_threads() {
+        fn is_send<T: Send>() {}
+        is_send::<Engine>();
+        is_send::<Output>();
+        is_send::<(BatchToken, WriteBatch)>();
+    }
+
+    #[test]
+    fn chunks_split_by_header_and_reject_garbage() {
+        let mut a = Automerge::new();
+        let mut tx = a.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "k", 1).unwrap();
+        tx.commit();
+        let doc = a.save();
+        let change = a.get_changes(&[])[0].raw_bytes().to_vec();
+        let both = [doc.clone(), change.clone()].concat();
+        let parts = split_chunks(&both).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].0, CHUNK_DOCUMENT);
+        assert_eq!(parts[1].0, CHUNK_CHANGE);
+        assert!(split_chunks(&both[..both.len() - 1]).is_err());
+        assert!(split_chunks(b"not a chunk at all").is_err());
+        let mut wrong_magic = change.clone();
+        wrong_magic[0] ^= 1;
+        assert!(split_chunks(&wrong_magic).is_err());
+    }
 }
