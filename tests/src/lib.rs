@@ -79,7 +79,7 @@ pub enum HarnessError {
         output: String,
     },
     /// The JS client answered a command with `ok: false`.
-    #[error("JS client {client}: `{cmd}` failed with {kind}: {message}")]
+    #[error("JS client {client}: `{cmd}` failed with {kind}: {message}{stderr}")]
     JsCommand {
         /// The client's name.
         client: String,
@@ -89,6 +89,9 @@ pub enum HarnessError {
         kind: String,
         /// Its message.
         message: String,
+        /// The end of the client's stderr when the failure was a timeout (set
+        /// `DEBUG=automerge-repo:*` to have automerge-repo log there).
+        stderr: String,
     },
     /// The JS client did not answer in time, or died.
     #[error("JS client {client}: {what}\n--- client stderr (tail) ---\n{stderr}")]
@@ -677,11 +680,18 @@ impl JsClient {
         if answer["ok"].as_bool() == Some(true) {
             Ok(answer)
         } else {
+            let kind = answer["error"].as_str().unwrap_or("?").to_string();
+            let stderr = if kind == "timeout" {
+                format!("\n--- client stderr (tail) ---\n{}", self.stderr_tail())
+            } else {
+                String::new()
+            };
             Err(HarnessError::JsCommand {
                 client: self.name.clone(),
                 cmd: name,
-                kind: answer["error"].as_str().unwrap_or("?").to_string(),
+                kind,
                 message: answer["message"].as_str().unwrap_or("").to_string(),
+                stderr,
             })
         }
     }

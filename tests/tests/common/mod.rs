@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc, ScalarValue, Value as AmValue};
 use dealersync_core::protocol::DocumentId;
@@ -47,7 +48,9 @@ pub async fn two_js_clients_converge(url: &str, doc: &str) -> anyhow::Result<()>
     // document: two concurrent creations of `customers` would be a conflict where one
     // map wins and the other's contents are hidden.
     let init = alice.change(doc, skeleton()).await?;
-    bob.wait_heads(doc, &init.heads, DEADLINE).await?;
+    bob.wait_heads(doc, &init.heads, DEADLINE)
+        .await
+        .context("bob waits for alice's skeleton")?;
 
     bob.call(json!({"cmd": "offline"})).await?;
     let a1 = alice
@@ -80,7 +83,8 @@ pub async fn two_js_clients_converge(url: &str, doc: &str) -> anyhow::Result<()>
         alice.wait_heads(doc, &b1.heads, DEADLINE),
         bob.wait_heads(doc, &a1.heads, DEADLINE),
     );
-    let (a2, b2) = (a2?, b2?);
+    let a2 = a2.context("alice waits for bob's offline edit")?;
+    let b2 = b2.context("bob, back online, waits for alice's edit")?;
     assert_converged(&a2, &b2);
     assert_eq!(a2.doc["customers"]["c-alice"]["name"], json!("王伟"));
     assert_eq!(a2.doc["customers"]["c-bob"]["name"], json!("李娜"));
@@ -109,7 +113,8 @@ pub async fn two_js_clients_converge(url: &str, doc: &str) -> anyhow::Result<()>
         alice.wait_heads(doc, &b3.heads, DEADLINE),
         bob.wait_heads(doc, &a3.heads, DEADLINE),
     );
-    let (a4, b4) = (a4?, b4?);
+    let a4 = a4.context("alice waits for bob's counter change")?;
+    let b4 = b4.context("bob waits for alice's counter change")?;
     assert_converged(&a4, &b4);
     assert_eq!(a4.doc["parts"]["oil-filter"], json!(5));
 
