@@ -20,6 +20,9 @@ const { values } = parseArgs({
     port: { type: "string", default: "0" },
     host: { type: "string", default: "127.0.0.1" },
     "data-dir": { type: "string" },
+    // "none" is what automerge-repo's examples/sync-server deploys; "all" also
+    // announces every document to every peer.
+    "share-policy": { type: "string", default: "none" },
   },
 })
 
@@ -36,8 +39,7 @@ const repo = new Repo({
   network: [new NodeWSServerAdapter(wss)],
   storage: values["data-dir"] ? new NodeFSStorageAdapter(values["data-dir"]) : undefined,
   peerId: `ref-server-${process.pid}`,
-  // A relay answers requests; it has nothing of its own to announce.
-  sharePolicy: async () => false,
+  sharePolicy: async () => values["share-policy"] === "all",
 })
 
 httpServer.listen(Number(values.port), values.host, () => {

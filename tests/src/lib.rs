@@ -822,11 +822,19 @@ pub struct RefServer {
 }
 
 impl RefServer {
-    /// Starts it on a free port (in memory, no storage) and waits until it listens.
+    /// Starts it on a free port (in memory, no storage, the share policy of
+    /// automerge-repo's example sync server) and waits until it listens.
     pub async fn start() -> Result<Self> {
+        Self::start_with_args(&[]).await
+    }
+
+    /// Like [`RefServer::start`] with more arguments for ref-server.mjs
+    /// (`--share-policy all`, `--data-dir D`).
+    pub async fn start_with_args(args: &[&str]) -> Result<Self> {
         ensure_npm()?;
         let mut child = Command::new("node")
             .args(["ref-server.mjs", "--port", "0"])
+            .args(args)
             .current_dir(js_dir())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

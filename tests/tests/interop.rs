@@ -28,6 +28,18 @@ async fn js_and_rust_engine_clients_converge_through_the_relay() -> anyhow::Resu
 }
 
 #[tokio::test]
+async fn a_js_client_that_reconnects_gets_the_edits_made_meanwhile() -> anyhow::Result<()> {
+    let (server, doc) = start_server_with_document().await?;
+    let missed =
+        common::reconnect_rounds(&server.ws_url(), &doc.url(), 10, common::DEADLINE).await?;
+    assert_eq!(
+        missed, 0,
+        "rounds in which the returning client missed the edit"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn js_client_is_told_a_document_the_relay_does_not_have_is_unavailable() -> anyhow::Result<()>
 {
     let (server, _doc) = start_server_with_document().await?;

@@ -226,3 +226,36 @@ pub async fn js_and_rust_converge(url: &str, doc: &DocumentId) -> anyhow::Result
     assert!(js.close().await?.success());
     Ok(())
 }
+
+/// Round after round, one JS client drops its connection while another edits at the
+/// same moment; the first comes back and must get the edit. Returns how many rounds
+/// the returning client did not get the edit within `wait` (0 for a correct server).
+pub async fn reconnect_rounds(
+    url: &str,
+    doc: &str,
+    rounds: usize,
+    wait: std::time::Duration,
+) -> anyhow::Result<usize> {
+    let writer = JsClient::spawn("writer", url).await?;
+    let roamer = JsClient::spawn("roamer", url).await?;
+    writer.find(doc, DEADLINE).await?;
+    roamer.find(doc, DEADLINE).await?;
+    let mut missed = 0;
+    for round in 0..rounds {
+        let (off, edit) = tokio::join!(
+            roamer.call(json!({"cmd": "offline"})),
+            writer.set(doc, &["round"], json!(round)),
+        );
+        off?;
+        let edit = edit?;
+        roamer
+            .call(json!({"cmd": "online", "timeoutMs": 10_000}))
+            .await?;
+        match roamer.wait_heads(doc, &edit.heads, wait).await {
+            Ok(_) => {}
+            Err(e) if e.js_kind() == Some("timeout") => missed += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(missed)
+}
