@@ -29,6 +29,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Why a harness step failed. Each variant carries what a developer needs to act on
@@ -914,7 +916,32 @@ pub struct RustClient {
 impl RustClient {
     /// Connects to `url`, sends `join` and waits for the server's `peer`.
     pub async fn connect(name: &str, url: &str, deadline: Duration) -> Result<Self> {
-        let (ws, _) = tokio::time::timeout(deadline, tokio_tungstenite::connect_async(url))
+        Self::connect_with_headers(name, url, &[], deadline).await
+    }
+
+    /// Like [`RustClient::connect`], with extra HTTP headers on the upgrade request
+    /// (`Authorization: Bearer T`, `Sec-WebSocket-Protocol`).
+    pub async fn connect_with_headers(
+        name: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        deadline: Duration,
+    ) -> Result<Self> {
+        let bad = |what: String| HarnessError::RustClient {
+            client: name.into(),
+            what,
+        };
+        let mut request = url
+            .into_client_request()
+            .map_err(|e| bad(format!("bad URL {url}: {e}")))?;
+        for (k, v) in headers {
+            let name = HeaderName::from_bytes(k.as_bytes())
+                .map_err(|e| bad(format!("bad header name {k}: {e}")))?;
+            let value =
+                HeaderValue::from_str(v).map_err(|e| bad(format!("bad header {k}: {e}")))?;
+            request.headers_mut().insert(name, value);
+        }
+        let (ws, _) = tokio::time::timeout(deadline, tokio_tungstenite::connect_async(request))
             .await
             .map_err(|_| HarnessError::RustClient {
                 client: name.into(),
@@ -1015,6 +1042,16 @@ impl RustClient {
     /// `error` messages the server sent.
     pub fn errors(&self) -> &[String] {
         &self.errors
+    }
+
+    /// Why the connection ended, if it has.
+    pub fn closed(&self) -> Option<&str> {
+        self.closed.as_deref()
+    }
+
+    /// Whether the server answered `doc-unavailable` for the document.
+    pub fn is_unavailable(&self, doc: &DocumentId) -> bool {
+        self.unavailable.contains(doc)
     }
 
     /// Waits until the document contains every change in `heads` (hex hashes).
