@@ -341,9 +341,12 @@ const commands = {
         if (!server) return undefined
         const doc = handle.doc()
         if (target.length > 0) {
-          // Careful: A.view(doc, []) is the whole document, not the empty one.
           if (server.length === 0 || !hasAll(doc, server)) return undefined
-          if (!hasAll(A.view(doc, server), target)) return undefined
+          // Acknowledged = every target change is an ancestor of (or one of) the
+          // server's heads, i.e. none is among the changes since them. (Not
+          // hasHeads on A.view(doc, server): that answers for the whole document.)
+          const since = new Set(A.getChangesMetaSince(doc, server).map(c => c.hash))
+          if (target.some(h => since.has(h))) return undefined
         }
         return { documentId: handle.documentId, heads: target, serverHeads: server }
       },
