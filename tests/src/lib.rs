@@ -308,6 +308,18 @@ impl ServerProcess {
             child: None,
             starts: 0,
         };
+        // The free port can be taken by another test between our probe and the
+        // server's bind; then it exits at once, and a fresh port is worth a retry.
+        for _ in 0..3 {
+            match server.spawn_and_wait().await {
+                Err(HarnessError::ServerNotHealthy { log, .. })
+                    if server.child.is_none() && log.contains("Address already in use") =>
+                {
+                    server.port = free_port()?;
+                }
+                other => return other.map(|()| server),
+            }
+        }
         server.spawn_and_wait().await?;
         Ok(server)
     }
