@@ -55,6 +55,10 @@ struct ServeArgs {
     /// Unload a document from memory after this many seconds without connections.
     #[arg(long, env = "DEALERSYNC_IDLE_UNLOAD_SECS", default_value_t = 300)]
     idle_unload_secs: u64,
+    /// Memory budget: at most this many documents in memory; documents without
+    /// connections are unloaded least recently used first (0 = no limit).
+    #[arg(long, env = "DEALERSYNC_MAX_LOADED_DOCS", default_value_t = 0)]
+    max_loaded_docs: usize,
     /// Seconds between keepalive pings; a peer silent for two intervals is dropped.
     #[arg(long, env = "DEALERSYNC_PING_INTERVAL_SECS", default_value_t = 20)]
     ping_interval_secs: u64,
@@ -145,11 +149,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         busy_timeout: Duration::from_millis(args.busy_timeout_ms),
+        max_loaded_docs: (args.max_loaded_docs > 0).then_some(args.max_loaded_docs),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(server::serve(options, metrics, server::shutdown_signal()))
+        .block_on(server::serve(
+            options,
+            server::Extensions::default(),
+            metrics,
+            server::shutdown_signal(),
+        ))
 }
 
 #[cfg(test)]

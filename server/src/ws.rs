@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
-use dealersync_core::protocol::engine::ConnInfo;
+use dealersync_core::protocol::engine::{CloseReason, ConnInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
@@ -33,6 +33,8 @@ pub struct Limits {
     pub outbox_capacity: usize,
     /// How long one write to the socket may take before the peer counts as stuck.
     pub write_timeout: Duration,
+    /// When the connection's credentials expire (set per connection at admission).
+    pub expires_in: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -43,6 +45,7 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             outbox_capacity: 4096,
             write_timeout: Duration::from_secs(30),
+            expires_in: None,
         }
     }
 }
@@ -96,10 +99,12 @@ impl Breach {
 }
 
 enum End {
-    /// The peer closed or the socket failed; nothing more to say.
+    /// The socket failed; nothing more to say.
     Quiet,
+    /// The peer sent a close: answer it (the closing handshake) and end.
+    PeerClosed,
     /// The engine asked to close (its `error` message is already sent).
-    Engine(String),
+    Engine(CloseReason),
     /// Server shutdown.
     Shutdown,
     /// A limit or rule broken by the peer.
@@ -116,14 +121,14 @@ pub async fn serve_socket(
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
-    let conn = relay.connect(info, outbox_tx);
+    let conn = relay.connect(info, outbox_tx).await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
     async {
         info!("connected");
         run(socket, &relay, conn, &limits, outbox_rx, shutdown).await;
-        relay.disconnect(conn);
+        relay.disconnect(conn).await;
         info!("disconnected");
     }
     .instrument(span)
@@ -147,13 +152,17 @@ async fn run(
     let mut last_heard = Instant::now();
     let mut sync_pending: Option<Instant> = None;
     let mut peer: Option<String> = None;
+    // Far enough in the future to never fire when the credentials do not expire.
+    let expiry = tokio::time::sleep(limits.expires_in.unwrap_or(Duration::from_secs(1 << 40)));
+    tokio::pin!(expiry);
 
     let end = loop {
         tokio::select! {
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    None | Some(Ok(WsMessage::Close(_))) => break End::Quiet,
+                    None => break End::Quiet,
+                    Some(Ok(WsMessage::Close(_))) => break End::PeerClosed,
                     Some(Err(e)) => {
                         let text = e.to_string();
                         // Frames beyond the socket's hard size cap (the limit plus
@@ -210,7 +219,7 @@ async fn run(
                             sync_pending = Some(Instant::now());
                         }
                         tracing::trace!(kind = header.kind, len = bytes.len(), "frame in");
-                        relay.frame(conn, Vec::from(bytes), header);
+                        relay.frame(conn, Vec::from(bytes), header).await;
                     }
                 }
             }
@@ -265,12 +274,32 @@ async fn run(
                 }
             }
             _ = shutdown.changed() => break End::Shutdown,
+            _ = &mut expiry => break End::Breach(Breach::new(
+                "token_expired",
+                close_code::POLICY,
+                "the token expired; reconnect with a fresh one",
+            )),
         }
     };
 
     let (code, reason) = match end {
         End::Quiet => return,
-        End::Engine(reason) => (close_code::POLICY, reason),
+        End::PeerClosed => {
+            // tungstenite queued the close reply while reading; send it.
+            let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
+            return;
+        }
+        End::Engine(reason) => {
+            let code = match reason {
+                CloseReason::PeerLeft | CloseReason::Replaced | CloseReason::PeerError(_) => {
+                    close_code::NORMAL
+                }
+                CloseReason::Storage(_) => close_code::ERROR,
+                CloseReason::Overloaded(_) => close_code::AGAIN,
+                _ => close_code::POLICY,
+            };
+            (code, reason.to_string())
+        }
         End::Shutdown => (close_code::AWAY, "server shutting down".to_string()),
         End::Breach(b) => {
             telemetry::count_error(b.kind);
@@ -298,9 +327,38 @@ async fn run(
         }))),
     )
     .await;
+    // The closing handshake: read (and drop) what the peer still sends until its
+    // close arrives. Closing the socket with unread input makes the kernel send a
+    // reset, which can destroy our `error` and close before the peer reads them.
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
+
+/// How long a closing connection waits for the peer's close.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 fn count(messages: &'static str, bytes: &'static str, kind: &'static str, len: usize) {
     metrics::counter!(messages, "type" => kind).increment(1);
     metrics::counter!(bytes, "type" => kind).increment(len as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+
+    #[test]
+    fn the_rate_limit_allows_one_second_of_burst_then_refuses() {
+        let mut r = RateLimit::new(5);
+        assert!((0..5).all(|_| r.take()), "a burst of the rate is allowed");
+        assert!(
+            !r.take(),
+            "the sixth message in the same instant is refused"
+        );
+        // Refilling: pretend 0.4 s passed, which earns two messages.
+        r.last -= std::time::Duration::from_millis(400);
+        assert!(r.take() && r.take());
+        assert!(!r.take());
+    }
 }

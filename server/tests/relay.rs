@@ -101,7 +101,7 @@ async fn bystander_keeps_syncing(server: &Server, doc: DocumentId, c: &mut Clien
     c.change(doc, put("bystander", n)).await;
     let want = c.heads(doc);
     assert!(!c.closed, "the bystander was disconnected: {:?}", c.errors);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(c), doc, &want).await;
     c.drain(Duration::from_millis(5)).await;
     assert!(!c.closed && c.errors.is_empty(), "{:?}", c.errors);
 }
@@ -233,7 +233,13 @@ async fn bad_input_gets_an_error_and_a_close_and_others_keep_syncing() {
     bystander_keeps_syncing(&server, doc, &mut good, 100).await;
 
     let m = server.metrics().await;
-    for kind in ["frame_too_large", "rate_limited", "text_frame"] {
+    for kind in [
+        "frame_too_large",
+        "rate_limited",
+        "text_frame",
+        "bad_frame",
+        "protocol",
+    ] {
         assert!(
             metric_value(&m, "dealersync_errors_total", &format!("kind=\"{kind}\"")) >= 1.0,
             "{kind} not counted:\n{m}"
@@ -253,7 +259,7 @@ async fn metrics_count_connections_messages_and_commits() {
         c.change(doc, put("n", i)).await;
     }
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     let m = server.metrics().await;
     assert!(
         metric_value(&m, "dealersync_connections_total", "") >= 2.0,
@@ -265,6 +271,20 @@ async fn metrics_count_connections_messages_and_commits() {
     assert!(metric_value(&m, "dealersync_storage_commit_seconds_count", "") >= 1.0);
     assert!(metric_value(&m, "dealersync_storage_commit_batch_changes_sum", "") >= 5.0);
     assert!(metric_value(&m, "dealersync_sync_round_seconds_count", "") >= 1.0);
+    // Published on the engine's half-second tick.
+    let until = std::time::Instant::now() + DEADLINE;
+    while metric_value(
+        &server.metrics().await,
+        "dealersync_changes_applied_total",
+        "",
+    ) < 5.0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "changes_applied never reached 5"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         metric_value(&m, "dealersync_documents_loaded", "") >= 1.0,
         "{m}"
@@ -281,7 +301,7 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_changes() {
     c.until("synced", |c| !c.server_heads(doc).is_empty()).await;
     c.change(doc, put("before_term", 7)).await;
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     let status = server.terminate();
     assert!(status.success(), "exit status {status}:\n{}", server.log());
     c.until("the server closes the socket", |c| c.closed).await;

@@ -450,15 +450,27 @@ impl Client {
 }
 
 /// Waits until a fresh client of the server receives every change in `heads` of
-/// `doc`. The relay only advertises committed heads, so this also waits for the
-/// commit: a test does not depend on when the writer itself hears back.
-pub async fn served_to_a_fresh_client(url: &str, doc: DocumentId, heads: &[ChangeHash]) {
-    let mut c = Client::connect(url, &format!("fresh-{}", uuid::Uuid::new_v4()), None).await;
-    c.request(doc).await;
-    c.until("a fresh client receives the changes", |c| {
-        c.has_all(doc, heads)
-    })
-    .await;
+/// `doc`, pumping `writer` meanwhile (it may still have to answer the server). The
+/// relay only advertises committed heads, so this also waits for the commit, without
+/// depending on when the writer itself hears back.
+pub async fn served_to_a_fresh_client(
+    url: &str,
+    writer: Option<&mut Client>,
+    doc: DocumentId,
+    heads: &[ChangeHash],
+) {
+    let mut reader = Client::connect(url, &format!("fresh-{}", uuid::Uuid::new_v4()), None).await;
+    reader.request(doc).await;
+    match writer {
+        Some(w) => until_reader_has(w, &mut reader, doc, heads).await,
+        None => {
+            reader
+                .until("a fresh client receives the changes", |c| {
+                    c.has_all(doc, heads)
+                })
+                .await
+        }
+    }
 }
 
 /// Pumps `writer` and `reader` in turn until `reader` holds every change in `heads`.
