@@ -131,6 +131,19 @@ pub enum DomainError {
         /// Requested status.
         to: VehicleStatus,
     },
+    /// A lifecycle step applied to a vehicle in a status it does not start from, though
+    /// another step makes that move (`arrive` on a reserved vehicle: use `release`).
+    #[error("vehicle {vin} is {from}: {action} applies only to a vehicle that is {needs}")]
+    WrongVehicleAction {
+        /// The VIN.
+        vin: String,
+        /// The step asked for (`arrive`, `release`, ...).
+        action: &'static str,
+        /// Current status.
+        from: VehicleStatus,
+        /// The status the step starts from.
+        needs: VehicleStatus,
+    },
     /// A quantity, amount or price below zero.
     #[error("{field} cannot be negative, got {value}")]
     NegativeQuantity {
@@ -1136,6 +1149,31 @@ pub enum VehicleAction {
 }
 
 impl VehicleAction {
+    /// The status this action starts from. Arrive and release both end in stock, but
+    /// only from their own status: an arrival sets the arrival date, a release clears the
+    /// reservation, and neither may stand in for the other.
+    pub fn source(&self) -> VehicleStatus {
+        match self {
+            VehicleAction::Ship { .. } => VehicleStatus::Ordered,
+            VehicleAction::Arrive => VehicleStatus::InTransit,
+            VehicleAction::Reserve { .. } => VehicleStatus::InStock,
+            VehicleAction::Release | VehicleAction::Sell => VehicleStatus::Reserved,
+            VehicleAction::Deliver => VehicleStatus::Sold,
+        }
+    }
+
+    /// The step's name, as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VehicleAction::Ship { .. } => "ship",
+            VehicleAction::Arrive => "arrive",
+            VehicleAction::Reserve { .. } => "reserve",
+            VehicleAction::Release => "release",
+            VehicleAction::Sell => "sell",
+            VehicleAction::Deliver => "deliver",
+        }
+    }
+
     /// The status this action moves the vehicle to.
     pub fn target(&self) -> VehicleStatus {
         match self {
@@ -1192,6 +1230,14 @@ pub fn move_vehicle(
     let to = action.target();
     if !vehicle_transition_allowed(from, to) {
         return Err(DomainError::IllegalVehicleTransition { vin, from, to });
+    }
+    if from != action.source() {
+        return Err(DomainError::WrongVehicleAction {
+            vin,
+            action: action.name(),
+            from,
+            needs: action.source(),
+        });
     }
     if let VehicleAction::Reserve { customer } = action {
         live_customer_obj(doc, customer)?;
