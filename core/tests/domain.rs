@@ -1201,3 +1201,16 @@ fn every_customer_status_pair_follows_the_funnel_table() {
         }
     }
 }
+
+/// A change so large that the count would overflow is refused with a typed error, not
+/// a panic (or, in a release build, a count that wraps to a large negative number).
+#[test]
+fn a_part_change_that_would_overflow_is_refused() {
+    let mut doc = site("sr-1");
+    domain::adjust_part(&mut doc, "OIL-5W30", 5, "wang", T0).unwrap();
+    let msg = refused(&mut doc, |d| {
+        domain::adjust_part(d, "OIL-5W30", i64::MAX, "wang", T0)
+    });
+    assert!(msg.contains("OIL-5W30"), "{msg}");
+    assert_eq!(domain::part_count(&doc, "OIL-5W30").unwrap(), 5);
+}

@@ -152,6 +152,16 @@ pub enum DomainError {
         /// The value given.
         value: i64,
     },
+    /// A part change so large that the count would overflow.
+    #[error("part {part}: {on_hand} on hand, a change of {change} is out of range")]
+    PartsOverflow {
+        /// The part number.
+        part: String,
+        /// Count on hand before the change.
+        on_hand: i64,
+        /// The change asked for.
+        change: i64,
+    },
     /// Taking more parts than are on hand.
     #[error("part {part}: {on_hand} on hand, a change of {change} would leave {}", on_hand + change)]
     PartsBelowZero {
@@ -1466,7 +1476,14 @@ pub fn adjust_part(
         }
     };
     let current = on_hand.unwrap_or(0);
-    if current + change < 0 {
+    let Some(after) = current.checked_add(change) else {
+        return Err(DomainError::PartsOverflow {
+            part,
+            on_hand: current,
+            change,
+        });
+    };
+    if after < 0 {
         return Err(DomainError::PartsBelowZero {
             part,
             on_hand: current,
@@ -1483,7 +1500,7 @@ pub fn adjust_part(
         }
         Ok(())
     })?;
-    Ok(current + change)
+    Ok(after)
 }
 
 /// Sets a consultant's target for a period at this site.
