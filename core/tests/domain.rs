@@ -1214,3 +1214,47 @@ fn a_part_change_that_would_overflow_is_refused() {
     assert!(msg.contains("OIL-5W30"), "{msg}");
     assert_eq!(domain::part_count(&doc, "OIL-5W30").unwrap(), 5);
 }
+
+/// A JS client that wrote `reservedFor` as text (a plain string assignment) or left
+/// optional fields out: the vehicle still sells, and reads back.
+#[test]
+fn a_vehicle_reserved_by_a_js_client_sells() {
+    use automerge::transaction::Transactable;
+    let (mut doc, net) = site_with_customer();
+    let v = vin(41);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "w",
+        T0,
+    )
+    .unwrap();
+    let vehicles = doc.get(automerge::ROOT, "vehicles").unwrap().unwrap().1;
+    let obj = doc.get(&vehicles, v.as_str()).unwrap().unwrap().1;
+    doc.put(&obj, "status", "reserved").unwrap();
+    let text = doc
+        .put_object(&obj, "reservedFor", automerge::ObjType::Text)
+        .unwrap();
+    doc.splice_text(&text, 0, 0, "c1").unwrap();
+    for absent in ["eta", "soldTo", "transferFrom", "transferTo"] {
+        doc.delete(&obj, absent).unwrap();
+    }
+    doc.commit();
+    // JS stores `schemaVersion: 1` as a signed integer.
+    doc.put(automerge::ROOT, "schemaVersion", ScalarValue::Int(1))
+        .unwrap();
+    domain::check_site_document(&doc).unwrap();
+    assert_eq!(SiteDocument::read(&doc).unwrap().schema_version, 1);
+    let read = domain::get_vehicle(&doc, v.as_str()).unwrap().unwrap();
+    assert_eq!(
+        (read.reserved_for.as_deref(), read.eta, read.sold_to),
+        (Some("c1"), None, None)
+    );
+    domain::move_vehicle(&mut doc, v.as_str(), &VehicleAction::Sell, "w", T0).unwrap();
+    let sold = domain::get_vehicle(&doc, v.as_str()).unwrap().unwrap();
+    assert_eq!(
+        (sold.status, sold.sold_to.as_deref()),
+        (VehicleStatus::Sold, Some("c1"))
+    );
+}

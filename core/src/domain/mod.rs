@@ -1252,7 +1252,7 @@ pub fn move_vehicle(
     if let VehicleAction::Reserve { customer } = action {
         live_customer_obj(doc, customer)?;
     }
-    let reserved_for: Option<String> = autosurgeon::hydrate_prop(doc, &obj, "reservedFor")
+    let reserved_for = crate::schema::opt_scalar_str::hydrate(doc, &obj, "reservedFor".into())
         .map_err(read_err(format!("reservedFor of vehicle {vin}")))?;
     if matches!(action, VehicleAction::Sell) && reserved_for.is_none() {
         return Err(DomainError::Invalid {
@@ -1614,8 +1614,7 @@ pub fn part_count<D: AmReadDoc>(doc: &D, part: &str) -> Result<i64> {
 
 /// Checks that a document is a site document this build can read.
 pub fn check_site_document<D: autosurgeon::ReadDoc + AmReadDoc>(doc: &D) -> Result<()> {
-    let v: Option<u64> = autosurgeon::hydrate_prop(doc, &ROOT, "schemaVersion")
-        .map_err(read_err("schemaVersion"))?;
+    let v = crate::schema::read_schema_version(doc).map_err(read_err("schemaVersion"))?;
     match v {
         Some(found) if found > SCHEMA_VERSION => Err(SchemaError::NewerVersion { found }.into()),
         Some(_) => {
