@@ -1258,3 +1258,71 @@ fn a_vehicle_reserved_by_a_js_client_sells() {
         (VehicleStatus::Sold, Some("c1"))
     );
 }
+
+/// A forecast month or cell that a foreign client overwrote concurrently with a plain
+/// value: whichever value automerge shows, the next `set_forecast` makes its quantity
+/// the one readers see (no panic, no write into a hidden map).
+#[test]
+fn set_forecast_supersedes_a_concurrent_non_map_value() {
+    use automerge::transaction::Transactable;
+    let (_, net) = network();
+    for (ours, theirs) in [("a-device", "z-js"), ("z-device", "a-js")] {
+        for at_month in [false, true] {
+            let mut doc = site("sr-1");
+            if !at_month {
+                domain::set_forecast(&mut doc, &net, "2026-04", "SUV-B", 1, "w", T0).unwrap();
+            }
+            let mut a = device(&mut doc, ours);
+            let mut b = device(&mut doc, theirs);
+            domain::set_forecast(&mut a, &net, "2026-04", "SDN-A", 5, "w", T0).unwrap();
+            let forecasts = b.get(automerge::ROOT, "forecasts").unwrap().unwrap().1;
+            if at_month {
+                b.put(&forecasts, "2026-04", 7).unwrap();
+            } else {
+                let month = b.get(&forecasts, "2026-04").unwrap().unwrap().1;
+                b.put(&month, "SDN-A", 7).unwrap();
+            }
+            b.commit();
+            a.merge(&mut b).unwrap();
+            domain::set_forecast(&mut a, &net, "2026-04", "SDN-A", 9, "w", T0 + HOUR)
+                .unwrap_or_else(|e| panic!("{ours}/{theirs} month={at_month}: {e}"));
+            let read = SiteDocument::read(&a)
+                .unwrap_or_else(|e| panic!("{ours}/{theirs} month={at_month}: {e}"));
+            assert_eq!(
+                read.forecasts["2026-04"]["SDN-A"].quantity, 9,
+                "{ours}/{theirs} month={at_month}"
+            );
+            if !at_month {
+                assert_eq!(read.forecasts["2026-04"]["SUV-B"].quantity, 1);
+            }
+        }
+    }
+}
+
+/// The same for a consultant's target map: a period set after a concurrent plain value
+/// at the consultant's key is visible, and the periods already set are kept.
+#[test]
+fn set_consultant_target_supersedes_a_concurrent_non_map_value() {
+    use automerge::transaction::Transactable;
+    let t = |units| Target {
+        units,
+        revenue: 0,
+        visits: None,
+        calls: None,
+        test_drives: None,
+    };
+    for (ours, theirs) in [("a-device", "z-js"), ("z-device", "a-js")] {
+        let mut doc = site("sr-1");
+        let mut a = device(&mut doc, ours);
+        let mut b = device(&mut doc, theirs);
+        domain::set_consultant_target(&mut a, "wang", "2026-03", &t(4), "mgr", T0).unwrap();
+        let targets = b.get(automerge::ROOT, "targets").unwrap().unwrap().1;
+        b.put(&targets, "wang", "oops").unwrap();
+        b.commit();
+        a.merge(&mut b).unwrap();
+        domain::set_consultant_target(&mut a, "wang", "2026-04", &t(5), "mgr", T0).unwrap();
+        let read = SiteDocument::read(&a).unwrap_or_else(|e| panic!("{ours}/{theirs}: {e}"));
+        assert_eq!(read.targets["wang"]["2026-04"].units, 5, "{ours}/{theirs}");
+        assert_eq!(read.targets["wang"]["2026-03"].units, 4, "{ours}/{theirs}");
+    }
+}

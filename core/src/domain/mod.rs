@@ -560,13 +560,14 @@ fn put_target(
     t: &Target,
 ) -> Result<()> {
     let maps = maps_at(doc, targets, owner)?;
-    let owner_map = match maps.len() {
-        0 => doc.put_object(targets, owner, ObjType::Map)?,
-        1 => maps[0].clone(),
+    let owner_map = match (maps.len(), sole_visible_map(doc, targets, owner)?) {
+        (0, _) => doc.put_object(targets, owner, ObjType::Map)?,
+        (_, Some(only)) => only,
         _ => {
-            // Two devices created this owner's map concurrently and automerge shows only
-            // one: rewrite it as one map holding every period (later maps win ties, as
-            // automerge's winner does), so no target stays hidden.
+            // Two devices created this owner's map concurrently (or a foreign client
+            // wrote a plain value over it) and automerge shows only one value: rewrite it
+            // as one map holding every period (later maps win ties, as automerge's
+            // winner does), so no target stays hidden.
             let mut periods = std::collections::BTreeMap::new();
             for m in &maps {
                 for key in doc.keys(m).collect::<Vec<_>>() {
@@ -1395,9 +1396,10 @@ pub fn set_forecast(
         now,
         |doc| {
             let months = maps_at(doc, &forecasts, &month)?;
-            let month_obj = match months.len() {
-                0 => doc.put_object(&forecasts, month.as_str(), ObjType::Map)?,
-                1 => months[0].clone(),
+            let month_obj = match (months.len(), sole_visible_map(doc, &forecasts, &month)?) {
+                (0, _) => doc.put_object(&forecasts, month.as_str(), ObjType::Map)?,
+                (_, Some(only)) => only,
+                // Concurrent month maps, or one hidden behind a concurrent plain value.
                 _ => {
                     // Concurrent month maps: rewrite the month as one map holding every
                     // cell, each at its winning value, so no cell is lost.
@@ -1421,10 +1423,9 @@ pub fn set_forecast(
                     fresh
                 }
             };
-            let cell = if maps_at(doc, &month_obj, model)?.len() == 1 {
-                map_at(doc, &month_obj, model)?.expect("one cell")
-            } else {
-                doc.put_object(&month_obj, model, ObjType::Map)?
+            let cell = match sole_visible_map(doc, &month_obj, model)? {
+                Some(cell) => cell,
+                None => doc.put_object(&month_obj, model, ObjType::Map)?,
             };
             doc.put(&cell, "quantity", quantity)?;
             doc.put(&cell, "by", by.as_str())?;
@@ -1432,6 +1433,17 @@ pub fn set_forecast(
             Ok(())
         },
     )
+}
+
+/// The map at `key` when it is the only value there, so writing into it is what readers
+/// will see; `None` when there is no map, several concurrent ones, or a map hidden
+/// behind a concurrent plain value (a foreign client's write).
+fn sole_visible_map<D: AmReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<ObjId>> {
+    let all = doc.get_all(obj, key)?;
+    Ok(match all.as_slice() {
+        [(Value::Object(ObjType::Map), id)] => Some(id.clone()),
+        _ => None,
+    })
 }
 
 /// Every concurrent map at `key` (more than one after concurrent creation).
