@@ -1326,3 +1326,94 @@ fn set_consultant_target_supersedes_a_concurrent_non_map_value() {
         assert_eq!(read.targets["wang"]["2026-03"].units, 4, "{ours}/{theirs}");
     }
 }
+
+/// The operations not refused elsewhere in this file: the catalogue, an empty network
+/// document, and the conflict resolutions. Each refusal leaves the document as it was.
+#[test]
+fn catalogue_and_resolution_refusals_leave_the_document_unchanged() {
+    use dealersync_core::conflicts;
+    use dealersync_core::schema::VehicleModel;
+    let (mut net_doc, _) = network();
+    let model = |code: &str, cost| VehicleModel {
+        code: code.into(),
+        name: "轿车 C".into(),
+        trims: vec![],
+        cost,
+        list_price: 1,
+    };
+    let msg = refused(&mut net_doc, |d| {
+        domain::put_model(d, &model("SDN-C", -5), "admin", T0)
+    });
+    assert_eq!(msg, "model SDN-C cost cannot be negative, got -5");
+    let msg = refused(&mut net_doc, |d| {
+        domain::put_model(d, &model("SDN C", 5), "admin", T0)
+    });
+    assert!(msg.starts_with("invalid model code"), "{msg}");
+    let msg = refused(&mut net_doc, |d| domain::init_network_document(d, T0));
+    assert_eq!(
+        msg,
+        "not a dealersync network document: the document is not empty"
+    );
+
+    let (mut doc, net) = site_with_customer();
+    let v = vin(42);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "w",
+        T0,
+    )
+    .unwrap();
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_double_booking(d, v.as_str(), "c1", "boss", T0)
+    });
+    assert!(
+        msg.contains(v.as_str()) && msg.contains("not one of the competing customers"),
+        "{msg}"
+    );
+    // Absent records read as None, not as an error.
+    assert_eq!(domain::get_vehicle(&doc, vin(43).as_str()).unwrap(), None);
+    assert_eq!(domain::get_customer(&doc, "c9").unwrap(), None);
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_double_booking(d, vin(43).as_str(), "c1", "boss", T0)
+    });
+    assert_eq!(msg, format!("unknown vehicle \"{}\" at site sr-1", vin(43)));
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_stock_elsewhere(d, vin(43).as_str(), "rs-1", "boss", T0)
+    });
+    assert_eq!(msg, format!("unknown vehicle \"{}\" at site sr-1", vin(43)));
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_stock_elsewhere(d, v.as_str(), "sr-1", "boss", T0)
+    });
+    assert!(msg.contains("gives the vehicle up"), "{msg}");
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_duplicate_customer(d, "c1", "c9", "boss", T0)
+    });
+    assert_eq!(msg, "unknown customer \"c9\" at this site");
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_forecast(d, &net, "2026-4", "SDN-A", 3, "boss", T0)
+    });
+    assert_eq!(
+        msg,
+        "malformed month \"2026-4\": expected YYYY-MM, e.g. 2026-03"
+    );
+    domain::move_vehicle(
+        &mut doc,
+        v.as_str(),
+        &VehicleAction::Reserve {
+            customer: "c1".into(),
+        },
+        "w",
+        T0,
+    )
+    .unwrap();
+    domain::move_vehicle(&mut doc, v.as_str(), &VehicleAction::Sell, "w", T0).unwrap();
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_stock_elsewhere(d, v.as_str(), "rs-1", "boss", T0)
+    });
+    assert_eq!(
+        msg,
+        format!("vehicle {v} cannot move from sold to transferred_out")
+    );
+}

@@ -1555,6 +1555,10 @@ pub fn get_customer<D: autosurgeon::ReadDoc + AmReadDoc>(
     id: &str,
 ) -> Result<Option<Customer>> {
     let customers = root_map(doc, "site", "customers")?;
+    // autosurgeon reads an absent key as an error even into an Option: ask first.
+    if AmReadDoc::get(doc, &customers, id)?.is_none() {
+        return Ok(None);
+    }
     autosurgeon::hydrate_prop(doc, &customers, id).map_err(read_err(format!("customer {id}")))
 }
 
@@ -1592,6 +1596,9 @@ pub fn get_vehicle<D: autosurgeon::ReadDoc + AmReadDoc>(
 ) -> Result<Option<Vehicle>> {
     let vehicles = root_map(doc, "site", "vehicles")?;
     let key = vin.trim().to_ascii_uppercase();
+    if AmReadDoc::get(doc, &vehicles, key.as_str())?.is_none() {
+        return Ok(None);
+    }
     autosurgeon::hydrate_prop(doc, &vehicles, key.as_str())
         .map_err(read_err(format!("vehicle {key}")))
 }
