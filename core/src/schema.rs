@@ -742,13 +742,19 @@ impl Period {
     }
 }
 
-/// The month key (`YYYY-MM`) in China Standard Time of a UTC instant.
+/// The month key (`YYYY-MM`) in China Standard Time of a UTC instant. Instants beyond
+/// the calendar's range (about ±262,000 years; only a foreign client writes them) are
+/// clamped to it rather than panicking.
 pub fn month_key(t: Millis) -> String {
-    use chrono::{Datelike, TimeZone};
+    use chrono::{DateTime, Datelike, TimeZone};
+    let t = t.clamp(
+        DateTime::<chrono::Utc>::MIN_UTC.timestamp_millis() + 86_400_000,
+        DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis() - 86_400_000,
+    );
     let dt = chrono_tz::Asia::Shanghai
         .timestamp_millis_opt(t)
         .single()
-        .expect("valid timestamp");
+        .expect("clamped into chrono's range, and CST has no ambiguous instants");
     format!("{:04}-{:02}", dt.year(), dt.month())
 }
 
@@ -1013,5 +1019,8 @@ mod tests {
         assert_eq!(end - start, 31 * 86_400_000);
         assert_eq!(month_key(start), "2026-03");
         assert_eq!(month_key(start - 1), "2026-02");
+        // Any i64 is a month, however absurd, not a panic.
+        assert!(month_key(i64::MAX).ends_with("-12"));
+        assert!(month_key(i64::MIN).ends_with("-01"));
     }
 }
