@@ -814,8 +814,28 @@ fn check_version<D: ReadDoc>(doc: &D) -> Result<(), SchemaError> {
 
 /// A count of parts on hand, stored as an automerge counter so that concurrent
 /// adjustments on several devices add up instead of overwriting each other.
-#[derive(Debug, Default, Hydrate, Reconcile)]
+///
+/// Reads also accept a plain integer, which a JS client writes when it assigns a
+/// number instead of creating an `A.Counter`: one such part must not make the whole
+/// site document unreadable. (Adjusting that part is refused with an error naming it.)
+#[derive(Debug, Default, Reconcile)]
 pub struct PartCount(pub Counter);
+
+impl Hydrate for PartCount {
+    fn hydrate_counter(c: i64) -> Result<Self, HydrateError> {
+        Counter::hydrate_counter(c).map(PartCount)
+    }
+
+    fn hydrate_int(n: i64) -> Result<Self, HydrateError> {
+        Ok(PartCount::new(n))
+    }
+
+    fn hydrate_uint(n: u64) -> Result<Self, HydrateError> {
+        i64::try_from(n).map(PartCount::new).map_err(|_| {
+            HydrateError::unexpected("a part count", "an integer which is too large".into())
+        })
+    }
+}
 
 impl PartCount {
     /// A counter starting at `value`.
@@ -967,7 +987,14 @@ mod tests {
         let t = doc.put_object(&wang, "2026-03", ObjType::Map).unwrap();
         doc.put(&t, "units", 4).unwrap();
         doc.put(&t, "revenue", 60_000_000).unwrap();
+        // A part count assigned as a plain number instead of a counter.
+        let parts = automerge::ReadDoc::get(&doc, ROOT, "parts")
+            .unwrap()
+            .unwrap()
+            .1;
+        doc.put(&parts, "OIL-5W30", 12).unwrap();
         let site = SiteDocument::read(&doc).unwrap();
+        assert_eq!(site.parts["OIL-5W30"].value(), 12);
         let read = &site.vehicles["LSVAB2BR7NM000001"];
         assert_eq!((read.eta, read.arrived_at), (None, Some(1_772_294_400_000)));
         assert_eq!(read.reserved_for, None);
