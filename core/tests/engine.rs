@@ -51,6 +51,22 @@ fn has(am: &Automerge, h: &ChangeHash) -> bool {
     am.get_change_meta_by_hash(h).is_some()
 }
 
+/// The sync and request messages among `sent` whose heads include any of `heads`.
+fn advertising<'a>(
+    sent: &'a [(ConnId, Message)],
+    heads: &[ChangeHash],
+) -> Vec<&'a (ConnId, Message)> {
+    sent.iter()
+        .filter(|(_, m)| match m {
+            Message::Sync { data, .. } | Message::Request { data, .. } => {
+                let sm = sync::Message::decode(data).unwrap();
+                sm.heads.iter().any(|h| heads.contains(h))
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// The invariant of the whole design: a sync message leaving an engine advertises
 /// only committed heads.
 fn assert_heads_durable(store: &MemoryStore, bytes: &[u8], who: &str) {
@@ -509,11 +525,11 @@ fn nothing_is_advertised_before_the_commit() {
     // The server applied the change in memory...
     assert!(has(w.server.document(&doc).unwrap(), &head));
     assert!(!has(&stored_doc(&w.store, &doc).unwrap(), &head));
-    // ...but sent no sync message for the document to anyone.
-    let leaked: Vec<_> = w.server_sent[sent_before..]
-        .iter()
-        .filter(|(_, m)| matches!(m, Message::Sync { .. }))
-        .collect();
+    // ...but sent no sync message advertising it to anyone. (A message advertising
+    // the old, durable heads may go out: automerge's Bloom filter has false positives,
+    // so a client sometimes needs a second round to send its change, and the server
+    // answers the first.)
+    let leaked = advertising(&w.server_sent[sent_before..], &[head]);
     assert!(leaked.is_empty(), "{leaked:?}");
     assert!(w.server.has_pending_writes());
 
@@ -529,13 +545,8 @@ fn nothing_is_advertised_before_the_commit() {
         !has(w.server.document(&doc).unwrap(), &head2),
         "queued, not applied"
     );
-    assert_eq!(
-        w.server_sent[sent_before..]
-            .iter()
-            .filter(|(_, m)| matches!(m, Message::Sync { .. }))
-            .count(),
-        0
-    );
+    let leaked = advertising(&w.server_sent[sent_before..], &[head, head2]);
+    assert!(leaked.is_empty(), "{leaked:?}");
 
     w.store.commit(&batch).unwrap();
     let outs = w.server.commit_succeeded(token, w.now, &w.store);
@@ -553,9 +564,10 @@ fn nothing_is_advertised_before_the_commit() {
         .collect();
     assert!(!acks.is_empty());
     w.server_outputs(outs);
-    // The queued change from b was replayed after the commit.
-    assert!(has(w.server.document(&doc).unwrap(), &head2));
+    // The queued change from b is applied after the commit (in this round, or the
+    // next if a Bloom filter false positive held it back on b).
     w.settle();
+    assert!(has(w.server.document(&doc).unwrap(), &head2));
     assert_eq!(w.client_get(b, doc, "x"), Some(1));
     assert_eq!(w.client_get(a, doc, "y"), Some(2));
 }
