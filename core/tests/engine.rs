@@ -1459,20 +1459,18 @@ fn messages_queued_during_a_commit_are_applied_in_one_call() {
         calls + 1,
         "one apply for the queue"
     );
-    let (token, batch) = w.server.take_write_batch().unwrap();
+    // A change held back on its client by a Bloom filter false positive arrives in
+    // a later round; every change ends up audited with its sender either way.
+    w.settle();
+    let audit = w.store.audit();
     for (i, h) in &heads {
-        let rec = batch
-            .audit
+        let rec = audit
             .iter()
             .find(|a| a.change_hash == h.to_string())
             .unwrap_or_else(|| panic!("change of client {i} not audited"));
         assert_eq!(rec.user.as_deref(), Some(format!("user{i}").as_str()));
         assert_eq!(rec.device.as_deref(), Some(format!("phone{i}").as_str()));
     }
-    w.store.commit(&batch).unwrap();
-    let outs = w.server.commit_succeeded(token, w.now, &w.store);
-    w.server_outputs(outs);
-    w.settle();
     for &i in &ids {
         for &j in &ids {
             assert_eq!(w.client_get(i, doc, &format!("k{j}")), Some(j as i64));
