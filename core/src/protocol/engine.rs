@@ -40,6 +40,10 @@
 //!   document are queued, not applied, so each commit cycle ends with the document
 //!   clean and able to answer (no starvation under constant load).
 //!
+//! A sync state never records uncommitted heads as sent (see `receive_sync`), so the
+//! message sent after the commit, which is the writer's acknowledgement, is never
+//! skipped.
+//!
 //! [`Engine::commit_succeeded`] marks the batch's documents clean, generates the
 //! waiting sync messages and replays the queue. [`Engine::commit_failed`] errors and
 //! closes every connection whose changes were in the batch (they still hold them and
