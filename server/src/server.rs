@@ -116,6 +116,19 @@ pub async fn serve(
     metrics: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with(options, |_| extensions, metrics, shutdown, |_| {}).await
+}
+
+/// [`serve`] for extensions that need the running relay (the API writes documents
+/// through it, so connected peers see admin changes at once): `extensions` is called
+/// once the relay runs, and `ready` once the listener is bound, with its address.
+pub async fn serve_with(
+    options: ServeOptions,
+    extensions: impl FnOnce(&RelayHandle) -> Extensions,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     let store_options = StoreOptions {
         durability: options.durability,
         busy_timeout: options.busy_timeout,
@@ -140,6 +153,7 @@ pub async fn serve(
         reads,
         writes,
     );
+    let extensions = extensions(&relay.handle());
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState {
         relay: relay.handle(),
@@ -158,11 +172,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
     info!(
-        addr = %listener.local_addr()?,
+        addr = %addr,
         data_dir = %options.data_dir.display(),
         "dealersync relay listening; WebSocket at /sync"
     );
+    ready(addr);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -381,3 +381,42 @@ async fn group_commit_batches_changes_from_many_connections() {
         "no batching: {commits} commits for {changes} changes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_refuses_sync_and_api_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    match tokio_tungstenite::connect_async(server.ws_url_without_token()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status().as_u16(), 401)
+        }
+        Ok(_) => panic!("a WebSocket without a token was upgraded"),
+        Err(e) => panic!("expected a 401, got {e}"),
+    }
+    let api = reqwest::get(server.url("/api/sites")).await.unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+    let authed = reqwest::Client::new()
+        .get(server.url("/api/sites"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authed.status().as_u16(), 200);
+    let sites: serde_json::Value = authed.json().await.unwrap();
+    assert_eq!(sites[0]["id"], "hq");
+    // Health and metrics stay open for probes and scrapers.
+    assert!(
+        reqwest::get(server.url("/healthz"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+}
