@@ -54,8 +54,12 @@ pub struct ServeOptions {
 pub type Authorize =
     Arc<dyn Fn(&HeaderMap, &Uri) -> Result<Admission, Box<Response>> + Send + Sync>;
 
+/// Vets the peer id (and storage id, if any) a connection claims in its `join`,
+/// before the sync engine sees it: `Err` is the reason to send in an `error` before
+/// closing. Runs on a blocking thread (it may write to the database).
+pub type JoinCheck = Arc<dyn Fn(&str, Option<&str>) -> Result<(), String> + Send + Sync>;
+
 /// A WebSocket connection the authorizer let in.
-#[derive(Debug)]
 pub struct Admission {
     /// Access per document, user and device, for the engine.
     pub info: ConnInfo,
@@ -64,6 +68,19 @@ pub struct Admission {
     pub subprotocol: Option<&'static str>,
     /// When the credentials expire; the connection is then closed with an `error`.
     pub expires_in: Option<Duration>,
+    /// Binds the peer id claimed in `join` to the credentials; `None` accepts any.
+    pub join_check: Option<JoinCheck>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("info", &self.info)
+            .field("subprotocol", &self.subprotocol)
+            .field("expires_in", &self.expires_in)
+            .field("join_check", &self.join_check.is_some())
+            .finish()
+    }
 }
 
 impl Admission {
@@ -73,6 +90,7 @@ impl Admission {
             info: ConnInfo::full_access(),
             subprotocol: None,
             expires_in: None,
+            join_check: None,
         }
     }
 }
@@ -212,6 +230,7 @@ async fn sync_socket(
     let mut limits = state.limits.clone();
     limits.expires_in = admission.expires_in;
     let info = admission.info;
+    let join_check = admission.join_check;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -221,7 +240,14 @@ async fn sync_socket(
         .max_message_size(cap)
         .max_frame_size(cap)
         .on_upgrade(move |socket| {
-            ws::serve_socket(socket, state.relay, info, limits, remote, state.shutdown)
+            ws::serve_socket(
+                socket,
+                state.relay,
+                ws::Admitted { info, join_check },
+                limits,
+                remote,
+                state.shutdown,
+            )
         })
         .into_response()
 }
@@ -295,6 +321,7 @@ mod tests {
                         info: ConnInfo::with_access(|_| Access::ReadOnly),
                         subprotocol: None,
                         expires_in: Some(Duration::from_millis(300)),
+                        join_check: None,
                     }),
                     _ => Err(Box::new(
                         (StatusCode::UNAUTHORIZED, "no valid token").into_response(),
