@@ -426,7 +426,7 @@ fn network_site_name(doc: &automerge::AutoCommit, site: &str) -> Option<String> 
     let (_, sites) = doc.get(automerge::ROOT, "sites").ok()??;
     let (_, entry) = doc.get(&sites, site).ok()??;
     match doc.get(&entry, "name").ok()?? {
-        (automerge::Value::Scalar(s), _) => s.to_str().map(String::from),
+        (automerge::Value::Scalar(s), _) => s.as_str().map(String::from),
         (automerge::Value::Object(_), text) => doc.text(&text).ok(),
     }
 }
