@@ -757,4 +757,62 @@ mod tests {
             .await
             .unwrap();
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_writes_through_the_relay_are_durable_when_they_return() {
+        use automerge::transaction::Transactable;
+        let dir = tempfile::tempdir().unwrap();
+        let open = || SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap();
+        let (reads, writes, check) = (open(), open(), open());
+        let relay = Relay::start(
+            RelayConfig {
+                peer_id: PeerId::from("relay"),
+                storage_id: StorageId("relay-store".into()),
+                idle_unload: Duration::from_secs(60),
+                max_loaded_docs: None,
+            },
+            reads,
+            writes,
+        );
+        let docs = RelayDocuments::new(relay.handle());
+        let doc = DocumentId::random();
+        let stored = tokio::task::spawn_blocking(move || {
+            docs.create(doc, crate::documents::empty_document())?;
+            // Creating it twice, or editing a document nobody created, is refused.
+            assert!(
+                docs.create(doc, crate::documents::empty_document())
+                    .is_err()
+            );
+            let unknown = DocumentId::random();
+            assert!(matches!(
+                docs.edit(unknown, &mut |_| Ok(())),
+                Err(RegistryError::Document { .. })
+            ));
+            assert!(!check.exists(&unknown)?);
+            docs.edit(doc, &mut |d| {
+                d.put(automerge::ROOT, "name", "总部").unwrap();
+                Ok(())
+            })?;
+            // A failing edit changes nothing.
+            let refused = docs.edit(doc, &mut |d| {
+                d.put(automerge::ROOT, "name", "half-done").unwrap();
+                Err(RegistryError::Invalid("refused".into()))
+            });
+            assert!(matches!(refused, Err(RegistryError::Invalid(_))));
+            // Returned means committed: the store has it without waiting.
+            let stored = check.load(&doc)?.expect("created");
+            Ok::<_, RegistryError>(automerge::Automerge::load(&stored.chunks.concat()).unwrap())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let name = stored
+            .get(automerge::ROOT, "name")
+            .unwrap()
+            .and_then(|(v, _)| v.into_string().ok());
+        assert_eq!(name.as_deref(), Some("总部"));
+        tokio::task::spawn_blocking(move || relay.shutdown())
+            .await
+            .unwrap();
+    }
 }
