@@ -7,6 +7,12 @@
 //! computed by the policy code (`dealersync_core::access`), so that a wrong policy
 //! cannot agree with itself.
 //!
+//! A read-only write never produces an `error` from a well-behaved client: the relay
+//! advertises automerge's READ_ONLY flag, and automerge (Rust 0.12, JS 3.5) then keeps
+//! the change local. The relay's own rejection (`error`, change stripped, nothing
+//! stored or forwarded) is reached by pushing the change in a hand-made sync message,
+//! as a client that ignores the flag would.
+//!
 //! The site tree (set up through the binary's `site add` and the admin API):
 //!
 //! ```text
@@ -304,8 +310,9 @@ async fn barrier(c: &mut RustClient, cell: &str) -> anyhow::Result<()> {
     }
 }
 
-/// One cell with the Rust engine client `c` (whose principal is `row`); `observer`
-/// is an admin client that has every document open.
+/// One cell with the Rust engine client `c` (whose principal is `row`, signed in with
+/// `token`, which a second connection uses to push a read-only change); `observer` is
+/// an admin client that has every document open.
 async fn rust_cell(
     net: &Network,
     row: &Row,
