@@ -923,6 +923,7 @@ pub struct RustClient {
     closed: Option<String>,
     errors: Vec<String>,
     unavailable: HashSet<DocumentId>,
+    server_peer: Option<PeerId>,
 }
 
 impl RustClient {
@@ -977,6 +978,7 @@ impl RustClient {
             closed: None,
             errors: Vec::new(),
             unavailable: HashSet::new(),
+            server_peer: None,
         };
         client.handle(join).await?;
         client
@@ -1125,8 +1127,10 @@ impl RustClient {
                 Ok(None) => self.closed = Some("the socket ended".into()),
                 Ok(Some(Err(e))) => self.closed = Some(format!("socket error: {e}")),
                 Ok(Some(Ok(WsMessage::Binary(frame)))) => {
-                    if let Ok(Message::Error { message, .. }) = Message::decode(&frame) {
-                        self.errors.push(message);
+                    match Message::decode(&frame) {
+                        Ok(Message::Error { message, .. }) => self.errors.push(message),
+                        Ok(Message::Peer { sender_id, .. }) => self.server_peer = Some(sender_id),
+                        _ => {}
                     }
                     let outs = self
                         .engine
@@ -1141,6 +1145,32 @@ impl RustClient {
                 Ok(Some(Ok(_))) => {}
             }
         }
+    }
+
+    /// Sends a hand-made automerge sync message for `doc` to the server, bypassing
+    /// the engine: how a test plays a client that ignores the server's READ_ONLY flag
+    /// (automerge itself never sends changes to a peer that advertised it) or pushes
+    /// changes for a document it was refused.
+    pub async fn send_sync_message(
+        &mut self,
+        doc: &DocumentId,
+        message: automerge::sync::Message,
+    ) -> Result<()> {
+        let server = self
+            .server_peer
+            .clone()
+            .ok_or_else(|| self.fail("no `peer` answer from the server yet".into()))?;
+        let frame = Message::Sync {
+            sender_id: self.engine.peer_id().clone(),
+            target_id: server,
+            document_id: *doc,
+            data: message.encode(),
+        }
+        .encode();
+        self.ws
+            .send(WsMessage::Binary(frame.into()))
+            .await
+            .map_err(|e| self.fail(format!("send a sync message for {doc}: {e}")))
     }
 
     /// Closes the WebSocket politely.
