@@ -468,6 +468,28 @@ impl ServerProcess {
             .map_err(|e| HarnessError::BadAnswer("`doc create`".into(), format!("{e}: {out:?}")))
     }
 
+    /// The sync endpoint with an admin token in the query, for tests about sync
+    /// rather than access: documents made by `doc create` belong to no site, so only
+    /// an admin may sync them. Registers the head office `hq` first if the registry
+    /// is empty, since a token names the site of its holder.
+    pub async fn admin_ws_url(&self) -> Result<String> {
+        if self.admin(&["site", "list"]).await?.trim().is_empty() {
+            self.admin(&[
+                "site",
+                "add",
+                "--id",
+                "hq",
+                "--name",
+                "Head office",
+                "--kind",
+                "head_office",
+            ])
+            .await?;
+        }
+        let token = self.token("interop.admin", "admin", "hq").await?;
+        Ok(self.ws_url_with_token(&token))
+    }
+
     /// A signed token from `dealersync-server token` (printed alone on stdout).
     pub async fn token(&self, sub: &str, role: &str, site: &str) -> Result<String> {
         let out = self

@@ -20,20 +20,25 @@ async fn start_server_with_document() -> anyhow::Result<(ServerProcess, Document
 #[tokio::test]
 async fn two_js_clients_edit_concurrently_and_converge_through_the_relay() -> anyhow::Result<()> {
     let (server, doc) = start_server_with_document().await?;
-    common::two_js_clients_converge(&server.ws_url(), &doc.url()).await
+    common::two_js_clients_converge(&server.admin_ws_url().await?, &doc.url()).await
 }
 
 #[tokio::test]
 async fn js_and_rust_engine_clients_converge_through_the_relay() -> anyhow::Result<()> {
     let (server, doc) = start_server_with_document().await?;
-    common::js_and_rust_converge(&server.ws_url(), &doc).await
+    common::js_and_rust_converge(&server.admin_ws_url().await?, &doc).await
 }
 
 #[tokio::test]
 async fn a_js_client_that_reconnects_gets_the_edits_made_meanwhile() -> anyhow::Result<()> {
     let (server, doc) = start_server_with_document().await?;
-    let missed =
-        common::reconnect_rounds(&server.ws_url(), &doc.url(), 10, common::DEADLINE).await?;
+    let missed = common::reconnect_rounds(
+        &server.admin_ws_url().await?,
+        &doc.url(),
+        10,
+        common::DEADLINE,
+    )
+    .await?;
     assert_eq!(
         missed, 0,
         "rounds in which the returning client missed the edit"
@@ -45,7 +50,7 @@ async fn a_js_client_that_reconnects_gets_the_edits_made_meanwhile() -> anyhow::
 async fn js_client_is_told_a_document_the_relay_does_not_have_is_unavailable() -> anyhow::Result<()>
 {
     let (server, _doc) = start_server_with_document().await?;
-    let client = JsClient::spawn("dora", &server.ws_url()).await?;
+    let client = JsClient::spawn("dora", &server.admin_ws_url().await?).await?;
     let err = client
         .find(&DocumentId::random().url(), DEADLINE)
         .await
@@ -69,7 +74,7 @@ async fn js_clients_keep_what_the_relay_acknowledged_across_a_sigkill() -> anyho
     let (mut server, doc) = start_server_with_document().await?;
     let doc = doc.url();
     let other = server.create_document().await?.url();
-    let url = server.ws_url();
+    let url = server.admin_ws_url().await?;
 
     // The writer's edits exist only on the writer, the observer and the relay: the
     // roamer goes offline before them, and the bystander works on another document.
@@ -179,7 +184,7 @@ async fn every_edit_is_acknowledged_to_its_writer() -> anyhow::Result<()> {
     let mut missed = Vec::new();
     for round in 0..15 {
         let doc = server.create_document().await?.url();
-        let writer = JsClient::spawn("writer", &server.ws_url()).await?;
+        let writer = JsClient::spawn("writer", &server.admin_ws_url().await?).await?;
         writer.find(&doc, DEADLINE).await?;
         writer
             .change(
@@ -197,7 +202,7 @@ async fn every_edit_is_acknowledged_to_its_writer() -> anyhow::Result<()> {
         }
         if let Err(e) = writer.acked(&doc, std::time::Duration::from_secs(8)).await {
             // Tell "never stored" from "stored but not acknowledged".
-            let checker = JsClient::spawn("checker", &server.ws_url()).await?;
+            let checker = JsClient::spawn("checker", &server.admin_ws_url().await?).await?;
             checker.find(&doc, DEADLINE).await?;
             let heads = last.expect("30 edits").heads;
             let stored = checker
