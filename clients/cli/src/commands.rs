@@ -42,12 +42,13 @@ pub struct Ctx {
     pub json: bool,
 }
 
-fn now() -> i64 {
+/// The time now, UTC milliseconds.
+pub fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Finds a customer by id or unique id prefix.
-fn find_customer<'a>(site: &'a SiteDocument, id: &str) -> Result<&'a Customer> {
+pub fn find_customer<'a>(site: &'a SiteDocument, id: &str) -> Result<&'a Customer> {
     if let Some(c) = site.customers.get(id) {
         return Ok(c);
     }

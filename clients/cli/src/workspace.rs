@@ -82,6 +82,11 @@ impl Workspace {
 
     /// Loads a document from the store; `None` if this device has none of it yet.
     pub fn load(&self, id: &DocumentId) -> Result<Option<AutoCommit>> {
+        Ok(self.load_sized(id)?.map(|(doc, _)| doc))
+    }
+
+    /// Loads a document and tells whether its chunks are due for compaction.
+    fn load_sized(&self, id: &DocumentId) -> Result<Option<(AutoCommit, bool)>> {
         let Some(stored) = self.store.load(id)? else {
             return Ok(None);
         };
@@ -90,7 +95,8 @@ impl Workspace {
             doc.load_incremental(chunk)
                 .with_context(|| format!("stored document {id} is damaged"))?;
         }
-        Ok(Some(doc))
+        let compact = stored.incremental_bytes > COMPACT_MIN_BYTES.max(stored.snapshot_bytes);
+        Ok(Some((doc, compact)))
     }
 
     /// The network document (catalogue, site tree, targets), empty if not yet synced.
@@ -123,16 +129,20 @@ impl Workspace {
 
     /// Loads a site document, or explains that it has not been synced yet.
     pub fn site_doc(&self, doc: &DocRef) -> Result<(AutoCommit, SiteDocument)> {
-        let am = self.load(&doc.id)?.ok_or_else(|| {
+        let (am, _) = self.site_doc_sized(doc)?;
+        let site = SiteDocument::read(&am)
+            .with_context(|| format!("the document of site {} is unreadable", doc.label))?;
+        Ok((am, site))
+    }
+
+    fn site_doc_sized(&self, doc: &DocRef) -> Result<(AutoCommit, bool)> {
+        self.load_sized(&doc.id)?.ok_or_else(|| {
             anyhow!(
                 "the document of site {} is not on this device yet; run `dealersync sync` \
                  once with a network connection",
                 doc.label
             )
-        })?;
-        let site = SiteDocument::read(&am)
-            .with_context(|| format!("the document of site {} is unreadable", doc.label))?;
-        Ok((am, site))
+        })
     }
 
     /// Every site document this device holds, hydrated (sites not yet synced are
@@ -152,6 +162,24 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Refuses, before anything is loaded or changed, a write the server would reject.
+    pub fn require_write(&self, doc: &DocRef) -> Result<()> {
+        if doc.access.can_write() {
+            return Ok(());
+        }
+        bail!(
+            "you ({}, {}) may only read the document of {}; nothing was changed{}",
+            self.config.claims.sub,
+            self.config.claims.role,
+            if doc.site.is_some() { format!("site {}", doc.label) } else { doc.label.clone() },
+            if doc.site.is_some() {
+                " (use --site to pick a site you may write)"
+            } else {
+                ""
+            }
+        )
+    }
+
     /// Applies `change` to a site document and returns once the change is committed to
     /// the device's store. Refuses before loading anything when the user may not write
     /// the document; if `change` fails the store is untouched.
@@ -160,45 +188,70 @@ impl Workspace {
         doc: &DocRef,
         change: impl FnOnce(&mut AutoCommit) -> Result<T>,
     ) -> Result<T> {
-        if doc.access != Access::ReadWrite {
-            bail!(
-                "you ({} , {}) may only read the document of site {}; nothing was changed",
-                self.config.claims.sub,
-                self.config.claims.role,
-                doc.label
-            );
-        }
+        self.require_write(doc)?;
         let _lock = self.lock()?;
-        let (mut am, _) = self.site_doc(doc)?;
+        let (mut am, compact) = self.site_doc_sized(doc)?;
         let before = am.get_heads();
         let out = change(&mut am)?;
         am.commit();
-        if am.get_heads() == before {
-            return Ok(out);
-        }
-        self.persist(&doc.id, &mut am, &before)?;
+        let mut batch = WriteBatch::default();
+        stage(&doc.id, &mut am, &before, compact, &mut batch);
+        self.commit(&batch)?;
         Ok(out)
     }
 
-    /// Writes what changed in `am` since `before` (or a compacted snapshot when the
-    /// incremental chunks have grown large). Caller holds the write lock.
-    pub fn persist(
+    /// Like [`Workspace::edit_site`] for a change that writes two site documents at
+    /// once (a transfer); both are committed in one transaction.
+    pub fn edit_two<T>(
         &self,
-        id: &DocumentId,
-        am: &mut AutoCommit,
-        before: &[automerge::ChangeHash],
-    ) -> Result<()> {
-        let stored = self.store.load(id)?.unwrap_or_default();
-        let mut batch = WriteBatch::default();
-        if stored.incremental_bytes > COMPACT_MIN_BYTES.max(stored.snapshot_bytes) {
-            // Safe: under the write lock `am` was loaded from every committed chunk.
-            batch.snapshots.push((*id, am.save()));
-        } else {
-            batch.appended.push((*id, am.save_after(before)));
+        a: &DocRef,
+        b: &DocRef,
+        change: impl FnOnce(&mut AutoCommit, &mut AutoCommit) -> Result<T>,
+    ) -> Result<T> {
+        self.require_write(a)?;
+        self.require_write(b)?;
+        if a.id == b.id {
+            bail!("a transfer needs two different sites");
         }
+        let _lock = self.lock()?;
+        let (mut am_a, compact_a) = self.site_doc_sized(a)?;
+        let (mut am_b, compact_b) = self.site_doc_sized(b)?;
+        let (before_a, before_b) = (am_a.get_heads(), am_b.get_heads());
+        let out = change(&mut am_a, &mut am_b)?;
+        am_a.commit();
+        am_b.commit();
+        let mut batch = WriteBatch::default();
+        stage(&a.id, &mut am_a, &before_a, compact_a, &mut batch);
+        stage(&b.id, &mut am_b, &before_b, compact_b, &mut batch);
+        self.commit(&batch)?;
+        Ok(out)
+    }
+
+    /// Commits a batch durably, with an error that says nothing was recorded.
+    pub fn commit(&self, batch: &WriteBatch) -> Result<()> {
         self.store
-            .commit(&batch)
-            .context("the change could not be saved on this device; nothing was recorded")?;
-        Ok(())
+            .commit(batch)
+            .context("the change could not be saved on this device; nothing was recorded")
+    }
+
+}
+
+/// Adds to `batch` what changed in `am` since `before`: the new changes, or a compacted
+/// snapshot when `compact`. The caller holds the write lock and loaded `am` under it,
+/// so the snapshot contains every committed chunk.
+fn stage(
+    id: &DocumentId,
+    am: &mut AutoCommit,
+    before: &[automerge::ChangeHash],
+    compact: bool,
+    batch: &mut WriteBatch,
+) {
+    if am.get_heads() == before {
+        return;
+    }
+    if compact {
+        batch.snapshots.push((*id, am.save()));
+    } else {
+        batch.appended.push((*id, am.save_after(before)));
     }
 }
