@@ -370,6 +370,12 @@ pub struct Customer {
     pub created_at: Millis,
     /// History, oldest first (concurrent appends merge in a deterministic order).
     pub events: Vec<CustomerEvent>,
+    /// Set when this record was found to duplicate another customer (same phone) and
+    /// merged into it: the id of the customer that remains. Readers skip merged records
+    /// in lists and counts; the record itself is kept for the audit trail.
+    #[autosurgeon(rename = "mergedInto", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<String>,
 }
 
 /// Something that happened with a customer.
