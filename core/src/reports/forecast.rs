@@ -1,0 +1,145 @@
+//! A month's demand forecasts summed up the site tree: agents → distribution centre →
+//! head office.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::schema::{NetworkDocument, Period, SiteDocument, SiteKind};
+
+use super::tree::SiteTree;
+use super::{ReportError, ReportWarning, Tabular, expect_month};
+
+/// One site's forecast for one model, its own and with everything below it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastRow {
+    /// Site id.
+    pub site: String,
+    /// Site name.
+    pub site_name: String,
+    /// Site kind.
+    pub kind: SiteKind,
+    /// The site the total rolls up to (`None` for head office).
+    pub parent: Option<String>,
+    /// Depth in the tree, 0 for head office, for indenting.
+    pub depth: u32,
+    /// Model code.
+    pub model: String,
+    /// The site's own forecast (0 when it set none).
+    pub own: i64,
+    /// Own forecast plus the totals of the sites directly below it.
+    pub total: i64,
+}
+
+/// A model's forecast for the whole network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ModelTotal {
+    /// Model code.
+    pub model: String,
+    /// Units.
+    pub quantity: i64,
+}
+
+/// Forecast roll-up for one month.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastRollup {
+    /// The month, `YYYY-MM`.
+    pub month: String,
+    /// Sites in tree order (a parent before its children), models by code within a
+    /// site; a row for every model forecast by the site or anywhere below it.
+    pub rows: Vec<ForecastRow>,
+    /// Per model, the sum of the root totals: what the network as a whole expects.
+    pub network_totals: Vec<ModelTotal>,
+    /// What had to be assumed.
+    pub warnings: Vec<ReportWarning>,
+}
+
+impl Tabular for ForecastRollup {
+    type Row = ForecastRow;
+    fn rows(&self) -> Vec<ForecastRow> {
+        self.rows.clone()
+    }
+}
+
+impl ForecastRollup {
+    /// The network total for a model (0 when nobody forecast it).
+    pub fn network_total(&self, model: &str) -> i64 {
+        self.network_totals
+            .iter()
+            .find(|t| t.model == model)
+            .map_or(0, |t| t.quantity)
+    }
+}
+
+/// Rolls up the forecasts of `month` along the site tree of the network document.
+/// Every kind of site (agents, showrooms, roadshow teams, distribution centres) rolls
+/// up to its parent the same way.
+pub fn forecast_rollup(
+    network: &NetworkDocument,
+    sites: &[&SiteDocument],
+    month: Period,
+) -> Result<ForecastRollup, ReportError> {
+    expect_month("the forecast roll-up", month)?;
+    let key = month.to_string();
+    let tree = SiteTree::build(network, sites)?;
+
+    let own: Vec<BTreeMap<String, i64>> = tree
+        .nodes
+        .iter()
+        .map(|n| {
+            n.doc
+                .and_then(|d| d.forecasts.get(&key))
+                .map(|cells| {
+                    cells
+                        .iter()
+                        .map(|(model, e)| (model.clone(), e.quantity))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    // Nodes are in pre-order, so walking backwards finishes every child before its
+    // parent: add each subtree total into the parent's.
+    let mut total = own.clone();
+    for idx in (0..tree.nodes.len()).rev() {
+        if let Some(parent) = tree.nodes[idx].parent {
+            let child = std::mem::take(&mut total[idx]);
+            for (model, q) in &child {
+                *total[parent].entry(model.clone()).or_default() += q;
+            }
+            total[idx] = child;
+        }
+    }
+
+    let mut rows = Vec::new();
+    let mut network_totals: BTreeMap<String, i64> = BTreeMap::new();
+    for (idx, node) in tree.nodes.iter().enumerate() {
+        for (model, &t) in &total[idx] {
+            rows.push(ForecastRow {
+                site: node.header.id.clone(),
+                site_name: node.header.name.clone(),
+                kind: node.header.kind,
+                parent: node.parent.map(|p| tree.nodes[p].header.id.clone()),
+                depth: node.depth,
+                model: model.clone(),
+                own: own[idx].get(model).copied().unwrap_or(0),
+                total: t,
+            });
+            if node.parent.is_none() {
+                *network_totals.entry(model.clone()).or_default() += t;
+            }
+        }
+    }
+    Ok(ForecastRollup {
+        month: key,
+        rows,
+        network_totals: network_totals
+            .into_iter()
+            .map(|(model, quantity)| ModelTotal { model, quantity })
+            .collect(),
+        warnings: tree.warnings,
+    })
+}

@@ -1,0 +1,539 @@
+//! KPIs per site and per consultant for a period, and the sales board built on them.
+//!
+//! Every count comes from customer events (their `at` falls in the period, CST), never
+//! from vehicle statuses: events carry the time they happened and who did it, while a
+//! vehicle's status only says where it is now.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::schema::{
+    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteDocument,
+    Target,
+};
+
+use super::tree::SiteTree;
+use super::{ReportError, ReportWarning, Tabular, ratio};
+
+/// The revenue of a delivery: its own amount, else the amount of the customer's latest
+/// order at or before it (the agreed price), else `None`.
+fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) -> Option<Fen> {
+    delivery.amount.or_else(|| {
+        customer
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind == EventKind::Order && e.at <= delivery.at)
+            .filter_map(|(i, e)| e.amount.map(|a| (e.at, i, a)))
+            .max()
+            .map(|(_, _, a)| a)
+    })
+}
+
+/// Deliveries per model in `month`. The model is the delivered VIN's (looked up in
+/// every site document, since the vehicle may have been transferred), else the
+/// customer's model of interest.
+pub(crate) fn deliveries_by_model(
+    tree: &SiteTree<'_>,
+    month: Period,
+) -> (BTreeMap<String, i64>, Vec<ReportWarning>) {
+    let vin_model: BTreeMap<&str, &str> = tree
+        .docs()
+        .flat_map(|(_, d)| d.vehicles.values())
+        .map(|v| (v.vin.as_str(), v.model.as_str()))
+        .collect();
+    let mut sales: BTreeMap<String, i64> = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (_, doc) in tree.docs() {
+        for c in doc.customers.values() {
+            for e in &c.events {
+                if e.kind != EventKind::Delivery || !month.contains(e.at) {
+                    continue;
+                }
+                let model = e
+                    .vin
+                    .as_deref()
+                    .and_then(|vin| vin_model.get(vin).copied())
+                    .or(c.model_of_interest.as_deref());
+                match model {
+                    Some(m) => *sales.entry(m.to_string()).or_default() += 1,
+                    None => warnings.push(ReportWarning::DeliveryWithoutModel {
+                        site: doc.site.id.clone(),
+                        customer: c.id.clone(),
+                        at: e.at,
+                    }),
+                }
+            }
+        }
+    }
+    (sales, warnings)
+}
+
+/// Raw counts for a site or a consultant in a period.
+#[derive(Debug, Clone, Copy, Default)]
+struct Figures {
+    visits: i64,
+    calls: i64,
+    test_drives: i64,
+    orders: i64,
+    deliveries: i64,
+    revenue: Fen,
+    roadshow_leads: i64,
+    roadshow_leads_ordered: i64,
+}
+
+impl Figures {
+    fn add(&mut self, o: &Figures) {
+        self.visits += o.visits;
+        self.calls += o.calls;
+        self.test_drives += o.test_drives;
+        self.orders += o.orders;
+        self.deliveries += o.deliveries;
+        self.revenue += o.revenue;
+        self.roadshow_leads += o.roadshow_leads;
+        self.roadshow_leads_ordered += o.roadshow_leads_ordered;
+    }
+}
+
+/// Counts for every site (by tree index) and every consultant of every site.
+struct Tally<'a> {
+    tree: SiteTree<'a>,
+    sites: Vec<Figures>,
+    /// (site index, consultant) → figures; includes consultants with only a target.
+    consultants: BTreeMap<(usize, String), Figures>,
+    warnings: Vec<ReportWarning>,
+}
+
+fn tally<'a>(
+    network: &NetworkDocument,
+    docs: &[&'a SiteDocument],
+    period: Period,
+) -> Result<Tally<'a>, ReportError> {
+    let tree = SiteTree::build(network, docs)?;
+    let key = period.to_string();
+    let (_, end) = period.range_millis();
+    let mut sites = vec![Figures::default(); tree.nodes.len()];
+    let mut consultants: BTreeMap<(usize, String), Figures> = BTreeMap::new();
+    let mut warnings = tree.warnings.clone();
+    for (idx, doc) in tree.docs() {
+        for (consultant, targets) in &doc.targets {
+            if targets.contains_key(&key) {
+                consultants.entry((idx, consultant.clone())).or_default();
+            }
+        }
+        for c in doc.customers.values() {
+            // Roadshow closing ratio: the cohort of roadshow leads entered in the
+            // period, and how many of them ordered before the period ended.
+            if c.source == CustomerSource::Roadshow && period.contains(c.created_at) {
+                let ordered = c
+                    .events
+                    .iter()
+                    .any(|e| e.kind == EventKind::Order && e.at < end);
+                let count = |f: &mut Figures| {
+                    f.roadshow_leads += 1;
+                    f.roadshow_leads_ordered += i64::from(ordered);
+                };
+                count(&mut sites[idx]);
+                if let Some(who) = c.consultant.as_deref().filter(|w| !w.is_empty()) {
+                    count(consultants.entry((idx, who.to_string())).or_default());
+                }
+            }
+            for e in c.events.iter().filter(|e| period.contains(e.at)) {
+                let mut delta = Figures::default();
+                match e.kind {
+                    EventKind::Visit => delta.visits = 1,
+                    EventKind::Call => delta.calls = 1,
+                    EventKind::TestDrive => delta.test_drives = 1,
+                    EventKind::Order => delta.orders = 1,
+                    EventKind::Delivery => {
+                        delta.deliveries = 1;
+                        delta.revenue = delivery_revenue(c, e).unwrap_or_else(|| {
+                            warnings.push(ReportWarning::UnpricedDelivery {
+                                site: doc.site.id.clone(),
+                                customer: c.id.clone(),
+                                at: e.at,
+                            });
+                            0
+                        });
+                    }
+                    _ => continue,
+                }
+                sites[idx].add(&delta);
+                // Credit whoever recorded the event: history does not move when a
+                // customer is later reassigned to another consultant.
+                if !e.by.is_empty() {
+                    consultants
+                        .entry((idx, e.by.clone()))
+                        .or_default()
+                        .add(&delta);
+                }
+            }
+        }
+    }
+    warnings.sort();
+    warnings.dedup();
+    Ok(Tally {
+        tree,
+        sites,
+        consultants,
+        warnings,
+    })
+}
+
+/// Whether a KPI row is about a whole site or one consultant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KpiLevel {
+    /// A site's own figures (not its children's).
+    Site,
+    /// One consultant at one site.
+    Consultant,
+}
+
+/// KPIs of a site or a consultant for a period. Rates are `None` over a zero
+/// denominator.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KpiRow {
+    /// Site or consultant row.
+    pub level: KpiLevel,
+    /// Site id.
+    pub site: String,
+    /// Site name.
+    pub site_name: String,
+    /// Consultant user id (consultant rows only).
+    pub consultant: Option<String>,
+    /// Visit events.
+    pub visits: i64,
+    /// Call events.
+    pub calls: i64,
+    /// Test-drive events.
+    pub test_drives: i64,
+    /// test drives / visits.
+    pub test_drive_rate: Option<f64>,
+    /// Order events.
+    pub orders: i64,
+    /// Showroom closing rate: orders / visits.
+    pub closing_rate: Option<f64>,
+    /// Roadshow-sourced customers entered in the period.
+    pub roadshow_leads: i64,
+    /// Of those, customers with an order before the period's end.
+    pub roadshow_leads_ordered: i64,
+    /// roadshow leads ordered / roadshow leads.
+    pub roadshow_closing_ratio: Option<f64>,
+    /// Delivery events: the units sold.
+    pub deliveries: i64,
+    /// Revenue of those deliveries, in fen.
+    pub revenue: Fen,
+    /// Consultants counted at the site (site rows only).
+    pub consultants: Option<i64>,
+    /// deliveries / consultants (site rows only).
+    pub units_per_consultant: Option<f64>,
+    /// Target units for the period, if set.
+    pub target_units: Option<i64>,
+    /// Target revenue for the period in fen, if set.
+    pub target_revenue: Option<Fen>,
+    /// deliveries / target units.
+    pub units_achievement: Option<f64>,
+    /// revenue / target revenue.
+    pub revenue_achievement: Option<f64>,
+}
+
+impl KpiRow {
+    fn new(
+        level: KpiLevel,
+        site: (&str, &str),
+        consultant: Option<&str>,
+        f: &Figures,
+        target: Option<&Target>,
+    ) -> KpiRow {
+        KpiRow {
+            level,
+            site: site.0.to_string(),
+            site_name: site.1.to_string(),
+            consultant: consultant.map(str::to_string),
+            visits: f.visits,
+            calls: f.calls,
+            test_drives: f.test_drives,
+            test_drive_rate: ratio(f.test_drives, f.visits),
+            orders: f.orders,
+            closing_rate: ratio(f.orders, f.visits),
+            roadshow_leads: f.roadshow_leads,
+            roadshow_leads_ordered: f.roadshow_leads_ordered,
+            roadshow_closing_ratio: ratio(f.roadshow_leads_ordered, f.roadshow_leads),
+            deliveries: f.deliveries,
+            revenue: f.revenue,
+            consultants: None,
+            units_per_consultant: None,
+            target_units: target.map(|t| t.units),
+            target_revenue: target.map(|t| t.revenue),
+            units_achievement: target.and_then(|t| ratio(f.deliveries, t.units)),
+            revenue_achievement: target.and_then(|t| ratio(f.revenue, t.revenue)),
+        }
+    }
+}
+
+/// KPIs for a period.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KpiReport {
+    /// The period key, e.g. `2026-03`.
+    pub period: String,
+    /// Sites in tree order, each followed by its consultants by user id.
+    pub rows: Vec<KpiRow>,
+    /// What had to be assumed.
+    pub warnings: Vec<ReportWarning>,
+}
+
+impl Tabular for KpiReport {
+    type Row = KpiRow;
+    fn rows(&self) -> Vec<KpiRow> {
+        self.rows.clone()
+    }
+}
+
+impl KpiReport {
+    /// The site row of a site.
+    pub fn site(&self, site: &str) -> Option<&KpiRow> {
+        self.rows
+            .iter()
+            .find(|r| r.level == KpiLevel::Site && r.site == site)
+    }
+
+    /// The row of a consultant at a site.
+    pub fn consultant(&self, site: &str, consultant: &str) -> Option<&KpiRow> {
+        self.rows.iter().find(|r| {
+            r.level == KpiLevel::Consultant
+                && r.site == site
+                && r.consultant.as_deref() == Some(consultant)
+        })
+    }
+}
+
+/// KPIs per site (its own figures) and per consultant for `period`, with achievement
+/// against the site targets of the network document and the consultant targets of the
+/// site documents, for exactly that period key.
+pub fn kpis(
+    network: &NetworkDocument,
+    sites: &[&SiteDocument],
+    period: Period,
+) -> Result<KpiReport, ReportError> {
+    let key = period.to_string();
+    let t = tally(network, sites, period)?;
+    let mut rows = Vec::new();
+    for (idx, node) in t.tree.nodes.iter().enumerate() {
+        let site = (node.header.id.as_str(), node.header.name.as_str());
+        let target = network.targets.get(site.0).and_then(|ts| ts.get(&key));
+        let mut row = KpiRow::new(KpiLevel::Site, site, None, &t.sites[idx], target);
+        let mine: Vec<(&String, &Figures)> = t
+            .consultants
+            .range((idx, String::new())..(idx + 1, String::new()))
+            .map(|((_, who), f)| (who, f))
+            .collect();
+        let n = mine.len() as i64;
+        row.consultants = Some(n);
+        row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
+        rows.push(row);
+        for (who, f) in mine {
+            let target = node
+                .doc
+                .and_then(|d| d.targets.get(who))
+                .and_then(|ts| ts.get(&key));
+            rows.push(KpiRow::new(
+                KpiLevel::Consultant,
+                site,
+                Some(who),
+                f,
+                target,
+            ));
+        }
+    }
+    Ok(KpiReport {
+        period: key,
+        rows,
+        warnings: t.warnings,
+    })
+}
+
+/// Which table of the sales board a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardLevel {
+    /// A site with everything below it (head office, a distribution centre's region).
+    Region,
+    /// One site's own team.
+    Team,
+    /// One consultant.
+    Consultant,
+}
+
+/// One competitor on the sales board.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BoardRow {
+    /// Region, team or consultant.
+    pub level: BoardLevel,
+    /// Place in the contest within its level, 1 first; equal results share a place.
+    pub rank: u32,
+    /// Site id (region, team) or consultant user id.
+    pub id: String,
+    /// Site name, or the consultant's user id.
+    pub name: String,
+    /// The site (for a consultant, the site they sell for).
+    pub site: String,
+    /// Target units; `None` when no target is set.
+    pub target_units: Option<i64>,
+    /// Units delivered.
+    pub units: i64,
+    /// units / target units.
+    pub units_achievement: Option<f64>,
+    /// Target revenue in fen; `None` when no target is set.
+    pub target_revenue: Option<Fen>,
+    /// Revenue delivered, in fen.
+    pub revenue: Fen,
+    /// revenue / target revenue.
+    pub revenue_achievement: Option<f64>,
+}
+
+/// The live sales board for a period: each table ranked for a sales contest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SalesBoard {
+    /// The period key.
+    pub period: String,
+    /// Sites that have sites below them, with their whole subtree.
+    pub regions: Vec<BoardRow>,
+    /// Every site's own figures.
+    pub teams: Vec<BoardRow>,
+    /// Every consultant with sales, activity or a target.
+    pub consultants: Vec<BoardRow>,
+    /// What had to be assumed.
+    pub warnings: Vec<ReportWarning>,
+}
+
+impl Tabular for SalesBoard {
+    type Row = BoardRow;
+    /// Regions, then teams, then consultants.
+    fn rows(&self) -> Vec<BoardRow> {
+        [&self.regions, &self.teams, &self.consultants]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+fn board_row(
+    level: BoardLevel,
+    (id, name, site): (&str, &str, &str),
+    f: &Figures,
+    target: Option<(i64, Fen)>,
+) -> BoardRow {
+    BoardRow {
+        level,
+        rank: 0,
+        id: id.to_string(),
+        name: name.to_string(),
+        site: site.to_string(),
+        target_units: target.map(|t| t.0),
+        units: f.deliveries,
+        units_achievement: target.and_then(|t| ratio(f.deliveries, t.0)),
+        target_revenue: target.map(|t| t.1),
+        revenue: f.revenue,
+        revenue_achievement: target.and_then(|t| ratio(f.revenue, t.1)),
+    }
+}
+
+/// Sorts for a contest: highest unit achievement first (no target last), then most
+/// units, then most revenue; equal results share a rank ("1, 2, 2, 4").
+fn rank(rows: &mut [BoardRow]) {
+    let score = |r: &BoardRow| (r.units_achievement.unwrap_or(-1.0), r.units, r.revenue);
+    rows.sort_by(|a, b| {
+        let (sa, sb) = (score(a), score(b));
+        sb.0.total_cmp(&sa.0)
+            .then(sb.1.cmp(&sa.1))
+            .then(sb.2.cmp(&sa.2))
+            .then(a.site.cmp(&b.site))
+            .then(a.id.cmp(&b.id))
+    });
+    for i in 0..rows.len() {
+        rows[i].rank = if i > 0 && score(&rows[i]) == score(&rows[i - 1]) {
+            rows[i - 1].rank
+        } else {
+            i as u32 + 1
+        };
+    }
+}
+
+/// The sales board for `period`: regions (a site and everything below it, against the
+/// sum of the targets set for those sites), teams (each site's own figures against its
+/// target) and consultants (against their targets), each ranked.
+pub fn sales_board(
+    network: &NetworkDocument,
+    sites: &[&SiteDocument],
+    period: Period,
+) -> Result<SalesBoard, ReportError> {
+    let key = period.to_string();
+    let t = tally(network, sites, period)?;
+    let nodes = &t.tree.nodes;
+    let site_target = |idx: usize| {
+        network
+            .targets
+            .get(&nodes[idx].header.id)
+            .and_then(|ts| ts.get(&key))
+            .map(|t| (t.units, t.revenue))
+    };
+
+    // Subtree sums, children before parents (reverse pre-order).
+    let mut sub = t.sites.clone();
+    let mut sub_target: Vec<Option<(i64, Fen)>> = (0..nodes.len()).map(site_target).collect();
+    let mut has_children = vec![false; nodes.len()];
+    for idx in (0..nodes.len()).rev() {
+        if let Some(p) = nodes[idx].parent {
+            has_children[p] = true;
+            let f = sub[idx];
+            sub[p].add(&f);
+            if let Some((u, r)) = sub_target[idx] {
+                let (pu, pr) = sub_target[p].get_or_insert((0, 0));
+                *pu += u;
+                *pr += r;
+            }
+        }
+    }
+
+    let label = |idx: usize| {
+        let h = &nodes[idx].header;
+        (h.id.as_str(), h.name.as_str(), h.id.as_str())
+    };
+    let mut regions: Vec<BoardRow> = (0..nodes.len())
+        .filter(|&i| has_children[i])
+        .map(|i| board_row(BoardLevel::Region, label(i), &sub[i], sub_target[i]))
+        .collect();
+    let mut teams: Vec<BoardRow> = (0..nodes.len())
+        .map(|i| board_row(BoardLevel::Team, label(i), &t.sites[i], site_target(i)))
+        .collect();
+    let mut consultants: Vec<BoardRow> = t
+        .consultants
+        .iter()
+        .map(|((idx, who), f)| {
+            let target = nodes[*idx]
+                .doc
+                .and_then(|d| d.targets.get(who))
+                .and_then(|ts| ts.get(&key))
+                .map(|t| (t.units, t.revenue));
+            let site = nodes[*idx].header.id.as_str();
+            board_row(BoardLevel::Consultant, (who, who, site), f, target)
+        })
+        .collect();
+    rank(&mut regions);
+    rank(&mut teams);
+    rank(&mut consultants);
+    Ok(SalesBoard {
+        period: key,
+        regions,
+        teams,
+        consultants,
+        warnings: t.warnings,
+    })
+}

@@ -1,0 +1,195 @@
+//! Consolidation reports for head office: pure functions over the network document and
+//! the site documents.
+//!
+//! Every report takes the hydrated documents (no automerge, no I/O), the period or month
+//! it is about and, where ages matter, `now`. Every result is a `Serialize` struct; the
+//! tabular ones implement [`Tabular`] so the server can answer `?format=csv` and the CLI
+//! can print a table from the same flat rows. The formulas, the time zone and the
+//! rounding are defined in `docs/reports.md`; the code follows that page.
+//!
+//! - [`stock`] and [`ageing`]: network stock by model × site × status, days in stock and
+//!   slow movers.
+//! - [`forecast_rollup`]: a month's forecasts summed up the site tree.
+//! - [`order_plan`]: what to order from the manufacturer for a month, and the capital.
+//! - [`kpis`]: activity, conversion and achievement per site and per consultant.
+//! - [`sales_board`]: target vs achieved ranked for a sales contest.
+//!
+//! Reports never fail on odd data (a site missing from the tree, a model missing from
+//! the catalogue, a loop in the tree): they count what the documents say and list what
+//! they had to assume as [`ReportWarning`]s. They fail only on arguments that make no
+//! sense ([`ReportError`]).
+
+mod forecast;
+mod kpi;
+mod order_plan;
+mod stock;
+mod tree;
+
+pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
+pub use kpi::{BoardLevel, BoardRow, KpiLevel, KpiReport, KpiRow, SalesBoard, kpis, sales_board};
+pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
+pub use stock::{AgeingReport, AgeingRow, StockParams, StockReport, StockRow, ageing, stock};
+
+use serde::Serialize;
+
+use crate::schema::{Millis, Period};
+
+/// Slow-mover threshold used when the caller gives none: a vehicle more than 90 days in
+/// stock is slow (the work plan's quarterly stock review).
+pub const DEFAULT_SLOW_MOVER_DAYS: u32 = 90;
+
+/// Arguments a report cannot work with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// Forecasts and order plans are monthly: the period must be a month (`YYYY-MM`).
+    #[error("{report} is monthly: expected a month like 2026-04, got {period}")]
+    NotAMonth {
+        /// Which report was asked for.
+        report: &'static str,
+        /// The period given.
+        period: Period,
+    },
+    /// Two site documents given for the same site id; figures would be counted twice.
+    #[error("two site documents were given for site {0:?}")]
+    DuplicateSite(String),
+}
+
+/// Something a report had to assume because the documents disagree or lack data. The
+/// figures are still computed; the warning says how.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReportWarning {
+    /// A site document whose site is not in the network tree: its header (kind,
+    /// parent) is used instead, so its figures are not lost.
+    SiteNotInNetwork {
+        /// The site id.
+        site: String,
+    },
+    /// A site names a parent that does not exist: it is treated as a root.
+    UnknownParent {
+        /// The site id.
+        site: String,
+        /// The missing parent.
+        parent: String,
+    },
+    /// The parent links form a loop; the loop is cut above this site, which becomes a
+    /// root.
+    ParentCycle {
+        /// The site where the loop was cut.
+        site: String,
+    },
+    /// A model code not in the catalogue: no unit cost, so no capital for it.
+    UnknownModel {
+        /// The model code.
+        model: String,
+    },
+    /// A vehicle on hand without an arrival date: no days in stock, never a slow mover.
+    MissingArrival {
+        /// The site holding it.
+        site: String,
+        /// Its VIN.
+        vin: String,
+    },
+    /// A delivery whose model could be found neither from its VIN nor from the
+    /// customer's model of interest: not counted in sales by model.
+    DeliveryWithoutModel {
+        /// The site.
+        site: String,
+        /// The customer id.
+        customer: String,
+        /// When it was delivered.
+        at: Millis,
+    },
+    /// A delivery with no amount, and no earlier order with one: counted as a unit with
+    /// zero revenue.
+    UnpricedDelivery {
+        /// The site.
+        site: String,
+        /// The customer id.
+        customer: String,
+        /// When it was delivered.
+        at: Millis,
+    },
+}
+
+/// A report that is one table of flat rows (strings, numbers, booleans, nulls), so it
+/// can be written as CSV or printed as a table as well as sent as JSON.
+pub trait Tabular {
+    /// One line of the table; a flat struct, serialised with camelCase names.
+    type Row: Serialize;
+    /// The table's lines, in the report's order.
+    fn rows(&self) -> Vec<Self::Row>;
+}
+
+/// `num / den` rounded to 4 decimal places, or `None` when the denominator is zero or
+/// negative (a rate over nothing is unknown, not zero and not NaN).
+pub fn ratio(num: i64, den: i64) -> Option<f64> {
+    if den <= 0 {
+        return None;
+    }
+    Some(round4(num as f64 / den as f64))
+}
+
+/// Rounds half away from zero to 4 decimal places (0.66666 → 0.6667), the precision
+/// every rate in these reports is given at.
+pub fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+/// China Standard Time is UTC+8 all year (no daylight saving since 1991).
+const CST_OFFSET_MS: i64 = 8 * 3_600_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The CST calendar day of a UTC instant, as days since 1970-01-01 (CST).
+pub fn cst_day(t: Millis) -> i64 {
+    (t + CST_OFFSET_MS).div_euclid(DAY_MS)
+}
+
+/// Whole CST calendar days from `from` to `to`: 0 on the same CST day, 1 from any time
+/// on one day to any time on the next, never negative (a date in the future is 0).
+pub fn cst_days_between(from: Millis, to: Millis) -> i64 {
+    (cst_day(to) - cst_day(from)).max(0)
+}
+
+/// The month a monthly report is about, or [`ReportError::NotAMonth`].
+fn expect_month(report: &'static str, period: Period) -> Result<(i32, u32), ReportError> {
+    match period {
+        Period::Month(y, m) => Ok((y, m)),
+        other => Err(ReportError::NotAMonth {
+            report,
+            period: other,
+        }),
+    }
+}
+
+/// The calendar month before `(y, m)`.
+fn previous_month(y: i32, m: u32) -> Period {
+    if m == 1 {
+        Period::Month(y - 1, 12)
+    } else {
+        Period::Month(y, m - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratio_rounds_and_refuses_zero_denominators() {
+        assert_eq!(ratio(2, 3), Some(0.6667));
+        assert_eq!(ratio(1, 8), Some(0.125));
+        assert_eq!(ratio(5, 0), None);
+        assert_eq!(ratio(0, 0), None);
+        assert_eq!(ratio(0, 4), Some(0.0));
+    }
+
+    #[test]
+    fn cst_days_turn_at_midnight_beijing_time() {
+        // 2026-03-31 15:59:59.999 UTC is 23:59:59.999 CST; one ms later it is April 1st.
+        let before = 1_774_972_799_999;
+        assert_eq!(cst_days_between(before, before + 1), 1);
+        assert_eq!(cst_days_between(before + 1, before + 1 + DAY_MS - 1), 0);
+        assert_eq!(cst_days_between(before + 1, before), 0, "future is clamped");
+    }
+}
