@@ -215,13 +215,13 @@ pub enum VehicleCommand {
         /// The VIN.
         vin: String,
     },
-    /// Sell a vehicle to a customer.
+    /// Sell a vehicle: a reserved one to its customer, or one in stock to --customer.
     Sell {
         /// The VIN.
         vin: String,
-        /// Customer id (a unique prefix is enough).
+        /// Customer id (a unique prefix is enough); needed when selling from stock.
         #[arg(long)]
-        customer: String,
+        customer: Option<String>,
     },
     /// Hand a sold vehicle over to its customer.
     Deliver {

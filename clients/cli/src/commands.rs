@@ -26,11 +26,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
-        Command::Conflicts(_) | Command::Report(_) => {
-            bail!(
-                "conflicts and reports need core::conflicts and core::reports, not in this build yet"
-            )
+        Command::Conflicts(_) => {
+            bail!("conflicts need core::conflicts, not in this build yet")
         }
+        Command::Report(c) => crate::report::run(&Workspace::open(home)?, &ctx, c),
     }
 }
 

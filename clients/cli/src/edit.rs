@@ -10,7 +10,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use dealersync_core::domain::{
     self, CheckDigitPolicy, CustomerUpdate, NewCustomer, NewEvent, NewVehicle, VehicleAction,
 };
-use dealersync_core::schema::{CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus};
+use dealersync_core::schema::{
+    CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus,
+};
 use serde_json::json;
 
 use crate::cli::*;
@@ -61,8 +63,14 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
                 model_of_interest: model,
                 consultant: Some(consultant.unwrap_or_else(|| by.clone())),
             };
-            let c = ws.edit_site(doc, |am| Ok(domain::add_customer(am, &net, &new, &by, now())?))?;
-            done(ctx, &c, format!("added customer {} {} ({})", c.id, c.name, c.phone))
+            let c = ws.edit_site(doc, |am| {
+                Ok(domain::add_customer(am, &net, &new, &by, now())?)
+            })?;
+            done(
+                ctx,
+                &c,
+                format!("added customer {} {} ({})", c.id, c.name, c.phone),
+            )
         }
         CustomerCommand::Update {
             id,
@@ -94,7 +102,11 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
             })?;
             let site = reread(ws, doc)?;
             let c = &site.customers[&id];
-            done(ctx, c, format!("customer {} {} is now {}", c.id, c.name, c.status))
+            done(
+                ctx,
+                c,
+                format!("customer {} {} is now {}", c.id, c.name, c.status),
+            )
         }
         CustomerCommand::Event {
             id,
@@ -167,21 +179,37 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 status: status.parse::<VehicleStatus>()?,
                 eta: eta.as_deref().map(parse_date).transpose()?,
             };
-            let v = ws.edit_site(doc, |am| Ok(domain::receive_vehicle(am, &net, &new, &by, now())?))?;
-            done(ctx, &v, format!("received {} {} ({})", v.vin, v.model, v.status))
+            let v = ws.edit_site(doc, |am| {
+                Ok(domain::receive_vehicle(am, &net, &new, &by, now())?)
+            })?;
+            done(
+                ctx,
+                &v,
+                format!("received {} {} ({})", v.vin, v.model, v.status),
+            )
         }
         VehicleCommand::Reserve { vin, customer } => {
             let vin = vin_of(&vin)?;
             let customer = customer_id(ws, doc, &customer)?;
-            let action = VehicleAction::Reserve { customer: customer.clone() };
-            ws.edit_site(doc, |am| Ok(domain::move_vehicle(am, &vin, &action, &by, now())?))?;
+            let action = VehicleAction::Reserve {
+                customer: customer.clone(),
+            };
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(am, &vin, &action, &by, now())?)
+            })?;
             let v = show(&vin)?;
             done(ctx, &v, format!("reserved {vin} for customer {customer}"))
         }
         VehicleCommand::Release { vin } => {
             let vin = vin_of(&vin)?;
             ws.edit_site(doc, |am| {
-                Ok(domain::move_vehicle(am, &vin, &VehicleAction::Release, &by, now())?)
+                Ok(domain::move_vehicle(
+                    am,
+                    &vin,
+                    &VehicleAction::Release,
+                    &by,
+                    now(),
+                )?)
             })?;
             let v = show(&vin)?;
             done(ctx, &v, format!("released {vin}; it is in stock again"))
@@ -216,12 +244,25 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 Ok(domain::move_vehicle(am, &vin, &VehicleAction::Sell, &by, t)?)
             })?;
             let v = show(&vin)?;
-            done(ctx, &v, format!("sold {vin} to customer {}", v.sold_to.clone().unwrap_or_default()))
+            done(
+                ctx,
+                &v,
+                format!(
+                    "sold {vin} to customer {}",
+                    v.sold_to.clone().unwrap_or_default()
+                ),
+            )
         }
         VehicleCommand::Deliver { vin } => {
             let vin = vin_of(&vin)?;
             ws.edit_site(doc, |am| {
-                Ok(domain::move_vehicle(am, &vin, &VehicleAction::Deliver, &by, now())?)
+                Ok(domain::move_vehicle(
+                    am,
+                    &vin,
+                    &VehicleAction::Deliver,
+                    &by,
+                    now(),
+                )?)
             })?;
             let v = show(&vin)?;
             done(ctx, &v, format!("delivered {vin}"))
@@ -232,10 +273,21 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             ws.require_write(&target)
                 .context("a transfer records the vehicle at both sites")?;
             ws.edit_two(doc, &target, |from_am, to_am| {
-                Ok(domain::transfer_vehicle(from_am, to_am, &vin, None, &by, now())?)
+                Ok(domain::transfer_vehicle(
+                    from_am,
+                    to_am,
+                    &vin,
+                    None,
+                    &by,
+                    now(),
+                )?)
             })?;
             let v = show(&vin)?;
-            done(ctx, &v, format!("transferred {vin} from {} to {}", doc.label, target.label))
+            done(
+                ctx,
+                &v,
+                format!("transferred {vin} from {} to {}", doc.label, target.label),
+            )
         }
         VehicleCommand::List { .. } | VehicleCommand::Show { .. } => {
             unreachable!("read commands are handled in commands.rs")
@@ -249,7 +301,9 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: PartsCommand) -> Resu
     let by = ws.config.claims.sub.clone();
     match cmd {
         PartsCommand::Adjust { part, delta } => {
-            let count = ws.edit_site(doc, |am| Ok(domain::adjust_part(am, &part, delta, &by, now())?))?;
+            let count = ws.edit_site(doc, |am| {
+                Ok(domain::adjust_part(am, &part, delta, &by, now())?)
+            })?;
             done(
                 ctx,
                 &json!({"part": part, "change": delta, "count": count}),
@@ -273,7 +327,9 @@ pub fn forecast(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: ForecastCommand) -
             let net = ws.network()?;
             let at = now();
             ws.edit_site(doc, |am| {
-                Ok(domain::set_forecast(am, &net, &month, &model, quantity, &by, at)?)
+                Ok(domain::set_forecast(
+                    am, &net, &month, &model, quantity, &by, at,
+                )?)
             })?;
             done(
                 ctx,

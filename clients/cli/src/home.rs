@@ -91,6 +91,11 @@ impl Config {
         tree
     }
 
+    /// Whether `site` is `ancestor` or below it in the site tree.
+    pub fn is_within(&self, site: &str, ancestor: &str) -> bool {
+        self.tree().is_within(site, ancestor)
+    }
+
     /// The access the server grants this user to a site's document (DESIGN.md, Auth).
     pub fn site_access(&self, site: &str) -> Access {
         self.tree().site_access(&self.claims.principal(), site)

@@ -9,6 +9,7 @@ mod commands;
 mod edit;
 mod home;
 mod output;
+mod report;
 mod store;
 mod sync;
 mod workspace;

@@ -214,8 +214,9 @@ impl ClientState {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS client_sync (
                  doc TEXT PRIMARY KEY,
-                 server_heads TEXT NOT NULL,
-                 last_sync_at INTEGER)",
+                 server_heads TEXT NOT NULL DEFAULT '',
+                 last_sync_at INTEGER,
+                 local_edits INTEGER NOT NULL DEFAULT 0)",
         )
         .map_err(to_store_err)?;
         Ok(ClientState { conn })
@@ -243,6 +244,33 @@ impl ClientState {
                 last_sync_at: at,
             },
         })
+    }
+
+    /// Counts a local edit of `doc`, so a running `sync` knows to pick it up from the
+    /// store. Called under the write lock, right after the edit is committed.
+    pub fn bump_edits(&self, doc: &DocumentId) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO client_sync (doc, local_edits) VALUES (?1, 1)
+                 ON CONFLICT (doc) DO UPDATE SET local_edits = local_edits + 1",
+                params![doc.to_string()],
+            )
+            .map_err(to_store_err)?;
+        Ok(())
+    }
+
+    /// How many local edits of `doc` were counted so far.
+    pub fn edits(&self, doc: &DocumentId) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT local_edits FROM client_sync WHERE doc = ?1",
+                params![doc.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(to_store_err)?
+            .unwrap_or(0))
     }
 
     /// Saves what the server acknowledged; `completed_at` marks a finished sync.
@@ -311,5 +339,10 @@ mod tests {
         let r = st.record(&doc).unwrap();
         assert_eq!(r.server_heads, vec!["aa", "bb"]);
         assert_eq!(r.last_sync_at, Some(5));
+        assert_eq!(st.edits(&doc).unwrap(), 0);
+        st.bump_edits(&doc).unwrap();
+        st.bump_edits(&doc).unwrap();
+        assert_eq!(st.edits(&doc).unwrap(), 2);
+        assert_eq!(st.record(&doc).unwrap().server_heads, vec!["aa", "bb"]);
     }
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use automerge::AutoCommit;
-use dealersync_core::access::Access;
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{NetworkDocument, SiteDocument};
 use dealersync_core::store::{Store, WriteBatch};
@@ -171,7 +170,11 @@ impl Workspace {
             "you ({}, {}) may only read the document of {}; nothing was changed{}",
             self.config.claims.sub,
             self.config.claims.role,
-            if doc.site.is_some() { format!("site {}", doc.label) } else { doc.label.clone() },
+            if doc.site.is_some() {
+                format!("site {}", doc.label)
+            } else {
+                doc.label.clone()
+            },
             if doc.site.is_some() {
                 " (use --site to pick a site you may write)"
             } else {
@@ -197,6 +200,7 @@ impl Workspace {
         let mut batch = WriteBatch::default();
         stage(&doc.id, &mut am, &before, compact, &mut batch);
         self.commit(&batch)?;
+        self.state.bump_edits(&doc.id)?;
         Ok(out)
     }
 
@@ -224,6 +228,8 @@ impl Workspace {
         stage(&a.id, &mut am_a, &before_a, compact_a, &mut batch);
         stage(&b.id, &mut am_b, &before_b, compact_b, &mut batch);
         self.commit(&batch)?;
+        self.state.bump_edits(&a.id)?;
+        self.state.bump_edits(&b.id)?;
         Ok(out)
     }
 
@@ -233,7 +239,6 @@ impl Workspace {
             .commit(batch)
             .context("the change could not be saved on this device; nothing was recorded")
     }
-
 }
 
 /// Adds to `batch` what changed in `am` since `before`: the new changes, or a compacted
