@@ -922,7 +922,11 @@ pub fn receive_vehicle(
 
 /// A vehicle record is always written as a fresh map, so that a re-received VIN does not
 /// inherit fields of its old record.
-fn put_vehicle_record(doc: &mut AutoCommit, vehicles: &ObjId, v: &Vehicle) -> Result<()> {
+pub(crate) fn put_vehicle_record(
+    doc: &mut AutoCommit,
+    vehicles: &ObjId,
+    v: &Vehicle,
+) -> Result<()> {
     let obj = doc.put_object(vehicles, v.vin.as_str(), ObjType::Map)?;
     write_vehicle_fields(doc, &obj, v)
 }

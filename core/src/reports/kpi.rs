@@ -14,7 +14,7 @@ use crate::schema::{
 };
 
 use super::tree::SiteTree;
-use super::{ReportError, ReportWarning, Tabular, ratio};
+use super::{ReportError, ReportWarning, Tabular, check_period, ratio};
 
 /// The revenue of a delivery: its own amount, else the amount of the customer's latest
 /// order at or before it (the agreed price), else `None`.
@@ -110,6 +110,7 @@ fn tally<'a>(
     docs: &[&'a SiteDocument],
     period: Period,
 ) -> Result<Tally<'a>, ReportError> {
+    check_period(period)?;
     let tree = SiteTree::build(network, docs)?;
     let key = period.to_string();
     let (_, end) = period.range_millis();
@@ -238,6 +239,18 @@ pub struct KpiRow {
     pub units_achievement: Option<f64>,
     /// revenue / target revenue.
     pub revenue_achievement: Option<f64>,
+    /// Target visits, if the target sets one.
+    pub target_visits: Option<i64>,
+    /// visits / target visits.
+    pub visits_achievement: Option<f64>,
+    /// Target calls, if the target sets one.
+    pub target_calls: Option<i64>,
+    /// calls / target calls.
+    pub calls_achievement: Option<f64>,
+    /// Target test drives, if the target sets one.
+    pub target_test_drives: Option<i64>,
+    /// test drives / target test drives.
+    pub test_drives_achievement: Option<f64>,
 }
 
 impl KpiRow {
@@ -270,6 +283,16 @@ impl KpiRow {
             target_revenue: target.map(|t| t.revenue),
             units_achievement: target.and_then(|t| ratio(f.deliveries, t.units)),
             revenue_achievement: target.and_then(|t| ratio(f.revenue, t.revenue)),
+            target_visits: target.and_then(|t| t.visits),
+            visits_achievement: target
+                .and_then(|t| t.visits)
+                .and_then(|v| ratio(f.visits, v)),
+            target_calls: target.and_then(|t| t.calls),
+            calls_achievement: target.and_then(|t| t.calls).and_then(|c| ratio(f.calls, c)),
+            target_test_drives: target.and_then(|t| t.test_drives),
+            test_drives_achievement: target
+                .and_then(|t| t.test_drives)
+                .and_then(|d| ratio(f.test_drives, d)),
         }
     }
 }

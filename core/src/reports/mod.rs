@@ -9,6 +9,7 @@
 //!
 //! - [`stock`] and [`ageing`]: network stock by model × site × status, days in stock and
 //!   slow movers.
+//! - [`pipeline`]: vehicles ordered or in transit, with their arrival dates.
 //! - [`forecast_rollup`]: a month's forecasts summed up the site tree.
 //! - [`order_plan`]: what to order from the manufacturer for a month, and the capital.
 //! - [`kpis`]: activity, conversion and achievement per site and per consultant.
@@ -28,7 +29,10 @@ mod tree;
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
 pub use kpi::{BoardLevel, BoardRow, KpiLevel, KpiReport, KpiRow, SalesBoard, kpis, sales_board};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
-pub use stock::{AgeingReport, AgeingRow, StockParams, StockReport, StockRow, ageing, stock};
+pub use stock::{
+    AgeingReport, AgeingRow, PipelineReport, PipelineRow, StockParams, StockReport, StockRow,
+    ageing, pipeline, stock,
+};
 
 use serde::Serialize;
 
@@ -49,6 +53,10 @@ pub enum ReportError {
         /// The period given.
         period: Period,
     },
+    /// A period built by hand with an impossible value (month 13, week 54, February
+    /// 30th); parsed periods are always valid.
+    #[error("invalid period {0:?}")]
+    InvalidPeriod(Period),
     /// Two site documents given for the same site id; figures would be counted twice.
     #[error("two site documents were given for site {0:?}")]
     DuplicateSite(String),
@@ -151,9 +159,18 @@ pub fn cst_days_between(from: Millis, to: Millis) -> i64 {
     (cst_day(to) - cst_day(from)).max(0)
 }
 
+/// Checks a period before computing its range, which would panic on an impossible
+/// one: a valid period is exactly one that prints and parses back to itself.
+fn check_period(period: Period) -> Result<Period, ReportError> {
+    match period.to_string().parse::<Period>() {
+        Ok(p) if p == period => Ok(period),
+        _ => Err(ReportError::InvalidPeriod(period)),
+    }
+}
+
 /// The month a monthly report is about, or [`ReportError::NotAMonth`].
 fn expect_month(report: &'static str, period: Period) -> Result<(i32, u32), ReportError> {
-    match period {
+    match check_period(period)? {
         Period::Month(y, m) => Ok((y, m)),
         other => Err(ReportError::NotAMonth {
             report,

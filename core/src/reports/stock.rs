@@ -226,3 +226,112 @@ pub fn ageing(
         warnings,
     })
 }
+
+/// The CST calendar date of an instant, `YYYY-MM-DD`, for people reading an ETA.
+fn cst_date(t: Millis) -> String {
+    let days = super::cst_day(t);
+    chrono::NaiveDate::from_num_days_from_ce_opt(
+        i32::try_from(days + 719_163).unwrap_or(i32::MAX), // 0001-01-01 → 1970-01-01
+    )
+    .map_or_else(|| "?".to_string(), |d| d.format("%Y-%m-%d").to_string())
+}
+
+/// One vehicle on its way: ordered from the manufacturer or in transit to a site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineRow {
+    /// The site it is for.
+    pub site: String,
+    /// VIN.
+    pub vin: String,
+    /// Model code.
+    pub model: String,
+    /// `ordered` or `in_transit`.
+    pub status: VehicleStatus,
+    /// Expected arrival, UTC milliseconds.
+    pub eta: Option<Millis>,
+    /// Expected arrival date in CST, `YYYY-MM-DD`.
+    pub eta_date: Option<String>,
+    /// The site sending it, for a transfer between sites.
+    pub transfer_from: Option<String>,
+    /// Its recorded cost, in fen.
+    pub cost: Fen,
+    /// The expected arrival has passed.
+    pub overdue: bool,
+}
+
+/// In-transit and on-order vehicles with their arrival dates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineReport {
+    /// The instant overdue is judged at.
+    pub as_of: Millis,
+    /// Soonest arrival first (unknown last), then site in tree order, then VIN.
+    pub rows: Vec<PipelineRow>,
+    /// Vehicles in transit.
+    pub in_transit: i64,
+    /// Vehicles ordered, not yet shipped.
+    pub on_order: i64,
+    /// Vehicles past their expected arrival.
+    pub overdue: i64,
+    /// Cost of the whole pipeline, in fen.
+    pub cost_value: Fen,
+    /// What had to be assumed.
+    pub warnings: Vec<ReportWarning>,
+}
+
+impl Tabular for PipelineReport {
+    type Row = PipelineRow;
+    fn rows(&self) -> Vec<PipelineRow> {
+        self.rows.clone()
+    }
+}
+
+/// Every vehicle ordered or in transit, with its expected arrival; overdue when the
+/// arrival is before `now`.
+pub fn pipeline(
+    network: &NetworkDocument,
+    sites: &[&SiteDocument],
+    now: Millis,
+) -> Result<PipelineReport, ReportError> {
+    let tree = SiteTree::build(network, sites)?;
+    let mut keyed: Vec<((Option<Millis>, usize), PipelineRow)> = Vec::new();
+    for (idx, doc) in tree.docs() {
+        let incoming = doc
+            .vehicles
+            .values()
+            .filter(|v| matches!(v.status, VehicleStatus::Ordered | VehicleStatus::InTransit));
+        for v in incoming {
+            let row = PipelineRow {
+                site: tree.nodes[idx].header.id.clone(),
+                vin: v.vin.clone(),
+                model: v.model.clone(),
+                status: v.status,
+                eta: v.eta,
+                eta_date: v.eta.map(cst_date),
+                transfer_from: v.transfer_from.clone(),
+                cost: v.cost,
+                overdue: v.eta.is_some_and(|e| e < now),
+            };
+            keyed.push(((v.eta, idx), row));
+        }
+    }
+    keyed.sort_by(|((ea, ia), ra), ((eb, ib), rb)| {
+        let eta = |e: &Option<Millis>| e.unwrap_or(Millis::MAX);
+        eta(ea)
+            .cmp(&eta(eb))
+            .then(ia.cmp(ib))
+            .then(ra.vin.cmp(&rb.vin))
+    });
+    let rows: Vec<PipelineRow> = keyed.into_iter().map(|(_, r)| r).collect();
+    let count = |s: VehicleStatus| rows.iter().filter(|r| r.status == s).count() as i64;
+    Ok(PipelineReport {
+        as_of: now,
+        in_transit: count(VehicleStatus::InTransit),
+        on_order: count(VehicleStatus::Ordered),
+        overdue: rows.iter().filter(|r| r.overdue).count() as i64,
+        cost_value: rows.iter().map(|r| r.cost).sum(),
+        rows,
+        warnings: tree.warnings,
+    })
+}
