@@ -152,10 +152,7 @@ fn add_customer_stores_a_normalised_phone_as_scalar_strings() {
     // The change names who did what, and its time is `now` in seconds.
     let mut doc = doc;
     let change = doc.get_last_local_change().unwrap();
-    assert_eq!(
-        change.message(),
-        Some("wang: add customer c1")
-    );
+    assert_eq!(change.message(), Some("wang: add customer c1"));
     assert_eq!(change.timestamp(), T0 / 1000);
 }
 
