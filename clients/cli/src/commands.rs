@@ -26,9 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
-        Command::Conflicts(_) => {
-            bail!("conflicts need core::conflicts, not in this build yet")
-        }
+        Command::Conflicts(c) => crate::conflicts::run(&Workspace::open(home)?, &ctx, c),
         Command::Report(c) => crate::report::run(&Workspace::open(home)?, &ctx, c),
     }
 }
@@ -109,6 +107,8 @@ fn customer(ws: &Workspace, ctx: &Ctx, cmd: CustomerCommand) -> Result<ExitCode>
             let list: Vec<&Customer> = site
                 .customers
                 .values()
+                // A customer merged into another (a resolved duplicate) is not listed.
+                .filter(|c| c.merged_into.is_none())
                 .filter(|c| status.is_none_or(|s| c.status == s))
                 .filter(|c| {
                     consultant

@@ -340,8 +340,3 @@ pub fn forecast(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: ForecastCommand) -
         ForecastCommand::Show { .. } => unreachable!("read commands are handled in commands.rs"),
     }
 }
-
-/// Open conflicts in one document.
-pub fn open_conflicts(_: &Workspace, _: &DocRef) -> Result<usize> {
-    Ok(0)
-}

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod conflicts;
 mod edit;
 mod home;
 mod output;

@@ -121,13 +121,14 @@ pub fn login(home: Home, args: LoginArgs, ctx: &Ctx) -> Result<ExitCode> {
 /// `status`: per document, what the server has not acknowledged yet.
 pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
     let mut rows = Vec::new();
+    let conflicts = crate::conflicts::detect_all(ws)?;
     for d in ws.config.documents() {
         let rec = ws.state.record(&d.id)?;
         let (held, unacked) = match ws.load(&d.id)? {
             None => (false, 0),
             Some(mut am) => (true, unacked(am.document(), &rec.server_heads)),
         };
-        let open_conflicts = crate::edit::open_conflicts(ws, &d)?;
+        let open_conflicts = crate::conflicts::count_for(&conflicts, &d);
         rows.push((d, held, unacked, rec.last_sync_at, open_conflicts));
     }
     if ctx.json {
