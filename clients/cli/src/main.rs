@@ -1,25 +1,10 @@
-//! `dealersync`: the field client of the dealersync sales network.
-//!
-//! Consultants and managers run it on laptops at roadshows and in distribution
-//! centres. Everything but `login` and `sync` works from the documents stored on the
-//! device, with no network; `sync` exchanges changes with the relay when there is one.
-
-mod cli;
-mod commands;
-mod conflicts;
-mod edit;
-mod home;
-mod output;
-mod report;
-mod store;
-mod sync;
-mod workspace;
+//! `dealersync`: the field client of the dealersync sales network (see the library
+//! crate's documentation).
 
 use std::process::ExitCode;
 
 use clap::Parser;
-
-use crate::cli::Cli;
+use dealersync_cli::cli::Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,7 +15,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match commands::run(cli) {
+    match dealersync_cli::commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
