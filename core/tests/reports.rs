@@ -899,26 +899,30 @@ fn kpis_per_site_and_consultant_for_march() {
     let k = reports::kpis(&f.network, &f.sites(), month(2026, 3)).unwrap();
     assert_eq!(k.period, "2026-03");
 
-    // Row order: each site in tree order, followed by its consultants by id.
+    // Row order: each site in tree order (a region row first for a site with sites
+    // below it), then the site's own row, then its consultants by id.
     let order: Vec<(KpiLevel, &str, Option<&str>)> = k
         .rows
         .iter()
         .map(|r| (r.level, r.site.as_str(), r.consultant.as_deref()))
         .collect();
-    use KpiLevel::{Consultant as C, Site as S};
+    use KpiLevel::{Consultant as C, Region as R, Site as S};
     assert_eq!(
         order,
         vec![
+            (R, "hq", None),
             (S, "hq", None),
             (C, "hq", Some("li")),
             (C, "hq", Some("wang")),
             (C, "hq", Some("zhou")),
+            (R, "dc-n", None),
             (S, "dc-n", None),
             (S, "ag-1", None),
             (C, "ag-1", Some("zhao")),
             (S, "ag-2", None),
             (S, "rs-1", None),
             (C, "rs-1", Some("chen")),
+            (R, "dc-s", None),
             (S, "dc-s", None),
             (S, "ag-3", None),
             (C, "ag-3", Some("sun")),
@@ -1052,6 +1056,57 @@ fn kpis_per_site_and_consultant_for_march() {
     assert_eq!((ag3.deliveries, ag3.revenue), (1, 0));
     assert_eq!(ag3.units_achievement, Some(1.0));
     assert_eq!(ag3.revenue_achievement, None);
+    // Regions sum their subtree. hq: visits 4 (hq) + 2 (ag-1) + 3 (rs-1) = 9; calls
+    // 1 + 1 = 2; test drives 2 + 1 = 3; orders 2 + 1 + 2 = 5; deliveries hq, ag-1,
+    // ag-3 = 3 worth 115,000 + 165,000 + 0; consultants 3 + 1 + 1 + 1 = 6.
+    let hq_region = k.region("hq").unwrap();
+    assert_eq!(
+        (
+            hq_region.visits,
+            hq_region.calls,
+            hq_region.test_drives,
+            hq_region.orders,
+            hq_region.deliveries
+        ),
+        (9, 2, 3, 5, 3)
+    );
+    assert_eq!(hq_region.revenue, 28 * WAN);
+    assert_eq!(hq_region.test_drive_rate, Some(0.3333)); // 3 / 9
+    assert_eq!(hq_region.closing_rate, Some(0.5556)); // 5 / 9
+    assert_eq!(hq_region.roadshow_closing_ratio, Some(0.3333)); // rs-1's 1 / 3
+    assert_eq!(hq_region.consultants, Some(6));
+    assert_eq!(hq_region.units_per_consultant, Some(0.5)); // 3 / 6
+    // Target: hq 4 + ag-1 2 + dc-s 3 + ag-3 1 = 10 units; 500,000 + 300,000 + 400,000
+    // + 0 = 1,200,000 yuan. No site target sets visits.
+    assert_eq!(
+        (hq_region.target_units, hq_region.target_revenue),
+        (Some(10), Some(120 * WAN))
+    );
+    assert_eq!(hq_region.units_achievement, Some(0.3));
+    assert_eq!(hq_region.revenue_achievement, Some(0.2333));
+    assert_eq!(hq_region.target_visits, None);
+    // dc-n: visits 2 + 3 = 5, test drives 1, orders 1 + 2 = 3; zhao and chen.
+    let dcn = k.region("dc-n").unwrap();
+    assert_eq!((dcn.visits, dcn.test_drives, dcn.orders), (5, 1, 3));
+    assert_eq!(
+        (dcn.test_drive_rate, dcn.closing_rate),
+        (Some(0.2), Some(0.6))
+    );
+    assert_eq!(
+        (dcn.consultants, dcn.units_per_consultant),
+        (Some(2), Some(0.5))
+    );
+    assert_eq!(dcn.units_achievement, Some(0.5)); // ag-1's target: 1 / 2
+    // dc-s: no visits anywhere below it: no rates.
+    let dcs = k.region("dc-s").unwrap();
+    assert_eq!((dcs.closing_rate, dcs.deliveries), (None, 1));
+    assert_eq!(dcs.units_achievement, Some(0.25)); // 1 / (3 + 1)
+    assert_eq!(dcs.revenue_achievement, Some(0.0)); // 0 / 400,000
+    assert!(
+        k.region("ag-1").is_none(),
+        "an agent with nobody below is no region"
+    );
+
     assert_eq!(
         k.warnings,
         vec![ReportWarning::UnpricedDelivery {
@@ -1160,11 +1215,13 @@ fn odd_site_trees_are_cut_and_reported_not_lost() {
         // A loop: a's parent is b, b's parent is a.
         header("a", SiteKind::Agent, Some("b")),
         header("b", SiteKind::Agent, Some("a")),
+        // Hangs below the loop, and sorts before it: the loop is still cut in the loop.
+        header("0-below", SiteKind::Showroom, Some("a")),
         header("orphan", SiteKind::Agent, Some("gone")),
     ] {
         network.sites.insert(h.id.clone(), h);
     }
-    let mut docs: Vec<SiteDocument> = ["hq", "a", "b", "orphan"]
+    let mut docs: Vec<SiteDocument> = ["hq", "a", "b", "orphan", "0-below"]
         .iter()
         .map(|id| SiteDocument::new(network.sites[*id].clone()))
         .collect();
@@ -1174,19 +1231,20 @@ fn odd_site_trees_are_cut_and_reported_not_lost() {
         SiteKind::Showroom,
         Some("hq"),
     )));
-    for (doc, q) in docs.iter_mut().zip([1, 10, 100, 1_000, 10_000]) {
+    for (doc, q) in docs.iter_mut().zip([1, 10, 100, 1_000, 100_000, 10_000]) {
         forecast(doc, "2026-05", "SDN-A", q);
     }
     let refs: Vec<&SiteDocument> = docs.iter().collect();
     let r = reports::forecast_rollup(&network, &refs, month(2026, 5)).unwrap();
     let totals: BTreeMap<&str, i64> = r.rows.iter().map(|r| (r.site.as_str(), r.total)).collect();
-    // hq 1 + new 10,000; the loop is cut at a (smallest id), which carries b; orphan
-    // is its own root. Every forecast is counted exactly once.
+    // hq 1 + new 10,000; the loop is cut at a (its smallest id), which carries b and
+    // 0-below; orphan is its own root. Every forecast is counted exactly once.
     assert_eq!(totals["hq"], 10_001);
-    assert_eq!(totals["a"], 110);
+    assert_eq!(totals["a"], 100_110);
     assert_eq!(totals["b"], 100);
+    assert_eq!(totals["0-below"], 100_000);
     assert_eq!(totals["orphan"], 1_000);
-    assert_eq!(r.network_total("SDN-A"), 11_111);
+    assert_eq!(r.network_total("SDN-A"), 111_111);
     assert_eq!(
         r.warnings,
         vec![
@@ -1245,11 +1303,105 @@ fn tabular_rows_are_flat() {
         ),
         4
     );
-    assert_eq!(assert_flat(&reports::kpis(n, &s, m).unwrap()), 13);
+    assert_eq!(assert_flat(&reports::kpis(n, &s, m).unwrap()), 16);
     assert_eq!(assert_flat(&reports::pipeline(n, &s, now()).unwrap()), 3);
     assert_eq!(assert_flat(&reports::sales_board(n, &s, m).unwrap()), 16);
     // Names on the wire are camelCase, enums snake_case.
     let stock = serde_json::to_value(&reports::stock(n, &s).unwrap().rows[0]).unwrap();
     assert_eq!(stock["costValue"], 8 * WAN);
     assert_eq!(stock["status"], "in_stock");
+}
+
+// ------------------------------------------------------------------ properties
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random network: each site's parent is nobody, any site (loops included) or a
+    /// site that does not exist; some sites are missing from the network document.
+    fn arb_network() -> impl Strategy<Value = (NetworkDocument, Vec<SiteDocument>)> {
+        (1usize..10)
+            .prop_flat_map(|n| {
+                (
+                    prop::collection::vec((0usize..n + 2, any::<bool>()), n),
+                    prop::collection::vec(prop::collection::vec(0i64..50, 3), n),
+                )
+            })
+            .prop_map(|(links, quantities)| {
+                let n = links.len();
+                let mut network = NetworkDocument::new();
+                let mut docs = Vec::new();
+                for (i, ((parent, listed), qs)) in links.into_iter().zip(quantities).enumerate() {
+                    let parent = match parent {
+                        p if p < n => Some(format!("s{p}")),
+                        p if p == n => None,
+                        _ => Some("ghost".to_string()),
+                    };
+                    let h = SiteHeader {
+                        id: format!("s{i}"),
+                        name: format!("site {i}"),
+                        kind: SiteKind::Agent,
+                        parent,
+                    };
+                    if listed {
+                        network.sites.insert(h.id.clone(), h.clone());
+                    }
+                    let mut doc = SiteDocument::new(h);
+                    for (model, q) in ["M1", "M2", "M3"].iter().zip(qs) {
+                        forecast(&mut doc, "2026-05", model, q);
+                    }
+                    docs.push(doc);
+                }
+                (network, docs)
+            })
+    }
+
+    proptest! {
+        /// Whatever the shape of the tree, every forecast is counted exactly once at
+        /// the top, each total is its own forecast plus its children's totals, and the
+        /// order the documents are given in does not matter.
+        #[test]
+        fn rollup_counts_every_forecast_once((network, docs) in arb_network()) {
+            let refs: Vec<&SiteDocument> = docs.iter().collect();
+            let r = reports::forecast_rollup(&network, &refs, month(2026, 5)).unwrap();
+            for model in ["M1", "M2", "M3"] {
+                let own_sum: i64 = docs
+                    .iter()
+                    .map(|d| d.forecasts["2026-05"][model].quantity)
+                    .sum();
+                prop_assert_eq!(r.network_total(model), own_sum);
+                for row in r.rows.iter().filter(|x| x.model == model) {
+                    let children: i64 = r
+                        .rows
+                        .iter()
+                        .filter(|c| c.model == model && c.parent.as_deref() == Some(&row.site))
+                        .map(|c| c.total)
+                        .sum();
+                    prop_assert_eq!(row.total, row.own + children);
+                }
+            }
+            prop_assert_eq!(r.rows.len(), docs.len() * 3);
+            // A loop is cut at a site on the loop: climbing its parents leads back to it.
+            let parent: BTreeMap<&str, Option<&str>> = docs
+                .iter()
+                .map(|d| (d.site.id.as_str(), d.site.parent.as_deref()))
+                .collect();
+            for w in &r.warnings {
+                if let ReportWarning::ParentCycle { site } = w {
+                    let mut at = parent[site.as_str()];
+                    for _ in 0..docs.len() {
+                        if at == Some(site.as_str()) {
+                            break;
+                        }
+                        at = at.and_then(|p| parent.get(p).copied().flatten());
+                    }
+                    prop_assert_eq!(at, Some(site.as_str()), "{} is on no loop", site);
+                }
+            }
+            let reversed: Vec<&SiteDocument> = docs.iter().rev().collect();
+            let again = reports::forecast_rollup(&network, &reversed, month(2026, 5)).unwrap();
+            prop_assert_eq!(again, r);
+        }
+    }
 }

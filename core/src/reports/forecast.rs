@@ -83,9 +83,13 @@ pub fn forecast_rollup(
     month: Period,
 ) -> Result<ForecastRollup, ReportError> {
     expect_month("the forecast roll-up", month)?;
-    let key = month.to_string();
     let tree = SiteTree::build(network, sites)?;
+    Ok(rollup_on(&tree, month))
+}
 
+/// The roll-up on an already built tree (the order plan reuses its own).
+pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
+    let key = month.to_string();
     let own: Vec<BTreeMap<String, i64>> = tree
         .nodes
         .iter()
@@ -133,13 +137,13 @@ pub fn forecast_rollup(
             }
         }
     }
-    Ok(ForecastRollup {
+    ForecastRollup {
         month: key,
         rows,
         network_totals: network_totals
             .into_iter()
             .map(|(model, quantity)| ModelTotal { model, quantity })
             .collect(),
-        warnings: tree.warnings,
-    })
+        warnings: tree.warnings.clone(),
+    }
 }

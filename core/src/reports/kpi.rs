@@ -43,12 +43,13 @@ pub(crate) fn deliveries_by_model(
         .flat_map(|(_, d)| d.vehicles.values())
         .map(|v| (v.vin.as_str(), v.model.as_str()))
         .collect();
+    let (start, end) = month.range_millis();
     let mut sales: BTreeMap<String, i64> = BTreeMap::new();
     let mut warnings = Vec::new();
     for (_, doc) in tree.docs() {
         for c in doc.customers.values() {
             for e in &c.events {
-                if e.kind != EventKind::Delivery || !month.contains(e.at) {
+                if e.kind != EventKind::Delivery || e.at < start || e.at >= end {
                     continue;
                 }
                 let model = e
@@ -100,8 +101,9 @@ impl Figures {
 struct Tally<'a> {
     tree: SiteTree<'a>,
     sites: Vec<Figures>,
-    /// (site index, consultant) → figures; includes consultants with only a target.
-    consultants: BTreeMap<(usize, String), Figures>,
+    /// Per site index, consultant → figures; includes consultants with only a target.
+    /// Keys borrow from the documents: no allocation per event.
+    consultants: Vec<BTreeMap<&'a str, Figures>>,
     warnings: Vec<ReportWarning>,
 }
 
@@ -113,20 +115,22 @@ fn tally<'a>(
     check_period(period)?;
     let tree = SiteTree::build(network, docs)?;
     let key = period.to_string();
-    let (_, end) = period.range_millis();
+    // The range once, not a time-zone conversion per event.
+    let (start, end) = period.range_millis();
+    let in_period = |t| start <= t && t < end;
     let mut sites = vec![Figures::default(); tree.nodes.len()];
-    let mut consultants: BTreeMap<(usize, String), Figures> = BTreeMap::new();
+    let mut consultants: Vec<BTreeMap<&'a str, Figures>> = vec![BTreeMap::new(); tree.nodes.len()];
     let mut warnings = tree.warnings.clone();
     for (idx, doc) in tree.docs() {
         for (consultant, targets) in &doc.targets {
             if targets.contains_key(&key) {
-                consultants.entry((idx, consultant.clone())).or_default();
+                consultants[idx].entry(consultant.as_str()).or_default();
             }
         }
         for c in doc.customers.values() {
             // Roadshow closing ratio: the cohort of roadshow leads entered in the
             // period, and how many of them ordered before the period ended.
-            if c.source == CustomerSource::Roadshow && period.contains(c.created_at) {
+            if c.source == CustomerSource::Roadshow && in_period(c.created_at) {
                 let ordered = c
                     .events
                     .iter()
@@ -137,10 +141,10 @@ fn tally<'a>(
                 };
                 count(&mut sites[idx]);
                 if let Some(who) = c.consultant.as_deref().filter(|w| !w.is_empty()) {
-                    count(consultants.entry((idx, who.to_string())).or_default());
+                    count(consultants[idx].entry(who).or_default());
                 }
             }
-            for e in c.events.iter().filter(|e| period.contains(e.at)) {
+            for e in c.events.iter().filter(|e| in_period(e.at)) {
                 let mut delta = Figures::default();
                 match e.kind {
                     EventKind::Visit => delta.visits = 1,
@@ -164,8 +168,8 @@ fn tally<'a>(
                 // Credit whoever recorded the event: history does not move when a
                 // customer is later reassigned to another consultant.
                 if !e.by.is_empty() {
-                    consultants
-                        .entry((idx, e.by.clone()))
+                    consultants[idx]
+                        .entry(e.by.as_str())
                         .or_default()
                         .add(&delta);
                 }
@@ -182,10 +186,80 @@ fn tally<'a>(
     })
 }
 
+/// Sums over every site's subtree (the site and everything below it).
+struct Regions {
+    /// Figures of the subtree.
+    figures: Vec<Figures>,
+    /// Sum of the site targets set in the subtree; `None` if none is set.
+    targets: Vec<Option<Target>>,
+    /// Consultants counted in the subtree.
+    consultants: Vec<i64>,
+    /// Whether the site has sites below it (only those are regions).
+    has_children: Vec<bool>,
+}
+
+/// Adds a target into a running sum; an activity figure is summed over the targets
+/// that set it, and stays `None` when none does.
+fn add_target(sum: &mut Option<Target>, t: &Target) {
+    let s = sum.get_or_insert_with(Target::default);
+    s.units += t.units;
+    s.revenue += t.revenue;
+    let opt = |a: Option<i64>, b: Option<i64>| match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    };
+    s.visits = opt(s.visits, t.visits);
+    s.calls = opt(s.calls, t.calls);
+    s.test_drives = opt(s.test_drives, t.test_drives);
+}
+
+impl Tally<'_> {
+    /// A site's target for the period key, from the network document.
+    fn site_target<'n>(
+        &self,
+        network: &'n NetworkDocument,
+        idx: usize,
+        key: &str,
+    ) -> Option<&'n Target> {
+        network
+            .targets
+            .get(&self.tree.nodes[idx].header.id)
+            .and_then(|ts| ts.get(key))
+    }
+
+    /// Subtree sums, children before parents (reverse pre-order).
+    fn regions(&self, network: &NetworkDocument, key: &str) -> Regions {
+        let n = self.tree.nodes.len();
+        let mut r = Regions {
+            figures: self.sites.clone(),
+            targets: vec![None; n],
+            consultants: self.consultants.iter().map(|c| c.len() as i64).collect(),
+            has_children: vec![false; n],
+        };
+        for idx in (0..n).rev() {
+            if let Some(t) = self.site_target(network, idx, key) {
+                add_target(&mut r.targets[idx], t);
+            }
+            if let Some(p) = self.tree.nodes[idx].parent {
+                r.has_children[p] = true;
+                let f = r.figures[idx];
+                r.figures[p].add(&f);
+                r.consultants[p] += r.consultants[idx];
+                if let Some(t) = r.targets[idx].clone() {
+                    add_target(&mut r.targets[p], &t);
+                }
+            }
+        }
+        r
+    }
+}
+
 /// Whether a KPI row is about a whole site or one consultant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KpiLevel {
+    /// A site with everything below it, against the sum of the targets set there.
+    Region,
     /// A site's own figures (not its children's).
     Site,
     /// One consultant at one site.
@@ -227,9 +301,9 @@ pub struct KpiRow {
     pub deliveries: i64,
     /// Revenue of those deliveries, in fen.
     pub revenue: Fen,
-    /// Consultants counted at the site (site rows only).
+    /// Consultants counted at the site or region (not on consultant rows).
     pub consultants: Option<i64>,
-    /// deliveries / consultants (site rows only).
+    /// deliveries / consultants (not on consultant rows).
     pub units_per_consultant: Option<f64>,
     /// Target units for the period, if set.
     pub target_units: Option<i64>,
@@ -303,7 +377,8 @@ impl KpiRow {
 pub struct KpiReport {
     /// The period key, e.g. `2026-03`.
     pub period: String,
-    /// Sites in tree order, each followed by its consultants by user id.
+    /// Sites in tree order: for a site with sites below it its region row first, then
+    /// its own site row, then its consultants by user id.
     pub rows: Vec<KpiRow>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
@@ -324,6 +399,13 @@ impl KpiReport {
             .find(|r| r.level == KpiLevel::Site && r.site == site)
     }
 
+    /// The region row of a site with sites below it.
+    pub fn region(&self, site: &str) -> Option<&KpiRow> {
+        self.rows
+            .iter()
+            .find(|r| r.level == KpiLevel::Region && r.site == site)
+    }
+
     /// The row of a consultant at a site.
     pub fn consultant(&self, site: &str, consultant: &str) -> Option<&KpiRow> {
         self.rows.iter().find(|r| {
@@ -334,9 +416,10 @@ impl KpiReport {
     }
 }
 
-/// KPIs per site (its own figures) and per consultant for `period`, with achievement
-/// against the site targets of the network document and the consultant targets of the
-/// site documents, for exactly that period key.
+/// KPIs per region (a site with everything below it), per site (its own figures) and
+/// per consultant for `period`, with achievement against the site targets of the
+/// network document and the consultant targets of the site documents, for exactly that
+/// period key.
 pub fn kpis(
     network: &NetworkDocument,
     sites: &[&SiteDocument],
@@ -344,21 +427,31 @@ pub fn kpis(
 ) -> Result<KpiReport, ReportError> {
     let key = period.to_string();
     let t = tally(network, sites, period)?;
+    let regions = t.regions(network, &key);
     let mut rows = Vec::new();
     for (idx, node) in t.tree.nodes.iter().enumerate() {
         let site = (node.header.id.as_str(), node.header.name.as_str());
-        let target = network.targets.get(site.0).and_then(|ts| ts.get(&key));
+        if regions.has_children[idx] {
+            let f = &regions.figures[idx];
+            let mut row = KpiRow::new(
+                KpiLevel::Region,
+                site,
+                None,
+                f,
+                regions.targets[idx].as_ref(),
+            );
+            row.consultants = Some(regions.consultants[idx]);
+            row.units_per_consultant = ratio(f.deliveries, regions.consultants[idx]);
+            rows.push(row);
+        }
+        let target = t.site_target(network, idx, &key);
         let mut row = KpiRow::new(KpiLevel::Site, site, None, &t.sites[idx], target);
-        let mine: Vec<(&String, &Figures)> = t
-            .consultants
-            .range((idx, String::new())..(idx + 1, String::new()))
-            .map(|((_, who), f)| (who, f))
-            .collect();
+        let mine = &t.consultants[idx];
         let n = mine.len() as i64;
         row.consultants = Some(n);
         row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
         rows.push(row);
-        for (who, f) in mine {
+        for (&who, f) in mine {
             let target = node
                 .doc
                 .and_then(|d| d.targets.get(who))
@@ -501,37 +594,21 @@ pub fn sales_board(
     let t = tally(network, sites, period)?;
     let nodes = &t.tree.nodes;
     let site_target = |idx: usize| {
-        network
-            .targets
-            .get(&nodes[idx].header.id)
-            .and_then(|ts| ts.get(&key))
+        t.site_target(network, idx, &key)
             .map(|t| (t.units, t.revenue))
     };
-
-    // Subtree sums, children before parents (reverse pre-order).
-    let mut sub = t.sites.clone();
-    let mut sub_target: Vec<Option<(i64, Fen)>> = (0..nodes.len()).map(site_target).collect();
-    let mut has_children = vec![false; nodes.len()];
-    for idx in (0..nodes.len()).rev() {
-        if let Some(p) = nodes[idx].parent {
-            has_children[p] = true;
-            let f = sub[idx];
-            sub[p].add(&f);
-            if let Some((u, r)) = sub_target[idx] {
-                let (pu, pr) = sub_target[p].get_or_insert((0, 0));
-                *pu += u;
-                *pr += r;
-            }
-        }
-    }
+    let sub = t.regions(network, &key);
 
     let label = |idx: usize| {
         let h = &nodes[idx].header;
         (h.id.as_str(), h.name.as_str(), h.id.as_str())
     };
     let mut regions: Vec<BoardRow> = (0..nodes.len())
-        .filter(|&i| has_children[i])
-        .map(|i| board_row(BoardLevel::Region, label(i), &sub[i], sub_target[i]))
+        .filter(|&i| sub.has_children[i])
+        .map(|i| {
+            let target = sub.targets[i].as_ref().map(|t| (t.units, t.revenue));
+            board_row(BoardLevel::Region, label(i), &sub.figures[i], target)
+        })
         .collect();
     let mut teams: Vec<BoardRow> = (0..nodes.len())
         .map(|i| board_row(BoardLevel::Team, label(i), &t.sites[i], site_target(i)))
@@ -539,13 +616,15 @@ pub fn sales_board(
     let mut consultants: Vec<BoardRow> = t
         .consultants
         .iter()
-        .map(|((idx, who), f)| {
-            let target = nodes[*idx]
+        .enumerate()
+        .flat_map(|(idx, mine)| mine.iter().map(move |(&who, f)| (idx, who, f)))
+        .map(|(idx, who, f)| {
+            let target = nodes[idx]
                 .doc
                 .and_then(|d| d.targets.get(who))
                 .and_then(|ts| ts.get(&key))
                 .map(|t| (t.units, t.revenue));
-            let site = nodes[*idx].header.id.as_str();
+            let site = nodes[idx].header.id.as_str();
             board_row(BoardLevel::Consultant, (who, who, site), f, target)
         })
         .collect();

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::schema::{Fen, Millis, NetworkDocument, Period, SiteDocument, VehicleStatus};
 
-use super::forecast::forecast_rollup;
+use super::forecast::rollup_on;
 use super::kpi::deliveries_by_model;
 use super::stock::is_slow_mover;
 use super::tree::SiteTree;
@@ -141,8 +141,8 @@ pub fn order_plan(
 ) -> Result<OrderPlan, ReportError> {
     let (y, m) = expect_month("the order plan", month)?;
     let sales_month = previous_month(y, m);
-    let rollup = forecast_rollup(network, sites, month)?;
     let tree = SiteTree::build(network, sites)?;
+    let rollup = rollup_on(&tree, month);
     let mut warnings = tree.warnings.clone();
 
     #[derive(Default)]
@@ -155,16 +155,14 @@ pub fn order_plan(
     let mut stock: BTreeMap<&str, Stock> = BTreeMap::new();
     for (_, doc) in tree.docs() {
         for v in doc.vehicles.values() {
-            let s = match v.status {
-                VehicleStatus::InStock | VehicleStatus::InTransit | VehicleStatus::Ordered => {
-                    stock.entry(&v.model).or_default()
-                }
-                _ => continue,
-            };
+            let s = stock.entry(&v.model).or_default();
             match v.status {
                 VehicleStatus::InStock => s.in_stock += 1,
                 VehicleStatus::InTransit => s.in_transit += 1,
-                _ => s.on_order += 1,
+                VehicleStatus::Ordered => s.on_order += 1,
+                // Reserved and sold cars cover no future demand; delivered and
+                // transferred-out ones are gone. The model still gets a row.
+                _ => {}
             }
             if is_slow_mover(v, now, params.slow_mover_days) {
                 s.slow += 1;

@@ -59,11 +59,13 @@ impl<'a> SiteTree<'a> {
 
         // Effective parent links: a missing parent makes a root.
         let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut parent_of: BTreeMap<&str, &str> = BTreeMap::new();
         let mut roots: Vec<&str> = Vec::new();
         for (id, h) in &headers {
             match h.parent.as_deref() {
                 Some(p) if p != id && headers.contains_key(p) => {
-                    children.entry(p).or_default().push(id)
+                    children.entry(p).or_default().push(id);
+                    parent_of.insert(id, p);
                 }
                 Some(p) if p != id => {
                     warnings.push(ReportWarning::UnknownParent {
@@ -96,12 +98,20 @@ impl<'a> SiteTree<'a> {
                 &mut visited,
             );
         }
-        // Whatever is left hangs off a loop (A's parent is B, B's parent is A): cut it
-        // at the smallest id so the result is the same on every replica.
-        while let Some(next) = headers.keys().find(|id| !visited.contains(id.as_str())) {
-            warnings.push(ReportWarning::ParentCycle { site: next.clone() });
+        // Whatever is left is a loop (A's parent is B, B's parent is A) or hangs below
+        // one. Cut each loop at its smallest id, so the result is the same on every
+        // replica; what hangs below it then follows.
+        while let Some(start) = headers
+            .keys()
+            .map(String::as_str)
+            .find(|id| !visited.contains(id))
+        {
+            let cut = loop_above(start, &parent_of);
+            warnings.push(ReportWarning::ParentCycle {
+                site: cut.to_string(),
+            });
             walk(
-                next,
+                cut,
                 &headers,
                 &docs,
                 &children,
@@ -122,6 +132,24 @@ impl<'a> SiteTree<'a> {
             .enumerate()
             .filter_map(|(i, n)| n.doc.map(|d| (i, d)))
     }
+}
+
+/// The smallest id of the loop found by climbing parent links from `start`. Only
+/// called on a site no root reaches: every site above it has a parent too, so the
+/// climb must come back to a site it has seen, and that site is on the loop.
+fn loop_above<'h>(start: &'h str, parent_of: &BTreeMap<&'h str, &'h str>) -> &'h str {
+    let mut seen = BTreeSet::new();
+    let mut on_loop = start;
+    while seen.insert(on_loop) {
+        on_loop = parent_of[on_loop];
+    }
+    let mut smallest = on_loop;
+    let mut site = parent_of[on_loop];
+    while site != on_loop {
+        smallest = smallest.min(site);
+        site = parent_of[site];
+    }
+    smallest
 }
 
 /// Appends the subtree under `root` in pre-order, skipping sites already placed (which
