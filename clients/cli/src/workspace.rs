@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use automerge::AutoCommit;
+use dealersync_core::access::Access;
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{NetworkDocument, SiteDocument};
 use dealersync_core::store::{Store, WriteBatch};
@@ -163,24 +164,26 @@ impl Workspace {
 
     /// Refuses, before anything is loaded or changed, a write the server would reject.
     pub fn require_write(&self, doc: &DocRef) -> Result<()> {
-        if doc.access.can_write() {
-            return Ok(());
-        }
-        bail!(
-            "you ({}, {}) may only read the document of {}; nothing was changed{}",
-            self.config.claims.sub,
-            self.config.claims.role,
-            if doc.site.is_some() {
-                format!("site {}", doc.label)
-            } else {
-                doc.label.clone()
-            },
-            if doc.site.is_some() {
-                " (use --site to pick a site you may write)"
-            } else {
-                ""
+        let what = if doc.site.is_some() {
+            format!("site {}", doc.label)
+        } else {
+            doc.label.clone()
+        };
+        let who = format!("{} ({})", self.config.claims.sub, self.config.claims.role);
+        match doc.access {
+            Access::ReadWrite => Ok(()),
+            Access::ReadOnly => bail!(
+                "{who} may only read the document of {what}; nothing was changed{}",
+                if doc.site.is_some() {
+                    " (use --site to pick a site you may write)"
+                } else {
+                    ""
+                }
+            ),
+            Access::None => {
+                bail!("{who} may not access the document of {what}; nothing was changed")
             }
-        )
+        }
     }
 
     /// Applies `change` to a site document and returns once the change is committed to
