@@ -247,6 +247,9 @@ struct Session<'a> {
     edits_seen: HashMap<DocumentId, i64>,
     /// Heads last recorded as acknowledged, per document (watch mode prints changes).
     recorded: HashMap<DocumentId, Vec<ChangeHash>>,
+    /// The server's heads when it first answered, per document: what it had before
+    /// this connection, to count what we sent.
+    first_server_heads: HashMap<DocumentId, Vec<ChangeHash>>,
 }
 
 type WsSink = futures_util::stream::SplitSink<
@@ -284,6 +287,7 @@ impl<'a> Session<'a> {
             starts,
             edits_seen,
             recorded: HashMap::new(),
+            first_server_heads: HashMap::new(),
         })
     }
 
@@ -360,6 +364,43 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Remembers the heads the server first reports for each document.
+    fn note_server_heads(&mut self) {
+        for s in &self.starts {
+            if self.first_server_heads.contains_key(&s.doc.id) {
+                continue;
+            }
+            if let Some(h) = self.engine.peer_heads(&s.doc.id, SERVER) {
+                self.first_server_heads.insert(s.doc.id, h);
+            }
+        }
+    }
+
+    /// Local changes present at the start that the server did not have when it first
+    /// answered; falls back to the changes it had not acknowledged before.
+    fn sent(&self, s: &Start) -> usize {
+        let (Some(doc), Some(first)) = (
+            self.engine.document(&s.doc.id),
+            self.first_server_heads.get(&s.doc.id),
+        ) else {
+            return s.unacked;
+        };
+        let known: Vec<ChangeHash> = first
+            .iter()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        let newer_than_start: std::collections::HashSet<ChangeHash> = doc
+            .get_changes_meta(&s.heads)
+            .iter()
+            .map(|c| c.hash)
+            .collect();
+        doc.get_changes_meta(&known)
+            .iter()
+            .filter(|c| !newer_than_start.contains(&c.hash))
+            .count()
+    }
+
     fn done(&self) -> bool {
         self.starts.iter().all(|s| {
             self.engine.is_synced(&s.doc.id, SERVER)
@@ -408,7 +449,7 @@ impl<'a> Session<'a> {
                 DocReport {
                     document: s.doc.label.clone(),
                     document_id: id.to_string(),
-                    sent: if outcome == "synced" { s.unacked } else { 0 },
+                    sent: if outcome == "synced" { self.sent(s) } else { 0 },
                     received,
                     outcome,
                 }
@@ -487,6 +528,7 @@ impl<'a> Session<'a> {
                 frame = frames.next() => match frame {
                     Some(Ok(WsMessage::Binary(bytes))) => {
                         let out = self.engine.receive(SERVER, &bytes, now(), &*store);
+                        self.note_server_heads();
                         self.flush(&mut sink, out).await?;
                     }
                     Some(Ok(WsMessage::Close(_))) | None => bail!("the server closed the connection"),
