@@ -179,10 +179,9 @@ pub fn detect<D: ChangeLookup>(site_docs: &[(&str, &D)]) -> Vec<Conflict> {
     let mut out = Vec::new();
     let mut in_stock: BTreeMap<String, Vec<CompetingValue>> = BTreeMap::new();
     for (site, doc) in &docs {
-        double_bookings(site, *doc, &mut out);
+        vehicle_checks(site, *doc, &mut out, &mut in_stock);
         duplicate_customers(site, *doc, &mut out);
         forecast_edits(site, *doc, &mut out);
-        stock_held(site, *doc, &mut in_stock);
     }
     for (vin, held) in in_stock {
         if held.len() > 1 {
@@ -260,11 +259,6 @@ fn all_texts<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Vec<(Option<String>
         .collect()
 }
 
-fn winner_text<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
-    let (v, id) = doc.get(obj, key).ok()??;
-    text_of(doc, &v, &id)
-}
-
 fn actor_of(op: &ObjId) -> Option<String> {
     match op {
         ObjId::Id(_, actor, _) => Some(actor.to_hex_string()),
@@ -330,30 +324,117 @@ fn booking_candidates<D: ChangeLookup>(
     values
 }
 
-fn double_bookings<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>) {
+/// One field of a record as read by [`fields_of`].
+struct Field {
+    value: Value<'static>,
+    op: ObjId,
+    /// Whether other concurrent values exist (then `value` is automerge's winner).
+    conflict: bool,
+}
+
+impl Field {
+    fn text<D: ReadDoc>(&self, doc: &D) -> Option<String> {
+        text_of(doc, &self.value, &self.op)
+    }
+}
+
+/// The fields `wanted` of the map `obj`, read in one pass over the map rather than one
+/// lookup per field: the checks read every record, so this is their hot path.
+fn fields_of<D: ReadDoc, const N: usize>(
+    doc: &D,
+    obj: &ObjId,
+    wanted: [&str; N],
+) -> [Option<Field>; N] {
+    let mut out: [Option<Field>; N] = std::array::from_fn(|_| None);
+    for item in doc.map_range(obj, ..) {
+        if let Some(i) = wanted.iter().position(|w| *w == item.key) {
+            out[i] = Some(Field {
+                op: item.id(),
+                value: item.value.into(),
+                conflict: item.conflict,
+            });
+        }
+    }
+    out
+}
+
+/// Per vehicle, in one pass: double bookings (reported at once) and whether the
+/// vehicle is held in stock here (collected for the cross-document check).
+fn vehicle_checks<D: ChangeLookup>(
+    site: &str,
+    doc: &D,
+    out: &mut Vec<Conflict>,
+    held: &mut BTreeMap<String, Vec<CompetingValue>>,
+) {
     let Some(vehicles) = map_of(doc, &ROOT, "vehicles") else {
         return;
     };
-    for vin in keys_of(doc, &vehicles) {
-        let values = booking_candidates(doc, site, &vehicles, &vin);
-        let customers: BTreeSet<&str> = values.iter().map(|v| v.value.as_str()).collect();
-        if customers.len() < 2 {
+    for item in doc.map_range(&vehicles, ..) {
+        if !matches!(item.value, automerge::ValueRef::Object(ObjType::Map)) {
             continue;
         }
-        let mut records = BTreeSet::from([format!("vehicle {vin}")]);
-        records.extend(customers.iter().map(|c| format!("customer {c}")));
-        let summary = format!(
-            "vehicle {vin} at {site} was reserved or sold to {} customers concurrently: {}",
-            customers.len(),
-            customers.iter().copied().collect::<Vec<_>>().join(", ")
-        );
-        out.push(Conflict::new(
-            ConflictKind::DoubleBooking,
-            records,
-            values,
-            summary,
-        ));
+        let vin = item.key.to_string();
+        let obj = item.id();
+        let [status, reserved, sold, updated] =
+            fields_of(doc, &obj, ["status", "reservedFor", "soldTo", "updatedAt"]);
+        // Fast path: one record, one value per field, at most one customer named.
+        let mut suspect = item.conflict;
+        let mut named = BTreeSet::new();
+        for f in [&reserved, &sold].into_iter().flatten() {
+            suspect |= f.conflict;
+            named.extend(f.text(doc));
+        }
+        if suspect || named.len() > 1 {
+            double_booking(site, doc, &vehicles, &vin, out);
+        }
+        let Some(status) = status else { continue };
+        let Some(text) = status.text(doc) else {
+            continue;
+        };
+        if text != VehicleStatus::InStock.as_str() && text != VehicleStatus::Reserved.as_str() {
+            continue;
+        }
+        let at = match &updated {
+            Some(u) if !u.conflict && !status.conflict => int_of(&u.value),
+            _ => time_of(doc, &obj, "updatedAt", &status.op),
+        };
+        held.entry(vin.clone()).or_default().push(CompetingValue {
+            site: site.to_string(),
+            record: format!("vehicle {vin}"),
+            field: "status".into(),
+            value: text,
+            actor: actor_of(&status.op),
+            at,
+            hidden: false,
+        });
     }
+}
+
+fn double_booking<D: ChangeLookup>(
+    site: &str,
+    doc: &D,
+    vehicles: &ObjId,
+    vin: &str,
+    out: &mut Vec<Conflict>,
+) {
+    let values = booking_candidates(doc, site, vehicles, vin);
+    let customers: BTreeSet<&str> = values.iter().map(|v| v.value.as_str()).collect();
+    if customers.len() < 2 {
+        return;
+    }
+    let mut records = BTreeSet::from([format!("vehicle {vin}")]);
+    records.extend(customers.iter().map(|c| format!("customer {c}")));
+    let summary = format!(
+        "vehicle {vin} at {site} was reserved or sold to {} customers concurrently: {}",
+        customers.len(),
+        customers.iter().copied().collect::<Vec<_>>().join(", ")
+    );
+    out.push(Conflict::new(
+        ConflictKind::DoubleBooking,
+        records,
+        values,
+        summary,
+    ));
 }
 
 fn duplicate_customers<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>) {
@@ -361,14 +442,18 @@ fn duplicate_customers<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Confl
         return;
     };
     let mut by_phone: BTreeMap<String, Vec<(String, CompetingValue)>> = BTreeMap::new();
-    for id in keys_of(doc, &customers) {
-        let Some(obj) = map_of(doc, &customers, &id) else {
-            continue;
-        };
-        if winner_text(doc, &obj, "mergedInto").is_some() {
+    for item in doc.map_range(&customers, ..) {
+        if !matches!(item.value, automerge::ValueRef::Object(ObjType::Map)) {
             continue;
         }
-        let Some(phone) = winner_text(doc, &obj, "phone") else {
+        let id = item.key.to_string();
+        let obj = item.id();
+        let [phone, merged, name, created] =
+            fields_of(doc, &obj, ["phone", "mergedInto", "name", "createdAt"]);
+        if merged.and_then(|m| m.text(doc)).is_some() {
+            continue;
+        }
+        let Some(phone) = phone.and_then(|p| p.text(doc)) else {
             continue;
         };
         // A number that does not validate (written by an older or foreign client) is
@@ -378,12 +463,8 @@ fn duplicate_customers<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Confl
         if key.is_empty() {
             continue;
         }
-        let name = winner_text(doc, &obj, "name").unwrap_or_default();
-        let at = doc
-            .get(&obj, "createdAt")
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| int_of(&v));
+        let name = name.and_then(|n| n.text(doc)).unwrap_or_default();
+        let at = created.and_then(|c| int_of(&c.value));
         by_phone.entry(key).or_default().push((
             name,
             CompetingValue {
@@ -480,39 +561,6 @@ fn forecast_edits<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>)
     }
 }
 
-fn stock_held<D: ChangeLookup>(
-    site: &str,
-    doc: &D,
-    held: &mut BTreeMap<String, Vec<CompetingValue>>,
-) {
-    let Some(vehicles) = map_of(doc, &ROOT, "vehicles") else {
-        return;
-    };
-    for vin in keys_of(doc, &vehicles) {
-        let Some(obj) = map_of(doc, &vehicles, &vin) else {
-            continue;
-        };
-        let Some((v, op)) = doc.get(&obj, "status").ok().flatten() else {
-            continue;
-        };
-        let Some(status) = text_of(doc, &v, &op) else {
-            continue;
-        };
-        if status != VehicleStatus::InStock.as_str() && status != VehicleStatus::Reserved.as_str() {
-            continue;
-        }
-        held.entry(vin.clone()).or_default().push(CompetingValue {
-            site: site.to_string(),
-            record: format!("vehicle {vin}"),
-            field: "status".into(),
-            value: status,
-            actor: actor_of(&op),
-            at: time_of(doc, &obj, "updatedAt", &op),
-            hidden: false,
-        });
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Resolving.
 
@@ -590,6 +638,7 @@ pub fn resolve_double_booking(
     vehicle.sold_to = sold.then(|| customer.to_string());
     vehicle.consultant = Some(consultant.clone());
     vehicle.updated_at = now;
+    doc.commit();
     let result = (|| -> Result<(), DomainError> {
         if fresh {
             domain::put_vehicle_record(doc, &vehicles, &vehicle)?;
@@ -648,6 +697,7 @@ pub fn resolve_stock_elsewhere(
     }
     let vehicles = map_of(doc, &ROOT, "vehicles").expect("get_vehicle found the map");
     let obj = map_of(doc, &vehicles, &vin).expect("get_vehicle found the vehicle");
+    doc.commit();
     let result = (|| -> Result<(), DomainError> {
         doc.put(&obj, "status", VehicleStatus::TransferredOut.as_str())?;
         doc.put(&obj, "transferTo", kept_at)?;

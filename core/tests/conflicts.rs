@@ -100,6 +100,13 @@ fn a_double_reservation_on_two_forks_is_found_and_cleared_by_one_resolution() {
         1,
         "one value loses"
     );
+    let shown = c.values.iter().find(|v| !v.hidden).unwrap();
+    let winner = domain::get_vehicle(&a, &vin).unwrap().unwrap().reserved_for;
+    assert_eq!(
+        Some(shown.value.as_str()),
+        winner.as_deref(),
+        "the unhidden value is what readers see"
+    );
 
     // Resolve on one replica only; the other learns it by merging.
     let msg = conflicts::resolve_double_booking(&mut a, &vin, "c3", "boss", T0).unwrap_err();

@@ -326,3 +326,152 @@ proptest! {
         }
     }
 }
+
+/// Operations of the two-site property: vehicles moving between a showroom and a
+/// roadshow team, each site edited on two devices.
+#[derive(Debug, Clone)]
+enum SiteOp {
+    /// A device books a vehicle in as arrived (possibly one the other site also holds).
+    Receive {
+        site: usize,
+        device: usize,
+        vehicle: u32,
+    },
+    /// A device that holds both sites' documents transfers a vehicle.
+    Transfer {
+        from: usize,
+        device: usize,
+        other_device: usize,
+        vehicle: u32,
+    },
+    /// A transferred vehicle arrives.
+    Arrive {
+        site: usize,
+        device: usize,
+        vehicle: u32,
+    },
+    /// A device reserves a vehicle for the site's customer.
+    Reserve {
+        site: usize,
+        device: usize,
+        vehicle: u32,
+    },
+    /// Two devices of a site sync.
+    Sync { site: usize, device: usize },
+}
+
+fn site_op() -> impl Strategy<Value = SiteOp> {
+    let who = (0..2usize, 0..2usize, 20..23u32);
+    prop_oneof![
+        3 => who.clone().prop_map(|(site, device, vehicle)| SiteOp::Receive { site, device, vehicle }),
+        2 => (0..2usize, 0..2usize, 0..2usize, 20..23u32).prop_map(
+            |(from, device, other_device, vehicle)| SiteOp::Transfer { from, device, other_device, vehicle }
+        ),
+        1 => who.clone().prop_map(|(site, device, vehicle)| SiteOp::Arrive { site, device, vehicle }),
+        1 => who.prop_map(|(site, device, vehicle)| SiteOp::Reserve { site, device, vehicle }),
+        1 => (0..2usize, 0..2usize).prop_map(|(site, device)| SiteOp::Sync { site, device }),
+    ]
+}
+
+const SITES: [&str; 2] = ["sr-1", "rs-1"];
+
+fn two_site_conflicts(sites: &[Vec<AutoCommit>], a: usize, b: usize) -> Vec<conflicts::Conflict> {
+    conflicts::detect(&[(SITES[0], &sites[0][a]), (SITES[1], &sites[1][b])])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn two_sites_agree_on_cross_document_conflicts(
+        steps in prop::collection::vec(site_op(), 1..30),
+        flip in any::<bool>(),
+    ) {
+        let (_, net) = network();
+        let mut sites: Vec<Vec<AutoCommit>> = SITES
+            .iter()
+            .map(|id| {
+                let mut origin = AutoCommit::new()
+                    .with_actor(automerge::ActorId::from(format!("site-{id}").into_bytes()));
+                domain::init_site_document(
+                    &mut origin,
+                    &header(id, dealersync_core::schema::SiteKind::Showroom, Some("dc-north")),
+                    T0,
+                )
+                .unwrap();
+                domain::add_customer(&mut origin, &net, &new_customer("c0", "13700000000"), "w", T0)
+                    .unwrap();
+                (0..2).map(|d| device(&mut origin, &format!("{id}-dev{d}"))).collect()
+            })
+            .collect();
+        for (step, op) in steps.iter().enumerate() {
+            let now = T0 + step as i64 * 60_000;
+            match op {
+                SiteOp::Receive { site, device, vehicle } => {
+                    let nv = new_vehicle(&vin(*vehicle), VehicleStatus::InStock);
+                    let _ = domain::receive_vehicle(&mut sites[*site][*device], &net, &nv, "u", now);
+                }
+                SiteOp::Transfer { from, device, other_device, vehicle } => {
+                    let (l, r) = sites.split_at_mut(1);
+                    let (src, dst) = if *from == 0 {
+                        (&mut l[0][*device], &mut r[0][*other_device])
+                    } else {
+                        (&mut r[0][*device], &mut l[0][*other_device])
+                    };
+                    let (hs, hd) = (src.get_heads(), dst.get_heads());
+                    if domain::transfer_vehicle(src, dst, vin(*vehicle).as_str(), None, "u", now).is_err() {
+                        prop_assert_eq!(src.get_heads(), hs);
+                        prop_assert_eq!(dst.get_heads(), hd);
+                    }
+                }
+                SiteOp::Arrive { site, device, vehicle } => {
+                    let _ = domain::move_vehicle(
+                        &mut sites[*site][*device], vin(*vehicle).as_str(), &VehicleAction::Arrive, "u", now,
+                    );
+                }
+                SiteOp::Reserve { site, device, vehicle } => {
+                    let a = VehicleAction::Reserve { customer: "c0".into() };
+                    let _ = domain::move_vehicle(&mut sites[*site][*device], vin(*vehicle).as_str(), &a, "u", now);
+                }
+                SiteOp::Sync { site, device } => {
+                    let mut other = sites[*site][1 - device].fork();
+                    sites[*site][*device].merge(&mut other).unwrap();
+                }
+            }
+        }
+        // Each site's two devices sync, in either order.
+        for devices in &mut sites {
+            let (first, second) = if flip { (0, 1) } else { (1, 0) };
+            let mut x = devices[second].fork();
+            devices[first].merge(&mut x).unwrap();
+            let mut y = devices[first].fork();
+            devices[second].merge(&mut y).unwrap();
+        }
+        // Any device of either site sees the same list, whatever order the sites are given in.
+        let reference = two_site_conflicts(&sites, 0, 0);
+        for (a, b) in [(0, 1), (1, 0), (1, 1)] {
+            prop_assert_eq!(&two_site_conflicts(&sites, a, b), &reference);
+        }
+        let reversed = conflicts::detect(&[(SITES[1], &sites[1][1]), (SITES[0], &sites[0][1])]);
+        prop_assert_eq!(&reversed, &reference);
+
+        // Resolve each two-site conflict at the first site listed, on device 0, then sync.
+        for c in reference.iter().filter(|c| c.kind == ConflictKind::StockAtTwoSites) {
+            let vin = c.records[0].strip_prefix("vehicle ").unwrap();
+            let give_up = SITES.iter().position(|s| *s == c.values[0].site).unwrap();
+            let keep = c.values[1].site.clone();
+            conflicts::resolve_stock_elsewhere(&mut sites[give_up][0], vin, &keep, "boss", T0).unwrap();
+        }
+        for devices in &mut sites {
+            let mut x = devices[0].fork();
+            devices[1].merge(&mut x).unwrap();
+        }
+        for (a, b) in [(0, 0), (1, 1)] {
+            let left: Vec<_> = two_site_conflicts(&sites, a, b)
+                .into_iter()
+                .filter(|c| c.kind == ConflictKind::StockAtTwoSites)
+                .collect();
+            prop_assert!(left.is_empty(), "{left:#?}");
+        }
+    }
+}

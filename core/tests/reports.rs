@@ -1405,3 +1405,18 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn a_customer_merged_into_another_is_not_a_second_roadshow_lead() {
+    // rs-1's March cohort is c6, c7, c8 (1 / 3 ordered). c7 turns out to be c6
+    // entered twice: the cohort is c6 and c8, of whom c6 ordered: 1 / 2. c7's visit
+    // happened all the same and still counts (3 visits).
+    let mut f = fixture();
+    let rs1 = f.sites.iter_mut().find(|s| s.site.id == "rs-1").unwrap();
+    rs1.customers.get_mut("c7").unwrap().merged_into = Some("c6".into());
+    let k = reports::kpis(&f.network, &f.sites(), month(2026, 3)).unwrap();
+    let rs1 = k.site("rs-1").unwrap();
+    assert_eq!((rs1.roadshow_leads, rs1.roadshow_leads_ordered), (2, 1));
+    assert_eq!(rs1.roadshow_closing_ratio, Some(0.5));
+    assert_eq!(rs1.visits, 3);
+}

@@ -129,8 +129,13 @@ fn tally<'a>(
         }
         for c in doc.customers.values() {
             // Roadshow closing ratio: the cohort of roadshow leads entered in the
-            // period, and how many of them ordered before the period ended.
-            if c.source == CustomerSource::Roadshow && in_period(c.created_at) {
+            // period, and how many of them ordered before the period ended. A record
+            // merged into another is the same person entered twice: not a second lead
+            // (its events still count below, they happened).
+            if c.source == CustomerSource::Roadshow
+                && c.merged_into.is_none()
+                && in_period(c.created_at)
+            {
                 let ordered = c
                     .events
                     .iter()
