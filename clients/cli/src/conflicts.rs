@@ -17,7 +17,7 @@ use crate::workspace::Workspace;
 pub fn detect_all(ws: &Workspace) -> Result<Vec<Conflict>> {
     let mut held: Vec<(String, AutoCommit)> = Vec::new();
     for d in ws.config.documents() {
-        if d.site.is_none() {
+        if d.site.is_none() || !d.access.can_read() {
             continue;
         }
         if let Some(am) = ws.load(&d.id)? {

@@ -129,6 +129,14 @@ impl Workspace {
 
     /// Loads a site document, or explains that it has not been synced yet.
     pub fn site_doc(&self, doc: &DocRef) -> Result<(AutoCommit, SiteDocument)> {
+        if !doc.access.can_read() {
+            bail!(
+                "{} ({}) may not access the document of site {}",
+                self.config.claims.sub,
+                self.config.claims.role,
+                doc.label
+            );
+        }
         let (am, _) = self.site_doc_sized(doc)?;
         let site = SiteDocument::read(&am)
             .with_context(|| format!("the document of site {} is unreadable", doc.label))?;
@@ -150,7 +158,7 @@ impl Workspace {
     pub fn all_sites(&self) -> Result<Vec<(DocRef, SiteDocument)>> {
         let mut out = Vec::new();
         for d in self.config.documents() {
-            if d.site.is_none() {
+            if d.site.is_none() || !d.access.can_read() {
                 continue;
             }
             if let Some(am) = self.load(&d.id)? {
