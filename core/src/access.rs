@@ -147,7 +147,28 @@ pub struct Claims {
     pub iss: Option<String>,
     /// Audience, checked when present or configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<Audience>,
+}
+
+/// The `aud` claim: RFC 7519 allows one string or an array of them, and identity
+/// providers use both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// `"aud": "dealersync"`.
+    One(String),
+    /// `"aud": ["dealersync", "reports"]`.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    /// Whether the audience names `who`.
+    pub fn contains(&self, who: &str) -> bool {
+        match self {
+            Audience::One(a) => a == who,
+            Audience::Many(v) => v.iter().any(|a| a == who),
+        }
+    }
 }
 
 impl Claims {
@@ -560,8 +581,16 @@ mod tests {
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["role"], "manager");
         assert!(json.get("nbf").is_none());
-        let back: Claims = serde_json::from_value(json).unwrap();
+        let back: Claims = serde_json::from_value(json.clone()).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.principal().device.as_deref(), Some("phone-7"));
+        // Identity providers write `aud` as a string or as an array.
+        let mut with_aud = json;
+        with_aud["aud"] = serde_json::json!(["reports", "dealersync"]);
+        let many: Claims = serde_json::from_value(with_aud.clone()).unwrap();
+        assert!(many.aud.unwrap().contains("dealersync"));
+        with_aud["aud"] = serde_json::json!("dealersync");
+        let one: Claims = serde_json::from_value(with_aud).unwrap();
+        assert_eq!(one.aud, Some(Audience::One("dealersync".into())));
     }
 }
