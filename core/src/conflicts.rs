@@ -184,11 +184,13 @@ pub fn detect<D: ChangeLookup>(site_docs: &[(&str, &D)]) -> Vec<Conflict> {
         forecast_edits(site, *doc, &mut out);
     }
     for (vin, held) in in_stock {
-        if held.len() > 1 {
-            let sites: Vec<&str> = held.iter().map(|v| v.site.as_str()).collect();
+        // Two sites, not two values: one site's concurrent statuses are not a second site.
+        let sites: BTreeSet<&str> = held.iter().map(|v| v.site.as_str()).collect();
+        if sites.len() > 1 {
+            let sites: Vec<&str> = sites.into_iter().collect();
             let summary = format!(
                 "vehicle {vin} is in stock at {} sites: {}",
-                held.len(),
+                sites.len(),
                 sites.join(", ")
             );
             out.push(Conflict::new(
@@ -388,14 +390,23 @@ fn vehicle_checks<D: ChangeLookup>(
             double_booking(site, doc, &vehicles, &vin, out);
         }
         let Some(status) = status else { continue };
+        if item.conflict || status.conflict {
+            // Concurrent statuses (a transfer out on one device, a reservation on
+            // another) or concurrent records: the site holds the vehicle if any of them
+            // says so, shown or hidden.
+            held.entry(vin.clone())
+                .or_default()
+                .extend(held_statuses(doc, site, &vehicles, &vin));
+            continue;
+        }
         let Some(text) = status.text(doc) else {
             continue;
         };
-        if text != VehicleStatus::InStock.as_str() && text != VehicleStatus::Reserved.as_str() {
+        if !is_held(&text) {
             continue;
         }
         let at = match &updated {
-            Some(u) if !u.conflict && !status.conflict => int_of(&u.value),
+            Some(u) if !u.conflict => int_of(&u.value),
             _ => time_of(doc, &obj, "updatedAt", &status.op),
         };
         held.entry(vin.clone()).or_default().push(CompetingValue {
@@ -408,6 +419,43 @@ fn vehicle_checks<D: ChangeLookup>(
             hidden: false,
         });
     }
+}
+
+/// Whether a status means the site has the vehicle (available or promised).
+fn is_held(status: &str) -> bool {
+    status == VehicleStatus::InStock.as_str() || status == VehicleStatus::Reserved.as_str()
+}
+
+/// Every concurrent status value, across concurrent records of the VIN, that says the
+/// site holds the vehicle, with whether automerge hides it.
+fn held_statuses<D: ChangeLookup>(
+    doc: &D,
+    site: &str,
+    vehicles: &ObjId,
+    vin: &str,
+) -> Vec<CompetingValue> {
+    let winner = map_of(doc, vehicles, vin);
+    let mut values = Vec::new();
+    for obj in maps_of(doc, vehicles, vin) {
+        let obj_hidden = Some(&obj) != winner.as_ref();
+        let all = all_texts(doc, &obj, "status");
+        let last = all.len().saturating_sub(1);
+        for (i, (value, op)) in all.into_iter().enumerate() {
+            let Some(value) = value.filter(|v| is_held(v)) else {
+                continue;
+            };
+            values.push(CompetingValue {
+                site: site.to_string(),
+                record: format!("vehicle {vin}"),
+                field: "status".into(),
+                value,
+                actor: actor_of(&op),
+                at: time_of(doc, &obj, "updatedAt", &op),
+                hidden: obj_hidden || i != last,
+            });
+        }
+    }
+    values
 }
 
 fn double_booking<D: ChangeLookup>(
@@ -681,24 +729,40 @@ pub fn resolve_stock_elsewhere(
             reason: format!("run this at the site that gives the vehicle up, not at {kept_at}"),
         });
     }
-    let vehicle = domain::get_vehicle(doc, &vin)?.ok_or(DomainError::UnknownVehicle {
+    let mut vehicle = domain::get_vehicle(doc, &vin)?.ok_or(DomainError::UnknownVehicle {
         vin: vin.clone(),
         site: site.clone(),
     })?;
-    if !matches!(
+    let unknown = || DomainError::UnknownVehicle {
+        vin: vin.clone(),
+        site: site.clone(),
+    };
+    let vehicles = map_of(doc, &ROOT, "vehicles").ok_or_else(unknown)?;
+    let obj = map_of(doc, &vehicles, &vin).ok_or_else(unknown)?;
+    // The site holds the vehicle if the status shown says so, or a concurrent one
+    // hidden behind it (a reservation made while another device transferred it out).
+    let held_here = matches!(
         vehicle.status,
         VehicleStatus::InStock | VehicleStatus::Reserved
-    ) {
+    ) || !held_statuses(doc, &site, &vehicles, &vin).is_empty();
+    if !held_here {
         return Err(DomainError::IllegalVehicleTransition {
             vin,
             from: vehicle.status,
             to: VehicleStatus::TransferredOut,
         });
     }
-    let vehicles = map_of(doc, &ROOT, "vehicles").expect("get_vehicle found the map");
-    let obj = map_of(doc, &vehicles, &vin).expect("get_vehicle found the vehicle");
+    let fresh = maps_of(doc, &vehicles, &vin).len() > 1;
+    vehicle.status = VehicleStatus::TransferredOut;
+    vehicle.transfer_to = Some(kept_at.to_string());
+    vehicle.updated_at = now;
     doc.commit();
     let result = (|| -> Result<(), DomainError> {
+        if fresh {
+            // Two records of the VIN: one fresh record supersedes both.
+            return domain::put_vehicle_record(doc, &vehicles, &vehicle);
+        }
+        // Plain puts supersede every concurrent value of these fields.
         doc.put(&obj, "status", VehicleStatus::TransferredOut.as_str())?;
         doc.put(&obj, "transferTo", kept_at)?;
         doc.put(&obj, "updatedAt", now)?;

@@ -470,3 +470,66 @@ fn conflict_ids_are_stable_across_unrelated_edits() {
     let loaded = automerge::Automerge::load(&a.save()).unwrap();
     assert_eq!(conflicts::detect(&[("sr-1", &loaded)]), detect1("sr-1", &a));
 }
+
+/// A transfer out on one tablet while another tablet of the same site reserves the car
+/// for a customer: after the merge the site's status has two concurrent values. Whichever
+/// automerge shows, the car is in stock at the receiving site and held here by the
+/// hidden or visible reservation: a conflict, and resolving it here clears it.
+#[test]
+fn a_reservation_concurrent_with_a_transfer_out_is_found_whichever_value_wins() {
+    for (t1, t2) in [("tablet-a", "tablet-z"), ("tablet-z", "tablet-a")] {
+        let (mut showroom, _, vin) = showroom();
+        let mut roadshow = AutoCommit::new().with_actor(ActorId::from(b"site-rs-1".to_vec()));
+        domain::init_site_document(
+            &mut roadshow,
+            &header("rs-1", SiteKind::Roadshow, Some("dc-north")),
+            T0,
+        )
+        .unwrap();
+        let mut mover = device(&mut showroom, t1);
+        let mut seller = device(&mut showroom, t2);
+        domain::transfer_vehicle(&mut mover, &mut roadshow, &vin, None, "wang", T0 + HOUR).unwrap();
+        domain::move_vehicle(
+            &mut roadshow,
+            &vin,
+            &VehicleAction::Arrive,
+            "z",
+            T0 + 2 * HOUR,
+        )
+        .unwrap();
+        let reserve = VehicleAction::Reserve {
+            customer: "c1".into(),
+        };
+        domain::move_vehicle(&mut seller, &vin, &reserve, "li", T0 + HOUR).unwrap();
+        mover.merge(&mut seller).unwrap();
+        seller.merge(&mut mover).unwrap();
+
+        let found = conflicts::detect(&[("sr-1", &mover), ("rs-1", &roadshow)]);
+        assert_eq!(
+            found,
+            conflicts::detect(&[("sr-1", &seller), ("rs-1", &roadshow)])
+        );
+        assert_eq!(found.len(), 1, "{t1}/{t2}: {found:#?}");
+        let c = &found[0];
+        assert_eq!(c.kind, ConflictKind::StockAtTwoSites);
+        let here: Vec<(&str, &str, Option<&str>)> = c
+            .values
+            .iter()
+            .filter(|v| v.site == "sr-1")
+            .map(|v| (v.value.as_str(), v.field.as_str(), v.actor.as_deref()))
+            .collect();
+        assert_eq!(here, [("reserved", "status", Some(hex(t2).as_str()))]);
+
+        conflicts::resolve_stock_elsewhere(&mut mover, &vin, "rs-1", "boss", T0 + 3 * HOUR)
+            .unwrap_or_else(|e| panic!("{t1}/{t2}: {e}"));
+        seller.merge(&mut mover).unwrap();
+        for doc in [&mover, &seller] {
+            assert!(conflicts::detect(&[("sr-1", doc), ("rs-1", &roadshow)]).is_empty());
+            let v = domain::get_vehicle(doc, &vin).unwrap().unwrap();
+            assert_eq!(
+                (v.status, v.transfer_to.as_deref()),
+                (VehicleStatus::TransferredOut, Some("rs-1"))
+            );
+        }
+    }
+}

@@ -51,6 +51,22 @@ fn has(am: &Automerge, h: &ChangeHash) -> bool {
     am.get_change_meta_by_hash(h).is_some()
 }
 
+/// The sync and request messages among `sent` whose heads include any of `heads`.
+fn advertising<'a>(
+    sent: &'a [(ConnId, Message)],
+    heads: &[ChangeHash],
+) -> Vec<&'a (ConnId, Message)> {
+    sent.iter()
+        .filter(|(_, m)| match m {
+            Message::Sync { data, .. } | Message::Request { data, .. } => {
+                let sm = sync::Message::decode(data).unwrap();
+                sm.heads.iter().any(|h| heads.contains(h))
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// The invariant of the whole design: a sync message leaving an engine advertises
 /// only committed heads.
 fn assert_heads_durable(store: &MemoryStore, bytes: &[u8], who: &str) {
@@ -509,11 +525,11 @@ fn nothing_is_advertised_before_the_commit() {
     // The server applied the change in memory...
     assert!(has(w.server.document(&doc).unwrap(), &head));
     assert!(!has(&stored_doc(&w.store, &doc).unwrap(), &head));
-    // ...but sent no sync message for the document to anyone.
-    let leaked: Vec<_> = w.server_sent[sent_before..]
-        .iter()
-        .filter(|(_, m)| matches!(m, Message::Sync { .. }))
-        .collect();
+    // ...but sent no sync message advertising it to anyone. (A message advertising
+    // the old, durable heads may go out: automerge's Bloom filter has false positives,
+    // so a client sometimes needs a second round to send its change, and the server
+    // answers the first.)
+    let leaked = advertising(&w.server_sent[sent_before..], &[head]);
     assert!(leaked.is_empty(), "{leaked:?}");
     assert!(w.server.has_pending_writes());
 
@@ -529,13 +545,8 @@ fn nothing_is_advertised_before_the_commit() {
         !has(w.server.document(&doc).unwrap(), &head2),
         "queued, not applied"
     );
-    assert_eq!(
-        w.server_sent[sent_before..]
-            .iter()
-            .filter(|(_, m)| matches!(m, Message::Sync { .. }))
-            .count(),
-        0
-    );
+    let leaked = advertising(&w.server_sent[sent_before..], &[head, head2]);
+    assert!(leaked.is_empty(), "{leaked:?}");
 
     w.store.commit(&batch).unwrap();
     let outs = w.server.commit_succeeded(token, w.now, &w.store);
@@ -553,9 +564,10 @@ fn nothing_is_advertised_before_the_commit() {
         .collect();
     assert!(!acks.is_empty());
     w.server_outputs(outs);
-    // The queued change from b was replayed after the commit.
-    assert!(has(w.server.document(&doc).unwrap(), &head2));
+    // The queued change from b is applied after the commit (in this round, or the
+    // next if a Bloom filter false positive held it back on b).
     w.settle();
+    assert!(has(w.server.document(&doc).unwrap(), &head2));
     assert_eq!(w.client_get(b, doc, "x"), Some(1));
     assert_eq!(w.client_get(a, doc, "y"), Some(2));
 }
@@ -1510,5 +1522,87 @@ fn round_cost_against_history_length() {
             "history {history:>6}: {per_round:>8.0} us per round (edit, client commit, server \
              apply + commit + ack, client apply + commit); save_after {save_after:.1} us"
         );
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_frames(doc: DocumentId) -> Vec<Vec<u8>> {
+        let base = {
+            let mut am = Automerge::new();
+            am.transact::<_, _, automerge::AutomergeError>(|tx| {
+                tx.put(ROOT, "k", 1)?;
+                Ok(())
+            })
+            .unwrap();
+            am
+        };
+        vec![
+            sync_frame(doc, sync_with_new_change(&base, "x").0, "fuzzer"),
+            Message::Ephemeral {
+                sender_id: PeerId::from("fuzzer"),
+                target_id: PeerId::from("server"),
+                document_id: doc,
+                session_id: "s".into(),
+                count: 1,
+                data: vec![0xa0],
+            }
+            .encode(),
+            Message::Join {
+                sender_id: PeerId::from("fuzzer"),
+                supported_protocol_versions: Some(vec!["1".into()]),
+                metadata: None,
+            }
+            .encode(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Mutated and random frames never panic the server; every `error` it sends
+        /// is followed by a close of that connection, and other connections are
+        /// never touched.
+        #[test]
+        fn hostile_frames_never_panic(
+            pick in 0usize..3,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            random in proptest::collection::vec(any::<u8>(), 0..200),
+            use_random in any::<bool>(),
+        ) {
+            let mut w = World::new();
+            let doc = w.create_doc();
+            let c = ConnId(90);
+            w.raw_join(c, Access::ReadWrite, "fuzzer");
+            let frame = if use_random {
+                random
+            } else {
+                let mut f = valid_frames(doc)[pick].clone();
+                for (i, b) in &flips {
+                    let at = i.index(f.len());
+                    f[at] ^= *b;
+                }
+                let keep = cut.index(f.len() + 1);
+                f.truncate(keep.max(1));
+                f
+            };
+            let outs = w.raw_send(c, &frame);
+            let errored = sends(&outs, c).iter().any(|m| matches!(m, Message::Error { message, .. } if !message.contains("read-only")));
+            prop_assert!(!errored || closed(&outs, c));
+            for o in &outs {
+                if let Output::Send { conn, .. } | Output::Close { conn, .. } = o {
+                    prop_assert_eq!(*conn, c);
+                }
+            }
+            // The server still works for everyone else.
+            let a = w.add_client("honest");
+            w.connect(a, Access::ReadWrite);
+            w.open(a, doc);
+            w.settle();
+            prop_assert!(w.clients[a].engine.is_synced(&doc, conn(a)));
+        }
     }
 }

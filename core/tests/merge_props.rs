@@ -459,7 +459,8 @@ proptest! {
         for c in reference.iter().filter(|c| c.kind == ConflictKind::StockAtTwoSites) {
             let vin = c.records[0].strip_prefix("vehicle ").unwrap();
             let give_up = SITES.iter().position(|s| *s == c.values[0].site).unwrap();
-            let keep = c.values[1].site.clone();
+            // A site may list several concurrent statuses; keep it at another site.
+            let keep = c.values.iter().find(|v| v.site != c.values[0].site).unwrap().site.clone();
             conflicts::resolve_stock_elsewhere(&mut sites[give_up][0], vin, &keep, "boss", T0).unwrap();
         }
         for devices in &mut sites {

@@ -7,6 +7,11 @@
 //!   synchronous, so it runs on a plain thread rather than on the async runtime;
 //! - the **writer thread** owns its own SQLite connection and performs group commits.
 //!
+//! The engine's event queue is bounded ([`EVENT_QUEUE`]): when the engine falls behind,
+//! connection tasks wait to hand over frames and stop reading their sockets, so TCP
+//! pushes back on the clients instead of memory growing. A tick thread wakes the
+//! engine twice a second to unload idle documents and publish its counters.
+//!
 //! Group commit: whenever no commit is in flight and the engine has pending writes, the
 //! engine thread takes them all as one [`WriteBatch`] and hands it to the writer; while
 //! the writer fsyncs, the engine keeps receiving, so the next batch collects everything
@@ -17,7 +22,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +44,11 @@ pub const DRAIN_WINDOW: Duration = Duration::from_millis(2);
 
 /// How often the engine thread wakes up without events, to unload idle documents.
 const TICK: Duration = Duration::from_millis(500);
+
+/// Events waiting for the engine thread. When it falls behind, connection tasks wait
+/// to hand over their frames and stop reading their sockets: TCP pushes back on the
+/// clients instead of the queue growing without bound.
+pub const EVENT_QUEUE: usize = 16 * 1024;
 
 /// Settings of the relay driver.
 #[derive(Debug, Clone)]
@@ -81,39 +91,47 @@ enum Event {
         token: BatchToken,
         result: Result<(), StoreError>,
     },
+    Tick,
     Shutdown,
 }
 
 /// A cheap, cloneable handle the connection tasks use to talk to the engine thread.
 #[derive(Clone)]
 pub struct RelayHandle {
-    events: mpsc::Sender<Event>,
+    events: tmpsc::Sender<Event>,
     next_conn: Arc<AtomicU64>,
     peer_id: PeerId,
 }
 
 impl RelayHandle {
     /// Registers a new connection; frames for it go to `outbox`.
-    pub fn connect(&self, info: ConnInfo, outbox: tmpsc::Sender<Outgoing>) -> ConnId {
+    pub async fn connect(&self, info: ConnInfo, outbox: tmpsc::Sender<Outgoing>) -> ConnId {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         // A send fails only once the relay has shut down; the connection then sees its
         // outbox closed and ends.
-        let _ = self.events.send(Event::Connect { conn, info, outbox });
+        let _ = self
+            .events
+            .send(Event::Connect { conn, info, outbox })
+            .await;
         conn
     }
 
     /// Hands one received frame to the engine.
-    pub fn frame(&self, conn: ConnId, bytes: Vec<u8>, header: FrameHeader) {
-        let _ = self.events.send(Event::Frame {
-            conn,
-            bytes,
-            header,
-        });
+    /// Waits while the engine's queue is full (back-pressure).
+    pub async fn frame(&self, conn: ConnId, bytes: Vec<u8>, header: FrameHeader) {
+        let _ = self
+            .events
+            .send(Event::Frame {
+                conn,
+                bytes,
+                header,
+            })
+            .await;
     }
 
     /// Tells the engine the connection is gone, so it frees its state.
-    pub fn disconnect(&self, conn: ConnId) {
-        let _ = self.events.send(Event::Disconnect { conn });
+    pub async fn disconnect(&self, conn: ConnId) {
+        let _ = self.events.send(Event::Disconnect { conn }).await;
     }
 
     /// The server's peer id.
@@ -133,9 +151,19 @@ impl Relay {
     /// Starts the engine thread (reading through `reads`) and the writer thread
     /// (committing through `writes`). Give each its own connection to the database.
     pub fn start(config: RelayConfig, reads: SqliteStore, writes: SqliteStore) -> Relay {
-        let (events_tx, events_rx) = mpsc::channel();
+        let (events_tx, events_rx) = tmpsc::channel(EVENT_QUEUE);
         let (batches_tx, batches_rx) = mpsc::channel::<(BatchToken, WriteBatch)>();
         let writer_events = events_tx.clone();
+        let ticks = events_tx.clone();
+        std::thread::Builder::new()
+            .name("dealersync-tick".into())
+            .spawn(move || {
+                // Ends when the engine thread has gone and the channel is closed.
+                while ticks.blocking_send(Event::Tick).is_ok() {
+                    std::thread::sleep(TICK);
+                }
+            })
+            .expect("spawning the tick thread");
         let writer_thread = std::thread::Builder::new()
             .name("dealersync-writer".into())
             .spawn(move || run_writer(writes, batches_rx, writer_events))
@@ -182,7 +210,7 @@ impl Relay {
     /// Stops the relay after the events already queued are handled and every pending
     /// write is committed. Blocks; call it from a blocking context.
     pub fn shutdown(self) {
-        let _ = self.handle.events.send(Event::Shutdown);
+        let _ = self.handle.events.blocking_send(Event::Shutdown);
         drop(self.handle);
         if self.engine_thread.join().is_err() {
             error!("engine thread panicked");
@@ -203,7 +231,7 @@ fn now_ms() -> i64 {
 struct EngineLoop {
     engine: Engine,
     store: SqliteStore,
-    events: mpsc::Receiver<Event>,
+    events: tmpsc::Receiver<Event>,
     batches: mpsc::Sender<(BatchToken, WriteBatch)>,
     conns: HashMap<ConnId, tmpsc::Sender<Outgoing>>,
     in_flight: Option<BatchToken>,
@@ -216,11 +244,9 @@ impl EngineLoop {
         let mut shutting_down = false;
         let mut last_unload = Instant::now();
         loop {
-            match self.events.recv_timeout(TICK) {
-                Ok(Event::Shutdown) => shutting_down = true,
-                Ok(ev) => self.handle(ev),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => shutting_down = true,
+            match self.events.blocking_recv() {
+                Some(Event::Shutdown) | None => shutting_down = true,
+                Some(ev) => self.handle(ev),
             }
             let window = Instant::now() + DRAIN_WINDOW;
             while Instant::now() < window {
@@ -247,6 +273,7 @@ impl EngineLoop {
                     debug!(unloaded, "unloaded idle documents");
                 }
                 metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
+                telemetry::export_engine_stats(self.engine.stats());
             }
         }
     }
@@ -313,7 +340,7 @@ impl EngineLoop {
                 };
                 self.dispatch(out);
             }
-            Event::Shutdown => {}
+            Event::Tick | Event::Shutdown => {}
         }
     }
 
@@ -381,7 +408,7 @@ impl EngineLoop {
 fn run_writer(
     store: SqliteStore,
     batches: mpsc::Receiver<(BatchToken, WriteBatch)>,
-    events: mpsc::Sender<Event>,
+    events: tmpsc::Sender<Event>,
 ) {
     for (token, batch) in batches {
         let changes = batch.audit.len();
@@ -405,8 +432,87 @@ fn run_writer(
             ok = result.is_ok(),
             "group commit"
         );
-        if events.send(Event::Committed { token, result }).is_err() {
+        if events
+            .blocking_send(Event::Committed { token, result })
+            .is_err()
+        {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::sync::SyncDoc;
+    use dealersync_core::protocol::{DocumentId, Message, PeerMetadata};
+
+    use crate::storage::StoreOptions;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_that_does_not_read_is_dropped_not_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = || SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap();
+        let (reads, writes) = (open(), open());
+        let doc = DocumentId::random();
+        writes
+            .create_document(&doc, crate::documents::empty_document())
+            .unwrap();
+        let relay = Relay::start(
+            RelayConfig {
+                peer_id: PeerId::from("relay"),
+                storage_id: StorageId("relay-store".into()),
+                idle_unload: Duration::from_secs(60),
+                max_loaded_docs: None,
+            },
+            reads,
+            writes,
+        );
+        let handle = relay.handle();
+        // Room for one frame, and nobody reads it.
+        let (outbox, mut unread) = tmpsc::channel(1);
+        let conn = handle.connect(ConnInfo::full_access(), outbox).await;
+        let join = Message::Join {
+            sender_id: PeerId::from("slow"),
+            supported_protocol_versions: Some(vec!["1".into()]),
+            metadata: Some(PeerMetadata::default()),
+        }
+        .encode();
+        handle
+            .frame(conn, join.clone(), crate::wire::peek(&join))
+            .await;
+        let mut empty = automerge::AutoCommit::new();
+        let mut state = automerge::sync::State::new();
+        let data = empty
+            .sync()
+            .generate_sync_message(&mut state)
+            .unwrap()
+            .encode();
+        let request = Message::Request {
+            sender_id: PeerId::from("slow"),
+            target_id: PeerId::from("relay"),
+            document_id: doc,
+            data,
+        }
+        .encode();
+        handle
+            .frame(conn, request.clone(), crate::wire::peek(&request))
+            .await;
+
+        // The answer to the request does not fit: the engine drops the outbox instead
+        // of buffering, which tells the connection task to close the socket.
+        let until = Instant::now() + Duration::from_secs(20);
+        while !unread.is_closed() {
+            assert!(Instant::now() < until, "the slow connection was kept");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        match unread.recv().await {
+            Some(Outgoing::Frame(kind, _)) => assert_eq!(kind, MessageKind::Peer),
+            other => panic!("expected the peer message, got {other:?}"),
+        }
+        assert!(unread.recv().await.is_none(), "nothing more was queued");
+        tokio::task::spawn_blocking(move || relay.shutdown())
+            .await
+            .unwrap();
     }
 }

@@ -99,8 +99,10 @@ impl Breach {
 }
 
 enum End {
-    /// The peer closed or the socket failed; nothing more to say.
+    /// The socket failed; nothing more to say.
     Quiet,
+    /// The peer sent a close: answer it (the closing handshake) and end.
+    PeerClosed,
     /// The engine asked to close (its `error` message is already sent).
     Engine(CloseReason),
     /// Server shutdown.
@@ -119,14 +121,14 @@ pub async fn serve_socket(
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
-    let conn = relay.connect(info, outbox_tx);
+    let conn = relay.connect(info, outbox_tx).await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
     async {
         info!("connected");
         run(socket, &relay, conn, &limits, outbox_rx, shutdown).await;
-        relay.disconnect(conn);
+        relay.disconnect(conn).await;
         info!("disconnected");
     }
     .instrument(span)
@@ -159,7 +161,8 @@ async fn run(
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    None | Some(Ok(WsMessage::Close(_))) => break End::Quiet,
+                    None => break End::Quiet,
+                    Some(Ok(WsMessage::Close(_))) => break End::PeerClosed,
                     Some(Err(e)) => {
                         let text = e.to_string();
                         // Frames beyond the socket's hard size cap (the limit plus
@@ -216,7 +219,7 @@ async fn run(
                             sync_pending = Some(Instant::now());
                         }
                         tracing::trace!(kind = header.kind, len = bytes.len(), "frame in");
-                        relay.frame(conn, Vec::from(bytes), header);
+                        relay.frame(conn, Vec::from(bytes), header).await;
                     }
                 }
             }
@@ -281,6 +284,11 @@ async fn run(
 
     let (code, reason) = match end {
         End::Quiet => return,
+        End::PeerClosed => {
+            // tungstenite queued the close reply while reading; send it.
+            let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
+            return;
+        }
         End::Engine(reason) => {
             let code = match reason {
                 CloseReason::PeerLeft | CloseReason::Replaced | CloseReason::PeerError(_) => {
@@ -319,7 +327,17 @@ async fn run(
         }))),
     )
     .await;
+    // The closing handshake: read (and drop) what the peer still sends until its
+    // close arrives. Closing the socket with unread input makes the kernel send a
+    // reset, which can destroy our `error` and close before the peer reads them.
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
+
+/// How long a closing connection waits for the peer's close.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 fn count(messages: &'static str, bytes: &'static str, kind: &'static str, len: usize) {
     metrics::counter!(messages, "type" => kind).increment(1);

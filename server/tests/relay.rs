@@ -271,6 +271,20 @@ async fn metrics_count_connections_messages_and_commits() {
     assert!(metric_value(&m, "dealersync_storage_commit_seconds_count", "") >= 1.0);
     assert!(metric_value(&m, "dealersync_storage_commit_batch_changes_sum", "") >= 5.0);
     assert!(metric_value(&m, "dealersync_sync_round_seconds_count", "") >= 1.0);
+    // Published on the engine's half-second tick.
+    let until = std::time::Instant::now() + DEADLINE;
+    while metric_value(
+        &server.metrics().await,
+        "dealersync_changes_applied_total",
+        "",
+    ) < 5.0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "changes_applied never reached 5"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         metric_value(&m, "dealersync_documents_loaded", "") >= 1.0,
         "{m}"

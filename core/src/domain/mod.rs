@@ -131,6 +131,19 @@ pub enum DomainError {
         /// Requested status.
         to: VehicleStatus,
     },
+    /// A lifecycle step applied to a vehicle in a status it does not start from, though
+    /// another step makes that move (`arrive` on a reserved vehicle: use `release`).
+    #[error("vehicle {vin} is {from}: {action} applies only to a vehicle that is {needs}")]
+    WrongVehicleAction {
+        /// The VIN.
+        vin: String,
+        /// The step asked for (`arrive`, `release`, ...).
+        action: &'static str,
+        /// Current status.
+        from: VehicleStatus,
+        /// The status the step starts from.
+        needs: VehicleStatus,
+    },
     /// A quantity, amount or price below zero.
     #[error("{field} cannot be negative, got {value}")]
     NegativeQuantity {
@@ -138,6 +151,16 @@ pub enum DomainError {
         field: String,
         /// The value given.
         value: i64,
+    },
+    /// A part change so large that the count would overflow.
+    #[error("part {part}: {on_hand} on hand, a change of {change} is out of range")]
+    PartsOverflow {
+        /// The part number.
+        part: String,
+        /// Count on hand before the change.
+        on_hand: i64,
+        /// The change asked for.
+        change: i64,
     },
     /// Taking more parts than are on hand.
     #[error("part {part}: {on_hand} on hand, a change of {change} would leave {}", on_hand + change)]
@@ -537,13 +560,14 @@ fn put_target(
     t: &Target,
 ) -> Result<()> {
     let maps = maps_at(doc, targets, owner)?;
-    let owner_map = match maps.len() {
-        0 => doc.put_object(targets, owner, ObjType::Map)?,
-        1 => maps[0].clone(),
+    let owner_map = match (maps.len(), sole_visible_map(doc, targets, owner)?) {
+        (0, _) => doc.put_object(targets, owner, ObjType::Map)?,
+        (_, Some(only)) => only,
         _ => {
-            // Two devices created this owner's map concurrently and automerge shows only
-            // one: rewrite it as one map holding every period (later maps win ties, as
-            // automerge's winner does), so no target stays hidden.
+            // Two devices created this owner's map concurrently (or a foreign client
+            // wrote a plain value over it) and automerge shows only one value: rewrite it
+            // as one map holding every period (later maps win ties, as automerge's
+            // winner does), so no target stays hidden.
             let mut periods = std::collections::BTreeMap::new();
             for m in &maps {
                 for key in doc.keys(m).collect::<Vec<_>>() {
@@ -1136,6 +1160,31 @@ pub enum VehicleAction {
 }
 
 impl VehicleAction {
+    /// The status this action starts from. Arrive and release both end in stock, but
+    /// only from their own status: an arrival sets the arrival date, a release clears the
+    /// reservation, and neither may stand in for the other.
+    pub fn source(&self) -> VehicleStatus {
+        match self {
+            VehicleAction::Ship { .. } => VehicleStatus::Ordered,
+            VehicleAction::Arrive => VehicleStatus::InTransit,
+            VehicleAction::Reserve { .. } => VehicleStatus::InStock,
+            VehicleAction::Release | VehicleAction::Sell => VehicleStatus::Reserved,
+            VehicleAction::Deliver => VehicleStatus::Sold,
+        }
+    }
+
+    /// The step's name, as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VehicleAction::Ship { .. } => "ship",
+            VehicleAction::Arrive => "arrive",
+            VehicleAction::Reserve { .. } => "reserve",
+            VehicleAction::Release => "release",
+            VehicleAction::Sell => "sell",
+            VehicleAction::Deliver => "deliver",
+        }
+    }
+
     /// The status this action moves the vehicle to.
     pub fn target(&self) -> VehicleStatus {
         match self {
@@ -1193,10 +1242,18 @@ pub fn move_vehicle(
     if !vehicle_transition_allowed(from, to) {
         return Err(DomainError::IllegalVehicleTransition { vin, from, to });
     }
+    if from != action.source() {
+        return Err(DomainError::WrongVehicleAction {
+            vin,
+            action: action.name(),
+            from,
+            needs: action.source(),
+        });
+    }
     if let VehicleAction::Reserve { customer } = action {
         live_customer_obj(doc, customer)?;
     }
-    let reserved_for: Option<String> = autosurgeon::hydrate_prop(doc, &obj, "reservedFor")
+    let reserved_for = crate::schema::opt_scalar_str::hydrate(doc, &obj, "reservedFor".into())
         .map_err(read_err(format!("reservedFor of vehicle {vin}")))?;
     if matches!(action, VehicleAction::Sell) && reserved_for.is_none() {
         return Err(DomainError::Invalid {
@@ -1339,9 +1396,10 @@ pub fn set_forecast(
         now,
         |doc| {
             let months = maps_at(doc, &forecasts, &month)?;
-            let month_obj = match months.len() {
-                0 => doc.put_object(&forecasts, month.as_str(), ObjType::Map)?,
-                1 => months[0].clone(),
+            let month_obj = match (months.len(), sole_visible_map(doc, &forecasts, &month)?) {
+                (0, _) => doc.put_object(&forecasts, month.as_str(), ObjType::Map)?,
+                (_, Some(only)) => only,
+                // Concurrent month maps, or one hidden behind a concurrent plain value.
                 _ => {
                     // Concurrent month maps: rewrite the month as one map holding every
                     // cell, each at its winning value, so no cell is lost.
@@ -1365,10 +1423,9 @@ pub fn set_forecast(
                     fresh
                 }
             };
-            let cell = if maps_at(doc, &month_obj, model)?.len() == 1 {
-                map_at(doc, &month_obj, model)?.expect("one cell")
-            } else {
-                doc.put_object(&month_obj, model, ObjType::Map)?
+            let cell = match sole_visible_map(doc, &month_obj, model)? {
+                Some(cell) => cell,
+                None => doc.put_object(&month_obj, model, ObjType::Map)?,
             };
             doc.put(&cell, "quantity", quantity)?;
             doc.put(&cell, "by", by.as_str())?;
@@ -1376,6 +1433,17 @@ pub fn set_forecast(
             Ok(())
         },
     )
+}
+
+/// The map at `key` when it is the only value there, so writing into it is what readers
+/// will see; `None` when there is no map, several concurrent ones, or a map hidden
+/// behind a concurrent plain value (a foreign client's write).
+fn sole_visible_map<D: AmReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<ObjId>> {
+    let all = doc.get_all(obj, key)?;
+    Ok(match all.as_slice() {
+        [(Value::Object(ObjType::Map), id)] => Some(id.clone()),
+        _ => None,
+    })
 }
 
 /// Every concurrent map at `key` (more than one after concurrent creation).
@@ -1420,7 +1488,14 @@ pub fn adjust_part(
         }
     };
     let current = on_hand.unwrap_or(0);
-    if current + change < 0 {
+    let Some(after) = current.checked_add(change) else {
+        return Err(DomainError::PartsOverflow {
+            part,
+            on_hand: current,
+            change,
+        });
+    };
+    if after < 0 {
         return Err(DomainError::PartsBelowZero {
             part,
             on_hand: current,
@@ -1437,7 +1512,7 @@ pub fn adjust_part(
         }
         Ok(())
     })?;
-    Ok(current + change)
+    Ok(after)
 }
 
 /// Sets a consultant's target for a period at this site.
@@ -1480,6 +1555,10 @@ pub fn get_customer<D: autosurgeon::ReadDoc + AmReadDoc>(
     id: &str,
 ) -> Result<Option<Customer>> {
     let customers = root_map(doc, "site", "customers")?;
+    // autosurgeon reads an absent key as an error even into an Option: ask first.
+    if AmReadDoc::get(doc, &customers, id)?.is_none() {
+        return Ok(None);
+    }
     autosurgeon::hydrate_prop(doc, &customers, id).map_err(read_err(format!("customer {id}")))
 }
 
@@ -1517,6 +1596,9 @@ pub fn get_vehicle<D: autosurgeon::ReadDoc + AmReadDoc>(
 ) -> Result<Option<Vehicle>> {
     let vehicles = root_map(doc, "site", "vehicles")?;
     let key = vin.trim().to_ascii_uppercase();
+    if AmReadDoc::get(doc, &vehicles, key.as_str())?.is_none() {
+        return Ok(None);
+    }
     autosurgeon::hydrate_prop(doc, &vehicles, key.as_str())
         .map_err(read_err(format!("vehicle {key}")))
 }
@@ -1551,8 +1633,7 @@ pub fn part_count<D: AmReadDoc>(doc: &D, part: &str) -> Result<i64> {
 
 /// Checks that a document is a site document this build can read.
 pub fn check_site_document<D: autosurgeon::ReadDoc + AmReadDoc>(doc: &D) -> Result<()> {
-    let v: Option<u64> = autosurgeon::hydrate_prop(doc, &ROOT, "schemaVersion")
-        .map_err(read_err("schemaVersion"))?;
+    let v = crate::schema::read_schema_version(doc).map_err(read_err("schemaVersion"))?;
     match v {
         Some(found) if found > SCHEMA_VERSION => Err(SchemaError::NewerVersion { found }.into()),
         Some(_) => {

@@ -580,6 +580,8 @@ impl Engine {
 
     /// Handles one frame from a connection. `now_ms` is the wall clock (audit times,
     /// idle tracking); `store` is read for documents and sync states not in memory.
+    /// Frames for a connection the engine does not know (never connected, or already
+    /// closed) are ignored.
     pub fn receive(
         &mut self,
         conn: ConnId,
