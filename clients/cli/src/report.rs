@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cli::{ReportArgs, ReportCommand};
 use crate::commands::{Ctx, now};
-use crate::output::{Table, print_json};
+use crate::output::{Table, print_json, yuan};
 use crate::workspace::Workspace;
 
 /// The table of a report's flat rows, columns in the rows' field order.
@@ -54,6 +54,7 @@ fn emit<R: Tabular + Serialize>(
         return Ok(());
     }
     println!("{title}");
+    let t = money_in_yuan(t);
     if t.headers.is_empty() {
         println!("(no rows)");
     } else {
@@ -69,6 +70,40 @@ fn emit<R: Tabular + Serialize>(
         }
     }
     Ok(())
+}
+
+/// Report columns that hold money in fen (see docs/reports.md).
+const MONEY_COLUMNS: &[&str] = &[
+    "cost",
+    "costValue",
+    "listPrice",
+    "unitCost",
+    "capital",
+    "revenue",
+    "targetRevenue",
+];
+
+/// For people: money columns in yuan, as everywhere else in the CLI (JSON and CSV keep
+/// fen, for scripts).
+fn money_in_yuan(mut t: Table) -> Table {
+    let money: Vec<usize> = t
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| MONEY_COLUMNS.contains(&h.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    for row in &mut t.rows {
+        for &i in &money {
+            if let Ok(fen) = row[i].parse::<i64>() {
+                row[i] = yuan(fen);
+            }
+        }
+    }
+    for &i in &money {
+        t.headers[i] = format!("{} (yuan)", t.headers[i]);
+    }
+    t
 }
 
 fn month_or_next(month: Option<String>) -> Result<Period> {
@@ -129,4 +164,18 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_columns_are_shown_in_yuan_others_untouched() {
+        let mut t = Table::new(&["model", "count", "capital"]);
+        t.row(vec!["SDN-A".into(), "4".into(), "48000000".into()]);
+        let t = money_in_yuan(t);
+        assert_eq!(t.headers, vec!["model", "count", "capital (yuan)"]);
+        assert_eq!(t.rows[0], vec!["SDN-A", "4", "480,000.00"]);
+    }
 }

@@ -122,7 +122,12 @@ pub fn login(home: Home, args: LoginArgs, ctx: &Ctx) -> Result<ExitCode> {
 pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
     let mut rows = Vec::new();
     let conflicts = crate::conflicts::detect_all(ws)?;
-    for d in ws.config.documents() {
+    for d in ws
+        .config
+        .documents()
+        .into_iter()
+        .filter(|d| d.access.can_read())
+    {
         let rec = ws.state.record(&d.id)?;
         let (held, unacked) = match ws.load(&d.id)? {
             None => (false, 0),
@@ -268,7 +273,12 @@ impl<'a> Session<'a> {
         );
         let mut starts = Vec::new();
         let mut edits_seen = HashMap::new();
-        for doc in ws.config.documents() {
+        for doc in ws
+            .config
+            .documents()
+            .into_iter()
+            .filter(|d| d.access.can_read())
+        {
             let rec = ws.state.record(&doc.id)?;
             let (heads, n) = match ws.load(&doc.id)? {
                 Some(mut am) => (am.get_heads(), unacked(am.document(), &rec.server_heads)),
