@@ -86,6 +86,7 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
                     info: a.info,
                     subprotocol: a.subprotocol,
                     expires_in: Some(a.expires_in),
+                    join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
                 }),
                 Err(e) => {
                     tracing::info!(uri = %crate::auth::redacted(uri), error = %e.message, "sync connection refused");
@@ -95,6 +96,26 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
         ),
         routes: router(state),
     }
+}
+
+/// The relay's check of a `join`: the peer and storage ids are bound to the token's
+/// user and device ([`Registry::bind_peer`]); another user's or device's are refused,
+/// and so is any join when the bindings cannot be read (fail closed).
+fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinCheck {
+    Arc::new(move |peer, storage| {
+        let now = chrono::Utc::now().timestamp_millis();
+        match registry.bind_peer(peer, storage, &claims, now) {
+            Ok(()) => Ok(()),
+            Err(e @ RegistryError::PeerTaken { .. }) => {
+                tracing::warn!(sub = %claims.sub, peer, error = %e, "join refused");
+                Err(e.to_string())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check the peer binding; refusing the join");
+                Err(format!("cannot check the peer id: {e}"))
+            }
+        }
+    })
 }
 
 impl FromRef<ApiState> for Arc<Authenticator> {

@@ -26,14 +26,17 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use dealersync_core::protocol::engine::{
     BatchToken, CloseReason, ConnId, ConnInfo, Engine, EngineConfig, Output,
 };
-use dealersync_core::protocol::{MessageKind, PeerId, StorageId};
+use dealersync_core::protocol::{DocumentId, MessageKind, PeerId, StorageId};
 use dealersync_core::store::{Store, StoreError, WriteBatch};
 use tokio::sync::mpsc as tmpsc;
+use tokio::sync::oneshot;
 use tracing::{debug, error, info, info_span, warn};
 
+use crate::registry::{DocumentWriter, RegistryError};
 use crate::storage::SqliteStore;
 use crate::telemetry::{self, COMMIT_BATCH_BYTES, COMMIT_BATCH_CHANGES, COMMIT_SECONDS};
 use crate::wire::FrameHeader;
@@ -93,6 +96,34 @@ enum Event {
     },
     Tick,
     Shutdown,
+    /// Admin path: the current bytes of a document, to edit outside the engine thread.
+    AdminRead {
+        doc: DocumentId,
+        reply: oneshot::Sender<Result<Vec<u8>, RegistryError>>,
+    },
+    /// Admin path: changes made on those bytes, to apply as local edits.
+    AdminApply {
+        doc: DocumentId,
+        changes: Vec<u8>,
+        /// The document's heads after the edit: the edit is durable when they are.
+        heads: Vec<ChangeHash>,
+        reply: oneshot::Sender<Result<(), RegistryError>>,
+    },
+    /// Admin path: a new document.
+    AdminCreate {
+        doc: DocumentId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(), RegistryError>>,
+    },
+}
+
+/// An admin write waiting for the commit that makes it durable.
+struct AdminWaiter {
+    doc: DocumentId,
+    /// The changes to see durable; empty for a created document (it waits for
+    /// `Created`/`CreateFailed` instead).
+    heads: Vec<ChangeHash>,
+    reply: oneshot::Sender<Result<(), RegistryError>>,
 }
 
 /// A cheap, cloneable handle the connection tasks use to talk to the engine thread.
@@ -187,6 +218,7 @@ impl Relay {
                     in_flight: None,
                     idle,
                     budget,
+                    admin: Vec::new(),
                 }
                 .run()
             })
@@ -237,6 +269,7 @@ struct EngineLoop {
     in_flight: Option<BatchToken>,
     idle: Duration,
     budget: Option<usize>,
+    admin: Vec<AdminWaiter>,
 }
 
 impl EngineLoop {
@@ -339,8 +372,132 @@ impl EngineLoop {
                     }
                 };
                 self.dispatch(out);
+                self.settle_admin();
             }
             Event::Tick | Event::Shutdown => {}
+            Event::AdminRead { doc, reply } => {
+                let result = self
+                    .load_for_admin(doc)
+                    .map(|()| self.engine.document(&doc).expect("loaded").save());
+                let _ = reply.send(result);
+            }
+            Event::AdminApply {
+                doc,
+                changes,
+                heads,
+                reply,
+            } => {
+                if let Err(e) = self.load_for_admin(doc) {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+                let am = self.engine.document_mut(&doc).expect("loaded");
+                let applied = am.load_incremental(&changes).map_err(|e| e.to_string());
+                let missing = heads.iter().any(|h| am.get_change_by_hash(h).is_none());
+                if applied.is_err() || missing {
+                    // Changes with missing dependencies would wait in automerge's queue
+                    // forever: the copy was taken from a state the relay no longer has.
+                    let _ = reply.send(Err(RegistryError::Document {
+                        doc,
+                        reason: format!(
+                            "cannot apply the edit: {}",
+                            applied
+                                .err()
+                                .unwrap_or_else(|| "its base changed; retry".into())
+                        ),
+                    }));
+                    return;
+                }
+                // Infallible: the document is loaded.
+                let _ = self.engine.local_change(&doc);
+                self.admin.push(AdminWaiter { doc, heads, reply });
+                self.settle_admin();
+            }
+            Event::AdminCreate { doc, bytes, reply } => {
+                match self.engine.create_document(doc, &bytes, &self.store) {
+                    Ok(()) => self.admin.push(AdminWaiter {
+                        doc,
+                        heads: Vec::new(),
+                        reply,
+                    }),
+                    Err(e) => {
+                        let _ = reply.send(Err(engine_error(doc, e)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads `doc` from the store if it is not in memory; an unknown document is an
+    /// error, never created.
+    fn load_for_admin(&mut self, doc: DocumentId) -> Result<(), RegistryError> {
+        if self.engine.document(&doc).is_some() {
+            return Ok(());
+        }
+        if !self.store.exists(&doc)? {
+            return Err(RegistryError::Document {
+                doc,
+                reason: "not in the store".into(),
+            });
+        }
+        // `open` pins the document for a client; the relay only needs it loaded, and
+        // lets idle unloading take it once its edits are committed.
+        self.engine
+            .open(doc, &self.store)
+            .map_err(|e| engine_error(doc, e))?;
+        self.engine.close(&doc);
+        Ok(())
+    }
+
+    /// Answers the admin edits whose changes are now durable, or lost (a failed commit
+    /// reloads the document from the store without them).
+    fn settle_admin(&mut self) {
+        let engine = &self.engine;
+        let mut finished = Vec::new();
+        self.admin.retain_mut(|w| {
+            if w.heads.is_empty() {
+                return true;
+            }
+            let outcome = match (engine.document(&w.doc), engine.durable_heads(&w.doc)) {
+                (Some(am), Some(durable)) => {
+                    if w.heads.iter().any(|h| am.get_change_by_hash(h).is_none()) {
+                        Some(Err(lost(w.doc)))
+                    } else {
+                        let pending: std::collections::HashSet<ChangeHash> =
+                            am.get_changes(&durable).iter().map(|c| c.hash()).collect();
+                        w.heads
+                            .iter()
+                            .all(|h| !pending.contains(h))
+                            .then_some(Ok(()))
+                    }
+                }
+                _ => Some(Err(lost(w.doc))),
+            };
+            match outcome {
+                Some(result) => {
+                    finished.push((
+                        std::mem::replace(&mut w.reply, oneshot::channel().0),
+                        result,
+                    ));
+                    false
+                }
+                None => true,
+            }
+        });
+        for (reply, result) in finished {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Answers the admin creations the engine reports on.
+    fn settle_created(&mut self, doc: DocumentId, result: Result<(), RegistryError>) {
+        if let Some(i) = self
+            .admin
+            .iter()
+            .position(|w| w.doc == doc && w.heads.is_empty())
+        {
+            let w = self.admin.swap_remove(i);
+            let _ = w.reply.send(result);
         }
     }
 
@@ -373,10 +530,10 @@ impl EngineLoop {
                 }
                 Output::CreateFailed { doc, error } => {
                     error!(doc = %doc, "creating the document failed: {error}");
+                    self.settle_created(doc, Err(StoreError::Io(error).into()));
                 }
-                Output::DocumentUnavailable { .. }
-                | Output::Ephemeral { .. }
-                | Output::Created { .. } => {}
+                Output::Created { doc } => self.settle_created(doc, Ok(())),
+                Output::DocumentUnavailable { .. } | Output::Ephemeral { .. } => {}
             }
         }
     }
@@ -402,6 +559,91 @@ impl EngineLoop {
                 self.conns.remove(&conn);
             }
         }
+    }
+}
+
+fn lost(doc: DocumentId) -> RegistryError {
+    RegistryError::Store(StoreError::Io(format!(
+        "the commit holding the edit of {doc} failed; nothing was changed"
+    )))
+}
+
+fn engine_error(
+    doc: DocumentId,
+    e: dealersync_core::protocol::engine::EngineError,
+) -> RegistryError {
+    use dealersync_core::protocol::engine::EngineError;
+    match e {
+        EngineError::Store(s) => RegistryError::Store(s),
+        other => RegistryError::Document {
+            doc,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// A [`DocumentWriter`] through the running relay: the admin API's site and network
+/// edits become the engine's own local changes, committed like any other and sent to
+/// every connected peer of the document at once. Each call blocks until the change is
+/// durable: call it from a blocking thread (`spawn_blocking`), never from async code.
+pub struct RelayDocuments {
+    handle: RelayHandle,
+}
+
+impl RelayDocuments {
+    /// Writes through the relay behind `handle`.
+    pub fn new(handle: RelayHandle) -> Self {
+        RelayDocuments { handle }
+    }
+
+    fn ask<T>(
+        &self,
+        event: impl FnOnce(oneshot::Sender<Result<T, RegistryError>>) -> Event,
+    ) -> Result<T, RegistryError> {
+        let (tx, rx) = oneshot::channel();
+        let stopped = || RegistryError::Store(StoreError::Io("the relay is shutting down".into()));
+        self.handle
+            .events
+            .blocking_send(event(tx))
+            .map_err(|_| stopped())?;
+        rx.blocking_recv().map_err(|_| stopped())?
+    }
+}
+
+impl DocumentWriter for RelayDocuments {
+    fn create(&self, id: DocumentId, bytes: Vec<u8>) -> Result<(), RegistryError> {
+        self.ask(|reply| Event::AdminCreate {
+            doc: id,
+            bytes,
+            reply,
+        })
+    }
+
+    fn edit(
+        &self,
+        id: DocumentId,
+        edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        // The edit runs here, on a copy with its own fresh actor id, so that the engine
+        // thread never waits on it; the resulting changes merge like a peer's.
+        let bytes = self.ask(|reply| Event::AdminRead { doc: id, reply })?;
+        let mut doc = AutoCommit::load(&bytes).map_err(|e| RegistryError::Document {
+            doc: id,
+            reason: format!("cannot load: {e}"),
+        })?;
+        let before = doc.get_heads();
+        edit(&mut doc)?;
+        let changes = doc.save_after(&before);
+        if doc.get_heads() == before {
+            return Ok(());
+        }
+        let heads = doc.get_heads();
+        self.ask(|reply| Event::AdminApply {
+            doc: id,
+            changes,
+            heads,
+            reply,
+        })
     }
 }
 
@@ -511,6 +753,64 @@ mod tests {
             other => panic!("expected the peer message, got {other:?}"),
         }
         assert!(unread.recv().await.is_none(), "nothing more was queued");
+        tokio::task::spawn_blocking(move || relay.shutdown())
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn admin_writes_through_the_relay_are_durable_when_they_return() {
+        use automerge::transaction::Transactable;
+        let dir = tempfile::tempdir().unwrap();
+        let open = || SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap();
+        let (reads, writes, check) = (open(), open(), open());
+        let relay = Relay::start(
+            RelayConfig {
+                peer_id: PeerId::from("relay"),
+                storage_id: StorageId("relay-store".into()),
+                idle_unload: Duration::from_secs(60),
+                max_loaded_docs: None,
+            },
+            reads,
+            writes,
+        );
+        let docs = RelayDocuments::new(relay.handle());
+        let doc = DocumentId::random();
+        let stored = tokio::task::spawn_blocking(move || {
+            docs.create(doc, crate::documents::empty_document())?;
+            // Creating it twice, or editing a document nobody created, is refused.
+            assert!(
+                docs.create(doc, crate::documents::empty_document())
+                    .is_err()
+            );
+            let unknown = DocumentId::random();
+            assert!(matches!(
+                docs.edit(unknown, &mut |_| Ok(())),
+                Err(RegistryError::Document { .. })
+            ));
+            assert!(!check.exists(&unknown)?);
+            docs.edit(doc, &mut |d| {
+                d.put(automerge::ROOT, "name", "总部").unwrap();
+                Ok(())
+            })?;
+            // A failing edit changes nothing.
+            let refused = docs.edit(doc, &mut |d| {
+                d.put(automerge::ROOT, "name", "half-done").unwrap();
+                Err(RegistryError::Invalid("refused".into()))
+            });
+            assert!(matches!(refused, Err(RegistryError::Invalid(_))));
+            // Returned means committed: the store has it without waiting.
+            let stored = check.load(&doc)?.expect("created");
+            Ok::<_, RegistryError>(automerge::Automerge::load(&stored.chunks.concat()).unwrap())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let name = stored
+            .get(automerge::ROOT, "name")
+            .unwrap()
+            .and_then(|(v, _)| v.into_string().ok());
+        assert_eq!(name.as_deref(), Some("总部"));
         tokio::task::spawn_blocking(move || relay.shutdown())
             .await
             .unwrap();

@@ -54,8 +54,12 @@ pub struct ServeOptions {
 pub type Authorize =
     Arc<dyn Fn(&HeaderMap, &Uri) -> Result<Admission, Box<Response>> + Send + Sync>;
 
+/// Vets the peer id (and storage id, if any) a connection claims in its `join`,
+/// before the sync engine sees it: `Err` is the reason to send in an `error` before
+/// closing. Runs on a blocking thread (it may write to the database).
+pub type JoinCheck = Arc<dyn Fn(&str, Option<&str>) -> Result<(), String> + Send + Sync>;
+
 /// A WebSocket connection the authorizer let in.
-#[derive(Debug)]
 pub struct Admission {
     /// Access per document, user and device, for the engine.
     pub info: ConnInfo,
@@ -64,6 +68,19 @@ pub struct Admission {
     pub subprotocol: Option<&'static str>,
     /// When the credentials expire; the connection is then closed with an `error`.
     pub expires_in: Option<Duration>,
+    /// Binds the peer id claimed in `join` to the credentials; `None` accepts any.
+    pub join_check: Option<JoinCheck>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("info", &self.info)
+            .field("subprotocol", &self.subprotocol)
+            .field("expires_in", &self.expires_in)
+            .field("join_check", &self.join_check.is_some())
+            .finish()
+    }
 }
 
 impl Admission {
@@ -73,6 +90,7 @@ impl Admission {
             info: ConnInfo::full_access(),
             subprotocol: None,
             expires_in: None,
+            join_check: None,
         }
     }
 }
@@ -116,6 +134,19 @@ pub async fn serve(
     metrics: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with(options, |_| extensions, metrics, shutdown, |_| {}).await
+}
+
+/// [`serve`] for extensions that need the running relay (the API writes documents
+/// through it, so connected peers see admin changes at once): `extensions` is called
+/// once the relay runs, and `ready` once the listener is bound, with its address.
+pub async fn serve_with(
+    options: ServeOptions,
+    extensions: impl FnOnce(&RelayHandle) -> Extensions,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
+) -> anyhow::Result<()> {
     let store_options = StoreOptions {
         durability: options.durability,
         busy_timeout: options.busy_timeout,
@@ -140,6 +171,7 @@ pub async fn serve(
         reads,
         writes,
     );
+    let extensions = extensions(&relay.handle());
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState {
         relay: relay.handle(),
@@ -158,11 +190,13 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
     info!(
-        addr = %listener.local_addr()?,
+        addr = %addr,
         data_dir = %options.data_dir.display(),
         "dealersync relay listening; WebSocket at /sync"
     );
+    ready(addr);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -196,6 +230,7 @@ async fn sync_socket(
     let mut limits = state.limits.clone();
     limits.expires_in = admission.expires_in;
     let info = admission.info;
+    let join_check = admission.join_check;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -205,7 +240,14 @@ async fn sync_socket(
         .max_message_size(cap)
         .max_frame_size(cap)
         .on_upgrade(move |socket| {
-            ws::serve_socket(socket, state.relay, info, limits, remote, state.shutdown)
+            ws::serve_socket(
+                socket,
+                state.relay,
+                ws::Admitted { info, join_check },
+                limits,
+                remote,
+                state.shutdown,
+            )
         })
         .into_response()
 }
@@ -279,6 +321,7 @@ mod tests {
                         info: ConnInfo::with_access(|_| Access::ReadOnly),
                         subprotocol: None,
                         expires_in: Some(Duration::from_millis(300)),
+                        join_check: None,
                     }),
                     _ => Err(Box::new(
                         (StatusCode::UNAUTHORIZED, "no valid token").into_response(),

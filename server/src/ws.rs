@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
 use crate::relay::{Outgoing, RelayHandle};
+use crate::server::JoinCheck;
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
 use dealersync_core::protocol::MessageKind;
@@ -111,23 +112,36 @@ enum End {
     Breach(Breach),
 }
 
+/// Who a connection is, as admitted: what the engine needs, and the check of the peer
+/// id it claims.
+pub struct Admitted {
+    /// Access per document, user and device.
+    pub info: ConnInfo,
+    /// Binds the `join`'s peer and storage ids to the credentials.
+    pub join_check: Option<JoinCheck>,
+}
+
 /// Serves one upgraded WebSocket until it ends, then frees its engine state.
 pub async fn serve_socket(
     socket: WebSocket,
     relay: RelayHandle,
-    info: ConnInfo,
+    admitted: Admitted,
     limits: Limits,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
-    let conn = relay.connect(info, outbox_tx).await;
+    let join_check = admitted.join_check;
+    let conn = relay.connect(admitted.info, outbox_tx).await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
     async {
         info!("connected");
-        run(socket, &relay, conn, &limits, outbox_rx, shutdown).await;
+        run(
+            socket, &relay, conn, &limits, join_check, outbox_rx, shutdown,
+        )
+        .await;
         relay.disconnect(conn).await;
         info!("disconnected");
     }
@@ -141,6 +155,7 @@ async fn run(
     relay: &RelayHandle,
     conn: dealersync_core::protocol::engine::ConnId,
     limits: &Limits,
+    join_check: Option<JoinCheck>,
     mut outbox: mpsc::Receiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -214,6 +229,16 @@ async fn run(
                         {
                             tracing::Span::current().record("peer", id.as_str());
                             peer = Some(id.clone());
+                            // Vetted before the engine sees it: the engine lets a
+                            // second connection with the same peer id replace the
+                            // first, which must not happen for another user's peer id.
+                            // Later joins on this connection must repeat the same id
+                            // (the engine closes otherwise), so the first is the one.
+                            if let Some(check) = &join_check
+                                && let Err(why) = vet_join(check, id, &bytes).await
+                            {
+                                break End::Breach(Breach::new("peer_taken", close_code::POLICY, why));
+                            }
                         }
                         if header.kind == "sync" && sync_pending.is_none() {
                             sync_pending = Some(Instant::now());
@@ -334,6 +359,22 @@ async fn run(
         while let Some(Ok(_)) = stream.next().await {}
     })
     .await;
+}
+
+/// Runs the join check on a blocking thread with the peer and storage ids of the
+/// `join` frame.
+async fn vet_join(check: &JoinCheck, peer: &str, frame: &[u8]) -> Result<(), String> {
+    let storage = match dealersync_core::protocol::Message::decode(frame) {
+        Ok(dealersync_core::protocol::Message::Join { metadata, .. }) => {
+            metadata.and_then(|m| m.storage_id).map(|s| s.0)
+        }
+        // Not a valid join: the engine answers it with the precise error.
+        _ => return Ok(()),
+    };
+    let (check, peer) = (check.clone(), peer.to_string());
+    tokio::task::spawn_blocking(move || check(&peer, storage.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(format!("cannot check the peer id: {e}")))
 }
 
 /// How long a closing connection waits for the peer's close.

@@ -350,3 +350,53 @@ async fn a_live_connection_is_closed_when_its_token_expires() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(errors.iter().any(|e| e.contains("expired")), "{errors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_id_is_bound_to_its_token_and_cannot_be_taken_over() {
+    let r = Relay::start().await;
+    let own = r.doc("agent-a");
+    let mine = r.token(Role::Consultant, "agent-a", "tablet-a", TTL);
+    // The same user on another device, and another user: neither may speak as us.
+    let other_device = r.token(Role::Consultant, "agent-a", "tablet-b", TTL);
+    let other_user = r.token(Role::Manager, "dc-north", "tablet-a", TTL);
+    let mut a = Client::connect(&r.url(&mine), "shop-tablet", Some("shop-store")).await;
+    a.request(own).await;
+    a.until("synced", |c| !c.server_heads(own).is_empty()).await;
+
+    for (token, peer, storage) in [
+        (&other_device, "shop-tablet", None),
+        (&other_user, "shop-tablet", Some("elsewhere")),
+        // A fresh peer id with our storage id would pick up our sync states.
+        (&other_user, "fresh-peer", Some("shop-store")),
+    ] {
+        let (mut ws, _) = tokio_tungstenite::connect_async(r.url(token))
+            .await
+            .unwrap();
+        ws.send(WsMessage::Binary(join_frame(peer, storage).into()))
+            .await
+            .unwrap();
+        let errors = expect_error_and_close(&mut ws).await;
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("belongs to another user or device")),
+            "{peer}/{storage:?}: {errors:?}"
+        );
+    }
+
+    // The rightful connection was not replaced: it still writes and is acknowledged.
+    a.change(own, |d| {
+        d.put(automerge::ROOT, "still-mine", 1).unwrap();
+    })
+    .await;
+    let heads = a.heads(own);
+    a.until("acknowledged", |c| c.server_heads(own) == heads)
+        .await;
+    assert!(a.errors.is_empty(), "{:?}", a.errors);
+    // The owner may come back with the same ids on a new connection.
+    let mut again = Client::connect(&r.url(&mine), "shop-tablet", Some("shop-store")).await;
+    again.request(own).await;
+    again
+        .until("owner reconnected", |c| c.has_all(own, &heads))
+        .await;
+}

@@ -40,6 +40,10 @@
 //!   document are queued, not applied, so each commit cycle ends with the document
 //!   clean and able to answer (no starvation under constant load).
 //!
+//! A sync state never records uncommitted heads as sent (see `receive_sync`), so the
+//! message sent after the commit, which is the writer's acknowledgement, is never
+//! skipped.
+//!
 //! [`Engine::commit_succeeded`] marks the batch's documents clean, generates the
 //! waiting sync messages and replays the queue. [`Engine::commit_failed`] errors and
 //! closes every connection whose changes were in the batch (they still hold them and
@@ -997,6 +1001,7 @@ impl Engine {
             self.send(out, conn, &err);
         }
         let d = self.docs.get_mut(&doc_id).expect("caller loaded it");
+        let durable = d.fully_durable();
         let peer = d.peers.get_mut(&conn).expect("ensure_peer added it");
         peer.heard_from = true;
         peer.unavailable = false;
@@ -1004,7 +1009,7 @@ impl Engine {
         if !msg.changes.is_empty() {
             self.stats.apply_calls += 1;
         }
-        let result = d.am.receive_sync_message(&mut peer.sync, msg);
+        let result = receive_sync(&mut d.am, durable, &mut peer.sync, msg);
         let after = d.am.get_heads();
         if after != before {
             // Exactly the changes applied now: also those that arrived earlier and
@@ -1679,12 +1684,14 @@ impl Engine {
             msg.changes = sync::ChunkList::empty();
             let d = self.docs.get_mut(&doc_id).expect("checked above");
             d.last_active = now;
+            // The queue's changes are applied and not committed yet.
+            let durable = d.fully_durable();
             let Some(peer) = d.peers.get_mut(&conn) else {
                 continue;
             };
             peer.heard_from = true;
             peer.unavailable = false;
-            let result = d.am.receive_sync_message(&mut peer.sync, msg);
+            let result = receive_sync(&mut d.am, durable, &mut peer.sync, msg);
             if peer.sync.shared_heads != peer.saved_shared_heads {
                 self.dirty.insert(doc_id);
             }
@@ -1768,6 +1775,39 @@ fn persistable(metadata: Option<PeerMetadata>) -> Option<StorageId> {
     metadata
         .filter(|m| !m.is_ephemeral)
         .and_then(|m| m.storage_id)
+}
+
+/// automerge's `receive_sync_message`, except that it never records uncommitted
+/// heads as sent to the peer. `durable`: everything in `am` is committed.
+///
+/// When a message carries no changes and heads equal to ours, automerge sets
+/// `last_sent_heads` to our heads ("the peer has exactly what we have, nothing to
+/// tell it"), and `generate_sync_message` then stays silent until our heads move.
+/// Here that is wrong while our heads are not committed: we have not sent them (no
+/// message goes out before the commit), and the message advertising them after the
+/// commit is the peer's acknowledgement. A writer whose own changes were in those
+/// heads would otherwise never learn they are stored. So the previous value, which
+/// names committed heads only, is kept.
+///
+/// The rest of what automerge updates claims nothing we told the peer:
+/// `their_heads`/`their_have`/`their_need`, capabilities and flags describe the peer;
+/// `sent_hashes` is only trimmed (it grows only in `generate_sync_message`, which
+/// runs on committed documents); `in_flight = false` only allows the next message;
+/// `shared_heads` may name uncommitted changes, but it is saved in the same batch
+/// as them and checked against the document on load and after a failed commit.
+fn receive_sync(
+    am: &mut Automerge,
+    durable: bool,
+    sync: &mut State,
+    msg: sync::Message,
+) -> Result<(), automerge::AutomergeError> {
+    let told = sync.last_sent_heads.clone();
+    let ours = am.get_heads();
+    let result = am.receive_sync_message(sync, msg);
+    if !durable && sync.last_sent_heads == ours {
+        sync.last_sent_heads = told;
+    }
+    result
 }
 
 /// The hashes of every change a sync message carries, parsed without applying
