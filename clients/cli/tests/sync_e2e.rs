@@ -202,9 +202,9 @@ fn three_devices_work_offline_and_agree_on_documents_and_conflicts() {
     // The part is on the books before the devices count it offline (a part first
     // entered on two devices at once is core::domain's concern, not the sync's).
     a.ok(&["parts", "adjust", "E2E-OIL-FILTER", "1"]);
-    a.ok(&["sync"]);
-    b.ok(&["sync"]);
-    m.ok(&["sync"]);
+    a.ok(&["sync", "--timeout", "180"]);
+    b.ok(&["sync", "--timeout", "180"]);
+    m.ok(&["sync", "--timeout", "180"]);
     assert_eq!(b.json(&["vehicle", "show", &v1])["status"], "in_stock");
     assert_eq!(
         m.json(&["--site", &rs, "customer", "show", &c1])["name"],
@@ -287,7 +287,7 @@ fn three_devices_work_offline_and_agree_on_documents_and_conflicts() {
     // Back online; sync in one order, then another.
     server.spawn(false);
     for d in [&b, &m, &a, &b, &m] {
-        d.ok(&["sync"]);
+        d.ok(&["sync", "--timeout", "180"]);
     }
     let all = assert_identical(&[&a, &b, &m], &rs);
     let conflicts = Value::Array(
@@ -378,7 +378,7 @@ fn three_devices_work_offline_and_agree_on_documents_and_conflicts() {
     assert!(!ids(&m.json(&["conflicts", "list"])).contains(&booking));
     // A different order this time.
     for d in [&m, &a, &b] {
-        d.ok(&["sync"]);
+        d.ok(&["sync", "--timeout", "180"]);
     }
     for d in [&a, &b, &m] {
         assert!(
@@ -430,7 +430,7 @@ fn three_devices_work_offline_and_agree_on_documents_and_conflicts() {
         .to_string();
     m.ok(&["conflicts", "resolve", &fc, "--keep", "11"]);
     for d in [&a, &m, &b, &a, &m] {
-        d.ok(&["sync"]);
+        d.ok(&["sync", "--timeout", "180"]);
     }
     let left = assert_identical(&[&a, &b, &m], &rs);
     assert_eq!(ids(&left), baseline, "{left:#}");
@@ -451,8 +451,8 @@ fn three_devices_work_offline_and_agree_on_documents_and_conflicts() {
     // v2 was never touched offline: sold and delivered online, seen by all.
     a.ok(&["vehicle", "sell", &v2, "--customer", &c2]);
     a.ok(&["vehicle", "deliver", &v2]);
-    a.ok(&["sync"]);
-    m.ok(&["sync"]);
+    a.ok(&["sync", "--timeout", "180"]);
+    m.ok(&["sync", "--timeout", "180"]);
     assert_eq!(
         m.json(&["--site", &rs, "vehicle", "show", &v2])["status"],
         "delivered"
@@ -577,7 +577,7 @@ fn an_offline_device_catches_up_5000_changes_in_one_sync_and_survives_a_killed_s
     assert_eq!(row["outcome"], "synced", "{report:#}");
     assert!(row["received"].as_i64().unwrap() >= 5000, "{report:#}");
     assert_eq!(row["sent"], 3, "{report:#}");
-    a.ok(&["sync"]);
+    a.ok(&["sync", "--timeout", "180"]);
     assert_eq!(heads(&a, &rs), heads(&b, &rs));
     let parts = b.json(&["parts", "list"]);
     let total = e2e_parts(&parts);
@@ -668,14 +668,14 @@ fn sync_watch_follows_both_sides_and_reconnects_after_a_server_restart() {
 
     // A change on the server reaches the watching device by itself.
     let from_a = add(&a, "甲", "13500000001");
-    a.ok(&["sync"]);
+    a.ok(&["sync", "--timeout", "180"]);
     wait_for("a's customer to reach b", Duration::from_secs(30), || {
         ids(&b.json(&["customer", "list"])).contains(&from_a)
     });
     // A command on the watching device is sent by the watcher.
     let from_b = add(&b, "乙", "13500000002");
     wait_for("b's customer to reach a", Duration::from_secs(30), || {
-        a.ok(&["sync"]);
+        a.ok(&["sync", "--timeout", "180"]);
         ids(&a.json(&["customer", "list"])).contains(&from_b)
     });
     // The server restarts; the watcher reconnects and carries on.
@@ -686,7 +686,7 @@ fn sync_watch_follows_both_sides_and_reconnects_after_a_server_restart() {
         "b's offline customer to reach a after the restart",
         Duration::from_secs(90),
         || {
-            a.ok(&["sync"]);
+            a.ok(&["sync", "--timeout", "180"]);
             ids(&a.json(&["customer", "list"])).contains(&offline)
         },
     );

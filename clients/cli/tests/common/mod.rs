@@ -9,13 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use automerge::AutoCommit;
-use base64::Engine as _;
-use dealersync_cli::home::{Config, Home, SiteEntry, decode_claims};
-use dealersync_core::domain;
-use dealersync_core::protocol::DocumentId;
-use dealersync_core::schema::{SiteHeader, SiteKind, VehicleModel};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// The CLI binary under test.
 pub fn cli_bin() -> PathBuf {
@@ -77,30 +71,11 @@ pub fn http_get(addr: &str, path: &str, token: Option<&str>) -> std::io::Result<
     Ok((status, body))
 }
 
-/// Whether the relay binary has the auth contracts of DESIGN.md (`serve --demo`,
-/// `token`, `/api/sites`). Until they are wired into the binary, the harness sets the
-/// network up through the admin path (`doc create`) and stores the devices' logins
-/// itself; everything after login (offline commands, `sync`, `status`) is the same.
-pub fn relay_has_auth() -> bool {
-    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *HAS.get_or_init(|| {
-        let out = Command::new(server_bin())
-            .arg("--help")
-            .output()
-            .expect("run dealersync-server --help");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.trim_start().starts_with("token"))
-    })
-}
-
 /// A running relay with its own data directory; killed on drop.
 pub struct Server {
     pub child: Option<Child>,
     pub addr: String,
     pub data_dir: PathBuf,
-    /// Sites and their documents when the harness created them (no auth contracts).
-    pub fixture: Option<(DocumentId, Vec<(SiteHeader, DocumentId)>)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -112,73 +87,15 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Creates a small network (hq → dc-north → rs-1, one model) with `doc create`.
-fn create_fixture_network(data_dir: &Path) -> (DocumentId, Vec<(SiteHeader, DocumentId)>) {
-    std::fs::create_dir_all(data_dir).unwrap();
-    let h = |id: &str, kind, parent: Option<&str>| SiteHeader {
-        id: id.into(),
-        name: format!("{id} 站点"),
-        kind,
-        parent: parent.map(str::to_string),
-    };
-    let headers = [
-        h("hq", SiteKind::HeadOffice, None),
-        h("dc-north", SiteKind::DistributionCentre, Some("hq")),
-        h("rs-1", SiteKind::Roadshow, Some("dc-north")),
-    ];
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut net = AutoCommit::new();
-    domain::init_network_document(&mut net, now).unwrap();
-    for s in &headers {
-        domain::put_site(&mut net, s, "admin", now).unwrap();
-    }
-    let model = VehicleModel {
-        code: "SDN-A".into(),
-        name: "轿车 A".into(),
-        trims: vec!["Comfort".into()],
-        cost: 12_000_000,
-        list_price: 15_200_000,
-    };
-    domain::put_model(&mut net, &model, "admin", now).unwrap();
-    let create = |id: DocumentId, bytes: Vec<u8>| {
-        let f = data_dir.join(format!("{id}.automerge"));
-        std::fs::write(&f, bytes).unwrap();
-        let out = Command::new(server_bin())
-            .args(["doc", "create", "--data-dir"])
-            .arg(data_dir)
-            .args(["--id", &id.to_string(), "--from"])
-            .arg(&f)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let network = DocumentId::random();
-    create(network, net.save());
-    let mut sites = Vec::new();
-    for s in headers {
-        let id = DocumentId::random();
-        create(id, domain::create_site_document(&s, now).unwrap().save());
-        sites.push((s, id));
-    }
-    (network, sites)
-}
-
 impl Server {
-    /// Starts a relay on a fresh data directory seeded with the demo network (or, before
-    /// the binary has `--demo`, a small network made with `doc create`).
+    /// Starts a relay on a fresh data directory seeded with the demo network.
     pub fn start_demo() -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
-        let fixture = (!relay_has_auth()).then(|| create_fixture_network(&data_dir));
         let mut s = Server {
             child: None,
             addr: format!("127.0.0.1:{}", free_port()),
             data_dir,
-            fixture,
             _tmp: Some(tmp),
         };
         s.spawn(true);
@@ -195,12 +112,13 @@ impl Server {
             .arg(&self.data_dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if demo && self.fixture.is_none() {
+        if demo {
             cmd.arg("--demo");
         }
         self.child = Some(cmd.spawn().expect("start dealersync-server"));
         let addr = self.addr.clone();
-        wait_for("the server's /healthz", Duration::from_secs(30), || {
+        // Seeding the demo network in a debug build on a busy machine takes a while.
+        wait_for("the server's /healthz", Duration::from_secs(180), || {
             matches!(http_get(&addr, "/healthz", None), Ok((200, _)))
         });
     }
@@ -218,19 +136,8 @@ impl Server {
         format!("http://{}", self.addr)
     }
 
-    /// A token minted by `dealersync-server token` (or, without auth in the binary, an
-    /// unsigned one carrying the same claims).
+    /// A token minted by `dealersync-server token`.
     pub fn token(&self, sub: &str, role: &str, site: &str) -> String {
-        if self.fixture.is_some() {
-            let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
-            return format!(
-                "{}.{}.dW5zaWduZWQ",
-                b64(r#"{"alg":"HS256","typ":"JWT"}"#),
-                b64(&format!(
-                    r#"{{"sub":"{sub}","role":"{role}","site":"{site}","exp":4102444800,"jti":"{sub}"}}"#
-                ))
-            );
-        }
         let out = Command::new(server_bin())
             .args(["token", "--data-dir"])
             .arg(&self.data_dir)
@@ -247,15 +154,6 @@ impl Server {
 
     /// `GET /api/sites` as the given token: the sites it may read.
     pub fn sites(&self, token: &str) -> Vec<Value> {
-        if let Some((_, sites)) = &self.fixture {
-            return sites
-                .iter()
-                .map(|(h, id)| {
-                    json!({"id": h.id, "name": h.name, "kind": h.kind.as_str(),
-                           "parent": h.parent, "documentId": id.to_string()})
-                })
-                .collect();
-        }
         let (status, body) = http_get(&self.addr, "/api/sites", Some(token)).unwrap();
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
@@ -337,43 +235,16 @@ impl Device {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 
-    /// Logs in (which also syncs). Without auth in the relay binary there is no
-    /// `/api/sites`: the login `dealersync login` would store is written directly, with
-    /// the sites the policy lets the token's user read, and the device syncs.
+    /// Logs in (which also syncs).
     pub fn login(&self, server: &Server, token: &str) {
-        let Some((network, sites)) = &server.fixture else {
-            self.ok(&["login", "--server", &server.url(), "--token", token]);
-            return;
-        };
-        let mut config = Config {
-            server: server.url(),
-            token: token.into(),
-            claims: decode_claims(token).unwrap(),
-            network: *network,
-            sites: sites
-                .iter()
-                .map(|(h, id)| SiteEntry {
-                    id: h.id.clone(),
-                    name: h.name.clone(),
-                    kind: h.kind.to_string(),
-                    parent: h.parent.clone(),
-                    document_id: *id,
-                })
-                .collect(),
-            storage_id: uuid::Uuid::new_v4().to_string(),
-        };
-        let readable: Vec<SiteEntry> = config
-            .sites
-            .iter()
-            .filter(|s| config.site_access(&s.id).can_read())
-            .cloned()
-            .collect();
-        config.sites = readable;
-        Home {
-            dir: self.home().to_path_buf(),
-        }
-        .save_config(&config)
-        .unwrap();
-        self.ok(&["sync"]);
+        self.ok(&[
+            "login",
+            "--server",
+            &server.url(),
+            "--token",
+            token,
+            "--timeout",
+            "180",
+        ]);
     }
 }
