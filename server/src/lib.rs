@@ -1,1 +1,17 @@
-//! dealersync-server: the relay.
+//! dealersync-server: the relay that automerge-repo clients sync with.
+//!
+//! - [`storage`]: SQLite storage of documents, sync states and the audit log.
+//! - [`documents`]: the admin path that creates documents.
+//! - [`relay`]: the driver that runs the sync engine with group commits.
+//! - [`ws`]: one task per WebSocket: limits, keepalive, metrics.
+//! - [`server`]: routes, start-up, graceful shutdown.
+//! - [`telemetry`]: tracing set-up and the Prometheus metric names.
+//! - [`wire`]: what the transport reads from frames (type, ids) and its own `error`s.
+
+pub mod documents;
+pub mod relay;
+pub mod server;
+pub mod storage;
+pub mod telemetry;
+pub mod wire;
+pub mod ws;

@@ -434,12 +434,6 @@ pub struct Engine {
     stats: EngineStats,
 }
 
-/// An incoming change, identified before anything is applied.
-struct IncomingChange {
-    hash: ChangeHash,
-    actor: String,
-}
-
 /// Why the changes in a sync message cannot be applied.
 #[derive(Debug, thiserror::Error)]
 #[error("a change in the sync message is not valid automerge data: {0}")]
@@ -691,16 +685,7 @@ impl Engine {
                     doc: document_id,
                 });
             }
-            (
-                Phase::Ready,
-                Message::Ephemeral {
-                    document_id,
-                    session_id,
-                    count,
-                    data,
-                    ..
-                },
-            ) => self.on_ephemeral(&mut out, conn, document_id, session_id, count, data),
+            (Phase::Ready, m @ Message::Ephemeral { .. }) => self.on_ephemeral(&mut out, conn, m),
             (Phase::Ready, Message::Leave { .. }) => {
                 out.push(Output::Close {
                     conn,
@@ -897,6 +882,10 @@ impl Engine {
             }
         };
         if !(self.conns[&conn].info.access)(&doc_id).can_read() {
+            if let Some(d) = self.docs.get_mut(&doc_id) {
+                d.peers.remove(&conn);
+                d.queue.retain(|(q, _)| *q != conn);
+            }
             self.unavailable(out, conn, doc_id);
             return;
         }
@@ -969,9 +958,9 @@ impl Engine {
                 return;
             }
         };
-        let new: Vec<IncomingChange> = incoming
+        let new: Vec<ChangeHash> = incoming
             .into_iter()
-            .filter(|c| !has_change(&d.am, &c.hash))
+            .filter(|h| !has_change(&d.am, h))
             .collect();
         if !new.is_empty() && !access.can_write() {
             // Rejected before automerge sees them: strip the changes, keep the heads
@@ -996,13 +985,15 @@ impl Engine {
         let result = d.am.receive_sync_message(&mut peer.sync, msg);
         let after = d.am.get_heads();
         if after != before {
+            // Exactly the changes applied now: also those that arrived earlier and
+            // waited in automerge's queue for a missing dependency.
             let mut applied = 0;
-            for ch in new.iter().filter(|c| has_change(&d.am, &c.hash)) {
+            for ch in d.am.get_changes_meta(&before) {
                 applied += 1;
                 d.audit.push(AuditRecord {
                     doc: doc_id,
                     change_hash: ch.hash.to_string(),
-                    actor: ch.actor.clone(),
+                    actor: ch.actor.to_hex_string(),
                     user: user.clone(),
                     device: device.clone(),
                     received_at: now,
@@ -1033,9 +1024,18 @@ impl Engine {
         let Some(target) = c.peer_id.clone() else {
             return;
         };
+        let can_read = (c.info.access)(&doc_id).can_read();
         let Some(d) = self.docs.get_mut(&doc_id) else {
             return;
         };
+        if !can_read {
+            // Access was revoked while syncing: the peer hears nothing more.
+            d.peers.remove(&conn);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.docs.remove(&doc_id);
+            }
+            return;
+        }
         if !d.fully_durable() {
             return;
         }
@@ -1080,19 +1080,29 @@ impl Engine {
         }
     }
 
-    fn on_ephemeral(
-        &mut self,
-        out: &mut Vec<Output>,
-        conn: ConnId,
-        doc_id: DocumentId,
-        session_id: String,
-        count: u64,
-        data: Vec<u8>,
-    ) {
-        let c = &self.conns[&conn];
-        let Some(sender) = c.peer_id.clone() else {
+    fn on_ephemeral(&mut self, out: &mut Vec<Output>, conn: ConnId, msg: Message) {
+        let Message::Ephemeral {
+            sender_id: claimed_sender,
+            document_id: doc_id,
+            session_id,
+            count,
+            data,
+            ..
+        } = msg
+        else {
             return;
         };
+        let c = &self.conns[&conn];
+        // A server we connected to relays other peers' messages. A peer connected to
+        // us speaks for itself only: automerge-repo clients forward every ephemeral
+        // message they receive to their other peers, i.e. back to us, with the
+        // original sender. In a star we have seen those already, and accepting
+        // messages in another peer's name would let a client spoof its presence.
+        if !c.outgoing && c.peer_id.as_ref() != Some(&claimed_sender) {
+            self.stats.ephemeral_duplicates += 1;
+            return;
+        }
+        let sender = claimed_sender;
         if !(c.info.access)(&doc_id).can_read() {
             // Silently dropped: answering would reveal whether the document exists.
             return;
@@ -1351,7 +1361,9 @@ impl Engine {
     }
 
     /// Whether the document is in sync with the peer on `conn`: everything is
-    /// committed here, the peer's heads equal ours and no message is in flight.
+    /// committed here and the peer's last advertised heads equal ours. (A peer only
+    /// advertises committed heads, so for a client this means the server has
+    /// durably stored everything the client has.)
     pub fn is_synced(&self, doc_id: &DocumentId, conn: ConnId) -> bool {
         let Some(d) = self.docs.get(doc_id) else {
             return false;
@@ -1361,7 +1373,6 @@ impl Engine {
         };
         d.fully_durable()
             && d.queue.is_empty()
-            && !p.sync.in_flight
             && p.sync.their_heads.as_ref() == Some(&d.am.get_heads())
     }
 
@@ -1617,28 +1628,79 @@ fn persistable(metadata: Option<PeerMetadata>) -> Option<StorageId> {
         .and_then(|m| m.storage_id)
 }
 
-/// Parses every change a sync message carries, without applying anything, so that
-/// invalid bytes and read-only violations are caught before automerge sees them.
-fn inspect_changes(msg: &sync::Message) -> Result<Vec<IncomingChange>, InvalidChanges> {
+/// The hashes of every change a sync message carries, parsed without applying
+/// anything, so that invalid bytes and read-only violations are caught before
+/// automerge sees them.
+/// An entry of the message's change list may hold several storage chunks back to
+/// back (a v2 message sends a whole saved document, which can be followed by
+/// change chunks).
+fn inspect_changes(msg: &sync::Message) -> Result<Vec<ChangeHash>, InvalidChanges> {
     let mut out = Vec::new();
-    for chunk in msg.changes.iter() {
-        match Change::try_from(chunk) {
-            Ok(c) => out.push(IncomingChange {
-                hash: c.hash(),
-                actor: c.actor_id().to_hex_string(),
-            }),
-            Err(automerge::LoadChangeError::WrongChunkType) => {
-                // A whole document (v2 sync messages send one when far behind).
-                let doc = Automerge::load(chunk).map_err(|e| InvalidChanges(e.to_string()))?;
-                for c in doc.get_changes(&[]) {
-                    out.push(IncomingChange {
-                        hash: c.hash(),
-                        actor: c.actor_id().to_hex_string(),
-                    });
+    let mut push = |c: &Change| out.push(c.hash());
+    for entry in msg.changes.iter() {
+        for (kind, chunk) in split_chunks(entry)? {
+            match kind {
+                CHUNK_CHANGE | CHUNK_COMPRESSED => {
+                    let c = Change::try_from(chunk).map_err(|e| InvalidChanges(e.to_string()))?;
+                    push(&c);
                 }
+                CHUNK_DOCUMENT => {
+                    let doc = Automerge::load(chunk).map_err(|e| InvalidChanges(e.to_string()))?;
+                    doc.get_changes(&[]).iter().for_each(&mut push);
+                }
+                CHUNK_BUNDLE => {
+                    let bundle = automerge::Bundle::try_from(chunk)
+                        .map_err(|e| InvalidChanges(e.to_string()))?;
+                    let changes = bundle
+                        .to_changes()
+                        .map_err(|e| InvalidChanges(e.to_string()))?;
+                    changes.iter().for_each(&mut push);
+                }
+                other => return Err(InvalidChanges(format!("unknown chunk type {other}"))),
             }
-            Err(e) => return Err(InvalidChanges(e.to_string())),
         }
+    }
+    Ok(out)
+}
+
+const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+const CHUNK_DOCUMENT: u8 = 0;
+const CHUNK_CHANGE: u8 = 1;
+const CHUNK_COMPRESSED: u8 = 2;
+const CHUNK_BUNDLE: u8 = 3;
+
+/// Splits automerge storage bytes into chunks by their headers (magic, checksum,
+/// type, LEB128 length); the chunks themselves are verified by their parsers.
+fn split_chunks(mut bytes: &[u8]) -> Result<Vec<(u8, &[u8])>, InvalidChanges> {
+    let bad = |why: &str| InvalidChanges(why.to_string());
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 10 || bytes[..4] != MAGIC {
+            return Err(bad("chunk does not start with the automerge magic bytes"));
+        }
+        let kind = bytes[8];
+        let mut len: u64 = 0;
+        let mut shift = 0;
+        let mut i = 9;
+        loop {
+            let b = *bytes.get(i).ok_or_else(|| bad("truncated chunk length"))?;
+            if shift > 56 {
+                return Err(bad("chunk length overflows"));
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(i))
+            .filter(|e| *e <= bytes.len())
+            .ok_or_else(|| bad("chunk is longer than the message"))?;
+        out.push((kind, &bytes[..end]));
+        bytes = &bytes[end..];
     }
     Ok(out)
 }
@@ -1657,4 +1719,38 @@ fn load_chunks(chunks: &[Vec<u8>]) -> Result<Automerge, automerge::AutomergeErro
         all.extend_from_slice(c);
     }
     Automerge::load(&all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The driver keeps the engine behind a mutex shared by tasks.
+    #[test]
+    fn engine_can_move_between_threads() {
+        fn is_send<T: Send>() {}
+        is_send::<Engine>();
+        is_send::<Output>();
+        is_send::<(BatchToken, WriteBatch)>();
+    }
+
+    #[test]
+    fn chunks_split_by_header_and_reject_garbage() {
+        let mut a = Automerge::new();
+        let mut tx = a.transaction();
+        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "k", 1).unwrap();
+        tx.commit();
+        let doc = a.save();
+        let change = a.get_changes(&[])[0].raw_bytes().to_vec();
+        let both = [doc.clone(), change.clone()].concat();
+        let parts = split_chunks(&both).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[0].0, CHUNK_DOCUMENT);
+        assert_eq!(parts[1].0, CHUNK_CHANGE);
+        assert!(split_chunks(&both[..both.len() - 1]).is_err());
+        assert!(split_chunks(b"not a chunk at all").is_err());
+        let mut wrong_magic = change.clone();
+        wrong_magic[0] ^= 1;
+        assert!(split_chunks(&wrong_magic).is_err());
+    }
 }

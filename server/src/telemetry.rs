@@ -1,0 +1,100 @@
+//! Logs and metrics: tracing set-up and the Prometheus metric names the relay exports.
+//!
+//! Metric names are constants here so that docs/operations.md, the code and the tests
+//! agree on one spelling.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Open WebSocket connections (gauge).
+pub const CONNECTIONS: &str = "dealersync_connections";
+/// WebSocket connections accepted since start (counter).
+pub const CONNECTIONS_TOTAL: &str = "dealersync_connections_total";
+/// Documents held in memory by the engine (gauge).
+pub const DOCUMENTS_LOADED: &str = "dealersync_documents_loaded";
+/// Messages received, by `type` (counter).
+pub const MESSAGES_IN: &str = "dealersync_messages_in_total";
+/// Bytes received, by `type` (counter).
+pub const BYTES_IN: &str = "dealersync_bytes_in_total";
+/// Messages sent, by `type` (counter).
+pub const MESSAGES_OUT: &str = "dealersync_messages_out_total";
+/// Bytes sent, by `type` (counter).
+pub const BYTES_OUT: &str = "dealersync_bytes_out_total";
+/// Seconds from a `sync` message received on a connection to the next `sync` message
+/// the server sends back on it, durable commit included (histogram).
+pub const SYNC_ROUND_SECONDS: &str = "dealersync_sync_round_seconds";
+/// Seconds one group commit takes, fsync included (histogram).
+pub const COMMIT_SECONDS: &str = "dealersync_storage_commit_seconds";
+/// Changes (audit rows) per group commit (histogram).
+pub const COMMIT_BATCH_CHANGES: &str = "dealersync_storage_commit_batch_changes";
+/// Bytes of document chunks per group commit (histogram).
+pub const COMMIT_BATCH_BYTES: &str = "dealersync_storage_commit_batch_bytes";
+/// Errors, by `kind`: storage `full`/`busy`/`corrupt`/`io`, and per-connection
+/// `frame_too_large`, `rate_limited`, `text_frame`, `protocol`, `slow_consumer`,
+/// `dead_socket` (counter).
+pub const ERRORS: &str = "dealersync_errors_total";
+
+/// Installs the global Prometheus recorder and describes the metrics.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    let seconds = [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+    ];
+    let counts = [
+        1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0,
+    ];
+    let bytes = [1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(SYNC_ROUND_SECONDS.into()), &seconds)?
+        .set_buckets_for_metric(Matcher::Full(COMMIT_SECONDS.into()), &seconds)?
+        .set_buckets_for_metric(Matcher::Full(COMMIT_BATCH_CHANGES.into()), &counts)?
+        .set_buckets_for_metric(Matcher::Full(COMMIT_BATCH_BYTES.into()), &bytes)?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS, "Open WebSocket connections");
+    describe_counter!(CONNECTIONS_TOTAL, "WebSocket connections accepted");
+    describe_gauge!(DOCUMENTS_LOADED, "Documents held in memory");
+    describe_counter!(MESSAGES_IN, "Messages received by type");
+    describe_counter!(BYTES_IN, Unit::Bytes, "Bytes received by message type");
+    describe_counter!(MESSAGES_OUT, "Messages sent by type");
+    describe_counter!(BYTES_OUT, Unit::Bytes, "Bytes sent by message type");
+    describe_histogram!(
+        SYNC_ROUND_SECONDS,
+        Unit::Seconds,
+        "From a sync message received to the next sync message sent on the connection"
+    );
+    describe_histogram!(COMMIT_SECONDS, Unit::Seconds, "Group commit duration");
+    describe_histogram!(COMMIT_BATCH_CHANGES, "Changes per group commit");
+    describe_histogram!(
+        COMMIT_BATCH_BYTES,
+        Unit::Bytes,
+        "Chunk bytes per group commit"
+    );
+    describe_counter!(ERRORS, "Errors by kind");
+}
+
+/// Counts one error of `kind`.
+pub fn count_error(kind: &'static str) {
+    metrics::counter!(ERRORS, "kind" => kind).increment(1);
+}
+
+/// Sets up tracing: level from `RUST_LOG` (default `info`), JSON lines if asked.
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        builder.init();
+    }
+}

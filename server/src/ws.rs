@@ -1,0 +1,306 @@
+//! One task per WebSocket connection: limits, keepalive, metrics, and the hand-off of
+//! frames to the engine thread.
+//!
+//! Everything a single peer can do wrong (text frames, oversized frames, floods, not
+//! reading its socket, vanishing without a close) ends *this* connection with an
+//! `error` message and a close; other peers never wait on it.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
+use dealersync_core::protocol::engine::ConnInfo;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, debug, field, info, info_span, warn};
+
+use crate::relay::{Outgoing, RelayHandle};
+use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
+use crate::wire;
+use dealersync_core::protocol::MessageKind;
+
+/// Per-connection limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest binary frame accepted, in bytes.
+    pub max_frame_bytes: usize,
+    /// Sustained messages per second a connection may send; bursts up to one second's
+    /// worth are allowed.
+    pub max_messages_per_sec: u32,
+    /// A ping is sent this often; a peer silent for two intervals is dead.
+    pub ping_interval: Duration,
+    /// Frames queued for a peer that does not read before it is disconnected.
+    pub outbox_capacity: usize,
+    /// How long one write to the socket may take before the peer counts as stuck.
+    pub write_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 * 1024 * 1024,
+            max_messages_per_sec: 1000,
+            ping_interval: Duration::from_secs(20),
+            outbox_capacity: 4096,
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A token bucket: `rate` tokens per second, at most `rate` stored.
+struct RateLimit {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimit {
+    fn new(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        RateLimit {
+            rate,
+            tokens: rate,
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.rate);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Why the server ends a connection, for the peer, the log and the metric.
+struct Breach {
+    kind: &'static str,
+    code: u16,
+    message: String,
+}
+
+impl Breach {
+    fn new(kind: &'static str, code: u16, message: impl Into<String>) -> Self {
+        Breach {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+enum End {
+    /// The peer closed or the socket failed; nothing more to say.
+    Quiet,
+    /// The engine asked to close (its `error` message is already sent).
+    Engine(String),
+    /// Server shutdown.
+    Shutdown,
+    /// A limit or rule broken by the peer.
+    Breach(Breach),
+}
+
+/// Serves one upgraded WebSocket until it ends, then frees its engine state.
+pub async fn serve_socket(
+    socket: WebSocket,
+    relay: RelayHandle,
+    info: ConnInfo,
+    limits: Limits,
+    remote: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
+    let conn = relay.connect(info, outbox_tx);
+    let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
+    metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
+    metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
+    async {
+        info!("connected");
+        run(socket, &relay, conn, &limits, outbox_rx, shutdown).await;
+        relay.disconnect(conn);
+        info!("disconnected");
+    }
+    .instrument(span)
+    .await;
+    metrics::gauge!(telemetry::CONNECTIONS).decrement(1.0);
+}
+
+async fn run(
+    socket: WebSocket,
+    relay: &RelayHandle,
+    conn: dealersync_core::protocol::engine::ConnId,
+    limits: &Limits,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let mut rate = RateLimit::new(limits.max_messages_per_sec);
+    let mut ping = tokio::time::interval(limits.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    let mut sync_pending: Option<Instant> = None;
+    let mut peer: Option<String> = None;
+
+    let end = loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    None | Some(Ok(WsMessage::Close(_))) => break End::Quiet,
+                    Some(Err(e)) => {
+                        let text = e.to_string();
+                        // Frames beyond the socket's hard size cap (the limit plus
+                        // slack) end here; tell the peer if the socket still writes.
+                        if text.contains("too long") {
+                            break End::Breach(Breach::new(
+                                "frame_too_large",
+                                close_code::SIZE,
+                                format!("frame exceeds the limit: {text}"),
+                            ));
+                        }
+                        // A reset or a missing close handshake: the peer is gone.
+                        info!(error = %text, "connection lost");
+                        break End::Quiet;
+                    }
+                    Some(Ok(WsMessage::Text(_))) => break End::Breach(Breach::new(
+                        "text_frame",
+                        close_code::UNSUPPORTED,
+                        "text frames are not part of the protocol; send CBOR in binary frames",
+                    )),
+                    Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                    Some(Ok(WsMessage::Binary(bytes))) => {
+                        if !rate.take() {
+                            break End::Breach(Breach::new(
+                                "rate_limited",
+                                close_code::POLICY,
+                                format!(
+                                    "more than {} messages per second",
+                                    limits.max_messages_per_sec
+                                ),
+                            ));
+                        }
+                        if bytes.len() > limits.max_frame_bytes {
+                            break End::Breach(Breach::new(
+                                "frame_too_large",
+                                close_code::SIZE,
+                                format!(
+                                    "frame of {} bytes exceeds the limit of {} bytes",
+                                    bytes.len(),
+                                    limits.max_frame_bytes
+                                ),
+                            ));
+                        }
+                        let header = wire::peek(&bytes);
+                        count(MESSAGES_IN, BYTES_IN, header.kind, bytes.len());
+                        if header.kind == "join"
+                            && peer.is_none()
+                            && let Some(id) = &header.sender_id
+                        {
+                            tracing::Span::current().record("peer", id.as_str());
+                            peer = Some(id.clone());
+                        }
+                        if header.kind == "sync" && sync_pending.is_none() {
+                            sync_pending = Some(Instant::now());
+                        }
+                        tracing::trace!(kind = header.kind, len = bytes.len(), "frame in");
+                        relay.frame(conn, Vec::from(bytes), header);
+                    }
+                }
+            }
+            out = outbox.recv() => match out {
+                Some(Outgoing::Frame(kind, bytes)) => {
+                    count(MESSAGES_OUT, BYTES_OUT, kind.as_str(), bytes.len());
+                    tracing::trace!(kind = kind.as_str(), len = bytes.len(), "frame out");
+                    if kind == MessageKind::Sync
+                        && let Some(since) = sync_pending.take()
+                    {
+                        metrics::histogram!(SYNC_ROUND_SECONDS)
+                            .record(since.elapsed().as_secs_f64());
+                    }
+                    match tokio::time::timeout(
+                        limits.write_timeout,
+                        sink.send(WsMessage::Binary(bytes.into())),
+                    )
+                    .await
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            debug!(error = %e, "write failed");
+                            break End::Quiet;
+                        }
+                        Err(_) => {
+                            telemetry::count_error("write_timeout");
+                            warn!("peer does not read its socket; closing");
+                            break End::Quiet;
+                        }
+                    }
+                }
+                Some(Outgoing::Close(reason)) => break End::Engine(reason),
+                None => break End::Breach(Breach::new(
+                    "slow_consumer",
+                    close_code::AGAIN,
+                    "too many messages queued for this connection; reconnect",
+                )),
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > limits.ping_interval * 2 {
+                    telemetry::count_error("dead_socket");
+                    info!("no frame or pong for two ping intervals; closing");
+                    break End::Quiet;
+                }
+                let sent = tokio::time::timeout(
+                    limits.write_timeout,
+                    sink.send(WsMessage::Ping(Vec::new().into())),
+                )
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break End::Quiet;
+                }
+            }
+            _ = shutdown.changed() => break End::Shutdown,
+        }
+    };
+
+    let (code, reason) = match end {
+        End::Quiet => return,
+        End::Engine(reason) => (close_code::POLICY, reason),
+        End::Shutdown => (close_code::AWAY, "server shutting down".to_string()),
+        End::Breach(b) => {
+            telemetry::count_error(b.kind);
+            warn!(kind = b.kind, "{}", b.message);
+            let frame = wire::error_frame(relay.peer_id(), peer.as_deref(), &b.message);
+            count(MESSAGES_OUT, BYTES_OUT, "error", frame.len());
+            let _ = tokio::time::timeout(
+                limits.write_timeout,
+                sink.send(WsMessage::Binary(frame.into())),
+            )
+            .await;
+            (b.code, b.message)
+        }
+    };
+    // Close reasons are limited to 123 bytes by the WebSocket protocol.
+    let mut reason = reason;
+    while reason.len() > 120 {
+        reason.pop();
+    }
+    let _ = tokio::time::timeout(
+        limits.write_timeout,
+        sink.send(WsMessage::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))),
+    )
+    .await;
+}
+
+fn count(messages: &'static str, bytes: &'static str, kind: &'static str, len: usize) {
+    metrics::counter!(messages, "type" => kind).increment(1);
+    metrics::counter!(bytes, "type" => kind).increment(len as u64);
+}

@@ -1,0 +1,482 @@
+//! Test harness: the real `dealersync-server` binary in a temp data dir on a free port,
+//! and a WebSocket client that speaks the automerge-repo protocol with automerge sync.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use automerge::sync::{self, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+use dealersync_core::protocol::wire::{Message, PeerMetadata};
+use dealersync_core::protocol::{DocumentId, PeerId, StorageId};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_dealersync-server");
+
+/// How long any wait in these tests may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A running server process.
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub data_dir: PathBuf,
+    extra: Vec<String>,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    /// Starts the server on a free port and waits for `/healthz`.
+    pub async fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        let mut s = Server {
+            child: None,
+            port: free_port(),
+            data_dir: data_dir.to_path_buf(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            log: data_dir.join("server.log"),
+        };
+        s.spawn().await;
+        s
+    }
+
+    async fn spawn(&mut self) {
+        std::fs::create_dir_all(&self.data_dir).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_SERVER_LOG").unwrap_or("info,dealersync_server=debug".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting dealersync-server");
+        self.child = Some(child);
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Ok(r) = reqwest::get(self.url("/healthz")).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "server exited with {status} before it was healthy:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < until,
+                "server not healthy in time:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An HTTP URL on the server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The WebSocket sync URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/sync", self.port)
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("server running");
+        let ok = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let until = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < until, "server ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same port and data dir.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// The Prometheus text from `/metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Creates a document through the admin path and returns its id.
+pub fn create_doc(data_dir: &Path) -> DocumentId {
+    let out = Command::new(BIN)
+        .args(["doc", "create", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// The sum of a counter's samples in Prometheus text whose line contains `filter`.
+pub fn metric_value(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// One document as a client holds it.
+pub struct Replica {
+    pub doc: AutoCommit,
+    pub state: sync::State,
+    pub unavailable: bool,
+}
+
+/// A WebSocket client speaking automerge-repo protocol "1".
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub peer_id: PeerId,
+    pub server: PeerId,
+    pub docs: HashMap<DocumentId, Replica>,
+    /// `error` messages received.
+    pub errors: Vec<String>,
+    /// Whether the server closed the socket.
+    pub closed: bool,
+    /// Bytes of `sync`/`request` frames received.
+    pub sync_bytes_in: usize,
+    /// Bytes of `sync`/`request` frames sent.
+    pub sync_bytes_out: usize,
+}
+
+/// Opens a WebSocket without the handshake, for bad-input tests.
+pub async fn raw(url: &str) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// A `join` frame.
+pub fn join_frame(peer: &str, storage: Option<&str>) -> Vec<u8> {
+    Message::Join {
+        sender_id: PeerId::from(peer),
+        supported_protocol_versions: Some(vec!["1".into()]),
+        metadata: Some(PeerMetadata {
+            storage_id: storage.map(|s| StorageId(s.into())),
+            is_ephemeral: storage.is_none(),
+        }),
+    }
+    .encode()
+}
+
+/// Reads frames until the server closes; returns the `error` messages seen, or
+/// panics after the deadline.
+pub async fn expect_error_and_close(
+    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("no close within the deadline; errors so far {errors:?}"),
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => return errors,
+            Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                if let Ok(Message::Error { message, .. }) = Message::decode(&b) {
+                    errors.push(message);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
+
+impl Client {
+    /// Connects and completes the join/peer handshake.
+    pub async fn connect(url: &str, peer: &str, storage: Option<&str>) -> Client {
+        let mut ws = raw(url).await;
+        ws.send(WsMessage::Binary(join_frame(peer, storage).into()))
+            .await
+            .unwrap();
+        let until = Instant::now() + DEADLINE;
+        let server = loop {
+            let left = until.saturating_duration_since(Instant::now());
+            let msg = tokio::time::timeout(left, ws.next())
+                .await
+                .expect("no peer message in time")
+                .expect("socket closed during handshake")
+                .unwrap();
+            if let WsMessage::Binary(b) = msg {
+                match Message::decode(&b).unwrap() {
+                    Message::Peer { sender_id, .. } => break sender_id,
+                    other => panic!("expected peer, got {other:?}"),
+                }
+            }
+        };
+        Client {
+            ws,
+            peer_id: PeerId::from(peer),
+            server,
+            docs: HashMap::new(),
+            errors: Vec::new(),
+            closed: false,
+            sync_bytes_in: 0,
+            sync_bytes_out: 0,
+        }
+    }
+
+    async fn send(&mut self, msg: Message) {
+        let bytes = msg.encode();
+        if matches!(msg, Message::Sync { .. } | Message::Request { .. }) {
+            self.sync_bytes_out += bytes.len();
+        }
+        // A send on a dead socket marks the client closed; tests that kill the
+        // server keep writing locally, as a real device would.
+        if self.ws.send(WsMessage::Binary(bytes.into())).await.is_err() {
+            self.closed = true;
+        }
+    }
+
+    /// Asks the server for a document this client does not have.
+    pub async fn request(&mut self, id: DocumentId) {
+        let mut r = Replica {
+            doc: AutoCommit::new(),
+            state: sync::State::new(),
+            unavailable: false,
+        };
+        let data = r
+            .doc
+            .sync()
+            .generate_sync_message(&mut r.state)
+            .expect("a first sync message")
+            .encode();
+        self.docs.insert(id, r);
+        let msg = Message::Request {
+            sender_id: self.peer_id.clone(),
+            target_id: self.server.clone(),
+            document_id: id,
+            data,
+        };
+        self.send(msg).await;
+    }
+
+    /// Starts syncing a document this client already holds.
+    pub async fn share(&mut self, id: DocumentId, doc: AutoCommit, state: sync::State) {
+        self.docs.insert(
+            id,
+            Replica {
+                doc,
+                state,
+                unavailable: false,
+            },
+        );
+        self.flush(id).await;
+    }
+
+    /// Sends a sync message for `id` if automerge has something to say.
+    pub async fn flush(&mut self, id: DocumentId) {
+        let r = self.docs.get_mut(&id).expect("known doc");
+        let message = r.doc.sync().generate_sync_message(&mut r.state);
+        if let Some(m) = message {
+            let msg = Message::Sync {
+                sender_id: self.peer_id.clone(),
+                target_id: self.server.clone(),
+                document_id: id,
+                data: m.encode(),
+            };
+            self.send(msg).await;
+        }
+    }
+
+    /// Edits a document locally and announces the change.
+    pub async fn change(&mut self, id: DocumentId, f: impl FnOnce(&mut AutoCommit)) {
+        f(&mut self.docs.get_mut(&id).expect("known doc").doc);
+        self.flush(id).await;
+    }
+
+    /// Handles one incoming frame; false if none came within `wait`.
+    pub async fn pump_once(&mut self, wait: Duration) -> bool {
+        let msg = match tokio::time::timeout(wait, self.ws.next()).await {
+            Err(_) => return false,
+            Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(WsMessage::Close(_)))) => {
+                self.closed = true;
+                return true;
+            }
+            Ok(Some(Ok(m))) => m,
+        };
+        let WsMessage::Binary(bytes) = msg else {
+            return true;
+        };
+        match Message::decode(&bytes).expect("server sends valid messages") {
+            Message::Sync {
+                document_id, data, ..
+            }
+            | Message::Request {
+                document_id, data, ..
+            } => {
+                self.sync_bytes_in += bytes.len();
+                if let Some(r) = self.docs.get_mut(&document_id) {
+                    let m = sync::Message::decode(&data).expect("valid sync message");
+                    r.doc
+                        .sync()
+                        .receive_sync_message(&mut r.state, m)
+                        .expect("applies");
+                    self.flush(document_id).await;
+                }
+            }
+            Message::DocUnavailable { document_id, .. } => {
+                if let Some(r) = self.docs.get_mut(&document_id) {
+                    r.unavailable = true;
+                }
+            }
+            Message::Error { message, .. } => self.errors.push(message),
+            _ => {}
+        }
+        true
+    }
+
+    /// Pumps until `cond` holds; panics at the deadline.
+    pub async fn until(&mut self, what: &str, mut cond: impl FnMut(&mut Client) -> bool) {
+        let until = Instant::now() + DEADLINE;
+        while !cond(self) {
+            assert!(
+                !self.closed,
+                "socket closed while waiting for {what}; errors {:?}",
+                self.errors
+            );
+            let left = until.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "timed out waiting for {what}; errors {:?}",
+                self.errors
+            );
+            self.pump_once(left.min(Duration::from_millis(200))).await;
+        }
+    }
+
+    /// Pumps whatever arrives within `quiet` of silence.
+    pub async fn drain(&mut self, quiet: Duration) {
+        while self.pump_once(quiet).await && !self.closed {}
+    }
+
+    /// The heads the server last advertised for `id`.
+    pub fn server_heads(&self, id: DocumentId) -> Vec<ChangeHash> {
+        self.docs[&id].state.their_heads.clone().unwrap_or_default()
+    }
+
+    /// Our heads for `id`.
+    pub fn heads(&mut self, id: DocumentId) -> Vec<ChangeHash> {
+        self.docs.get_mut(&id).unwrap().doc.get_heads()
+    }
+
+    /// Whether our copy of `id` contains every change in `heads`.
+    pub fn has_all(&mut self, id: DocumentId, heads: &[ChangeHash]) -> bool {
+        let doc = &mut self.docs.get_mut(&id).unwrap().doc;
+        heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+    }
+
+    /// Sends a raw frame.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.ws.send(WsMessage::Binary(bytes.into())).await.unwrap();
+    }
+}
+
+/// Waits until a fresh client of the server receives every change in `heads` of
+/// `doc`. The relay only advertises committed heads, so this also waits for the
+/// commit: a test does not depend on when the writer itself hears back.
+pub async fn served_to_a_fresh_client(url: &str, doc: DocumentId, heads: &[ChangeHash]) {
+    let mut c = Client::connect(url, &format!("fresh-{}", uuid::Uuid::new_v4()), None).await;
+    c.request(doc).await;
+    c.until("a fresh client receives the changes", |c| {
+        c.has_all(doc, heads)
+    })
+    .await;
+}
+
+/// Pumps `writer` and `reader` in turn until `reader` holds every change in `heads`.
+pub async fn until_reader_has(
+    writer: &mut Client,
+    reader: &mut Client,
+    doc: DocumentId,
+    heads: &[ChangeHash],
+) {
+    let until = Instant::now() + DEADLINE;
+    while !reader.has_all(doc, heads) {
+        assert!(
+            Instant::now() < until,
+            "reader never received the changes; writer errors {:?}, reader errors {:?}",
+            writer.errors,
+            reader.errors
+        );
+        writer.pump_once(Duration::from_millis(10)).await;
+        reader.pump_once(Duration::from_millis(10)).await;
+    }
+}
