@@ -119,6 +119,10 @@ struct Cli {
     /// (lets a relay with idle unload drop its documents); 0 skips it.
     #[arg(long, default_value_t = 0.0)]
     idle_wait: f64,
+    /// After measuring dealersync-server, run the same load against the Node reference
+    /// server (--node-script) and print the ratios.
+    #[arg(long)]
+    compare_node: bool,
     /// Seconds allowed for connecting and opening documents.
     #[arg(long, default_value_t = 60.0)]
     setup_timeout: f64,
@@ -396,7 +400,16 @@ impl Relay {
             .lines()
             .filter(|l| !l.starts_with('#'))
             .filter(|l| {
-                l.contains("commit") || l.contains("batch") || l.contains("documents_loaded")
+                [
+                    "commit",
+                    "batch",
+                    "documents_loaded",
+                    "sync_round",
+                    "messages_",
+                    "errors",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
             })
             .filter(|l| !l.contains("quantile") || l.contains("0.99") || l.contains("0.5\""))
             .collect();
@@ -1044,6 +1057,13 @@ fn command_line() -> String {
         .join(" ")
 }
 
+/// The headline figures of one relay, for the comparison line.
+struct Headline {
+    p99_ms: Option<f64>,
+    ingest_per_s: Option<f64>,
+    rss_loaded: Option<ProcSample>,
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     micros();
@@ -1059,6 +1079,49 @@ async fn main() -> anyhow::Result<()> {
     {
         bail!("{} does not exist", p.display());
     }
+    let ours = measure(&cli).await?;
+    if cli.compare_node && cli.url.is_none() && cli.target == Target::Dealersync {
+        let node_cli = Cli {
+            target: Target::Node,
+            data_dir: None,
+            ..cli.clone()
+        };
+        let node = measure(&node_cli).await?;
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            _ => "-".into(),
+        };
+        println!();
+        println!("== same load, dealersync-server vs the Node reference server");
+        println!(
+            "  {:<28} {} vs {} (dealersync / node = {})",
+            "propagation p99",
+            ms(ours.p99_ms),
+            ms(node.p99_ms),
+            ratio(ours.p99_ms, node.p99_ms)
+        );
+        println!(
+            "  {:<28} {} vs {} changes/s (dealersync / node = {})",
+            "acknowledged ingest",
+            ours.ingest_per_s.map_or("-".into(), |r| format!("{r:.0}")),
+            node.ingest_per_s.map_or("-".into(), |r| format!("{r:.0}")),
+            ratio(ours.ingest_per_s, node.ingest_per_s)
+        );
+        let rss = |s: Option<ProcSample>| s.map(|s| s.rss_kib as f64);
+        println!(
+            "  {:<28} {} vs {} (dealersync / node = {})",
+            "RSS, documents loaded",
+            mib(ours.rss_loaded),
+            mib(node.rss_loaded),
+            ratio(rss(ours.rss_loaded), rss(node.rss_loaded))
+        );
+    }
+    Ok(())
+}
+
+/// Starts (or reaches) one relay, runs the scenarios against it and prints its figures.
+async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
+    let cli = cli.clone();
     let mut relay = Relay::start(&cli).await?;
     eprintln!("relay at {} (pid {:?})", relay.url, relay.pid);
     let idle = relay.sample();
@@ -1206,11 +1269,17 @@ async fn main() -> anyhow::Result<()> {
             && !m.is_empty()
         {
             println!();
-            println!("relay metrics {label} (commit and batch lines):");
+            println!("relay metrics {label} (selected lines):");
             for l in m.lines() {
                 println!("  {l}");
             }
         }
     }
-    Ok(())
+    Ok(Headline {
+        p99_ms: prop.as_ref().and_then(|p| pct(&p.samples, 0.99)),
+        ingest_per_s: ingest
+            .as_ref()
+            .map(|i| i.acked as f64 / i.elapsed.as_secs_f64()),
+        rss_loaded: prop.as_ref().and_then(|p| p.rss_loaded),
+    })
 }
