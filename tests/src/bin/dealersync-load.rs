@@ -20,7 +20,7 @@
 //! (`--url`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,9 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ChangeHash, ROOT, ReadDoc, ScalarValue, Value};
 use clap::{Parser, ValueEnum};
 use dealersync_core::protocol::memory::MemoryStore;
-use dealersync_core::protocol::{ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Output};
+use dealersync_core::protocol::{
+    ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Output, StorageId,
+};
 use dealersync_core::store::Store;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -123,6 +125,10 @@ struct Cli {
     /// server (--node-script) and print the ratios.
     #[arg(long)]
     compare_node: bool,
+    /// Clients advertise a storage id, so the relay persists their sync states (as
+    /// for real devices with local storage); without it they are like browser tabs.
+    #[arg(long)]
+    client_storage_ids: bool,
     /// Seconds allowed for connecting and opening documents.
     #[arg(long, default_value_t = 60.0)]
     setup_timeout: f64,
@@ -483,6 +489,9 @@ enum Open {
     Nothing,
 }
 
+/// Whether clients advertise a storage id (`--client-storage-ids`).
+static CLIENT_STORAGE_IDS: AtomicBool = AtomicBool::new(false);
+
 /// The only connection of each client engine.
 const CONN: ConnId = ConnId(1);
 
@@ -507,7 +516,17 @@ impl Peer {
         let (sink, stream) = ws.split();
         let name = format!("load-{}-{name}", std::process::id());
         let mut peer = Peer {
-            engine: Engine::new(name.as_str().into(), EngineConfig::default()),
+            engine: Engine::new(
+                name.as_str().into(),
+                EngineConfig {
+                    // A storage id makes the relay persist a sync state per (document,
+                    // client), as it does for real devices.
+                    storage_id: CLIENT_STORAGE_IDS
+                        .load(Ordering::Relaxed)
+                        .then(|| StorageId(format!("{name}-storage"))),
+                    ..EngineConfig::default()
+                },
+            ),
             store: MemoryStore::new(),
             doc,
             sink,
@@ -1050,6 +1069,14 @@ fn summarize_errors(errors: &[String]) -> String {
     format!("{} (first: {})", errors.len(), errors[0])
 }
 
+/// The 1-minute load average: other work on the machine skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "-".into())
+}
+
 fn command_line() -> String {
     std::env::args()
         .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
@@ -1079,6 +1106,7 @@ async fn main() -> anyhow::Result<()> {
     {
         bail!("{} does not exist", p.display());
     }
+    CLIENT_STORAGE_IDS.store(cli.client_storage_ids, Ordering::Relaxed);
     let ours = measure(&cli).await?;
     if cli.compare_node && cli.url.is_none() && cli.target == Target::Dealersync {
         let node_cli = Cli {
@@ -1125,6 +1153,7 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
     let mut relay = Relay::start(&cli).await?;
     eprintln!("relay at {} (pid {:?})", relay.url, relay.pid);
     let idle = relay.sample();
+    let load_start = loadavg();
     let tool_start = proc_sample(std::process::id());
 
     let run = async {
@@ -1160,8 +1189,10 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
     println!("== dealersync-load: {target} at {}", relay.url);
     println!("command: {}", command_line());
     println!(
-        "machine: {} cores (shared with the load clients)",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "machine: {} cores (shared with the load clients); load average at start {}, at end {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        load_start,
+        loadavg()
     );
     if let Some(p) = &prop {
         let n = p.samples.len() as u64;
