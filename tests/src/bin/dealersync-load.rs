@@ -1156,19 +1156,30 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
     let load_start = loadavg();
     let tool_start = proc_sample(std::process::id());
 
-    let run = async {
-        let prop = match cli.scenario {
-            Scenario::All | Scenario::Propagation => Some(run_propagation(&cli, &relay).await?),
-            Scenario::Ingest => None,
-        };
-        let metrics_prop = relay.metrics_excerpt().await;
-        let ingest = match cli.scenario {
-            Scenario::All | Scenario::Ingest => Some(run_ingest(&cli, &relay).await?),
-            Scenario::Propagation => None,
-        };
-        anyhow::Ok((prop, metrics_prop, ingest))
-    }
-    .await;
+    // A scenario that cannot even set up (a saturated relay) is reported, not fatal:
+    // the figures of the other one are still worth printing.
+    let mut failures = Vec::new();
+    let prop = match cli.scenario {
+        Scenario::All | Scenario::Propagation => match run_propagation(&cli, &relay).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                failures.push(format!("propagation failed: {e:#}"));
+                None
+            }
+        },
+        Scenario::Ingest => None,
+    };
+    let metrics_prop = relay.metrics_excerpt().await;
+    let ingest = match cli.scenario {
+        Scenario::All | Scenario::Ingest => match run_ingest(&cli, &relay).await {
+            Ok(i) => Some(i),
+            Err(e) => {
+                failures.push(format!("ingest failed: {e:#}"));
+                None
+            }
+        },
+        Scenario::Propagation => None,
+    };
     let after_run = relay.sample();
     let idle_after = if cli.idle_wait > 0.0 {
         eprintln!("waiting {} s with no clients", cli.idle_wait);
@@ -1180,7 +1191,6 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
     let metrics_end = relay.metrics_excerpt().await;
     let tool_end = proc_sample(std::process::id());
     relay.stop().await;
-    let (prop, metrics_prop, ingest) = run?;
 
     let target = match cli.target {
         Target::Dealersync => "dealersync-server",
@@ -1188,6 +1198,9 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
     };
     println!("== dealersync-load: {target} at {}", relay.url);
     println!("command: {}", command_line());
+    for f in &failures {
+        println!("FAILED: {f}");
+    }
     println!(
         "machine: {} cores (shared with the load clients); load average at start {}, at end {}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
