@@ -510,7 +510,9 @@ struct Peer {
 impl Peer {
     /// Connects, joins and opens `doc` as `open` says.
     async fn connect(url: &str, name: &str, doc: DocumentId, open: Open) -> anyhow::Result<Peer> {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        // TCP_NODELAY, as browsers and Node's `ws` set it: with Nagle on, a small frame
+        // written while the previous one is unacknowledged waits for a delayed ACK.
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .with_context(|| format!("cannot connect to {url}"))?;
         let (sink, stream) = ws.split();
@@ -647,6 +649,8 @@ impl Peer {
 #[derive(Default)]
 struct PropagationReport {
     latencies_us: Vec<u32>,
+    /// (send time µs, latency µs) of each observation, for the per-window view.
+    timeline: Vec<(i64, u32)>,
     written: u64,
     missing: u64,
     errors: Vec<String>,
@@ -743,7 +747,9 @@ async fn propagation_client(
                     let now = micros();
                     for &s in &others {
                         while let Some(sent) = peer.int_at(&format!("{s}:{}", next_seq[s])) {
-                            report.latencies_us.push((now - sent).max(0) as u32);
+                            let lat = (now - sent).max(0) as u32;
+                            report.latencies_us.push(lat);
+                            report.timeline.push((sent, lat));
                             next_seq[s] += 1;
                         }
                     }
@@ -780,6 +786,7 @@ async fn propagation_client(
 /// Figures of a propagation run.
 struct PropagationFigures {
     samples: Vec<u32>,
+    timeline: Vec<(i64, u32)>,
     written: u64,
     expected: u64,
     missing: u64,
@@ -845,6 +852,7 @@ async fn run_propagation(cli: &Cli, relay: &Relay) -> anyhow::Result<Propagation
     start_tx.send(Some(t0))?;
     let mut fig = PropagationFigures {
         samples: Vec::new(),
+        timeline: Vec::new(),
         written: 0,
         expected: 0,
         missing: 0,
@@ -857,6 +865,7 @@ async fn run_propagation(cli: &Cli, relay: &Relay) -> anyhow::Result<Propagation
     for t in tasks {
         let r = t.await?;
         fig.samples.extend(r.latencies_us);
+        fig.timeline.extend(r.timeline);
         fig.written += r.written;
         fig.missing += r.missing;
         fig.errors.extend(r.errors);
@@ -1247,6 +1256,28 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
             );
         }
         println!("  {:<28} {}", "errors", summarize_errors(&p.errors));
+        // Whether latency grows with history or comes in bursts shows per window.
+        if let Some(first) = p.timeline.iter().map(|t| t.0).min() {
+            println!("  by send time (5 s windows): p50 / p99 / observations");
+            let mut windows: std::collections::BTreeMap<i64, Vec<u32>> = Default::default();
+            for (sent, lat) in &p.timeline {
+                windows
+                    .entry((sent - first) / 5_000_000)
+                    .or_default()
+                    .push(*lat);
+            }
+            for (w, mut v) in windows {
+                v.sort_unstable();
+                println!(
+                    "    {:>3}-{:<3} s  {:>10} {:>10} {:>7}",
+                    w * 5,
+                    w * 5 + 5,
+                    ms(pct(&v, 0.5)),
+                    ms(pct(&v, 0.99)),
+                    v.len()
+                );
+            }
+        }
     }
     if let Some(i) = &ingest {
         let rate = i.acked as f64 / i.elapsed.as_secs_f64();
