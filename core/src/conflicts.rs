@@ -179,17 +179,18 @@ pub fn detect<D: ChangeLookup>(site_docs: &[(&str, &D)]) -> Vec<Conflict> {
     let mut out = Vec::new();
     let mut in_stock: BTreeMap<String, Vec<CompetingValue>> = BTreeMap::new();
     for (site, doc) in &docs {
-        double_bookings(site, *doc, &mut out);
+        vehicle_checks(site, *doc, &mut out, &mut in_stock);
         duplicate_customers(site, *doc, &mut out);
         forecast_edits(site, *doc, &mut out);
-        stock_held(site, *doc, &mut in_stock);
     }
     for (vin, held) in in_stock {
-        if held.len() > 1 {
-            let sites: Vec<&str> = held.iter().map(|v| v.site.as_str()).collect();
+        // Two sites, not two values: one site's concurrent statuses are not a second site.
+        let sites: BTreeSet<&str> = held.iter().map(|v| v.site.as_str()).collect();
+        if sites.len() > 1 {
+            let sites: Vec<&str> = sites.into_iter().collect();
             let summary = format!(
                 "vehicle {vin} is in stock at {} sites: {}",
-                held.len(),
+                sites.len(),
                 sites.join(", ")
             );
             out.push(Conflict::new(
@@ -260,11 +261,6 @@ fn all_texts<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Vec<(Option<String>
         .collect()
 }
 
-fn winner_text<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
-    let (v, id) = doc.get(obj, key).ok()??;
-    text_of(doc, &v, &id)
-}
-
 fn actor_of(op: &ObjId) -> Option<String> {
     match op {
         ObjId::Id(_, actor, _) => Some(actor.to_hex_string()),
@@ -330,30 +326,163 @@ fn booking_candidates<D: ChangeLookup>(
     values
 }
 
-fn double_bookings<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>) {
+/// One field of a record as read by [`fields_of`].
+struct Field {
+    value: Value<'static>,
+    op: ObjId,
+    /// Whether other concurrent values exist (then `value` is automerge's winner).
+    conflict: bool,
+}
+
+impl Field {
+    fn text<D: ReadDoc>(&self, doc: &D) -> Option<String> {
+        text_of(doc, &self.value, &self.op)
+    }
+}
+
+/// The fields `wanted` of the map `obj`, read in one pass over the map rather than one
+/// lookup per field: the checks read every record, so this is their hot path.
+fn fields_of<D: ReadDoc, const N: usize>(
+    doc: &D,
+    obj: &ObjId,
+    wanted: [&str; N],
+) -> [Option<Field>; N] {
+    let mut out: [Option<Field>; N] = std::array::from_fn(|_| None);
+    for item in doc.map_range(obj, ..) {
+        if let Some(i) = wanted.iter().position(|w| *w == item.key) {
+            out[i] = Some(Field {
+                op: item.id(),
+                value: item.value.into(),
+                conflict: item.conflict,
+            });
+        }
+    }
+    out
+}
+
+/// Per vehicle, in one pass: double bookings (reported at once) and whether the
+/// vehicle is held in stock here (collected for the cross-document check).
+fn vehicle_checks<D: ChangeLookup>(
+    site: &str,
+    doc: &D,
+    out: &mut Vec<Conflict>,
+    held: &mut BTreeMap<String, Vec<CompetingValue>>,
+) {
     let Some(vehicles) = map_of(doc, &ROOT, "vehicles") else {
         return;
     };
-    for vin in keys_of(doc, &vehicles) {
-        let values = booking_candidates(doc, site, &vehicles, &vin);
-        let customers: BTreeSet<&str> = values.iter().map(|v| v.value.as_str()).collect();
-        if customers.len() < 2 {
+    for item in doc.map_range(&vehicles, ..) {
+        if !matches!(item.value, automerge::ValueRef::Object(ObjType::Map)) {
             continue;
         }
-        let mut records = BTreeSet::from([format!("vehicle {vin}")]);
-        records.extend(customers.iter().map(|c| format!("customer {c}")));
-        let summary = format!(
-            "vehicle {vin} at {site} was reserved or sold to {} customers concurrently: {}",
-            customers.len(),
-            customers.iter().copied().collect::<Vec<_>>().join(", ")
-        );
-        out.push(Conflict::new(
-            ConflictKind::DoubleBooking,
-            records,
-            values,
-            summary,
-        ));
+        let vin = item.key.to_string();
+        let obj = item.id();
+        let [status, reserved, sold, updated] =
+            fields_of(doc, &obj, ["status", "reservedFor", "soldTo", "updatedAt"]);
+        // Fast path: one record, one value per field, at most one customer named.
+        let mut suspect = item.conflict;
+        let mut named = BTreeSet::new();
+        for f in [&reserved, &sold].into_iter().flatten() {
+            suspect |= f.conflict;
+            named.extend(f.text(doc));
+        }
+        if suspect || named.len() > 1 {
+            double_booking(site, doc, &vehicles, &vin, out);
+        }
+        let Some(status) = status else { continue };
+        if item.conflict || status.conflict {
+            // Concurrent statuses (a transfer out on one device, a reservation on
+            // another) or concurrent records: the site holds the vehicle if any of them
+            // says so, shown or hidden.
+            held.entry(vin.clone())
+                .or_default()
+                .extend(held_statuses(doc, site, &vehicles, &vin));
+            continue;
+        }
+        let Some(text) = status.text(doc) else {
+            continue;
+        };
+        if !is_held(&text) {
+            continue;
+        }
+        let at = match &updated {
+            Some(u) if !u.conflict => int_of(&u.value),
+            _ => time_of(doc, &obj, "updatedAt", &status.op),
+        };
+        held.entry(vin.clone()).or_default().push(CompetingValue {
+            site: site.to_string(),
+            record: format!("vehicle {vin}"),
+            field: "status".into(),
+            value: text,
+            actor: actor_of(&status.op),
+            at,
+            hidden: false,
+        });
     }
+}
+
+/// Whether a status means the site has the vehicle (available or promised).
+fn is_held(status: &str) -> bool {
+    status == VehicleStatus::InStock.as_str() || status == VehicleStatus::Reserved.as_str()
+}
+
+/// Every concurrent status value, across concurrent records of the VIN, that says the
+/// site holds the vehicle, with whether automerge hides it.
+fn held_statuses<D: ChangeLookup>(
+    doc: &D,
+    site: &str,
+    vehicles: &ObjId,
+    vin: &str,
+) -> Vec<CompetingValue> {
+    let winner = map_of(doc, vehicles, vin);
+    let mut values = Vec::new();
+    for obj in maps_of(doc, vehicles, vin) {
+        let obj_hidden = Some(&obj) != winner.as_ref();
+        let all = all_texts(doc, &obj, "status");
+        let last = all.len().saturating_sub(1);
+        for (i, (value, op)) in all.into_iter().enumerate() {
+            let Some(value) = value.filter(|v| is_held(v)) else {
+                continue;
+            };
+            values.push(CompetingValue {
+                site: site.to_string(),
+                record: format!("vehicle {vin}"),
+                field: "status".into(),
+                value,
+                actor: actor_of(&op),
+                at: time_of(doc, &obj, "updatedAt", &op),
+                hidden: obj_hidden || i != last,
+            });
+        }
+    }
+    values
+}
+
+fn double_booking<D: ChangeLookup>(
+    site: &str,
+    doc: &D,
+    vehicles: &ObjId,
+    vin: &str,
+    out: &mut Vec<Conflict>,
+) {
+    let values = booking_candidates(doc, site, vehicles, vin);
+    let customers: BTreeSet<&str> = values.iter().map(|v| v.value.as_str()).collect();
+    if customers.len() < 2 {
+        return;
+    }
+    let mut records = BTreeSet::from([format!("vehicle {vin}")]);
+    records.extend(customers.iter().map(|c| format!("customer {c}")));
+    let summary = format!(
+        "vehicle {vin} at {site} was reserved or sold to {} customers concurrently: {}",
+        customers.len(),
+        customers.iter().copied().collect::<Vec<_>>().join(", ")
+    );
+    out.push(Conflict::new(
+        ConflictKind::DoubleBooking,
+        records,
+        values,
+        summary,
+    ));
 }
 
 fn duplicate_customers<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>) {
@@ -361,14 +490,18 @@ fn duplicate_customers<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Confl
         return;
     };
     let mut by_phone: BTreeMap<String, Vec<(String, CompetingValue)>> = BTreeMap::new();
-    for id in keys_of(doc, &customers) {
-        let Some(obj) = map_of(doc, &customers, &id) else {
-            continue;
-        };
-        if winner_text(doc, &obj, "mergedInto").is_some() {
+    for item in doc.map_range(&customers, ..) {
+        if !matches!(item.value, automerge::ValueRef::Object(ObjType::Map)) {
             continue;
         }
-        let Some(phone) = winner_text(doc, &obj, "phone") else {
+        let id = item.key.to_string();
+        let obj = item.id();
+        let [phone, merged, name, created] =
+            fields_of(doc, &obj, ["phone", "mergedInto", "name", "createdAt"]);
+        if merged.and_then(|m| m.text(doc)).is_some() {
+            continue;
+        }
+        let Some(phone) = phone.and_then(|p| p.text(doc)) else {
             continue;
         };
         // A number that does not validate (written by an older or foreign client) is
@@ -378,12 +511,8 @@ fn duplicate_customers<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Confl
         if key.is_empty() {
             continue;
         }
-        let name = winner_text(doc, &obj, "name").unwrap_or_default();
-        let at = doc
-            .get(&obj, "createdAt")
-            .ok()
-            .flatten()
-            .and_then(|(v, _)| int_of(&v));
+        let name = name.and_then(|n| n.text(doc)).unwrap_or_default();
+        let at = created.and_then(|c| int_of(&c.value));
         by_phone.entry(key).or_default().push((
             name,
             CompetingValue {
@@ -480,39 +609,6 @@ fn forecast_edits<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>)
     }
 }
 
-fn stock_held<D: ChangeLookup>(
-    site: &str,
-    doc: &D,
-    held: &mut BTreeMap<String, Vec<CompetingValue>>,
-) {
-    let Some(vehicles) = map_of(doc, &ROOT, "vehicles") else {
-        return;
-    };
-    for vin in keys_of(doc, &vehicles) {
-        let Some(obj) = map_of(doc, &vehicles, &vin) else {
-            continue;
-        };
-        let Some((v, op)) = doc.get(&obj, "status").ok().flatten() else {
-            continue;
-        };
-        let Some(status) = text_of(doc, &v, &op) else {
-            continue;
-        };
-        if status != VehicleStatus::InStock.as_str() && status != VehicleStatus::Reserved.as_str() {
-            continue;
-        }
-        held.entry(vin.clone()).or_default().push(CompetingValue {
-            site: site.to_string(),
-            record: format!("vehicle {vin}"),
-            field: "status".into(),
-            value: status,
-            actor: actor_of(&op),
-            at: time_of(doc, &obj, "updatedAt", &op),
-            hidden: false,
-        });
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Resolving.
 
@@ -590,6 +686,7 @@ pub fn resolve_double_booking(
     vehicle.sold_to = sold.then(|| customer.to_string());
     vehicle.consultant = Some(consultant.clone());
     vehicle.updated_at = now;
+    doc.commit();
     let result = (|| -> Result<(), DomainError> {
         if fresh {
             domain::put_vehicle_record(doc, &vehicles, &vehicle)?;
@@ -632,23 +729,40 @@ pub fn resolve_stock_elsewhere(
             reason: format!("run this at the site that gives the vehicle up, not at {kept_at}"),
         });
     }
-    let vehicle = domain::get_vehicle(doc, &vin)?.ok_or(DomainError::UnknownVehicle {
+    let mut vehicle = domain::get_vehicle(doc, &vin)?.ok_or(DomainError::UnknownVehicle {
         vin: vin.clone(),
         site: site.clone(),
     })?;
-    if !matches!(
+    let unknown = || DomainError::UnknownVehicle {
+        vin: vin.clone(),
+        site: site.clone(),
+    };
+    let vehicles = map_of(doc, &ROOT, "vehicles").ok_or_else(unknown)?;
+    let obj = map_of(doc, &vehicles, &vin).ok_or_else(unknown)?;
+    // The site holds the vehicle if the status shown says so, or a concurrent one
+    // hidden behind it (a reservation made while another device transferred it out).
+    let held_here = matches!(
         vehicle.status,
         VehicleStatus::InStock | VehicleStatus::Reserved
-    ) {
+    ) || !held_statuses(doc, &site, &vehicles, &vin).is_empty();
+    if !held_here {
         return Err(DomainError::IllegalVehicleTransition {
             vin,
             from: vehicle.status,
             to: VehicleStatus::TransferredOut,
         });
     }
-    let vehicles = map_of(doc, &ROOT, "vehicles").expect("get_vehicle found the map");
-    let obj = map_of(doc, &vehicles, &vin).expect("get_vehicle found the vehicle");
+    let fresh = maps_of(doc, &vehicles, &vin).len() > 1;
+    vehicle.status = VehicleStatus::TransferredOut;
+    vehicle.transfer_to = Some(kept_at.to_string());
+    vehicle.updated_at = now;
+    doc.commit();
     let result = (|| -> Result<(), DomainError> {
+        if fresh {
+            // Two records of the VIN: one fresh record supersedes both.
+            return domain::put_vehicle_record(doc, &vehicles, &vehicle);
+        }
+        // Plain puts supersede every concurrent value of these fields.
         doc.put(&obj, "status", VehicleStatus::TransferredOut.as_str())?;
         doc.put(&obj, "transferTo", kept_at)?;
         doc.put(&obj, "updatedAt", now)?;

@@ -303,6 +303,103 @@ pub mod opt_scalar_str {
     }
 }
 
+/// A list of strings, each element a scalar string or a text object (a JS client that
+/// pushes plain strings onto a list writes text elements).
+pub mod scalar_str_list {
+    use super::*;
+
+    /// Reads a list whose elements are scalar strings or text objects.
+    pub fn hydrate<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Vec<String>, HydrateError> {
+        use automerge::{ObjType, Value};
+        let got = match &prop {
+            Prop::Key(k) => doc.get(obj, k.as_ref()),
+            Prop::Index(i) => doc.get(obj, *i as usize),
+        }?;
+        match got {
+            Some((Value::Object(ObjType::List), list)) => (0..doc.length(&list))
+                .map(|i| scalar_str::hydrate(doc, &list, Prop::Index(i as u32)))
+                .collect(),
+            Some((v, _)) => Err(HydrateError::unexpected(
+                "a list of strings",
+                format!("{v:?}"),
+            )),
+            None => Err(HydrateError::unexpected(
+                "a list of strings",
+                "nothing".to_string(),
+            )),
+        }
+    }
+
+    /// Writes a list of scalar strings.
+    pub fn reconcile<R: Reconciler>(list: &[String], reconciler: R) -> Result<(), R::Error> {
+        list.reconcile(reconciler)
+    }
+}
+
+/// `schemaVersion`: written as an unsigned integer; read from an unsigned or a
+/// non-negative signed one, since a JavaScript client's `schemaVersion: 1` is stored as
+/// a signed integer.
+pub mod schema_version {
+    use super::*;
+
+    /// Reads the version from a `uint` or a non-negative `int`.
+    pub fn hydrate<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<u64, HydrateError> {
+        hydrate_opt(doc, obj, prop)?.ok_or_else(|| {
+            HydrateError::unexpected("a schemaVersion integer", "nothing".to_string())
+        })
+    }
+
+    pub(crate) fn hydrate_opt<D: ReadDoc>(
+        doc: &D,
+        obj: &automerge::ObjId,
+        prop: Prop<'_>,
+    ) -> Result<Option<u64>, HydrateError> {
+        use automerge::{ScalarValue, Value};
+        let got = match &prop {
+            Prop::Key(k) => doc.get(obj, k.as_ref()),
+            Prop::Index(i) => doc.get(obj, *i as usize),
+        }?;
+        match got {
+            None => Ok(None),
+            Some((Value::Scalar(s), _)) => match s.as_ref() {
+                ScalarValue::Uint(n) => Ok(Some(*n)),
+                ScalarValue::Int(n) if *n >= 0 => Ok(Some(*n as u64)),
+                // cbor-x and JS numbers may arrive as whole floats.
+                ScalarValue::F64(f) if *f >= 0.0 && f.fract() == 0.0 && *f < 1e15 => {
+                    Ok(Some(*f as u64))
+                }
+                other => Err(HydrateError::unexpected(
+                    "a non-negative integer schemaVersion",
+                    format!("{other:?}"),
+                )),
+            },
+            Some((v, _)) => Err(HydrateError::unexpected(
+                "a non-negative integer schemaVersion",
+                format!("{v:?}"),
+            )),
+        }
+    }
+
+    /// Writes the version as an unsigned integer.
+    pub fn reconcile<R: Reconciler>(v: &u64, mut reconciler: R) -> Result<(), R::Error> {
+        reconciler.u64(*v)
+    }
+}
+
+/// The `schemaVersion` at the root of a document, if it has one, in either integer
+/// form (see [`schema_version`]).
+pub fn read_schema_version<D: ReadDoc>(doc: &D) -> Result<Option<u64>, HydrateError> {
+    schema_version::hydrate_opt(doc, &automerge::ROOT, "schemaVersion".into())
+}
+
 /// Who a site is and where it sits in the network tree.
 #[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -325,7 +422,7 @@ pub struct SiteHeader {
 #[serde(rename_all = "camelCase")]
 pub struct SiteDocument {
     /// Layout version, see [`SCHEMA_VERSION`].
-    #[autosurgeon(rename = "schemaVersion")]
+    #[autosurgeon(rename = "schemaVersion", with = "schema_version")]
     pub schema_version: u64,
     /// The site this document belongs to.
     pub site: SiteHeader,
@@ -393,11 +490,13 @@ pub struct CustomerEvent {
     #[autosurgeon(with = "opt_scalar_str")]
     pub note: Option<String>,
     /// Money involved, in fen (quote, order, discount, trade-in, accessories).
+    #[autosurgeon(missing = "Default::default")]
     pub amount: Option<Fen>,
     /// The vehicle involved (order, delivery).
     #[autosurgeon(with = "opt_scalar_str")]
     pub vin: Option<String>,
     /// Survey score, 1 to 5.
+    #[autosurgeon(missing = "Default::default")]
     pub score: Option<i64>,
 }
 
@@ -425,9 +524,10 @@ pub struct Vehicle {
     /// Lifecycle status.
     pub status: VehicleStatus,
     /// Expected arrival while ordered or in transit.
+    #[autosurgeon(missing = "Default::default")]
     pub eta: Option<Millis>,
     /// When it arrived in stock (days in stock are counted from here).
-    #[autosurgeon(rename = "arrivedAt")]
+    #[autosurgeon(rename = "arrivedAt", missing = "Default::default")]
     pub arrived_at: Option<Millis>,
     /// Customer id it is reserved for.
     #[autosurgeon(rename = "reservedFor", with = "opt_scalar_str")]
@@ -471,11 +571,13 @@ pub struct Target {
     /// Revenue to reach, in fen.
     pub revenue: Fen,
     /// Customer visits to log.
+    #[autosurgeon(missing = "Default::default")]
     pub visits: Option<i64>,
     /// Calls to make.
+    #[autosurgeon(missing = "Default::default")]
     pub calls: Option<i64>,
     /// Test drives to give.
-    #[autosurgeon(rename = "testDrives")]
+    #[autosurgeon(rename = "testDrives", missing = "Default::default")]
     pub test_drives: Option<i64>,
 }
 
@@ -490,6 +592,7 @@ pub struct VehicleModel {
     #[autosurgeon(with = "scalar_str")]
     pub name: String,
     /// Trim levels on offer.
+    #[autosurgeon(with = "scalar_str_list")]
     pub trims: Vec<String>,
     /// Cost to the dealer, in fen.
     pub cost: Fen,
@@ -503,7 +606,7 @@ pub struct VehicleModel {
 #[serde(rename_all = "camelCase")]
 pub struct NetworkDocument {
     /// Layout version, see [`SCHEMA_VERSION`].
-    #[autosurgeon(rename = "schemaVersion")]
+    #[autosurgeon(rename = "schemaVersion", with = "schema_version")]
     pub schema_version: u64,
     /// The site tree, by site id (each header names its parent).
     pub sites: BTreeMap<String, SiteHeader>,
@@ -639,13 +742,19 @@ impl Period {
     }
 }
 
-/// The month key (`YYYY-MM`) in China Standard Time of a UTC instant.
+/// The month key (`YYYY-MM`) in China Standard Time of a UTC instant. Instants beyond
+/// the calendar's range (about ±262,000 years; only a foreign client writes them) are
+/// clamped to it rather than panicking.
 pub fn month_key(t: Millis) -> String {
-    use chrono::{Datelike, TimeZone};
+    use chrono::{DateTime, Datelike, TimeZone};
+    let t = t.clamp(
+        DateTime::<chrono::Utc>::MIN_UTC.timestamp_millis() + 86_400_000,
+        DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis() - 86_400_000,
+    );
     let dt = chrono_tz::Asia::Shanghai
         .timestamp_millis_opt(t)
         .single()
-        .expect("valid timestamp");
+        .expect("clamped into chrono's range, and CST has no ambiguous instants");
     format!("{:04}-{:02}", dt.year(), dt.month())
 }
 
@@ -696,7 +805,7 @@ impl Default for NetworkDocument {
 }
 
 fn check_version<D: ReadDoc>(doc: &D) -> Result<(), SchemaError> {
-    let v: Option<u64> = autosurgeon::hydrate_prop(doc, automerge::ROOT, "schemaVersion")?;
+    let v = read_schema_version(doc)?;
     match v {
         Some(found) if found > SCHEMA_VERSION => Err(SchemaError::NewerVersion { found }),
         _ => Ok(()),
@@ -705,8 +814,28 @@ fn check_version<D: ReadDoc>(doc: &D) -> Result<(), SchemaError> {
 
 /// A count of parts on hand, stored as an automerge counter so that concurrent
 /// adjustments on several devices add up instead of overwriting each other.
-#[derive(Debug, Default, Hydrate, Reconcile)]
+///
+/// Reads also accept a plain integer, which a JS client writes when it assigns a
+/// number instead of creating an `A.Counter`: one such part must not make the whole
+/// site document unreadable. (Adjusting that part is refused with an error naming it.)
+#[derive(Debug, Default, Reconcile)]
 pub struct PartCount(pub Counter);
+
+impl Hydrate for PartCount {
+    fn hydrate_counter(c: i64) -> Result<Self, HydrateError> {
+        Counter::hydrate_counter(c).map(PartCount)
+    }
+
+    fn hydrate_int(n: i64) -> Result<Self, HydrateError> {
+        Ok(PartCount::new(n))
+    }
+
+    fn hydrate_uint(n: u64) -> Result<Self, HydrateError> {
+        i64::try_from(n).map(PartCount::new).map_err(|_| {
+            HydrateError::unexpected("a part count", "an integer which is too large".into())
+        })
+    }
+}
 
 impl PartCount {
     /// A counter starting at `value`.
@@ -798,6 +927,80 @@ mod tests {
         assert_eq!(SiteDocument::read(&doc).unwrap().site.name, "文本名称");
     }
 
+    /// What a JavaScript client writes with plain assignments: numbers are `int`
+    /// (automerge-js never writes `uint` unless told to), list elements may be text,
+    /// and optional fields may simply be left out instead of set to `null`.
+    #[test]
+    fn readers_accept_what_a_js_client_writes() {
+        use automerge::{ObjType, ROOT, ScalarValue};
+        let mut doc = automerge::AutoCommit::new();
+        doc.put(ROOT, "schemaVersion", ScalarValue::Int(1)).unwrap();
+        for key in ["sites", "targets", "discountLimits"] {
+            doc.put_object(ROOT, key, ObjType::Map).unwrap();
+        }
+        let models = doc.put_object(ROOT, "models", ObjType::Map).unwrap();
+        let m = doc.put_object(&models, "SDN-A", ObjType::Map).unwrap();
+        doc.put(&m, "code", "SDN-A").unwrap();
+        doc.put(&m, "name", "轿车 A").unwrap();
+        doc.put(&m, "cost", 12_000_000).unwrap();
+        doc.put(&m, "listPrice", 15_000_000).unwrap();
+        let trims = doc.put_object(&m, "trims", ObjType::List).unwrap();
+        doc.insert(&trims, 0, "base").unwrap();
+        let lux = doc.insert_object(&trims, 1, ObjType::Text).unwrap();
+        doc.splice_text(&lux, 0, 0, "lux").unwrap();
+        let net = NetworkDocument::read(&doc).unwrap();
+        assert_eq!(net.schema_version, 1);
+        assert_eq!(net.models["SDN-A"].trims, ["base", "lux"]);
+
+        let mut doc = automerge::AutoCommit::new();
+        autosurgeon::reconcile(&mut doc, SiteDocument::new(header())).unwrap();
+        doc.put(ROOT, "schemaVersion", ScalarValue::Int(1)).unwrap();
+        let vehicles = automerge::ReadDoc::get(&doc, ROOT, "vehicles")
+            .unwrap()
+            .unwrap()
+            .1;
+        let v = doc
+            .put_object(&vehicles, "LSVAB2BR7NM000001", ObjType::Map)
+            .unwrap();
+        for (k, val) in [
+            ("vin", "LSVAB2BR7NM000001"),
+            ("model", "SDN-A"),
+            ("trim", "lux"),
+            ("colour", "白"),
+            ("status", "in_stock"),
+        ] {
+            doc.put(&v, k, val).unwrap();
+        }
+        for (k, n) in [
+            ("cost", 12_000_000_i64),
+            ("listPrice", 15_000_000),
+            ("arrivedAt", 1_772_294_400_000_i64),
+            ("updatedAt", 1_772_294_400_000),
+        ] {
+            doc.put(&v, k, n).unwrap();
+        }
+        let targets = automerge::ReadDoc::get(&doc, ROOT, "targets")
+            .unwrap()
+            .unwrap()
+            .1;
+        let wang = doc.put_object(&targets, "wang", ObjType::Map).unwrap();
+        let t = doc.put_object(&wang, "2026-03", ObjType::Map).unwrap();
+        doc.put(&t, "units", 4).unwrap();
+        doc.put(&t, "revenue", 60_000_000).unwrap();
+        // A part count assigned as a plain number instead of a counter.
+        let parts = automerge::ReadDoc::get(&doc, ROOT, "parts")
+            .unwrap()
+            .unwrap()
+            .1;
+        doc.put(&parts, "OIL-5W30", 12).unwrap();
+        let site = SiteDocument::read(&doc).unwrap();
+        assert_eq!(site.parts["OIL-5W30"].value(), 12);
+        let read = &site.vehicles["LSVAB2BR7NM000001"];
+        assert_eq!((read.eta, read.arrived_at), (None, Some(1_772_294_400_000)));
+        assert_eq!(read.reserved_for, None);
+        assert_eq!(site.targets["wang"]["2026-03"].visits, None);
+    }
+
     #[test]
     fn newer_schema_version_is_refused() {
         let mut site = SiteDocument::new(header());
@@ -843,5 +1046,8 @@ mod tests {
         assert_eq!(end - start, 31 * 86_400_000);
         assert_eq!(month_key(start), "2026-03");
         assert_eq!(month_key(start - 1), "2026-02");
+        // Any i64 is a month, however absurd, not a panic.
+        assert!(month_key(i64::MAX).ends_with("-12"));
+        assert!(month_key(i64::MIN).ends_with("-01"));
     }
 }

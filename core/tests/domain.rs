@@ -82,6 +82,36 @@ fn a_new_site_document_has_its_header_and_empty_collections() {
 }
 
 #[test]
+fn documents_that_are_not_site_documents_are_refused() {
+    let net = domain::create_network_document(T0).unwrap();
+    let err = domain::check_site_document(&net).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "not a dealersync site document: no `site` map at the root"
+    );
+    let mut empty = AutoCommit::new();
+    let (_, network) = network();
+    let msg = refused(&mut empty, |d| {
+        domain::add_customer(d, &network, &new_customer("c1", "13812345678"), "w", T0)
+    });
+    assert_eq!(
+        msg,
+        "not a dealersync site document: no `customers` map at the root"
+    );
+    let mut newer = site("sr-1");
+    {
+        use automerge::transaction::Transactable;
+        newer.put(automerge::ROOT, "schemaVersion", 99_u64).unwrap();
+        newer.commit();
+    }
+    let err = domain::check_site_document(&newer).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "document has schemaVersion 99, this build reads up to 1"
+    );
+}
+
+#[test]
 fn network_document_holds_sites_models_and_site_targets() {
     let (mut doc, net) = network();
     assert_eq!(net.sites.len(), 4);
@@ -119,6 +149,22 @@ fn network_document_holds_sites_models_and_site_targets() {
         domain::set_site_target(d, "dc-north", "2026", &bad, "boss", T0)
     });
     assert_eq!(msg, "target dc-north/2026 units cannot be negative, got -1");
+    domain::set_discount_limit(&mut doc, "consultant", 300_000, "boss", T0).unwrap();
+    assert_eq!(
+        NetworkDocument::read(&doc).unwrap().discount_limits["consultant"],
+        300_000
+    );
+    let msg = refused(&mut doc, |d| {
+        domain::set_discount_limit(d, "intern", 1, "boss", T0)
+    });
+    assert_eq!(
+        msg,
+        "invalid discount limit role: \"intern\" is not one of consultant, manager, head_office, admin"
+    );
+    let msg = refused(&mut doc, |d| {
+        domain::set_discount_limit(d, "manager", -1, "boss", T0)
+    });
+    assert_eq!(msg, "discount limit of manager cannot be negative, got -1");
     let msg = refused(&mut doc, |d| {
         domain::put_site(
             d,
@@ -152,10 +198,7 @@ fn add_customer_stores_a_normalised_phone_as_scalar_strings() {
     // The change names who did what, and its time is `now` in seconds.
     let mut doc = doc;
     let change = doc.get_last_local_change().unwrap();
-    assert_eq!(
-        change.message(),
-        Some("wang: add customer c1")
-    );
+    assert_eq!(change.message(), Some("wang: add customer c1"));
     assert_eq!(change.timestamp(), T0 / 1000);
 }
 
@@ -426,6 +469,40 @@ fn duplicate_customers_can_be_merged() {
     assert_eq!(
         msg,
         "invalid merge of customer c1: customer c2 was itself merged into c1; merge into that one"
+    );
+    // New history goes on the customer that remains.
+    let msg = refused(&mut doc, |d| {
+        domain::record_event(d, "c2", &NewEvent::new(EventKind::Call, T0), "li", T0)
+    });
+    assert_eq!(
+        msg,
+        "customer \"c2\" was merged into \"c1\"; use that customer"
+    );
+    let msg = refused(&mut doc, |d| {
+        domain::set_customer_status(d, "c2", CustomerStatus::Lost, "li", T0)
+    });
+    assert_eq!(
+        msg,
+        "customer \"c2\" was merged into \"c1\"; use that customer"
+    );
+    let v = vin(31);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "li",
+        T0,
+    )
+    .unwrap();
+    let reserve = VehicleAction::Reserve {
+        customer: "c2".into(),
+    };
+    let msg = refused(&mut doc, |d| {
+        domain::move_vehicle(d, v.as_str(), &reserve, "li", T0)
+    });
+    assert_eq!(
+        msg,
+        "customer \"c2\" was merged into \"c1\"; use that customer"
     );
     let msg = refused(&mut doc, |d| {
         domain::merge_customer(d, "c1", "c1", "boss", T0)
@@ -837,4 +914,506 @@ fn customers_written_by_a_js_client_as_text_are_read() {
         1
     );
     let _ = CustomerSource::Web;
+}
+
+/// The JSON examples in docs/schema.md are real documents: they deserialise into the
+/// schema types, and survive a round trip through automerge.
+#[test]
+fn the_documented_examples_are_valid_documents() {
+    let md =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/schema.md")).unwrap();
+    let blocks: Vec<&str> = md
+        .split("```json\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 2, "one example per document");
+    let site: SiteDocument = serde_json::from_str(blocks[0]).unwrap();
+    assert_eq!(site.vehicles.len(), 1);
+    for vin in site.vehicles.keys() {
+        domain::parse_vin(vin, CheckDigitPolicy::Enforce).unwrap();
+    }
+    for c in site.customers.values() {
+        assert_eq!(domain::normalise_phone(&c.phone).unwrap(), c.phone);
+    }
+    let mut doc = AutoCommit::new();
+    autosurgeon::reconcile(&mut doc, &site).unwrap();
+    assert_eq!(SiteDocument::read(&doc).unwrap(), site);
+    let net: NetworkDocument = serde_json::from_str(blocks[1]).unwrap();
+    let mut doc = AutoCommit::new();
+    autosurgeon::reconcile(&mut doc, &net).unwrap();
+    assert_eq!(NetworkDocument::read(&doc).unwrap(), net);
+    assert!(
+        net.models
+            .contains_key(&site.vehicles.values().next().unwrap().model)
+    );
+}
+
+#[test]
+fn a_refused_operation_never_takes_the_callers_pending_edits_with_it() {
+    use automerge::transaction::Transactable;
+    let (mut doc, net) = site_with_customer();
+    let c = doc.get(automerge::ROOT, "customers").unwrap().unwrap().1;
+    let c1 = doc.get(&c, "c1").unwrap().unwrap().1;
+    doc.put(&c1, "name", "王先生").unwrap(); // left uncommitted by the caller
+    let err = domain::add_customer(&mut doc, &net, &new_customer("c1", "13912345678"), "w", T0);
+    assert!(err.is_err());
+    domain::add_customer(&mut doc, &net, &new_customer("c2", "bad"), "w", T0).unwrap_err();
+    assert_eq!(
+        domain::get_customer(&doc, "c1").unwrap().unwrap().name,
+        "王先生"
+    );
+    domain::add_customer(&mut doc, &net, &new_customer("c2", "13912345678"), "w", T0).unwrap();
+    let name_change = doc.get_changes(&[]).into_iter().rev().nth(1).unwrap();
+    assert_eq!(
+        name_change.message(),
+        None,
+        "the caller's edit is its own change"
+    );
+}
+
+#[test]
+fn vehicles_written_by_a_js_client_as_text_still_move_and_are_checked() {
+    use automerge::transaction::Transactable;
+    let (mut doc, net) = site_with_customer();
+    let v = vin(40);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "w",
+        T0,
+    )
+    .unwrap();
+    let vehicles = doc.get(automerge::ROOT, "vehicles").unwrap().unwrap().1;
+    let obj = doc.get(&vehicles, v.as_str()).unwrap().unwrap().1;
+    let text = doc
+        .put_object(&obj, "status", automerge::ObjType::Text)
+        .unwrap();
+    doc.splice_text(&text, 0, 0, "in_stock").unwrap();
+    doc.commit();
+    // The text status counts as in stock for the two-site check ...
+    let mut other = site("rs-1");
+    domain::receive_vehicle(
+        &mut other,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "z",
+        T0,
+    )
+    .unwrap();
+    let found = dealersync_core::conflicts::detect(&[("sr-1", &doc), ("rs-1", &other)]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    // ... and the vehicle moves on, written back as a scalar.
+    let reserve = VehicleAction::Reserve {
+        customer: "c1".into(),
+    };
+    domain::move_vehicle(&mut doc, v.as_str(), &reserve, "w", T0).unwrap();
+    assert!(matches!(
+        scalar_at(&doc, &["vehicles", v.as_str(), "status"]),
+        Value::Scalar(s) if s.as_ref() == &ScalarValue::Str("reserved".into())
+    ));
+}
+
+#[test]
+fn targets_created_on_two_devices_are_all_kept_by_the_next_write() {
+    let mut base = site("sr-1");
+    let mut a = device(&mut base, "tablet-a");
+    let mut b = device(&mut base, "tablet-b");
+    let t = |units| Target {
+        units,
+        ..Default::default()
+    };
+    domain::set_consultant_target(&mut a, "wang", "2026-03", &t(3), "boss", T0).unwrap();
+    domain::set_consultant_target(&mut b, "wang", "2026-04", &t(4), "mgr", T0).unwrap();
+    a.merge(&mut b).unwrap();
+    // automerge shows one device's map for `wang` ...
+    assert_eq!(SiteDocument::read(&a).unwrap().targets["wang"].len(), 1);
+    // ... and the next target written for `wang` brings both back.
+    domain::set_consultant_target(&mut a, "wang", "2026-05", &t(5), "boss", T0).unwrap();
+    b.merge(&mut a).unwrap();
+    let periods: Vec<(String, i64)> = SiteDocument::read(&b).unwrap().targets["wang"]
+        .iter()
+        .map(|(k, v)| (k.clone(), v.units))
+        .collect();
+    assert_eq!(
+        periods,
+        [
+            ("2026-03".to_string(), 3),
+            ("2026-04".to_string(), 4),
+            ("2026-05".to_string(), 5)
+        ]
+    );
+}
+
+/// A vehicle at `sr-1` walked to `status` through the operations themselves.
+fn vehicle_in(status: VehicleStatus) -> (AutoCommit, NetworkDocument, String) {
+    let (mut doc, net) = site_with_customer();
+    let v = vin(40);
+    let mut steps: Vec<VehicleAction> = Vec::new();
+    use VehicleStatus::*;
+    let path = [InTransit, InStock, Reserved, Sold, Delivered];
+    let reached = match status {
+        Ordered => 0,
+        InTransit => 1,
+        InStock | TransferredOut => 2,
+        Reserved => 3,
+        Sold => 4,
+        Delivered => 5,
+    };
+    for s in &path[..reached] {
+        steps.push(match s {
+            InTransit => VehicleAction::Ship { eta: None },
+            InStock => VehicleAction::Arrive,
+            Reserved => VehicleAction::Reserve {
+                customer: "c1".into(),
+            },
+            Sold => VehicleAction::Sell,
+            _ => VehicleAction::Deliver,
+        });
+    }
+    domain::receive_vehicle(&mut doc, &net, &new_vehicle(&v, Ordered), "wang", T0).unwrap();
+    for (i, a) in steps.iter().enumerate() {
+        domain::move_vehicle(&mut doc, v.as_str(), a, "li", T0 + (i as i64 + 1) * HOUR).unwrap();
+    }
+    if status == TransferredOut {
+        let mut other = AutoCommit::new();
+        domain::init_site_document(
+            &mut other,
+            &header("rs-1", SiteKind::Roadshow, Some("dc-north")),
+            T0,
+        )
+        .unwrap();
+        domain::transfer_vehicle(&mut doc, &mut other, v.as_str(), None, "li", T0 + 9 * HOUR)
+            .unwrap();
+    }
+    assert_eq!(
+        domain::get_vehicle(&doc, v.as_str())
+            .unwrap()
+            .unwrap()
+            .status,
+        status
+    );
+    (doc, net, v.to_string())
+}
+
+/// Each action applies from exactly one status: `Arrive` is not a way to release a
+/// reservation (it would restart the days in stock and keep `reservedFor`), and
+/// `Release` is not a way to take a vehicle still in transit into stock (it would have
+/// no arrival date). Every other (status, action) pair is refused, leaving the document
+/// unchanged.
+#[test]
+fn every_vehicle_action_applies_from_its_own_status_only() {
+    use VehicleStatus::*;
+    let actions = [
+        (VehicleAction::Ship { eta: None }, Ordered),
+        (VehicleAction::Arrive, InTransit),
+        (
+            VehicleAction::Reserve {
+                customer: "c1".into(),
+            },
+            InStock,
+        ),
+        (VehicleAction::Release, Reserved),
+        (VehicleAction::Sell, Reserved),
+        (VehicleAction::Deliver, Sold),
+    ];
+    for &from in VehicleStatus::ALL {
+        for (action, allowed_from) in &actions {
+            let (mut doc, _, v) = vehicle_in(from);
+            if from == *allowed_from {
+                domain::move_vehicle(&mut doc, &v, action, "li", T0 + 20 * HOUR)
+                    .unwrap_or_else(|e| panic!("{action:?} from {from}: {e}"));
+                let got = domain::get_vehicle(&doc, &v).unwrap().unwrap();
+                assert_eq!(got.status, action.target());
+            } else {
+                let msg = refused(&mut doc, |d| {
+                    domain::move_vehicle(d, &v, action, "li", T0 + 20 * HOUR)
+                });
+                assert!(
+                    msg.contains(&v) && msg.contains(from.as_str()),
+                    "{action:?} from {from}: {msg}"
+                );
+            }
+        }
+        // A transfer leaves only from in_stock.
+        let (mut doc, _, v) = vehicle_in(from);
+        let mut other = AutoCommit::new();
+        domain::init_site_document(
+            &mut other,
+            &header("rs-1", SiteKind::Roadshow, Some("dc-north")),
+            T0,
+        )
+        .unwrap();
+        let (before, other_before) = (doc.save(), other.save());
+        let got = domain::transfer_vehicle(&mut doc, &mut other, &v, None, "li", T0 + 20 * HOUR);
+        if from == InStock {
+            got.unwrap();
+        } else {
+            got.unwrap_err();
+            assert!(doc.save() == before && other.save() == other_before);
+        }
+    }
+}
+
+/// The funnel table of docs/schema.md, pair by pair, through the operation itself.
+#[test]
+fn every_customer_status_pair_follows_the_funnel_table() {
+    use CustomerStatus::*;
+    let order = [Lead, TestDrive, Negotiating, Ordered, Delivered];
+    let rank = |s| order.iter().position(|o| *o == s);
+    for &from in CustomerStatus::ALL {
+        for &to in CustomerStatus::ALL {
+            let expected = match (from, to) {
+                (Lost, Lead) => true,
+                (Lost, _) => false,
+                (_, Lost) => true,
+                (Ordered, Delivered) => true,
+                (_, Delivered) => false,
+                _ => rank(to) > rank(from),
+            };
+            let (mut doc, _) = site_with_customer();
+            // Walk the customer to `from` the ordinary way.
+            let walk: &[CustomerStatus] = match from {
+                Lead => &[],
+                TestDrive => &[TestDrive],
+                Negotiating => &[Negotiating],
+                Ordered => &[Ordered],
+                Delivered => &[Ordered, Delivered],
+                Lost => &[Lost],
+            };
+            for s in walk {
+                domain::set_customer_status(&mut doc, "c1", *s, "wang", T0).unwrap();
+            }
+            if expected {
+                domain::set_customer_status(&mut doc, "c1", to, "wang", T0)
+                    .unwrap_or_else(|e| panic!("{from} -> {to}: {e}"));
+                assert_eq!(
+                    domain::get_customer(&doc, "c1").unwrap().unwrap().status,
+                    to
+                );
+            } else {
+                let msg = refused(&mut doc, |d| {
+                    domain::set_customer_status(d, "c1", to, "wang", T0)
+                });
+                assert_eq!(msg, format!("customer c1 cannot move from {from} to {to}"));
+            }
+        }
+    }
+}
+
+/// A change so large that the count would overflow is refused with a typed error, not
+/// a panic (or, in a release build, a count that wraps to a large negative number).
+#[test]
+fn a_part_change_that_would_overflow_is_refused() {
+    let mut doc = site("sr-1");
+    domain::adjust_part(&mut doc, "OIL-5W30", 5, "wang", T0).unwrap();
+    let msg = refused(&mut doc, |d| {
+        domain::adjust_part(d, "OIL-5W30", i64::MAX, "wang", T0)
+    });
+    assert!(msg.contains("OIL-5W30"), "{msg}");
+    assert_eq!(domain::part_count(&doc, "OIL-5W30").unwrap(), 5);
+}
+
+/// A JS client that wrote `reservedFor` as text (a plain string assignment) or left
+/// optional fields out: the vehicle still sells, and reads back.
+#[test]
+fn a_vehicle_reserved_by_a_js_client_sells() {
+    use automerge::transaction::Transactable;
+    let (mut doc, net) = site_with_customer();
+    let v = vin(41);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "w",
+        T0,
+    )
+    .unwrap();
+    let vehicles = doc.get(automerge::ROOT, "vehicles").unwrap().unwrap().1;
+    let obj = doc.get(&vehicles, v.as_str()).unwrap().unwrap().1;
+    doc.put(&obj, "status", "reserved").unwrap();
+    let text = doc
+        .put_object(&obj, "reservedFor", automerge::ObjType::Text)
+        .unwrap();
+    doc.splice_text(&text, 0, 0, "c1").unwrap();
+    for absent in ["eta", "soldTo", "transferFrom", "transferTo"] {
+        doc.delete(&obj, absent).unwrap();
+    }
+    doc.commit();
+    // JS stores `schemaVersion: 1` as a signed integer.
+    doc.put(automerge::ROOT, "schemaVersion", ScalarValue::Int(1))
+        .unwrap();
+    domain::check_site_document(&doc).unwrap();
+    assert_eq!(SiteDocument::read(&doc).unwrap().schema_version, 1);
+    let read = domain::get_vehicle(&doc, v.as_str()).unwrap().unwrap();
+    assert_eq!(
+        (read.reserved_for.as_deref(), read.eta, read.sold_to),
+        (Some("c1"), None, None)
+    );
+    domain::move_vehicle(&mut doc, v.as_str(), &VehicleAction::Sell, "w", T0).unwrap();
+    let sold = domain::get_vehicle(&doc, v.as_str()).unwrap().unwrap();
+    assert_eq!(
+        (sold.status, sold.sold_to.as_deref()),
+        (VehicleStatus::Sold, Some("c1"))
+    );
+}
+
+/// A forecast month or cell that a foreign client overwrote concurrently with a plain
+/// value: whichever value automerge shows, the next `set_forecast` makes its quantity
+/// the one readers see (no panic, no write into a hidden map).
+#[test]
+fn set_forecast_supersedes_a_concurrent_non_map_value() {
+    use automerge::transaction::Transactable;
+    let (_, net) = network();
+    for (ours, theirs) in [("a-device", "z-js"), ("z-device", "a-js")] {
+        for at_month in [false, true] {
+            let mut doc = site("sr-1");
+            if !at_month {
+                domain::set_forecast(&mut doc, &net, "2026-04", "SUV-B", 1, "w", T0).unwrap();
+            }
+            let mut a = device(&mut doc, ours);
+            let mut b = device(&mut doc, theirs);
+            domain::set_forecast(&mut a, &net, "2026-04", "SDN-A", 5, "w", T0).unwrap();
+            let forecasts = b.get(automerge::ROOT, "forecasts").unwrap().unwrap().1;
+            if at_month {
+                b.put(&forecasts, "2026-04", 7).unwrap();
+            } else {
+                let month = b.get(&forecasts, "2026-04").unwrap().unwrap().1;
+                b.put(&month, "SDN-A", 7).unwrap();
+            }
+            b.commit();
+            a.merge(&mut b).unwrap();
+            domain::set_forecast(&mut a, &net, "2026-04", "SDN-A", 9, "w", T0 + HOUR)
+                .unwrap_or_else(|e| panic!("{ours}/{theirs} month={at_month}: {e}"));
+            let read = SiteDocument::read(&a)
+                .unwrap_or_else(|e| panic!("{ours}/{theirs} month={at_month}: {e}"));
+            assert_eq!(
+                read.forecasts["2026-04"]["SDN-A"].quantity, 9,
+                "{ours}/{theirs} month={at_month}"
+            );
+            if !at_month {
+                assert_eq!(read.forecasts["2026-04"]["SUV-B"].quantity, 1);
+            }
+        }
+    }
+}
+
+/// The same for a consultant's target map: a period set after a concurrent plain value
+/// at the consultant's key is visible, and the periods already set are kept.
+#[test]
+fn set_consultant_target_supersedes_a_concurrent_non_map_value() {
+    use automerge::transaction::Transactable;
+    let t = |units| Target {
+        units,
+        revenue: 0,
+        visits: None,
+        calls: None,
+        test_drives: None,
+    };
+    for (ours, theirs) in [("a-device", "z-js"), ("z-device", "a-js")] {
+        let mut doc = site("sr-1");
+        let mut a = device(&mut doc, ours);
+        let mut b = device(&mut doc, theirs);
+        domain::set_consultant_target(&mut a, "wang", "2026-03", &t(4), "mgr", T0).unwrap();
+        let targets = b.get(automerge::ROOT, "targets").unwrap().unwrap().1;
+        b.put(&targets, "wang", "oops").unwrap();
+        b.commit();
+        a.merge(&mut b).unwrap();
+        domain::set_consultant_target(&mut a, "wang", "2026-04", &t(5), "mgr", T0).unwrap();
+        let read = SiteDocument::read(&a).unwrap_or_else(|e| panic!("{ours}/{theirs}: {e}"));
+        assert_eq!(read.targets["wang"]["2026-04"].units, 5, "{ours}/{theirs}");
+        assert_eq!(read.targets["wang"]["2026-03"].units, 4, "{ours}/{theirs}");
+    }
+}
+
+/// The operations not refused elsewhere in this file: the catalogue, an empty network
+/// document, and the conflict resolutions. Each refusal leaves the document as it was.
+#[test]
+fn catalogue_and_resolution_refusals_leave_the_document_unchanged() {
+    use dealersync_core::conflicts;
+    use dealersync_core::schema::VehicleModel;
+    let (mut net_doc, _) = network();
+    let model = |code: &str, cost| VehicleModel {
+        code: code.into(),
+        name: "轿车 C".into(),
+        trims: vec![],
+        cost,
+        list_price: 1,
+    };
+    let msg = refused(&mut net_doc, |d| {
+        domain::put_model(d, &model("SDN-C", -5), "admin", T0)
+    });
+    assert_eq!(msg, "model SDN-C cost cannot be negative, got -5");
+    let msg = refused(&mut net_doc, |d| {
+        domain::put_model(d, &model("SDN C", 5), "admin", T0)
+    });
+    assert!(msg.starts_with("invalid model code"), "{msg}");
+    let msg = refused(&mut net_doc, |d| domain::init_network_document(d, T0));
+    assert_eq!(
+        msg,
+        "not a dealersync network document: the document is not empty"
+    );
+
+    let (mut doc, net) = site_with_customer();
+    let v = vin(42);
+    domain::receive_vehicle(
+        &mut doc,
+        &net,
+        &new_vehicle(&v, VehicleStatus::InStock),
+        "w",
+        T0,
+    )
+    .unwrap();
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_double_booking(d, v.as_str(), "c1", "boss", T0)
+    });
+    assert!(
+        msg.contains(v.as_str()) && msg.contains("not one of the competing customers"),
+        "{msg}"
+    );
+    // Absent records read as None, not as an error.
+    assert_eq!(domain::get_vehicle(&doc, vin(43).as_str()).unwrap(), None);
+    assert_eq!(domain::get_customer(&doc, "c9").unwrap(), None);
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_double_booking(d, vin(43).as_str(), "c1", "boss", T0)
+    });
+    assert_eq!(msg, format!("unknown vehicle \"{}\" at site sr-1", vin(43)));
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_stock_elsewhere(d, vin(43).as_str(), "rs-1", "boss", T0)
+    });
+    assert_eq!(msg, format!("unknown vehicle \"{}\" at site sr-1", vin(43)));
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_stock_elsewhere(d, v.as_str(), "sr-1", "boss", T0)
+    });
+    assert!(msg.contains("gives the vehicle up"), "{msg}");
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_duplicate_customer(d, "c1", "c9", "boss", T0)
+    });
+    assert_eq!(msg, "unknown customer \"c9\" at this site");
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_forecast(d, &net, "2026-4", "SDN-A", 3, "boss", T0)
+    });
+    assert_eq!(
+        msg,
+        "malformed month \"2026-4\": expected YYYY-MM, e.g. 2026-03"
+    );
+    domain::move_vehicle(
+        &mut doc,
+        v.as_str(),
+        &VehicleAction::Reserve {
+            customer: "c1".into(),
+        },
+        "w",
+        T0,
+    )
+    .unwrap();
+    domain::move_vehicle(&mut doc, v.as_str(), &VehicleAction::Sell, "w", T0).unwrap();
+    let msg = refused(&mut doc, |d| {
+        conflicts::resolve_stock_elsewhere(d, v.as_str(), "rs-1", "boss", T0)
+    });
+    assert_eq!(
+        msg,
+        format!("vehicle {v} cannot move from sold to transferred_out")
+    );
 }

@@ -51,6 +51,22 @@ fn has(am: &Automerge, h: &ChangeHash) -> bool {
     am.get_change_meta_by_hash(h).is_some()
 }
 
+/// The sync and request messages among `sent` whose heads include any of `heads`.
+fn advertising<'a>(
+    sent: &'a [(ConnId, Message)],
+    heads: &[ChangeHash],
+) -> Vec<&'a (ConnId, Message)> {
+    sent.iter()
+        .filter(|(_, m)| match m {
+            Message::Sync { data, .. } | Message::Request { data, .. } => {
+                let sm = sync::Message::decode(data).unwrap();
+                sm.heads.iter().any(|h| heads.contains(h))
+            }
+            _ => false,
+        })
+        .collect()
+}
+
 /// The invariant of the whole design: a sync message leaving an engine advertises
 /// only committed heads.
 fn assert_heads_durable(store: &MemoryStore, bytes: &[u8], who: &str) {
@@ -102,6 +118,8 @@ struct World {
     /// Connections the server closed.
     server_closed: Vec<(ConnId, CloseReason)>,
     server_events: Vec<Output>,
+    /// Check every outgoing sync message against the store (off only to measure).
+    verify: bool,
 }
 
 fn conn(i: usize) -> ConnId {
@@ -119,6 +137,7 @@ impl World {
             server_sent: Vec::new(),
             server_closed: Vec::new(),
             server_events: Vec::new(),
+            verify: true,
         }
     }
 
@@ -193,7 +212,9 @@ impl World {
         for o in outs {
             match o {
                 Output::Send { conn, bytes, .. } => {
-                    assert_heads_durable(&self.store, &bytes, "server");
+                    if self.verify {
+                        assert_heads_durable(&self.store, &bytes, "server");
+                    }
                     self.server_sent
                         .push((conn, Message::decode(&bytes).unwrap()));
                     let i = conn.0 as usize - 1;
@@ -220,7 +241,9 @@ impl World {
         for o in outs {
             match o {
                 Output::Send { conn, bytes, .. } => {
-                    assert_heads_durable(&self.clients[i].store, &bytes, "client");
+                    if self.verify {
+                        assert_heads_durable(&self.clients[i].store, &bytes, "client");
+                    }
                     self.wire.push_back((Dest::Server(conn), bytes));
                 }
                 Output::Close { conn, .. } => {
@@ -243,9 +266,22 @@ impl World {
 
     /// Delivers the oldest frame on the wire; false if there was none.
     fn deliver_one(&mut self) -> bool {
-        let Some((dest, bytes)) = self.wire.pop_front() else {
+        self.deliver_oldest(|_| true)
+    }
+
+    /// Delivers the oldest frame going to the server (`to_server`) or to the clients;
+    /// false if there was none. Each direction keeps its order, as on a connection,
+    /// while the two directions interleave freely.
+    fn deliver_oldest_towards(&mut self, to_server: bool) -> bool {
+        self.deliver_oldest(|d| matches!(d, Dest::Server(_)) == to_server)
+    }
+
+    /// Delivers the oldest frame whose destination matches; false if there was none.
+    fn deliver_oldest(&mut self, wanted: impl Fn(&Dest) -> bool) -> bool {
+        let Some(pos) = self.wire.iter().position(|(d, _)| wanted(d)) else {
             return false;
         };
+        let (dest, bytes) = self.wire.remove(pos).expect("found above");
         {
             match dest {
                 Dest::Server(c) => {
@@ -502,11 +538,11 @@ fn nothing_is_advertised_before_the_commit() {
     // The server applied the change in memory...
     assert!(has(w.server.document(&doc).unwrap(), &head));
     assert!(!has(&stored_doc(&w.store, &doc).unwrap(), &head));
-    // ...but sent no sync message for the document to anyone.
-    let leaked: Vec<_> = w.server_sent[sent_before..]
-        .iter()
-        .filter(|(_, m)| matches!(m, Message::Sync { .. }))
-        .collect();
+    // ...but sent no sync message advertising it to anyone. (A message advertising
+    // the old, durable heads may go out: automerge's Bloom filter has false positives,
+    // so a client sometimes needs a second round to send its change, and the server
+    // answers the first.)
+    let leaked = advertising(&w.server_sent[sent_before..], &[head]);
     assert!(leaked.is_empty(), "{leaked:?}");
     assert!(w.server.has_pending_writes());
 
@@ -522,13 +558,8 @@ fn nothing_is_advertised_before_the_commit() {
         !has(w.server.document(&doc).unwrap(), &head2),
         "queued, not applied"
     );
-    assert_eq!(
-        w.server_sent[sent_before..]
-            .iter()
-            .filter(|(_, m)| matches!(m, Message::Sync { .. }))
-            .count(),
-        0
-    );
+    let leaked = advertising(&w.server_sent[sent_before..], &[head, head2]);
+    assert!(leaked.is_empty(), "{leaked:?}");
 
     w.store.commit(&batch).unwrap();
     let outs = w.server.commit_succeeded(token, w.now, &w.store);
@@ -546,9 +577,10 @@ fn nothing_is_advertised_before_the_commit() {
         .collect();
     assert!(!acks.is_empty());
     w.server_outputs(outs);
-    // The queued change from b was replayed after the commit.
-    assert!(has(w.server.document(&doc).unwrap(), &head2));
+    // The queued change from b is applied after the commit (in this round, or the
+    // next if a Bloom filter false positive held it back on b).
     w.settle();
+    assert!(has(w.server.document(&doc).unwrap(), &head2));
     assert_eq!(w.client_get(b, doc, "x"), Some(1));
     assert_eq!(w.client_get(a, doc, "y"), Some(2));
 }
@@ -986,6 +1018,13 @@ fn idle_documents_unload_and_reload_with_the_same_heads() {
     w.open(b, doc);
     w.settle();
     assert_eq!(w.server.docs_loaded(), 1);
+    // A budget unloads only documents nobody uses.
+    let other = w.create_doc();
+    assert_eq!(w.server.docs_loaded(), 2);
+    assert_eq!(w.server.unload_to_budget(1), 1);
+    assert_eq!(w.server.docs_loaded(), 1);
+    assert!(w.server.document(&other).is_none());
+    assert_eq!(w.server.unload_to_budget(0), 0, "doc has a peer");
     assert_eq!(w.server_heads(doc), heads);
     assert_eq!(
         w.clients[b].engine.document(&doc).unwrap().get_heads(),
@@ -1353,6 +1392,91 @@ fn chaos_with_failing_commits_and_reconnects_converges_without_loss() {
     }
 }
 
+/// Every change ends up acknowledged, whatever the interleaving: a writer learns the
+/// server's heads once they contain its changes, and the server learns a client's
+/// heads once they contain what it forwarded. Two writers over two hundred
+/// seeded interleavings of deliveries (each direction in order), commits and edits.
+///
+/// This caught automerge recording our heads as already sent to a peer when that
+/// peer said it had exactly them while they were still uncommitted: after the
+/// commit the engine stayed silent and the writer never got its acknowledgement.
+#[test]
+fn every_change_is_acknowledged_whatever_the_interleaving() {
+    for seed in 0..200u64 {
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut w = World::new();
+        let doc = w.create_doc();
+        let ids: Vec<usize> = ["w0", "w1"].iter().map(|n| w.add_client(n)).collect();
+        for &i in &ids {
+            w.connect(i, Access::ReadWrite);
+            w.open(i, doc);
+        }
+        // The server's batch stays in flight across steps, so messages queue
+        // behind it and are applied together when it is committed.
+        let mut server_batch = None;
+        let mut edits_left = 8;
+        for step in 0..100 {
+            w.now += 1;
+            let i = ids[next(2) as usize];
+            match next(6) {
+                0 => {
+                    w.deliver_oldest_towards(true);
+                }
+                1 if server_batch.is_none() => server_batch = w.server.take_write_batch(),
+                2 => {
+                    if let Some((token, batch)) = server_batch.take() {
+                        w.store.commit(&batch).unwrap();
+                        let outs = w.server.commit_succeeded(token, w.now, &w.store);
+                        w.server_outputs(outs);
+                    }
+                }
+                3 => {
+                    w.deliver_oldest_towards(false);
+                }
+                4 if edits_left > 0 => {
+                    edits_left -= 1;
+                    w.edit(i, doc, &format!("k{i}"), step);
+                }
+                _ => {
+                    w.commit_client(i);
+                }
+            }
+        }
+        if let Some((token, batch)) = server_batch {
+            w.store.commit(&batch).unwrap();
+            let outs = w.server.commit_succeeded(token, w.now, &w.store);
+            w.server_outputs(outs);
+        }
+        w.settle();
+        let heads = w.server_heads(doc);
+        for &i in &ids {
+            let client = &w.clients[i].engine;
+            assert_eq!(
+                client.document(&doc).unwrap().get_heads(),
+                heads,
+                "seed {seed}: client {i} converged"
+            );
+            assert_eq!(
+                client.peer_heads(&doc, conn(i)),
+                Some(heads.clone()),
+                "seed {seed}: client {i} never heard the server acknowledge its changes"
+            );
+            assert!(client.is_synced(&doc, conn(i)), "seed {seed}: client {i}");
+            assert_eq!(
+                w.server.peer_heads(&doc, conn(i)),
+                Some(heads.clone()),
+                "seed {seed}: the server never heard client {i} has everything"
+            );
+        }
+    }
+}
+
 #[test]
 fn changes_waiting_for_a_dependency_are_audited_when_applied() {
     let mut w = World::new();
@@ -1393,4 +1517,188 @@ fn changes_waiting_for_a_dependency_are_audited_when_applied() {
     w.store.commit(&batch).unwrap();
     w.server.commit_succeeded(token, w.now, &w.store);
     assert_eq!(get_int(&stored_doc(&w.store, &doc).unwrap(), "v"), Some(1));
+}
+
+#[test]
+fn messages_queued_during_a_commit_are_applied_in_one_call() {
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let ids: Vec<usize> = ["u0", "u1", "u2"].iter().map(|n| w.add_client(n)).collect();
+    for &i in &ids {
+        let user = format!("user{i}");
+        w.connect_with(
+            i,
+            ConnInfo {
+                access: Box::new(|_| Access::ReadWrite),
+                user: Some(user),
+                device: Some(format!("phone{i}")),
+            },
+        );
+        w.open(i, doc);
+    }
+    w.settle();
+    // The server starts writing something, then every client sends a change.
+    w.edit(ids[0], doc, "first", 1);
+    w.commit_client(ids[0]);
+    w.deliver();
+    let (token, batch) = w.server.take_write_batch().unwrap();
+    let mut heads = Vec::new();
+    for &i in &ids {
+        heads.push((i, w.edit(i, doc, &format!("k{i}"), i as i64)));
+        w.commit_client(i);
+    }
+    w.deliver();
+    let calls = w.server.stats().apply_calls;
+    w.store.commit(&batch).unwrap();
+    let outs = w.server.commit_succeeded(token, w.now, &w.store);
+    w.server_outputs(outs);
+    assert_eq!(
+        w.server.stats().apply_calls,
+        calls + 1,
+        "one apply for the queue"
+    );
+    // A change held back on its client by a Bloom filter false positive arrives in
+    // a later round; every change ends up audited with its sender either way.
+    w.settle();
+    let audit = w.store.audit();
+    for (i, h) in &heads {
+        let rec = audit
+            .iter()
+            .find(|a| a.change_hash == h.to_string())
+            .unwrap_or_else(|| panic!("change of client {i} not audited"));
+        assert_eq!(rec.user.as_deref(), Some(format!("user{i}").as_str()));
+        assert_eq!(rec.device.as_deref(), Some(format!("phone{i}").as_str()));
+    }
+    for &i in &ids {
+        for &j in &ids {
+            assert_eq!(w.client_get(i, doc, &format!("k{j}")), Some(j as i64));
+        }
+    }
+}
+
+/// Not a test: prints what one sync round costs against history length.
+/// `cargo test -p dealersync-core --release --test engine -- --ignored --nocapture round_cost`
+#[test]
+#[ignore = "a measurement; run it in release"]
+fn round_cost_against_history_length() {
+    for history in [1_000usize, 10_000, 50_000] {
+        let mut w = World::new();
+        w.verify = false;
+        let doc = w.create_doc();
+        {
+            let am = w.server.document_mut(&doc).unwrap();
+            for i in 0..history {
+                am.transact::<_, _, automerge::AutomergeError>(|tx| {
+                    tx.put(ROOT, format!("k{}", i % 100), i as i64)?;
+                    Ok(())
+                })
+                .unwrap();
+            }
+            w.server.local_change(&doc).unwrap();
+        }
+        w.commit_server();
+        let a = w.add_client("a");
+        w.connect(a, Access::ReadWrite);
+        w.open(a, doc);
+        w.settle();
+        let rounds = 100;
+        let start = std::time::Instant::now();
+        for r in 0..rounds {
+            w.edit(a, doc, "round", r);
+            w.settle();
+        }
+        let per_round = start.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+        let am = w.server.document(&doc).unwrap();
+        let start = std::time::Instant::now();
+        for _ in 0..100 {
+            std::hint::black_box(am.save_after(&am.get_heads()));
+        }
+        let save_after = start.elapsed().as_secs_f64() * 1e6 / 100.0;
+        println!(
+            "history {history:>6}: {per_round:>8.0} us per round (edit, client commit, server \
+             apply + commit + ack, client apply + commit); save_after {save_after:.1} us"
+        );
+    }
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_frames(doc: DocumentId) -> Vec<Vec<u8>> {
+        let base = {
+            let mut am = Automerge::new();
+            am.transact::<_, _, automerge::AutomergeError>(|tx| {
+                tx.put(ROOT, "k", 1)?;
+                Ok(())
+            })
+            .unwrap();
+            am
+        };
+        vec![
+            sync_frame(doc, sync_with_new_change(&base, "x").0, "fuzzer"),
+            Message::Ephemeral {
+                sender_id: PeerId::from("fuzzer"),
+                target_id: PeerId::from("server"),
+                document_id: doc,
+                session_id: "s".into(),
+                count: 1,
+                data: vec![0xa0],
+            }
+            .encode(),
+            Message::Join {
+                sender_id: PeerId::from("fuzzer"),
+                supported_protocol_versions: Some(vec!["1".into()]),
+                metadata: None,
+            }
+            .encode(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Mutated and random frames never panic the server; every `error` it sends
+        /// is followed by a close of that connection, and other connections are
+        /// never touched.
+        #[test]
+        fn hostile_frames_never_panic(
+            pick in 0usize..3,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<prop::sample::Index>(),
+            random in proptest::collection::vec(any::<u8>(), 0..200),
+            use_random in any::<bool>(),
+        ) {
+            let mut w = World::new();
+            let doc = w.create_doc();
+            let c = ConnId(90);
+            w.raw_join(c, Access::ReadWrite, "fuzzer");
+            let frame = if use_random {
+                random
+            } else {
+                let mut f = valid_frames(doc)[pick].clone();
+                for (i, b) in &flips {
+                    let at = i.index(f.len());
+                    f[at] ^= *b;
+                }
+                let keep = cut.index(f.len() + 1);
+                f.truncate(keep.max(1));
+                f
+            };
+            let outs = w.raw_send(c, &frame);
+            let errored = sends(&outs, c).iter().any(|m| matches!(m, Message::Error { message, .. } if !message.contains("read-only")));
+            prop_assert!(!errored || closed(&outs, c));
+            for o in &outs {
+                if let Output::Send { conn, .. } | Output::Close { conn, .. } = o {
+                    prop_assert_eq!(*conn, c);
+                }
+            }
+            // The server still works for everyone else.
+            let a = w.add_client("honest");
+            w.connect(a, Access::ReadWrite);
+            w.open(a, doc);
+            w.settle();
+            prop_assert!(w.clients[a].engine.is_synced(&doc, conn(a)));
+        }
+    }
 }

@@ -7,8 +7,16 @@
 //! - [`server`]: routes, start-up, graceful shutdown.
 //! - [`telemetry`]: tracing set-up and the Prometheus metric names.
 //! - [`wire`]: what the transport reads from frames (type, ids) and its own `error`s.
+//! - [`api`]: the JSON API and the admin operations shared with the CLI.
+//! - [`auth`]: token verification, issuing and extraction from requests.
+//! - [`demo`]: the demo network `serve --demo` seeds.
+//! - [`registry`]: the site registry, token records and revocations.
 
+pub mod api;
+pub mod auth;
+pub mod demo;
 pub mod documents;
+pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod storage;

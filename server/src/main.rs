@@ -1,17 +1,24 @@
-//! `dealersync-server`: the relay binary. `serve` runs it; `doc create` adds a document
-//! to the data directory (also while the server runs).
+//! `dealersync-server`: the relay binary. `serve` runs it (every connection and API
+//! call needs a token; `--demo` seeds a demo network and prints a token per role);
+//! `token`, `revoke` and `site` administer the data directory; `doc create` adds a bare
+//! document (admins only can sync it).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dealersync_core::protocol::DocumentId;
+use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs};
+use dealersync_server::auth::{AuthArgs, Authenticator};
+use dealersync_server::registry::{Registry, StoreDocuments};
+use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
 use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
 use dealersync_server::ws::Limits;
-use dealersync_server::{documents, telemetry};
+use dealersync_server::{demo, documents, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -33,6 +40,42 @@ enum Command {
         #[command(subcommand)]
         command: DocCommand,
     },
+    /// Issue a token and print the JWT alone on stdout.
+    Token {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        token: TokenArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
+    },
+    /// Revoke one token (`--jti`) or every token of a device (`--device`).
+    Revoke {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        revoke: RevokeArgs,
+    },
+    /// Add or list sites.
+    Site {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        command: SiteCommand,
+    },
+}
+
+/// `--data-dir` for the admin subcommands.
+#[derive(Args)]
+struct DataDir {
+    /// Data directory of the server.
+    #[arg(
+        long,
+        env = "DEALERSYNC_DATA_DIR",
+        default_value = "./dealersync-data",
+        global = true
+    )]
+    data_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -55,6 +98,10 @@ struct ServeArgs {
     /// Unload a document from memory after this many seconds without connections.
     #[arg(long, env = "DEALERSYNC_IDLE_UNLOAD_SECS", default_value_t = 300)]
     idle_unload_secs: u64,
+    /// Memory budget: at most this many documents in memory; documents without
+    /// connections are unloaded least recently used first (0 = no limit).
+    #[arg(long, env = "DEALERSYNC_MAX_LOADED_DOCS", default_value_t = 0)]
+    max_loaded_docs: usize,
     /// Seconds between keepalive pings; a peer silent for two intervals is dropped.
     #[arg(long, env = "DEALERSYNC_PING_INTERVAL_SECS", default_value_t = 20)]
     ping_interval_secs: u64,
@@ -62,6 +109,12 @@ struct ServeArgs {
     /// example `doc create` or a backup) before it fails as `busy`.
     #[arg(long, env = "DEALERSYNC_BUSY_TIMEOUT_MS", default_value_t = 5000)]
     busy_timeout_ms: u64,
+    /// Seed a demo network into an empty data directory (or reuse the one seeded
+    /// earlier) and print a token per role and the URLs.
+    #[arg(long, env = "DEALERSYNC_DEMO")]
+    demo: bool,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
     /// clients can be lost on power failure or OS crash.
     #[arg(long, env = "DEALERSYNC_UNSAFE_SYNCHRONOUS_NORMAL")]
@@ -123,12 +176,64 @@ fn main() -> anyhow::Result<()> {
             println!("{id}");
             Ok(())
         }
+        Command::Token { dir, token, auth } => {
+            let jwt = token.run(&dir.data_dir, auth.config()?)?;
+            println!("{jwt}");
+            Ok(())
+        }
+        Command::Revoke { dir, revoke } => {
+            revoke.run(&dir.data_dir)?;
+            Ok(())
+        }
+        Command::Site { dir, command } => {
+            let out = command.run(&dir.data_dir)?;
+            print!("{out}");
+            if !out.is_empty() && !out.ends_with('\n') {
+                println!();
+            }
+            Ok(())
+        }
     }
+}
+
+/// Opens the registry and the token verifier of `data_dir` (creating the HS256 secret
+/// on first start), and with `--demo` seeds the demo network before the relay holds
+/// any document; returns the banner's tokens to print once listening.
+fn open_auth(
+    data_dir: &Path,
+    auth: &AuthArgs,
+    demo: bool,
+) -> anyhow::Result<(Arc<Registry>, Arc<Authenticator>, Option<demo::DemoSummary>)> {
+    let registry = Arc::new(
+        Registry::open_in(data_dir)
+            .with_context(|| format!("cannot open the site registry in {}", data_dir.display()))?,
+    );
+    let authenticator = Arc::new(Authenticator::open(
+        data_dir,
+        auth.config()?,
+        registry.clone(),
+    )?);
+    let summary = if demo {
+        let store = Arc::new(SqliteStore::open(data_dir, &StoreOptions::default())?);
+        let now = chrono::Utc::now().timestamp_millis();
+        Some(demo::ensure_demo(
+            &registry,
+            &StoreDocuments(store),
+            &authenticator,
+            now,
+        )?)
+    } else {
+        None
+    };
+    Ok((registry, authenticator, summary))
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init_tracing(args.log_json);
     let metrics = telemetry::install_metrics()?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
     let options = ServeOptions {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -145,11 +250,43 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         busy_timeout: Duration::from_millis(args.busy_timeout_ms),
+        max_loaded_docs: (args.max_loaded_docs > 0).then_some(args.max_loaded_docs),
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(server::serve(options, metrics, server::shutdown_signal()))
+        .block_on(server::serve_with(
+            options,
+            move |relay| {
+                api::extensions(ApiState {
+                    auth,
+                    registry,
+                    documents: Arc::new(RelayDocuments::new(relay.clone())),
+                })
+            },
+            metrics,
+            server::shutdown_signal(),
+            move |addr| {
+                if let Some(demo) = demo {
+                    // The CLI's answer to `serve --demo`, not a log line.
+                    println!("{}", demo.banner(&format!("http://{}", banner_host(addr))));
+                }
+            },
+        ))
+}
+
+/// The address to print for connecting: a wildcard listen address is reachable on
+/// loopback.
+fn banner_host(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]

@@ -3,14 +3,15 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use dealersync_core::protocol::PeerId;
 use dealersync_core::protocol::engine::ConnInfo;
@@ -20,6 +21,7 @@ use tracing::info;
 
 use crate::relay::{Relay, RelayConfig, RelayHandle};
 use crate::storage::{Durability, SqliteStore, StoreOptions};
+use crate::telemetry;
 use crate::ws::{self, Limits};
 
 /// How much larger than the frame limit the socket's own hard cap is, so that a frame
@@ -41,6 +43,78 @@ pub struct ServeOptions {
     pub idle_unload: Duration,
     /// How long SQLite waits for a lock held by another connection.
     pub busy_timeout: Duration,
+    /// Memory budget in documents; `None` for no limit beyond idle unloading.
+    pub max_loaded_docs: Option<usize>,
+}
+
+/// Decides who a WebSocket connection is before it is upgraded: from the request's
+/// headers and query (a bearer token, `?token=`, the subprotocol), the access it has
+/// per document, its user and device. A refusal is answered with the status and
+/// message and no upgrade.
+pub type Authorize =
+    Arc<dyn Fn(&HeaderMap, &Uri) -> Result<Admission, Box<Response>> + Send + Sync>;
+
+/// Vets the peer id (and storage id, if any) a connection claims in its `join`,
+/// before the sync engine sees it: `Err` is the reason to send in an `error` before
+/// closing. Runs on a blocking thread (it may write to the database).
+pub type JoinCheck = Arc<dyn Fn(&str, Option<&str>) -> Result<(), String> + Send + Sync>;
+
+/// A WebSocket connection the authorizer let in.
+pub struct Admission {
+    /// Access per document, user and device, for the engine.
+    pub info: ConnInfo,
+    /// The subprotocol to select when the token came as one (browsers fail the
+    /// handshake otherwise).
+    pub subprotocol: Option<&'static str>,
+    /// When the credentials expire; the connection is then closed with an `error`.
+    pub expires_in: Option<Duration>,
+    /// Binds the peer id claimed in `join` to the credentials; `None` accepts any.
+    pub join_check: Option<JoinCheck>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admission")
+            .field("info", &self.info)
+            .field("subprotocol", &self.subprotocol)
+            .field("expires_in", &self.expires_in)
+            .field("join_check", &self.join_check.is_some())
+            .finish()
+    }
+}
+
+impl Admission {
+    /// Full access, no expiry: a relay without tokens.
+    pub fn open() -> Self {
+        Admission {
+            info: ConnInfo::full_access(),
+            subprotocol: None,
+            expires_in: None,
+            join_check: None,
+        }
+    }
+}
+
+/// What other modules plug into the server: how connections are authorized and
+/// further HTTP routes (the API).
+#[derive(Clone)]
+pub struct Extensions {
+    /// Authorizes WebSocket connections.
+    pub authorize: Authorize,
+    /// Routes merged into the server's router.
+    pub routes: Router,
+}
+
+impl Default for Extensions {
+    /// Every connection may read and write every document the server knows (the
+    /// engine still refuses to create unknown ones); no extra routes. For a relay
+    /// without tokens, and for tests.
+    fn default() -> Self {
+        Extensions {
+            authorize: Arc::new(|_, _| Ok(Admission::open())),
+            routes: Router::new(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -49,14 +123,29 @@ struct AppState {
     limits: Limits,
     metrics: PrometheusHandle,
     shutdown: watch::Receiver<bool>,
+    authorize: Authorize,
 }
 
 /// Serves until `shutdown` resolves, then closes the connections and returns once
 /// every pending write is committed.
 pub async fn serve(
     options: ServeOptions,
+    extensions: Extensions,
     metrics: PrometheusHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    serve_with(options, |_| extensions, metrics, shutdown, |_| {}).await
+}
+
+/// [`serve`] for extensions that need the running relay (the API writes documents
+/// through it, so connected peers see admin changes at once): `extensions` is called
+/// once the relay runs, and `ready` once the listener is bound, with its address.
+pub async fn serve_with(
+    options: ServeOptions,
+    extensions: impl FnOnce(&RelayHandle) -> Extensions,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let store_options = StoreOptions {
         durability: options.durability,
@@ -77,31 +166,37 @@ pub async fn serve(
             peer_id,
             storage_id,
             idle_unload: options.idle_unload,
+            max_loaded_docs: options.max_loaded_docs,
         },
         reads,
         writes,
     );
+    let extensions = extensions(&relay.handle());
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = AppState {
         relay: relay.handle(),
         limits: options.limits.clone(),
         metrics,
         shutdown: stop_rx,
+        authorize: extensions.authorize,
     };
     let app = Router::new()
         .route("/sync", get(sync_socket))
         .route("/", get(sync_socket))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
-        .with_state(state);
+        .with_state(state)
+        .merge(extensions.routes);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
+    let addr = listener.local_addr()?;
     info!(
-        addr = %listener.local_addr()?,
+        addr = %addr,
         data_dir = %options.data_dir.display(),
         "dealersync relay listening; WebSocket at /sync"
     );
+    ready(addr);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -121,18 +216,40 @@ async fn sync_socket(
     upgrade: WebSocketUpgrade,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     State(state): State<AppState>,
-) -> impl IntoResponse {
-    let limits = state.limits.clone();
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let admission = match (state.authorize)(&headers, &uri) {
+        Ok(a) => a,
+        Err(refusal) => {
+            telemetry::count_error("unauthorized");
+            tracing::info!(remote = %remote, status = %refusal.status(), "WebSocket refused");
+            return *refusal;
+        }
+    };
+    let mut limits = state.limits.clone();
+    limits.expires_in = admission.expires_in;
+    let info = admission.info;
+    let join_check = admission.join_check;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
-    // Until tokens are wired in, every connection may read and write every document
-    // the server knows; the engine still refuses to create unknown ones.
-    let info = ConnInfo::full_access();
+    let upgrade = match admission.subprotocol {
+        Some(p) => upgrade.protocols([p]),
+        None => upgrade,
+    };
     upgrade
         .max_message_size(cap)
         .max_frame_size(cap)
         .on_upgrade(move |socket| {
-            ws::serve_socket(socket, state.relay, info, limits, remote, state.shutdown)
+            ws::serve_socket(
+                socket,
+                state.relay,
+                ws::Admitted { info, join_check },
+                limits,
+                remote,
+                state.shutdown,
+            )
         })
+        .into_response()
 }
 
 async fn healthz() -> &'static str {
@@ -166,5 +283,103 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => info!("SIGINT received"),
         _ = term => info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderValue, StatusCode};
+    use dealersync_core::access::Access;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    #[tokio::test]
+    async fn extensions_authorize_connections_and_add_routes() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options = ServeOptions {
+            listen: format!("127.0.0.1:{port}").parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            durability: Durability::Full,
+            limits: Limits::default(),
+            idle_unload: Duration::from_secs(60),
+            busy_timeout: Duration::from_secs(1),
+            max_loaded_docs: None,
+        };
+        let extensions = Extensions {
+            authorize: Arc::new(|headers, uri| {
+                let token = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .or(uri.query());
+                match token {
+                    Some("Bearer good") | Some("token=good") => Ok(Admission {
+                        info: ConnInfo::with_access(|_| Access::ReadOnly),
+                        subprotocol: None,
+                        expires_in: Some(Duration::from_millis(300)),
+                        join_check: None,
+                    }),
+                    _ => Err(Box::new(
+                        (StatusCode::UNAUTHORIZED, "no valid token").into_response(),
+                    )),
+                }
+            }),
+            routes: Router::new().route("/api/ping", get(|| async { "pong" })),
+        };
+        let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .build_recorder()
+            .handle();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(options, extensions, metrics, async {
+            let _ = stopped.await;
+        }));
+        let base = format!("127.0.0.1:{port}");
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(&base).await.is_err() {
+            assert!(std::time::Instant::now() < until, "server did not start");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let ping = reqwest::get(format!("http://{base}/api/ping"))
+            .await
+            .unwrap();
+        assert_eq!(ping.text().await.unwrap(), "pong");
+
+        let refused = tokio_tungstenite::connect_async(format!("ws://{base}/sync")).await;
+        match refused {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status(), StatusCode::UNAUTHORIZED)
+            }
+            other => panic!("expected 401, got {other:?}"),
+        }
+        let mut req = format!("ws://{base}/sync").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", HeaderValue::from_static("Bearer good"));
+        assert!(tokio_tungstenite::connect_async(req).await.is_ok());
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{base}/?token=good"))
+            .await
+            .unwrap();
+        // The admission expires: the server says so and closes.
+        let errors = {
+            use futures_util::StreamExt;
+            let mut errors = Vec::new();
+            while let Ok(Some(Ok(m))) =
+                tokio::time::timeout(Duration::from_secs(20), ws.next()).await
+            {
+                if let tokio_tungstenite::tungstenite::Message::Binary(b) = m
+                    && let Ok(dealersync_core::protocol::Message::Error { message, .. }) =
+                        dealersync_core::protocol::Message::decode(&b)
+                {
+                    errors.push(message);
+                }
+            }
+            errors
+        };
+        assert!(errors.iter().any(|e| e.contains("expired")), "{errors:?}");
+        stop.send(()).unwrap();
+        server.await.unwrap().unwrap();
     }
 }

@@ -29,9 +29,19 @@ pub const COMMIT_BATCH_CHANGES: &str = "dealersync_storage_commit_batch_changes"
 /// Bytes of document chunks per group commit (histogram).
 pub const COMMIT_BATCH_BYTES: &str = "dealersync_storage_commit_batch_bytes";
 /// Errors, by `kind`: storage `full`/`busy`/`corrupt`/`io`, and per-connection
-/// `frame_too_large`, `rate_limited`, `text_frame`, `protocol`, `slow_consumer`,
-/// `dead_socket` (counter).
+/// `frame_too_large`, `rate_limited`, `text_frame`, `slow_consumer`, `write_timeout`,
+/// `dead_socket`, `unauthorized`, and the engine's `bad_frame`, `protocol`, `storage`,
+/// `overloaded` closes (counter).
 pub const ERRORS: &str = "dealersync_errors_total";
+
+/// Changes accepted from peers (counter).
+pub const CHANGES_APPLIED: &str = "dealersync_changes_applied_total";
+/// Sync messages from read-only connections whose changes were rejected (counter).
+pub const READ_ONLY_REJECTIONS: &str = "dealersync_read_only_rejections_total";
+/// Ephemeral messages relayed to other peers (counter).
+pub const EPHEMERAL_RELAYED: &str = "dealersync_ephemeral_relayed_total";
+/// Ephemeral messages dropped as duplicates (counter).
+pub const EPHEMERAL_DUPLICATES: &str = "dealersync_ephemeral_duplicates_total";
 
 /// Installs the global Prometheus recorder and describes the metrics.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -74,6 +84,19 @@ fn describe() {
         "Chunk bytes per group commit"
     );
     describe_counter!(ERRORS, "Errors by kind");
+    describe_counter!(CHANGES_APPLIED, "Changes accepted from peers");
+    describe_counter!(
+        READ_ONLY_REJECTIONS,
+        "Sync messages from read-only connections whose changes were rejected"
+    );
+    describe_counter!(EPHEMERAL_RELAYED, "Ephemeral messages relayed");
+    describe_counter!(
+        EPHEMERAL_DUPLICATES,
+        "Ephemeral messages dropped as duplicates"
+    );
+    // Present from the first scrape, so dashboards and alerts see 0 rather than nothing.
+    metrics::gauge!(CONNECTIONS).set(0.0);
+    metrics::counter!(CONNECTIONS_TOTAL).absolute(0);
 }
 
 /// Counts one error of `kind`.
@@ -97,4 +120,12 @@ pub fn init_tracing(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// Publishes the engine's own counters (they only grow, so they are set absolutely).
+pub fn export_engine_stats(stats: &dealersync_core::protocol::EngineStats) {
+    metrics::counter!(CHANGES_APPLIED).absolute(stats.changes_applied);
+    metrics::counter!(READ_ONLY_REJECTIONS).absolute(stats.read_only_rejections);
+    metrics::counter!(EPHEMERAL_RELAYED).absolute(stats.ephemeral_relayed);
+    metrics::counter!(EPHEMERAL_DUPLICATES).absolute(stats.ephemeral_duplicates);
 }

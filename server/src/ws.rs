@@ -9,12 +9,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
-use dealersync_core::protocol::engine::ConnInfo;
+use dealersync_core::protocol::engine::{CloseReason, ConnInfo};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
 use crate::relay::{Outgoing, RelayHandle};
+use crate::server::JoinCheck;
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
 use dealersync_core::protocol::MessageKind;
@@ -33,6 +34,8 @@ pub struct Limits {
     pub outbox_capacity: usize,
     /// How long one write to the socket may take before the peer counts as stuck.
     pub write_timeout: Duration,
+    /// When the connection's credentials expire (set per connection at admission).
+    pub expires_in: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -43,6 +46,7 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(20),
             outbox_capacity: 4096,
             write_timeout: Duration::from_secs(30),
+            expires_in: None,
         }
     }
 }
@@ -96,34 +100,49 @@ impl Breach {
 }
 
 enum End {
-    /// The peer closed or the socket failed; nothing more to say.
+    /// The socket failed; nothing more to say.
     Quiet,
+    /// The peer sent a close: answer it (the closing handshake) and end.
+    PeerClosed,
     /// The engine asked to close (its `error` message is already sent).
-    Engine(String),
+    Engine(CloseReason),
     /// Server shutdown.
     Shutdown,
     /// A limit or rule broken by the peer.
     Breach(Breach),
 }
 
+/// Who a connection is, as admitted: what the engine needs, and the check of the peer
+/// id it claims.
+pub struct Admitted {
+    /// Access per document, user and device.
+    pub info: ConnInfo,
+    /// Binds the `join`'s peer and storage ids to the credentials.
+    pub join_check: Option<JoinCheck>,
+}
+
 /// Serves one upgraded WebSocket until it ends, then frees its engine state.
 pub async fn serve_socket(
     socket: WebSocket,
     relay: RelayHandle,
-    info: ConnInfo,
+    admitted: Admitted,
     limits: Limits,
     remote: SocketAddr,
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
-    let conn = relay.connect(info, outbox_tx);
+    let join_check = admitted.join_check;
+    let conn = relay.connect(admitted.info, outbox_tx).await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);
     async {
         info!("connected");
-        run(socket, &relay, conn, &limits, outbox_rx, shutdown).await;
-        relay.disconnect(conn);
+        run(
+            socket, &relay, conn, &limits, join_check, outbox_rx, shutdown,
+        )
+        .await;
+        relay.disconnect(conn).await;
         info!("disconnected");
     }
     .instrument(span)
@@ -136,6 +155,7 @@ async fn run(
     relay: &RelayHandle,
     conn: dealersync_core::protocol::engine::ConnId,
     limits: &Limits,
+    join_check: Option<JoinCheck>,
     mut outbox: mpsc::Receiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -147,13 +167,17 @@ async fn run(
     let mut last_heard = Instant::now();
     let mut sync_pending: Option<Instant> = None;
     let mut peer: Option<String> = None;
+    // Far enough in the future to never fire when the credentials do not expire.
+    let expiry = tokio::time::sleep(limits.expires_in.unwrap_or(Duration::from_secs(1 << 40)));
+    tokio::pin!(expiry);
 
     let end = loop {
         tokio::select! {
             incoming = stream.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    None | Some(Ok(WsMessage::Close(_))) => break End::Quiet,
+                    None => break End::Quiet,
+                    Some(Ok(WsMessage::Close(_))) => break End::PeerClosed,
                     Some(Err(e)) => {
                         let text = e.to_string();
                         // Frames beyond the socket's hard size cap (the limit plus
@@ -205,12 +229,22 @@ async fn run(
                         {
                             tracing::Span::current().record("peer", id.as_str());
                             peer = Some(id.clone());
+                            // Vetted before the engine sees it: the engine lets a
+                            // second connection with the same peer id replace the
+                            // first, which must not happen for another user's peer id.
+                            // Later joins on this connection must repeat the same id
+                            // (the engine closes otherwise), so the first is the one.
+                            if let Some(check) = &join_check
+                                && let Err(why) = vet_join(check, id, &bytes).await
+                            {
+                                break End::Breach(Breach::new("peer_taken", close_code::POLICY, why));
+                            }
                         }
                         if header.kind == "sync" && sync_pending.is_none() {
                             sync_pending = Some(Instant::now());
                         }
                         tracing::trace!(kind = header.kind, len = bytes.len(), "frame in");
-                        relay.frame(conn, Vec::from(bytes), header);
+                        relay.frame(conn, Vec::from(bytes), header).await;
                     }
                 }
             }
@@ -265,12 +299,32 @@ async fn run(
                 }
             }
             _ = shutdown.changed() => break End::Shutdown,
+            _ = &mut expiry => break End::Breach(Breach::new(
+                "token_expired",
+                close_code::POLICY,
+                "the token expired; reconnect with a fresh one",
+            )),
         }
     };
 
     let (code, reason) = match end {
         End::Quiet => return,
-        End::Engine(reason) => (close_code::POLICY, reason),
+        End::PeerClosed => {
+            // tungstenite queued the close reply while reading; send it.
+            let _ = tokio::time::timeout(limits.write_timeout, sink.close()).await;
+            return;
+        }
+        End::Engine(reason) => {
+            let code = match reason {
+                CloseReason::PeerLeft | CloseReason::Replaced | CloseReason::PeerError(_) => {
+                    close_code::NORMAL
+                }
+                CloseReason::Storage(_) => close_code::ERROR,
+                CloseReason::Overloaded(_) => close_code::AGAIN,
+                _ => close_code::POLICY,
+            };
+            (code, reason.to_string())
+        }
         End::Shutdown => (close_code::AWAY, "server shutting down".to_string()),
         End::Breach(b) => {
             telemetry::count_error(b.kind);
@@ -298,9 +352,54 @@ async fn run(
         }))),
     )
     .await;
+    // The closing handshake: read (and drop) what the peer still sends until its
+    // close arrives. Closing the socket with unread input makes the kernel send a
+    // reset, which can destroy our `error` and close before the peer reads them.
+    let _ = tokio::time::timeout(CLOSE_LINGER, async {
+        while let Some(Ok(_)) = stream.next().await {}
+    })
+    .await;
 }
+
+/// Runs the join check on a blocking thread with the peer and storage ids of the
+/// `join` frame.
+async fn vet_join(check: &JoinCheck, peer: &str, frame: &[u8]) -> Result<(), String> {
+    let storage = match dealersync_core::protocol::Message::decode(frame) {
+        Ok(dealersync_core::protocol::Message::Join { metadata, .. }) => {
+            metadata.and_then(|m| m.storage_id).map(|s| s.0)
+        }
+        // Not a valid join: the engine answers it with the precise error.
+        _ => return Ok(()),
+    };
+    let (check, peer) = (check.clone(), peer.to_string());
+    tokio::task::spawn_blocking(move || check(&peer, storage.as_deref()))
+        .await
+        .unwrap_or_else(|e| Err(format!("cannot check the peer id: {e}")))
+}
+
+/// How long a closing connection waits for the peer's close.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 fn count(messages: &'static str, bytes: &'static str, kind: &'static str, len: usize) {
     metrics::counter!(messages, "type" => kind).increment(1);
     metrics::counter!(bytes, "type" => kind).increment(len as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimit;
+
+    #[test]
+    fn the_rate_limit_allows_one_second_of_burst_then_refuses() {
+        let mut r = RateLimit::new(5);
+        assert!((0..5).all(|_| r.take()), "a burst of the rate is allowed");
+        assert!(
+            !r.take(),
+            "the sixth message in the same instant is refused"
+        );
+        // Refilling: pretend 0.4 s passed, which earns two messages.
+        r.last -= std::time::Duration::from_millis(400);
+        assert!(r.take() && r.take());
+        assert!(!r.take());
+    }
 }

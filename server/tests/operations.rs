@@ -88,7 +88,7 @@ async fn idle_documents_are_unloaded_and_reload_with_the_same_heads() {
         c.change(doc, put(&format!("k{i}"), i)).await;
     }
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     metrics_until(&server, "a loaded document", |m| {
         metric_value(m, "dealersync_documents_loaded", "") >= 1.0
     })
@@ -169,7 +169,7 @@ async fn persisted_sync_state_makes_a_reconnect_cheaper() {
     }
     c.flush(doc).await;
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     c.drain(Duration::from_millis(300)).await;
     let replica = c.docs.remove(&doc).unwrap();
     let saved = replica.state.encode();
@@ -300,4 +300,81 @@ async fn doc_create_from_a_file_serves_its_contents() {
         .unwrap()
         .unwrap();
     assert_eq!(v.as_str(), Some("showroom-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_budget_unloads_documents_without_peers_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (create_doc(dir.path()), create_doc(dir.path()));
+    let server = Server::start(dir.path(), &["--max-loaded-docs", "1"]).await;
+    let mut first = Client::connect(&server.ws_url(), "first", None).await;
+    first.request(a).await;
+    first.change(a, put("x", 1)).await;
+    first
+        .until("a synced", |c| !c.server_heads(a).is_empty())
+        .await;
+    let want = first.heads(a);
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut first), a, &want).await;
+    drop(first);
+    let mut second = Client::connect(&server.ws_url(), "second", None).await;
+    second.request(b).await;
+    second
+        .until("b synced", |c| !c.server_heads(b).is_empty())
+        .await;
+    // b is in use and stays; a has no peers and goes, long before the idle timeout.
+    metrics_until(&server, "one document loaded", |m| {
+        metric_value(m, "dealersync_documents_loaded", "") == 1.0
+    })
+    .await;
+    let mut again = Client::connect(&server.ws_url(), "again", None).await;
+    again.request(a).await;
+    again
+        .until("a reloads with the same heads", |c| c.heads(a) == want)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_chunks_are_compacted_into_a_snapshot_and_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = create_doc(dir.path());
+    let mut server = Server::start(dir.path(), &[]).await;
+    let db = rusqlite::Connection::open(dir.path().join("dealersync.db")).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [doc.to_string()], |r| r.get(0)).unwrap() };
+    let mut c = Client::connect(&server.ws_url(), "writer", None).await;
+    c.request(doc).await;
+    c.until("synced", |c| !c.server_heads(doc).is_empty()).await;
+    let rounds = 20;
+    for round in 0..rounds {
+        for i in 0..50 {
+            let text = format!("{round}-{i}-{}", "x".repeat(300));
+            c.docs
+                .get_mut(&doc)
+                .unwrap()
+                .doc
+                .put(automerge::ROOT, format!("note{i}"), text)
+                .unwrap();
+            c.docs.get_mut(&doc).unwrap().doc.commit();
+        }
+        c.flush(doc).await;
+        // Wait until this round is durable: its audit rows are in the same transaction.
+        let until = Instant::now() + DEADLINE;
+        while count("SELECT COUNT(*) FROM audit WHERE doc_id = ?1") < 50 * (round + 1) {
+            assert!(Instant::now() < until, "round {round} never committed");
+            c.pump_once(Duration::from_millis(10)).await;
+        }
+    }
+    let snapshots = count("SELECT COUNT(*) FROM chunks WHERE doc_id = ?1 AND kind = 0");
+    let incrementals = count("SELECT COUNT(*) FROM chunks WHERE doc_id = ?1 AND kind = 1");
+    eprintln!(
+        "after {rounds} commits of 50 changes: {snapshots} snapshot, {incrementals} incremental chunks"
+    );
+    assert_eq!(snapshots, 1);
+    assert!(
+        incrementals < rounds - 1,
+        "no compaction: {incrementals} incremental chunks after {rounds} commits"
+    );
+    let want = c.heads(doc);
+    drop(c);
+    server.restart().await;
+    served_to_a_fresh_client(&server.ws_url(), None, doc, &want).await;
 }

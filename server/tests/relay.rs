@@ -101,7 +101,7 @@ async fn bystander_keeps_syncing(server: &Server, doc: DocumentId, c: &mut Clien
     c.change(doc, put("bystander", n)).await;
     let want = c.heads(doc);
     assert!(!c.closed, "the bystander was disconnected: {:?}", c.errors);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(c), doc, &want).await;
     c.drain(Duration::from_millis(5)).await;
     assert!(!c.closed && c.errors.is_empty(), "{:?}", c.errors);
 }
@@ -233,7 +233,13 @@ async fn bad_input_gets_an_error_and_a_close_and_others_keep_syncing() {
     bystander_keeps_syncing(&server, doc, &mut good, 100).await;
 
     let m = server.metrics().await;
-    for kind in ["frame_too_large", "rate_limited", "text_frame"] {
+    for kind in [
+        "frame_too_large",
+        "rate_limited",
+        "text_frame",
+        "bad_frame",
+        "protocol",
+    ] {
         assert!(
             metric_value(&m, "dealersync_errors_total", &format!("kind=\"{kind}\"")) >= 1.0,
             "{kind} not counted:\n{m}"
@@ -253,7 +259,7 @@ async fn metrics_count_connections_messages_and_commits() {
         c.change(doc, put("n", i)).await;
     }
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     let m = server.metrics().await;
     assert!(
         metric_value(&m, "dealersync_connections_total", "") >= 2.0,
@@ -265,6 +271,20 @@ async fn metrics_count_connections_messages_and_commits() {
     assert!(metric_value(&m, "dealersync_storage_commit_seconds_count", "") >= 1.0);
     assert!(metric_value(&m, "dealersync_storage_commit_batch_changes_sum", "") >= 5.0);
     assert!(metric_value(&m, "dealersync_sync_round_seconds_count", "") >= 1.0);
+    // Published on the engine's half-second tick.
+    let until = std::time::Instant::now() + DEADLINE;
+    while metric_value(
+        &server.metrics().await,
+        "dealersync_changes_applied_total",
+        "",
+    ) < 5.0
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "changes_applied never reached 5"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         metric_value(&m, "dealersync_documents_loaded", "") >= 1.0,
         "{m}"
@@ -281,7 +301,7 @@ async fn sigterm_shuts_down_cleanly_and_keeps_acknowledged_changes() {
     c.until("synced", |c| !c.server_heads(doc).is_empty()).await;
     c.change(doc, put("before_term", 7)).await;
     let want = c.heads(doc);
-    served_to_a_fresh_client(&server.ws_url(), doc, &want).await;
+    served_to_a_fresh_client(&server.ws_url(), Some(&mut c), doc, &want).await;
     let status = server.terminate();
     assert!(status.success(), "exit status {status}:\n{}", server.log());
     c.until("the server closes the socket", |c| c.closed).await;
@@ -360,4 +380,128 @@ async fn group_commit_batches_changes_from_many_connections() {
         commits < changes,
         "no batching: {commits} commits for {changes} changes"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_refuses_sync_and_api_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    match tokio_tungstenite::connect_async(server.ws_url_without_token()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status().as_u16(), 401)
+        }
+        Ok(_) => panic!("a WebSocket without a token was upgraded"),
+        Err(e) => panic!("expected a 401, got {e}"),
+    }
+    let api = reqwest::get(server.url("/api/sites")).await.unwrap();
+    assert_eq!(api.status().as_u16(), 401);
+    let authed = reqwest::Client::new()
+        .get(server.url("/api/sites"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authed.status().as_u16(), 200);
+    let sites: serde_json::Value = authed.json().await.unwrap();
+    assert_eq!(sites[0]["id"], "hq");
+    // Health and metrics stay open for probes and scrapers.
+    assert!(
+        reqwest::get(server.url("/healthz"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    assert!(
+        reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+}
+
+/// `ROOT.sites[site].name` of a network document, either string form.
+fn network_site_name(doc: &automerge::AutoCommit, site: &str) -> Option<String> {
+    let (_, sites) = doc.get(automerge::ROOT, "sites").ok()??;
+    let (_, entry) = doc.get(&sites, site).ok()??;
+    match doc.get(&entry, "name").ok()?? {
+        (automerge::Value::Scalar(s), _) => s.as_str().map(String::from),
+        (automerge::Value::Object(_), text) => doc.text(&text).ok(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_edits_reach_connected_peers_without_reconnecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+    let network: String = http
+        .get(server.url("/api/network"))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["documentId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let network: DocumentId = network.parse().unwrap();
+    let mut peer = Client::connect(&server.ws_url(), "office-pc", Some("office-pc-store")).await;
+    peer.request(network).await;
+    peer.until("network synced", |c| {
+        network_site_name(&c.docs[&network].doc, "hq").as_deref() == Some("Head office")
+    })
+    .await;
+
+    // A rename through the admin API is in the peer's copy without a reconnect.
+    let renamed = http
+        .patch(server.url("/api/admin/sites/hq"))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({ "name": "总部" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        renamed.status().as_u16(),
+        200,
+        "{}",
+        renamed.text().await.unwrap()
+    );
+    peer.until("the rename arrives", |c| {
+        network_site_name(&c.docs[&network].doc, "hq").as_deref() == Some("总部")
+    })
+    .await;
+
+    // A site created meanwhile: its document syncs at once and the network lists it.
+    let created = http
+        .post(server.url("/api/admin/sites"))
+        .bearer_auth(&server.token)
+        .json(&serde_json::json!({
+            "id": "dc-east", "name": "华东配送中心", "kind": "distribution_centre", "parent": "hq"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let site: serde_json::Value = created.json().await.unwrap();
+    let site_doc: DocumentId = site["documentId"].as_str().unwrap().parse().unwrap();
+    peer.until("the new site is in the network", |c| {
+        network_site_name(&c.docs[&network].doc, "dc-east").is_some()
+    })
+    .await;
+    peer.request(site_doc).await;
+    peer.until("the new site document syncs", |c| {
+        !c.server_heads(site_doc).is_empty()
+    })
+    .await;
+    assert!(peer.errors.is_empty(), "{:?}", peer.errors);
+
+    // Both edits are durable: a restart serves them from storage.
+    let heads = peer.heads(network);
+    let mut server = server;
+    server.restart().await;
+    served_to_a_fresh_client(&server.ws_url(), None, network, &heads).await;
 }

@@ -3,9 +3,9 @@
 //! Every operation takes the automerge document, the acting user (`by`) and the time
 //! (`now`, UTC milliseconds; core reads no clock). It validates its whole input against
 //! the document first and only then writes, so a rejected operation leaves the document
-//! byte-for-byte unchanged. It writes only the fields that change (direct puts, or
-//! `reconcile_prop` on the one new record), never the whole document, so its cost does
-//! not grow with the number of customers. Each successful operation commits one
+//! byte-for-byte unchanged. It writes only the fields that change (direct puts; the
+//! rare network and target writes use `reconcile_prop` on the one record), never the
+//! whole document, so its cost does not grow with the number of customers. Each successful operation commits one
 //! automerge change whose message says who did what and whose time is `now` in seconds
 //! (automerge's unit for change times).
 //!
@@ -73,6 +73,14 @@ pub enum DomainError {
         /// The id given.
         id: String,
     },
+    /// The customer was merged into another (a duplicate); use that one.
+    #[error("customer {id:?} was merged into {into:?}; use that customer")]
+    MergedCustomer {
+        /// The merged (duplicate) customer.
+        id: String,
+        /// The customer that remains.
+        into: String,
+    },
     /// A customer with this id already exists.
     #[error("customer {id:?} already exists")]
     CustomerExists {
@@ -123,6 +131,19 @@ pub enum DomainError {
         /// Requested status.
         to: VehicleStatus,
     },
+    /// A lifecycle step applied to a vehicle in a status it does not start from, though
+    /// another step makes that move (`arrive` on a reserved vehicle: use `release`).
+    #[error("vehicle {vin} is {from}: {action} applies only to a vehicle that is {needs}")]
+    WrongVehicleAction {
+        /// The VIN.
+        vin: String,
+        /// The step asked for (`arrive`, `release`, ...).
+        action: &'static str,
+        /// Current status.
+        from: VehicleStatus,
+        /// The status the step starts from.
+        needs: VehicleStatus,
+    },
     /// A quantity, amount or price below zero.
     #[error("{field} cannot be negative, got {value}")]
     NegativeQuantity {
@@ -130,6 +151,16 @@ pub enum DomainError {
         field: String,
         /// The value given.
         value: i64,
+    },
+    /// A part change so large that the count would overflow.
+    #[error("part {part}: {on_hand} on hand, a change of {change} is out of range")]
+    PartsOverflow {
+        /// The part number.
+        part: String,
+        /// Count on hand before the change.
+        on_hand: i64,
+        /// The change asked for.
+        change: i64,
     },
     /// Taking more parts than are on hand.
     #[error("part {part}: {on_hand} on hand, a change of {change} would leave {}", on_hand + change)]
@@ -228,13 +259,16 @@ fn root_map<D: AmReadDoc>(doc: &D, kind: &'static str, key: &str) -> Result<ObjI
 }
 
 /// Runs `write`, then commits one change with `message` at `now`; on error rolls the
-/// pending operations back so nothing of the attempt remains.
+/// pending operations back so nothing of the attempt remains. Operations the caller
+/// left uncommitted are committed first, as their own change, so that a rollback can
+/// never take them with it.
 fn commit_write<T>(
     doc: &mut AutoCommit,
     message: String,
     now: Millis,
     write: impl FnOnce(&mut AutoCommit) -> Result<T>,
 ) -> Result<T> {
+    doc.commit();
     match write(doc) {
         Ok(v) => {
             commit(doc, message, now);
@@ -373,6 +407,13 @@ pub fn init_network_document(doc: &mut AutoCommit, now: Millis) -> Result<()> {
     })
 }
 
+/// A new network document with a fresh random actor.
+pub fn create_network_document(now: Millis) -> Result<AutoCommit> {
+    let mut doc = AutoCommit::new();
+    init_network_document(&mut doc, now)?;
+    Ok(doc)
+}
+
 fn validate_header(h: &SiteHeader) -> Result<()> {
     key_like("site id", &h.id)?;
     non_empty(format!("site {} name", h.id), &h.name)?;
@@ -466,6 +507,36 @@ pub fn set_site_target(
     )
 }
 
+/// The roles a discount limit can be set for (those of the access tokens).
+pub const DISCOUNT_ROLES: [&str; 4] = ["consultant", "manager", "head_office", "admin"];
+
+/// Sets the largest discount per vehicle that `role` may grant without approval.
+pub fn set_discount_limit(
+    net_doc: &mut AutoCommit,
+    role: &str,
+    limit: Fen,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    if !DISCOUNT_ROLES.contains(&role) {
+        return Err(DomainError::Invalid {
+            field: "discount limit role".into(),
+            reason: format!("{role:?} is not one of {}", DISCOUNT_ROLES.join(", ")),
+        });
+    }
+    not_negative(format!("discount limit of {role}"), limit)?;
+    let limits = root_map(net_doc, "network", "discountLimits")?;
+    commit_write(
+        net_doc,
+        format!("{by}: discount limit of {role} = {limit}"),
+        now,
+        |doc| {
+            doc.put(&limits, role, limit)?;
+            Ok(())
+        },
+    )
+}
+
 fn validate_target(field: &str, t: &Target) -> Result<()> {
     not_negative(format!("{field} units"), t.units)?;
     not_negative(format!("{field} revenue"), t.revenue)?;
@@ -488,9 +559,32 @@ fn put_target(
     period: &str,
     t: &Target,
 ) -> Result<()> {
-    let owner_map = match map_at(doc, targets, owner)? {
-        Some(m) => m,
-        None => doc.put_object(targets, owner, ObjType::Map)?,
+    let maps = maps_at(doc, targets, owner)?;
+    let owner_map = match (maps.len(), sole_visible_map(doc, targets, owner)?) {
+        (0, _) => doc.put_object(targets, owner, ObjType::Map)?,
+        (_, Some(only)) => only,
+        _ => {
+            // Two devices created this owner's map concurrently (or a foreign client
+            // wrote a plain value over it) and automerge shows only one value: rewrite it
+            // as one map holding every period (later maps win ties, as automerge's
+            // winner does), so no target stays hidden.
+            let mut periods = std::collections::BTreeMap::new();
+            for m in &maps {
+                for key in doc.keys(m).collect::<Vec<_>>() {
+                    let target: Option<Target> = autosurgeon::hydrate_prop(doc, m, key.as_str())
+                        .ok()
+                        .flatten();
+                    if let Some(target) = target {
+                        periods.insert(key, target);
+                    }
+                }
+            }
+            let fresh = doc.put_object(targets, owner, ObjType::Map)?;
+            for (key, target) in &periods {
+                autosurgeon::reconcile_prop(doc, &fresh, key.as_str(), target)?;
+            }
+            fresh
+        }
     };
     autosurgeon::reconcile_prop(doc, &owner_map, period, t)?;
     Ok(())
@@ -556,10 +650,41 @@ pub fn add_customer(
         merged_into: None,
     };
     commit_write(doc, format!("{by}: add customer {id}"), now, |doc| {
-        autosurgeon::reconcile_prop(doc, &customers, id.as_str(), &customer)?;
-        Ok(())
+        let obj = doc.put_object(&customers, id.as_str(), ObjType::Map)?;
+        write_customer_fields(doc, &obj, &customer)
     })?;
     Ok(customer)
+}
+
+/// Writes a new customer record with direct puts: the hot path of a busy showroom, and
+/// cheaper than a generic reconcile, which reads the record back first.
+fn write_customer_fields(doc: &mut AutoCommit, obj: &ObjId, c: &Customer) -> Result<()> {
+    doc.put(obj, "id", c.id.as_str())?;
+    doc.put(obj, "name", c.name.as_str())?;
+    doc.put(obj, "phone", c.phone.as_str())?;
+    doc.put(obj, "source", c.source.as_str())?;
+    put_opt_str(doc, obj, "modelOfInterest", c.model_of_interest.as_deref())?;
+    put_opt_str(doc, obj, "consultant", c.consultant.as_deref())?;
+    doc.put(obj, "status", c.status.as_str())?;
+    doc.put(obj, "createdAt", c.created_at)?;
+    let events = doc.put_object(obj, "events", ObjType::List)?;
+    for (i, e) in c.events.iter().enumerate() {
+        let eo = doc.insert_object(&events, i, ObjType::Map)?;
+        write_event_fields(doc, &eo, e)?;
+    }
+    put_opt_str(doc, obj, "mergedInto", c.merged_into.as_deref())?;
+    Ok(())
+}
+
+fn write_event_fields(doc: &mut AutoCommit, obj: &ObjId, e: &CustomerEvent) -> Result<()> {
+    doc.put(obj, "kind", e.kind.as_str())?;
+    doc.put(obj, "at", e.at)?;
+    doc.put(obj, "by", e.by.as_str())?;
+    put_opt_str(doc, obj, "note", e.note.as_deref())?;
+    put_opt_i64(doc, obj, "amount", e.amount)?;
+    put_opt_str(doc, obj, "vin", e.vin.as_deref())?;
+    put_opt_i64(doc, obj, "score", e.score)?;
+    Ok(())
 }
 
 /// Changes to a customer's details; `None` leaves a field as it is. Status has its own
@@ -628,6 +753,24 @@ pub fn update_customer(
     })
 }
 
+/// A customer that has not been merged into another: new history belongs on the
+/// customer that remains.
+fn live_customer_obj(doc: &AutoCommit, id: &str) -> Result<ObjId> {
+    let obj = customer_obj(doc, id)?;
+    match merged_into(doc, &obj, id)? {
+        Some(into) => Err(DomainError::MergedCustomer {
+            id: id.into(),
+            into,
+        }),
+        None => Ok(obj),
+    }
+}
+
+fn merged_into(doc: &AutoCommit, obj: &ObjId, id: &str) -> Result<Option<String>> {
+    crate::schema::opt_scalar_str::hydrate(doc, obj, "mergedInto".into())
+        .map_err(read_err(format!("mergedInto of customer {id}")))
+}
+
 fn customer_obj<D: AmReadDoc>(doc: &D, id: &str) -> Result<ObjId> {
     let customers = root_map(doc, "site", "customers")?;
     map_at(doc, &customers, id)?.ok_or_else(|| DomainError::UnknownCustomer { id: id.into() })
@@ -674,7 +817,7 @@ pub fn record_event(
     now: Millis,
 ) -> Result<CustomerEvent> {
     let by = key_like("event by", by)?;
-    let obj = customer_obj(doc, customer)?;
+    let obj = live_customer_obj(doc, customer)?;
     if let Some(a) = event.amount {
         not_negative(
             format!("{} event amount of customer {customer}", event.kind),
@@ -731,8 +874,8 @@ pub fn record_event(
         ),
         now,
         |doc| {
-            autosurgeon::reconcile_insert(doc, events, len, &record)?;
-            Ok(())
+            let obj = doc.insert_object(&events, len, ObjType::Map)?;
+            write_event_fields(doc, &obj, &record)
         },
     )?;
     Ok(record)
@@ -771,7 +914,7 @@ pub fn set_customer_status(
     by: &str,
     now: Millis,
 ) -> Result<()> {
-    let obj = customer_obj(doc, id)?;
+    let obj = live_customer_obj(doc, id)?;
     let from: CustomerStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
         .map_err(read_err(format!("status of customer {id}")))?;
     if !customer_transition_allowed(from, to) {
@@ -809,9 +952,7 @@ pub fn merge_customer(
     }
     let dup = customer_obj(doc, duplicate)?;
     let keep = customer_obj(doc, into)?;
-    let keep_merged: Option<String> = autosurgeon::hydrate_prop(doc, &keep, "mergedInto")
-        .map_err(read_err(format!("mergedInto of customer {into}")))?;
-    if let Some(other) = keep_merged {
+    if let Some(other) = merged_into(doc, &keep, into)? {
         return Err(DomainError::Invalid {
             field: format!("merge of customer {duplicate}"),
             reason: format!("customer {into} was itself merged into {other}; merge into that one"),
@@ -1019,6 +1160,31 @@ pub enum VehicleAction {
 }
 
 impl VehicleAction {
+    /// The status this action starts from. Arrive and release both end in stock, but
+    /// only from their own status: an arrival sets the arrival date, a release clears the
+    /// reservation, and neither may stand in for the other.
+    pub fn source(&self) -> VehicleStatus {
+        match self {
+            VehicleAction::Ship { .. } => VehicleStatus::Ordered,
+            VehicleAction::Arrive => VehicleStatus::InTransit,
+            VehicleAction::Reserve { .. } => VehicleStatus::InStock,
+            VehicleAction::Release | VehicleAction::Sell => VehicleStatus::Reserved,
+            VehicleAction::Deliver => VehicleStatus::Sold,
+        }
+    }
+
+    /// The step's name, as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VehicleAction::Ship { .. } => "ship",
+            VehicleAction::Arrive => "arrive",
+            VehicleAction::Reserve { .. } => "reserve",
+            VehicleAction::Release => "release",
+            VehicleAction::Sell => "sell",
+            VehicleAction::Deliver => "deliver",
+        }
+    }
+
     /// The status this action moves the vehicle to.
     pub fn target(&self) -> VehicleStatus {
         match self {
@@ -1076,10 +1242,18 @@ pub fn move_vehicle(
     if !vehicle_transition_allowed(from, to) {
         return Err(DomainError::IllegalVehicleTransition { vin, from, to });
     }
-    if let VehicleAction::Reserve { customer } = action {
-        customer_obj(doc, customer)?;
+    if from != action.source() {
+        return Err(DomainError::WrongVehicleAction {
+            vin,
+            action: action.name(),
+            from,
+            needs: action.source(),
+        });
     }
-    let reserved_for: Option<String> = autosurgeon::hydrate_prop(doc, &obj, "reservedFor")
+    if let VehicleAction::Reserve { customer } = action {
+        live_customer_obj(doc, customer)?;
+    }
+    let reserved_for = crate::schema::opt_scalar_str::hydrate(doc, &obj, "reservedFor".into())
         .map_err(read_err(format!("reservedFor of vehicle {vin}")))?;
     if matches!(action, VehicleAction::Sell) && reserved_for.is_none() {
         return Err(DomainError::Invalid {
@@ -1135,13 +1309,10 @@ pub fn transfer_vehicle(
 ) -> Result<()> {
     let by = key_like("consultant", by)?;
     let (obj, vin) = vehicle_obj(from, vin)?;
-    let mut vehicle: Vehicle = autosurgeon::hydrate_prop::<_, Option<Vehicle>, _, _>(
-        from,
-        &root_map(from, "site", "vehicles")?,
-        vin.as_str(),
-    )
-    .map_err(read_err(format!("vehicle {vin}")))?
-    .expect("vehicle_obj found it");
+    let mut vehicle = get_vehicle(&*from, &vin)?.ok_or_else(|| DomainError::UnknownVehicle {
+        vin: vin.clone(),
+        site: site_id(&*from).unwrap_or_default(),
+    })?;
     if !vehicle_transition_allowed(vehicle.status, VehicleStatus::TransferredOut) {
         return Err(DomainError::IllegalVehicleTransition {
             vin,
@@ -1170,6 +1341,8 @@ pub fn transfer_vehicle(
     vehicle.transfer_to = None;
     vehicle.updated_at = now;
 
+    from.commit();
+    to.commit();
     let out = (|| -> Result<()> {
         from.put(&obj, "status", VehicleStatus::TransferredOut.as_str())?;
         from.put(&obj, "transferTo", to_site.as_str())?;
@@ -1223,9 +1396,10 @@ pub fn set_forecast(
         now,
         |doc| {
             let months = maps_at(doc, &forecasts, &month)?;
-            let month_obj = match months.len() {
-                0 => doc.put_object(&forecasts, month.as_str(), ObjType::Map)?,
-                1 => months[0].clone(),
+            let month_obj = match (months.len(), sole_visible_map(doc, &forecasts, &month)?) {
+                (0, _) => doc.put_object(&forecasts, month.as_str(), ObjType::Map)?,
+                (_, Some(only)) => only,
+                // Concurrent month maps, or one hidden behind a concurrent plain value.
                 _ => {
                     // Concurrent month maps: rewrite the month as one map holding every
                     // cell, each at its winning value, so no cell is lost.
@@ -1249,10 +1423,9 @@ pub fn set_forecast(
                     fresh
                 }
             };
-            let cell = if maps_at(doc, &month_obj, model)?.len() == 1 {
-                map_at(doc, &month_obj, model)?.expect("one cell")
-            } else {
-                doc.put_object(&month_obj, model, ObjType::Map)?
+            let cell = match sole_visible_map(doc, &month_obj, model)? {
+                Some(cell) => cell,
+                None => doc.put_object(&month_obj, model, ObjType::Map)?,
             };
             doc.put(&cell, "quantity", quantity)?;
             doc.put(&cell, "by", by.as_str())?;
@@ -1260,6 +1433,17 @@ pub fn set_forecast(
             Ok(())
         },
     )
+}
+
+/// The map at `key` when it is the only value there, so writing into it is what readers
+/// will see; `None` when there is no map, several concurrent ones, or a map hidden
+/// behind a concurrent plain value (a foreign client's write).
+fn sole_visible_map<D: AmReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<ObjId>> {
+    let all = doc.get_all(obj, key)?;
+    Ok(match all.as_slice() {
+        [(Value::Object(ObjType::Map), id)] => Some(id.clone()),
+        _ => None,
+    })
 }
 
 /// Every concurrent map at `key` (more than one after concurrent creation).
@@ -1304,7 +1488,14 @@ pub fn adjust_part(
         }
     };
     let current = on_hand.unwrap_or(0);
-    if current + change < 0 {
+    let Some(after) = current.checked_add(change) else {
+        return Err(DomainError::PartsOverflow {
+            part,
+            on_hand: current,
+            change,
+        });
+    };
+    if after < 0 {
         return Err(DomainError::PartsBelowZero {
             part,
             on_hand: current,
@@ -1321,7 +1512,7 @@ pub fn adjust_part(
         }
         Ok(())
     })?;
-    Ok(current + change)
+    Ok(after)
 }
 
 /// Sets a consultant's target for a period at this site.
@@ -1364,6 +1555,10 @@ pub fn get_customer<D: autosurgeon::ReadDoc + AmReadDoc>(
     id: &str,
 ) -> Result<Option<Customer>> {
     let customers = root_map(doc, "site", "customers")?;
+    // autosurgeon reads an absent key as an error even into an Option: ask first.
+    if AmReadDoc::get(doc, &customers, id)?.is_none() {
+        return Ok(None);
+    }
     autosurgeon::hydrate_prop(doc, &customers, id).map_err(read_err(format!("customer {id}")))
 }
 
@@ -1401,6 +1596,9 @@ pub fn get_vehicle<D: autosurgeon::ReadDoc + AmReadDoc>(
 ) -> Result<Option<Vehicle>> {
     let vehicles = root_map(doc, "site", "vehicles")?;
     let key = vin.trim().to_ascii_uppercase();
+    if AmReadDoc::get(doc, &vehicles, key.as_str())?.is_none() {
+        return Ok(None);
+    }
     autosurgeon::hydrate_prop(doc, &vehicles, key.as_str())
         .map_err(read_err(format!("vehicle {key}")))
 }
@@ -1435,8 +1633,7 @@ pub fn part_count<D: AmReadDoc>(doc: &D, part: &str) -> Result<i64> {
 
 /// Checks that a document is a site document this build can read.
 pub fn check_site_document<D: autosurgeon::ReadDoc + AmReadDoc>(doc: &D) -> Result<()> {
-    let v: Option<u64> = autosurgeon::hydrate_prop(doc, &ROOT, "schemaVersion")
-        .map_err(read_err("schemaVersion"))?;
+    let v = crate::schema::read_schema_version(doc).map_err(read_err("schemaVersion"))?;
     match v {
         Some(found) if found > SCHEMA_VERSION => Err(SchemaError::NewerVersion { found }.into()),
         Some(_) => {

@@ -62,6 +62,8 @@ pub enum PhoneError {
 pub fn normalise_phone(input: &str) -> Result<String, PhoneError> {
     let mut digits = String::new();
     let mut plus = false;
+    // Positions are in characters, as people count them, not UTF-8 bytes.
+    let skipped = input.chars().count() - input.trim_start().chars().count();
     for (i, ch) in input.trim().chars().enumerate() {
         match ch {
             '0'..='9' => digits.push(ch),
@@ -70,7 +72,7 @@ pub fn normalise_phone(input: &str) -> Result<String, PhoneError> {
             _ => {
                 return Err(PhoneError::BadCharacter {
                     ch,
-                    position: input.len() - input.trim_start().len() + i + 1,
+                    position: skipped + i + 1,
                 });
             }
         }
@@ -194,6 +196,15 @@ mod tests {
         assert_eq!(
             normalise_phone("0755-0123456").unwrap_err().to_string(),
             "local number after area code 0755 cannot start with 0"
+        );
+        // Positions count characters, also after a leading ideographic space (3 bytes
+        // in UTF-8), which Chinese input methods type.
+        assert_eq!(
+            normalise_phone("\u{3000}138x1234567").unwrap_err(),
+            PhoneError::BadCharacter {
+                ch: 'x',
+                position: 5
+            }
         );
         assert_eq!(normalise_phone(" - ").unwrap_err(), PhoneError::Empty);
         assert_eq!(

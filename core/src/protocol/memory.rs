@@ -52,8 +52,8 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves consistent data (commits are
-        // applied to a copy first), so a poisoned lock is still usable.
+        // A panic while holding the lock leaves consistent data (commits check
+        // before they change anything), so a poisoned lock is still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -77,11 +77,22 @@ impl Store for MemoryStore {
             inner.fail_next -= 1;
             return Err(StoreError::Full("injected failure".into()));
         }
-        let mut docs = inner.docs.clone();
-        for (id, bytes) in &batch.created {
-            if docs.contains_key(id) {
+        // Check everything that can fail before changing anything: atomic without
+        // copying the store.
+        for (id, _) in &batch.created {
+            if inner.docs.contains_key(id) {
                 return Err(StoreError::Io(format!("document {id} already exists")));
             }
+        }
+        let created: std::collections::HashSet<_> =
+            batch.created.iter().map(|(id, _)| id).collect();
+        for (id, _) in &batch.appended {
+            if !inner.docs.contains_key(id) && !created.contains(id) {
+                return Err(StoreError::Io(format!("append to unknown document {id}")));
+            }
+        }
+        let docs = &mut inner.docs;
+        for (id, bytes) in &batch.created {
             docs.insert(
                 *id,
                 StoredDocument {
@@ -92,9 +103,7 @@ impl Store for MemoryStore {
             );
         }
         for (id, bytes) in &batch.appended {
-            let d = docs
-                .get_mut(id)
-                .ok_or_else(|| StoreError::Io(format!("append to unknown document {id}")))?;
+            let d = docs.get_mut(id).expect("checked above");
             d.chunks.push(bytes.clone());
             d.incremental_bytes += bytes.len() as u64;
         }
@@ -108,7 +117,6 @@ impl Store for MemoryStore {
                 },
             );
         }
-        inner.docs = docs;
         for (doc, peer, state) in &batch.sync_states {
             inner
                 .sync_states
@@ -121,5 +129,35 @@ impl Store for MemoryStore {
 
     fn exists(&self, doc: &DocumentId) -> Result<bool, StoreError> {
         Ok(self.lock().docs.contains_key(doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_batch_changes_nothing() {
+        let store = MemoryStore::new();
+        let a = DocumentId::random();
+        let ok = WriteBatch {
+            created: vec![(a, vec![1])],
+            ..WriteBatch::default()
+        };
+        store.commit(&ok).unwrap();
+        let bad = WriteBatch {
+            appended: vec![(a, vec![2]), (DocumentId::random(), vec![3])],
+            sync_states: vec![(a, StorageId("s".into()), vec![4])],
+            ..WriteBatch::default()
+        };
+        assert!(store.commit(&bad).is_err());
+        assert_eq!(store.load(&a).unwrap().unwrap().chunks, vec![vec![1]]);
+        assert_eq!(
+            store.load_sync_state(&a, &StorageId("s".into())).unwrap(),
+            None
+        );
+        store.fail_next_commits(1);
+        assert!(matches!(store.commit(&ok), Err(StoreError::Full(_))));
+        assert_eq!(store.commits(), 1);
     }
 }

@@ -303,7 +303,9 @@ impl Message {
                     "supportedProtocolVersions",
                     Value::Array(versions.into_iter().map(Value::Text).collect()),
                 );
-                put("peerMetadata", encode_metadata(metadata.as_ref()));
+                if let Some(md) = metadata {
+                    put("peerMetadata", encode_metadata(md));
+                }
             }
             Message::Peer {
                 sender_id,
@@ -314,7 +316,9 @@ impl Message {
                 put("senderId", text(&sender_id.0));
                 put("targetId", text(&target_id.0));
                 put("selectedProtocolVersion", text(selected_protocol_version));
-                put("peerMetadata", encode_metadata(metadata.as_ref()));
+                if let Some(md) = metadata {
+                    put("peerMetadata", encode_metadata(md));
+                }
             }
             Message::Request {
                 sender_id,
@@ -520,9 +524,7 @@ fn storage_ids(list: Option<Vec<String>>) -> Vec<StorageId> {
         .collect()
 }
 
-fn encode_metadata(metadata: Option<&PeerMetadata>) -> Value {
-    let default = PeerMetadata::default();
-    let md = metadata.unwrap_or(&default);
+fn encode_metadata(md: &PeerMetadata) -> Value {
     let mut m = Vec::with_capacity(2);
     if let Some(sid) = &md.storage_id {
         m.push((text("storageId"), text(&sid.0)));
@@ -790,7 +792,12 @@ mod tests {
                 new_heads,
             },
         ];
-        for m in msgs {
+        let bare = Message::Join {
+            sender_id: p.clone(),
+            supported_protocol_versions: Some(vec!["1".into()]),
+            metadata: None,
+        };
+        for m in msgs.into_iter().chain([bare]) {
             let bytes = m.encode();
             assert_eq!(Message::decode(&bytes).unwrap(), m, "{:?}", m.kind());
         }

@@ -112,7 +112,8 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
         if let Some(parent) = tree.nodes[idx].parent {
             let child = std::mem::take(&mut total[idx]);
             for (model, q) in &child {
-                *total[parent].entry(model.clone()).or_default() += q;
+                let sum = total[parent].entry(model.clone()).or_default();
+                *sum = sum.saturating_add(*q);
             }
             total[idx] = child;
         }
@@ -133,7 +134,8 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
                 total: t,
             });
             if node.parent.is_none() {
-                *network_totals.entry(model.clone()).or_default() += t;
+                let sum = network_totals.entry(model.clone()).or_default();
+                *sum = sum.saturating_add(t);
             }
         }
     }

@@ -91,7 +91,7 @@ impl Figures {
         self.test_drives += o.test_drives;
         self.orders += o.orders;
         self.deliveries += o.deliveries;
-        self.revenue += o.revenue;
+        self.revenue = self.revenue.saturating_add(o.revenue);
         self.roadshow_leads += o.roadshow_leads;
         self.roadshow_leads_ordered += o.roadshow_leads_ordered;
     }
@@ -129,8 +129,13 @@ fn tally<'a>(
         }
         for c in doc.customers.values() {
             // Roadshow closing ratio: the cohort of roadshow leads entered in the
-            // period, and how many of them ordered before the period ended.
-            if c.source == CustomerSource::Roadshow && in_period(c.created_at) {
+            // period, and how many of them ordered before the period ended. A record
+            // merged into another is the same person entered twice: not a second lead
+            // (its events still count below, they happened).
+            if c.source == CustomerSource::Roadshow
+                && c.merged_into.is_none()
+                && in_period(c.created_at)
+            {
                 let ordered = c
                     .events
                     .iter()
@@ -202,11 +207,11 @@ struct Regions {
 /// that set it, and stays `None` when none does.
 fn add_target(sum: &mut Option<Target>, t: &Target) {
     let s = sum.get_or_insert_with(Target::default);
-    s.units += t.units;
-    s.revenue += t.revenue;
+    s.units = s.units.saturating_add(t.units);
+    s.revenue = s.revenue.saturating_add(t.revenue);
     let opt = |a: Option<i64>, b: Option<i64>| match (a, b) {
         (None, None) => None,
-        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+        (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
     };
     s.visits = opt(s.visits, t.visits);
     s.calls = opt(s.calls, t.calls);

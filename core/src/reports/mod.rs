@@ -144,19 +144,26 @@ pub fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
+/// Sum of money or quantities read from documents. A foreign client can write any
+/// integer, so sums saturate at the ends of the i64 range instead of overflowing (a
+/// panic in a debug build, a wrapped, meaningless figure in a release build).
+pub(crate) fn sat_sum(values: impl IntoIterator<Item = i64>) -> i64 {
+    values.into_iter().fold(0, i64::saturating_add)
+}
+
 /// China Standard Time is UTC+8 all year (no daylight saving since 1991).
 const CST_OFFSET_MS: i64 = 8 * 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 
 /// The CST calendar day of a UTC instant, as days since 1970-01-01 (CST).
 pub fn cst_day(t: Millis) -> i64 {
-    (t + CST_OFFSET_MS).div_euclid(DAY_MS)
+    t.saturating_add(CST_OFFSET_MS).div_euclid(DAY_MS)
 }
 
 /// Whole CST calendar days from `from` to `to`: 0 on the same CST day, 1 from any time
 /// on one day to any time on the next, never negative (a date in the future is 0).
 pub fn cst_days_between(from: Millis, to: Millis) -> i64 {
-    (cst_day(to) - cst_day(from)).max(0)
+    cst_day(to).saturating_sub(cst_day(from)).max(0)
 }
 
 /// Checks a period before computing its range, which would panic on an impossible

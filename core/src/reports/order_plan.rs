@@ -13,6 +13,7 @@ use super::stock::is_slow_mover;
 use super::tree::SiteTree;
 use super::{
     DEFAULT_SLOW_MOVER_DAYS, ReportError, ReportWarning, Tabular, expect_month, previous_month,
+    sat_sum,
 };
 
 /// How much buffer stock to plan above the forecast, per model.
@@ -45,7 +46,7 @@ impl SafetyStock {
             SafetyStock::Units(n) => i64::from(n),
             SafetyStock::PercentOfForecast(p) => {
                 // Integer ceiling of forecast × p / 100: no float rounding surprises.
-                (forecast * i64::from(p) + 99) / 100
+                forecast.saturating_mul(i64::from(p)).saturating_add(99) / 100
             }
         }
     }
@@ -194,7 +195,12 @@ pub fn order_plan(
         let (in_stock, in_transit, on_order, slow_movers) = s.map_or((0, 0, 0, 0), |s| {
             (s.in_stock, s.in_transit, s.on_order, s.slow)
         });
-        let quantity = (forecast + safety_stock - in_stock - in_transit - on_order).max(0);
+        let quantity = forecast
+            .saturating_add(safety_stock)
+            .saturating_sub(in_stock)
+            .saturating_sub(in_transit)
+            .saturating_sub(on_order)
+            .max(0);
         let unit_cost = catalogue.map(|c| c.cost);
         rows.push(OrderPlanRow {
             model: model.to_string(),
@@ -206,7 +212,7 @@ pub fn order_plan(
             on_order,
             quantity,
             unit_cost,
-            capital: unit_cost.map(|c| c * quantity),
+            capital: unit_cost.map(|c| c.saturating_mul(quantity)),
             slow_movers,
             last_month_sales: sales.get(model).copied().unwrap_or(0),
         });
@@ -218,8 +224,8 @@ pub fn order_plan(
         sales_month: sales_month.to_string(),
         as_of: now,
         params: *params,
-        total_quantity: rows.iter().map(|r| r.quantity).sum(),
-        total_capital: rows.iter().filter_map(|r| r.capital).sum(),
+        total_quantity: sat_sum(rows.iter().map(|r| r.quantity)),
+        total_capital: sat_sum(rows.iter().filter_map(|r| r.capital)),
         rows,
         warnings,
     })

@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::schema::{Fen, Millis, NetworkDocument, SiteDocument, Vehicle, VehicleStatus};
 
 use super::tree::SiteTree;
-use super::{DEFAULT_SLOW_MOVER_DAYS, ReportError, ReportWarning, Tabular, cst_days_between};
+use super::{
+    DEFAULT_SLOW_MOVER_DAYS, ReportError, ReportWarning, Tabular, cst_days_between, sat_sum,
+};
 
 /// Statuses that are stock of a site: ordered for it, on the way, or there. Delivered
 /// and transferred-out vehicles are history at that site, not stock.
@@ -105,7 +107,7 @@ pub fn stock(
         for v in doc.vehicles.values().filter(|v| is_stock(v.status)) {
             let cell = cells.entry((&v.model, idx, v.status)).or_default();
             cell.0 += 1;
-            cell.1 += v.cost;
+            cell.1 = cell.1.saturating_add(v.cost);
         }
     }
     let rows: Vec<StockRow> = cells
@@ -122,7 +124,7 @@ pub fn stock(
         .collect();
     Ok(StockReport {
         total_count: rows.iter().map(|r| r.count).sum(),
-        total_cost_value: rows.iter().map(|r| r.cost_value).sum(),
+        total_cost_value: sat_sum(rows.iter().map(|r| r.cost_value)),
         rows,
         warnings: tree.warnings,
     })
@@ -221,7 +223,7 @@ pub fn ageing(
         as_of: now,
         slow_mover_days: params.slow_mover_days,
         slow_movers: rows.iter().filter(|r| r.slow_mover).count() as i64,
-        slow_mover_cost: rows.iter().filter(|r| r.slow_mover).map(|r| r.cost).sum(),
+        slow_mover_cost: sat_sum(rows.iter().filter(|r| r.slow_mover).map(|r| r.cost)),
         rows,
         warnings,
     })
@@ -330,7 +332,7 @@ pub fn pipeline(
         in_transit: count(VehicleStatus::InTransit),
         on_order: count(VehicleStatus::Ordered),
         overdue: rows.iter().filter(|r| r.overdue).count() as i64,
-        cost_value: rows.iter().map(|r| r.cost).sum(),
+        cost_value: sat_sum(rows.iter().map(|r| r.cost)),
         rows,
         warnings: tree.warnings,
     })

@@ -1,5 +1,9 @@
 //! Test harness: the real `dealersync-server` binary in a temp data dir on a free port,
 //! and a WebSocket client that speaks the automerge-repo protocol with automerge sync.
+//!
+//! The relay admits only connections with a token, so [`Server::start`] registers a
+//! head office site (`site add`) and issues an admin token (`token`) with the binary's
+//! own subcommands first; [`Server::ws_url`] carries it as `?token=`.
 
 #![allow(dead_code)]
 
@@ -31,6 +35,50 @@ pub struct Server {
     pub data_dir: PathBuf,
     extra: Vec<String>,
     log: PathBuf,
+    /// An admin token of this data directory (every document, the admin API).
+    pub token: String,
+}
+
+/// Runs a subcommand of the binary and returns its stdout; panics on failure.
+pub fn run_bin(args: &[&str], data_dir: &Path) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dealersync-server {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Registers head office in `data_dir` if no site exists yet, and issues an admin
+/// token there.
+pub fn admin_token(data_dir: &Path) -> String {
+    std::fs::create_dir_all(data_dir).unwrap();
+    if run_bin(&["site", "list"], data_dir).trim().is_empty() {
+        run_bin(
+            &[
+                "site",
+                "add",
+                "--id",
+                "hq",
+                "--name",
+                "Head office",
+                "--kind",
+                "head_office",
+            ],
+            data_dir,
+        );
+    }
+    let token = run_bin(
+        &["token", "--role", "admin", "--sub", "test", "--site", "hq"],
+        data_dir,
+    );
+    token.trim().to_string()
 }
 
 fn free_port() -> u16 {
@@ -50,6 +98,7 @@ impl Server {
             data_dir: data_dir.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log: data_dir.join("server.log"),
+            token: admin_token(data_dir),
         };
         s.spawn().await;
         s
@@ -110,8 +159,13 @@ impl Server {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    /// The WebSocket sync URL.
+    /// The WebSocket sync URL, with the admin token.
     pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/sync?token={}", self.port, self.token)
+    }
+
+    /// The WebSocket sync URL without a token.
+    pub fn ws_url_without_token(&self) -> String {
         format!("ws://127.0.0.1:{}/sync", self.port)
     }
 
@@ -450,15 +504,27 @@ impl Client {
 }
 
 /// Waits until a fresh client of the server receives every change in `heads` of
-/// `doc`. The relay only advertises committed heads, so this also waits for the
-/// commit: a test does not depend on when the writer itself hears back.
-pub async fn served_to_a_fresh_client(url: &str, doc: DocumentId, heads: &[ChangeHash]) {
-    let mut c = Client::connect(url, &format!("fresh-{}", uuid::Uuid::new_v4()), None).await;
-    c.request(doc).await;
-    c.until("a fresh client receives the changes", |c| {
-        c.has_all(doc, heads)
-    })
-    .await;
+/// `doc`, pumping `writer` meanwhile (it may still have to answer the server). The
+/// relay only advertises committed heads, so this also waits for the commit, without
+/// depending on when the writer itself hears back.
+pub async fn served_to_a_fresh_client(
+    url: &str,
+    writer: Option<&mut Client>,
+    doc: DocumentId,
+    heads: &[ChangeHash],
+) {
+    let mut reader = Client::connect(url, &format!("fresh-{}", uuid::Uuid::new_v4()), None).await;
+    reader.request(doc).await;
+    match writer {
+        Some(w) => until_reader_has(w, &mut reader, doc, heads).await,
+        None => {
+            reader
+                .until("a fresh client receives the changes", |c| {
+                    c.has_all(doc, heads)
+                })
+                .await
+        }
+    }
 }
 
 /// Pumps `writer` and `reader` in turn until `reader` holds every change in `heads`.

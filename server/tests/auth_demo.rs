@@ -1,0 +1,179 @@
+//! The demo network seeds valid documents, a token per role, and only into an empty
+//! data directory.
+
+use std::sync::Arc;
+
+use automerge::{AutoCommit, ReadDoc, Value};
+use dealersync_core::access::Role;
+use dealersync_core::domain::{self, CheckDigitPolicy, Vin};
+use dealersync_core::schema::{NetworkDocument, SiteDocument, SiteKind, VehicleStatus};
+use dealersync_core::store::Store;
+use dealersync_server::auth::{AuthConfig, Authenticator};
+use dealersync_server::demo::{DemoError, ensure_demo, seed_demo};
+use dealersync_server::registry::{Registry, StoreDocuments};
+use dealersync_server::storage::{SqliteStore, StoreOptions};
+
+fn load(store: &SqliteStore, id: &dealersync_core::protocol::DocumentId) -> AutoCommit {
+    let stored = store.load(id).unwrap().unwrap();
+    AutoCommit::load(&stored.chunks.concat()).unwrap()
+}
+
+#[test]
+fn demo_network_is_complete_valid_and_seeded_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
+    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
+    let auth = Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap();
+    let docs = StoreDocuments(store.clone());
+    // 2026-03-15 12:00 CST.
+    let now = 1_773_547_200_000;
+    let summary = seed_demo(&registry, &docs, &auth, now).unwrap();
+
+    let sites = registry.sites().unwrap();
+    assert_eq!(sites.len(), 9);
+    assert_eq!(summary.sites, 9);
+    let count = |k: SiteKind| sites.iter().filter(|s| s.kind == k).count();
+    assert_eq!(count(SiteKind::HeadOffice), 1);
+    assert_eq!(count(SiteKind::DistributionCentre), 2);
+    assert_eq!(count(SiteKind::Agent), 3);
+    assert_eq!(count(SiteKind::Showroom), 1);
+    assert_eq!(count(SiteKind::Roadshow), 2);
+    assert_eq!(sites[0].id, "hq");
+
+    let net_id = registry.network_document().unwrap().unwrap();
+    let net = NetworkDocument::read(&load(&store, &net_id)).unwrap();
+    assert_eq!(net.sites.len(), 9);
+    assert_eq!(net.models.len(), 6);
+    for m in net.models.values() {
+        assert!(m.list_price > m.cost && m.cost > 5_000_000, "{m:?} in fen");
+    }
+    assert_eq!(
+        net.targets.len(),
+        8,
+        "every site but head office has targets"
+    );
+    assert!(net.targets["showroom"].contains_key("2026-03"));
+    assert!(net.targets["showroom"].contains_key("2026"));
+
+    let mut customers = 0;
+    let mut vehicles = 0;
+    let mut phones = std::collections::HashSet::new();
+    let mut statuses = std::collections::HashSet::new();
+    let mut earliest = i64::MAX;
+    for s in &sites {
+        let doc = load(&store, &s.document_id);
+        domain::check_site_document(&doc).unwrap();
+        let site = SiteDocument::read(&doc).unwrap();
+        assert_eq!(site.site.id, s.id);
+        customers += site.customers.len();
+        vehicles += site.vehicles.len();
+        for c in site.customers.values() {
+            assert!(
+                c.name
+                    .chars()
+                    .all(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+                "{}",
+                c.name
+            );
+            assert_eq!(domain::normalise_phone(&c.phone).unwrap(), c.phone);
+            phones.insert(c.phone.clone());
+            assert!(!c.events.is_empty());
+            earliest = earliest.min(c.created_at);
+            assert!(c.created_at < now);
+        }
+        for (vin, v) in &site.vehicles {
+            Vin::parse(vin, CheckDigitPolicy::Enforce).unwrap();
+            assert_eq!(&v.vin, vin);
+            statuses.insert(v.status);
+            if v.status == VehicleStatus::Sold || v.status == VehicleStatus::Delivered {
+                let buyer = v.sold_to.as_ref().expect("sold vehicles name the buyer");
+                assert!(site.customers.contains_key(buyer));
+            }
+        }
+        // Strings are scalar strings, not text objects.
+        if let Some(id) = site.customers.keys().next() {
+            let (_, customers_obj) = doc.get(automerge::ROOT, "customers").unwrap().unwrap();
+            let (_, c) = doc.get(&customers_obj, id.as_str()).unwrap().unwrap();
+            let (name, _) = doc.get(&c, "name").unwrap().unwrap();
+            assert!(matches!(name, Value::Scalar(_)), "{name:?}");
+        }
+    }
+    assert_eq!(customers, summary.customers);
+    assert_eq!(vehicles, summary.vehicles);
+    assert!((200..=600).contains(&customers), "{customers} customers");
+    assert!((150..=600).contains(&vehicles), "{vehicles} vehicles");
+    assert!(phones.len() > customers * 9 / 10, "phones mostly distinct");
+    for st in [
+        VehicleStatus::InStock,
+        VehicleStatus::InTransit,
+        VehicleStatus::Ordered,
+        VehicleStatus::Sold,
+        VehicleStatus::Delivered,
+    ] {
+        assert!(statuses.contains(&st), "no vehicle {st}");
+    }
+    assert!(now - earliest > 90 * 86_400_000, "history spans months");
+
+    let roles: Vec<Role> = summary.tokens.iter().map(|t| t.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::Consultant,
+            Role::Manager,
+            Role::HeadOffice,
+            Role::Admin
+        ]
+    );
+    for t in &summary.tokens {
+        let claims = auth.verify(&t.token).unwrap();
+        assert_eq!(
+            (claims.role, claims.site.as_str()),
+            (t.role, t.site.as_str())
+        );
+        registry.site(&claims.site).unwrap();
+    }
+    let banner = summary.banner("http://127.0.0.1:3030");
+    assert!(
+        banner.contains("ws://127.0.0.1:3030/sync?token=<token>"),
+        "{banner}"
+    );
+    assert!(banner.contains(&summary.tokens[3].token));
+
+    assert!(matches!(
+        seed_demo(&registry, &docs, &auth, now),
+        Err(DemoError::NotEmpty(9))
+    ));
+    assert!(summary.seeded);
+    // A second `serve --demo` on the same directory: fresh tokens, nothing reseeded.
+    let again = ensure_demo(&registry, &docs, &auth, now).unwrap();
+    assert!(!again.seeded);
+    assert_eq!(registry.sites().unwrap().len(), 9);
+    assert_eq!(again.tokens.len(), 4);
+    assert_ne!(again.tokens[0].token, summary.tokens[0].token);
+    auth.verify(&again.tokens[0].token).unwrap();
+}
+
+#[test]
+fn demo_refuses_a_data_dir_holding_another_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
+    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
+    let auth = Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap();
+    let docs = StoreDocuments(store);
+    registry
+        .create_site(
+            &docs,
+            dealersync_core::schema::SiteHeader {
+                id: "hq".into(),
+                name: "总部".into(),
+                kind: SiteKind::HeadOffice,
+                parent: None,
+            },
+        )
+        .unwrap();
+    let err = ensure_demo(&registry, &docs, &auth, 1_773_547_200_000).unwrap_err();
+    assert!(
+        matches!(err, DemoError::NotDemo(ref s) if s == "showroom"),
+        "{err}"
+    );
+}
