@@ -87,6 +87,10 @@ struct Cli {
     /// interop branch, with its node_modules installed next to it).
     #[arg(long, default_value = "tests/js/ref-server.mjs")]
     node_script: PathBuf,
+    /// A JWT for the relay, sent as `?token=`. When the tool starts dealersync-server
+    /// itself it registers a site and issues an admin token through the binary.
+    #[arg(long, env = "DEALERSYNC_TOKEN")]
+    token: Option<String>,
     /// The relay's pid, to read its memory and CPU time when using --url.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -242,12 +246,13 @@ impl Relay {
                 },
                 Target::Node => DocMaker::Client,
             };
+            let url = with_token(url, cli.token.as_deref());
             let http = url
                 .strip_prefix("ws://")
                 .and_then(|r| r.split('/').next())
                 .map(|hp| format!("http://{hp}"));
             return Ok(Relay {
-                url: url.clone(),
+                url,
                 http,
                 pid: cli.server_pid,
                 child: None,
@@ -267,6 +272,10 @@ impl Relay {
         match cli.target {
             Target::Dealersync => {
                 let bin = server_bin(cli)?;
+                let token = match &cli.token {
+                    Some(t) => Some(t.clone()),
+                    None => admin_token(&bin, &data_dir).await?,
+                };
                 let port = free_port()?;
                 let mut child = Command::new(&bin)
                     .arg("serve")
@@ -282,7 +291,7 @@ impl Relay {
                     .with_context(|| format!("cannot start {}", bin.display()))?;
                 wait_for_port(port, &mut child, Duration::from_secs(30)).await?;
                 Ok(Relay {
-                    url: format!("ws://127.0.0.1:{port}/sync"),
+                    url: with_token(&format!("ws://127.0.0.1:{port}/sync"), token.as_deref()),
                     http: Some(format!("http://127.0.0.1:{port}")),
                     pid: child.id(),
                     child: Some(child),
@@ -455,6 +464,57 @@ async fn probe(url: &str) -> bool {
         tokio::time::timeout(Duration::from_secs(1), attempt).await,
         Ok(Ok(()))
     )
+}
+
+/// The URL without its token, for printing.
+fn shown(url: &str) -> &str {
+    url.split('?').next().unwrap_or(url)
+}
+
+/// Appends `?token=` (browsers' way, accepted by dealersync) when there is a token.
+fn with_token(url: &str, token: Option<&str>) -> String {
+    match token {
+        Some(t) => format!(
+            "{url}{}token={t}",
+            if url.contains('?') { '&' } else { '?' }
+        ),
+        None => url.to_owned(),
+    }
+}
+
+/// Registers a site and issues an admin token in a fresh data dir, through the
+/// server binary (before it serves: `site add` wants the server stopped). A binary
+/// without these subcommands predates auth and needs no token.
+async fn admin_token(bin: &Path, data_dir: &Path) -> anyhow::Result<Option<String>> {
+    let help = Command::new(bin).arg("--help").output().await?;
+    if !String::from_utf8_lossy(&help.stdout).contains("token") {
+        return Ok(None);
+    }
+    let site = Command::new(bin)
+        .args(["site", "add", "--id", "load-hq", "--name", "Load test"])
+        .args(["--kind", "head_office", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .await?;
+    if !site.status.success() {
+        bail!(
+            "site add failed: {}",
+            String::from_utf8_lossy(&site.stderr).trim()
+        );
+    }
+    let out = Command::new(bin)
+        .args(["token", "--sub", "dealersync-load", "--role", "admin"])
+        .args(["--site", "load-hq", "--ttl", "1d", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .await?;
+    if !out.status.success() {
+        bail!(
+            "token failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned()))
 }
 
 fn server_bin(cli: &Cli) -> anyhow::Result<PathBuf> {
@@ -1160,7 +1220,7 @@ async fn main() -> anyhow::Result<()> {
 async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
     let cli = cli.clone();
     let mut relay = Relay::start(&cli).await?;
-    eprintln!("relay at {} (pid {:?})", relay.url, relay.pid);
+    eprintln!("relay at {} (pid {:?})", shown(&relay.url), relay.pid);
     let idle = relay.sample();
     let load_start = loadavg();
     let tool_start = proc_sample(std::process::id());
@@ -1205,7 +1265,7 @@ async fn measure(cli: &Cli) -> anyhow::Result<Headline> {
         Target::Dealersync => "dealersync-server",
         Target::Node => "automerge-repo Node reference server",
     };
-    println!("== dealersync-load: {target} at {}", relay.url);
+    println!("== dealersync-load: {target} at {}", shown(&relay.url));
     println!("command: {}", command_line());
     for f in &failures {
         println!("FAILED: {f}");
