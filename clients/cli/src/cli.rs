@@ -1,0 +1,332 @@
+//! The command tree of `dealersync`, as people type it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// dealersync field client: works offline, syncs with the dealersync relay when there
+/// is a network.
+#[derive(Debug, Parser)]
+#[command(name = "dealersync", version, about, long_about = None)]
+pub struct Cli {
+    /// Where this device keeps its documents and login (default: the platform's data
+    /// directory, e.g. ~/.local/share/dealersync).
+    #[arg(long, global = true, env = "DEALERSYNC_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// The site whose document to read or write (default: your own site).
+    #[arg(long, global = true, env = "DEALERSYNC_SITE", value_name = "SITE_ID")]
+    pub site: Option<String>,
+    /// Print data as JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store the server and token, fetch the documents you may access, and sync them.
+    Login(LoginArgs),
+    /// Exchange changes with the server.
+    Sync(SyncArgs),
+    /// Per document: changes the server has not acknowledged, last sync, open conflicts.
+    Status,
+    /// Customers (leads) and their history.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Vehicles in stock, by VIN.
+    #[command(subcommand)]
+    Vehicle(VehicleCommand),
+    /// Parts and accessories counts.
+    #[command(subcommand)]
+    Parts(PartsCommand),
+    /// Monthly demand forecasts.
+    #[command(subcommand)]
+    Forecast(ForecastCommand),
+    /// Business conflicts that merging offline edits produced.
+    #[command(subcommand)]
+    Conflicts(ConflictsCommand),
+    /// Consolidated reports over the documents this device holds.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+/// `login` arguments.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The relay's base URL, e.g. http://127.0.0.1:3030.
+    #[arg(long, env = "DEALERSYNC_SERVER")]
+    pub server: String,
+    /// Your access token (JWT), as printed by `dealersync-server token`.
+    #[arg(long, env = "DEALERSYNC_TOKEN")]
+    pub token: String,
+    /// Seconds to wait for the first sync.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// `sync` arguments.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Stay connected and sync changes as they happen on either side.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds to wait for a one-off sync to complete.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+}
+
+/// `customer ...`
+#[derive(Debug, Subcommand)]
+pub enum CustomerCommand {
+    /// Enter a new customer (lead).
+    Add {
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// Phone number.
+        #[arg(long)]
+        phone: String,
+        /// Where the lead came from: walk_in, phone, roadshow, referral, web, event.
+        #[arg(long, default_value = "walk_in")]
+        source: String,
+        /// Model code of interest.
+        #[arg(long)]
+        model: Option<String>,
+        /// Consultant who owns the lead (default: you).
+        #[arg(long)]
+        consultant: Option<String>,
+    },
+    /// List customers.
+    List {
+        /// Only customers with this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only customers of this consultant.
+        #[arg(long)]
+        consultant: Option<String>,
+    },
+    /// Show one customer with their history.
+    Show {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+    },
+    /// Change a customer's details.
+    Update {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New phone number.
+        #[arg(long)]
+        phone: Option<String>,
+        /// New model of interest.
+        #[arg(long)]
+        model: Option<String>,
+        /// New owning consultant.
+        #[arg(long)]
+        consultant: Option<String>,
+    },
+    /// Move a customer in the funnel: lead, test_drive, negotiating, ordered, delivered, lost.
+    Status {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// The new status.
+        status: String,
+    },
+    /// Record something that happened: visit, call, test-drive, quote, order, delivery,
+    /// complaint, follow-up, ...
+    Event {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// What happened.
+        kind: String,
+        /// Free-text note.
+        #[arg(long)]
+        note: Option<String>,
+        /// Money involved, in yuan (e.g. 152000 or 152000.50).
+        #[arg(long)]
+        amount: Option<String>,
+        /// The vehicle involved.
+        #[arg(long)]
+        vin: Option<String>,
+        /// Survey score 1-5.
+        #[arg(long)]
+        score: Option<i64>,
+    },
+}
+
+/// `vehicle ...`
+#[derive(Debug, Subcommand)]
+pub enum VehicleCommand {
+    /// Record a vehicle arriving (or ordered / in transit) at this site.
+    Receive {
+        /// The 17-character VIN.
+        vin: String,
+        /// Model code.
+        #[arg(long)]
+        model: String,
+        /// Trim level.
+        #[arg(long, default_value = "")]
+        trim: String,
+        /// Exterior colour.
+        #[arg(long, default_value = "")]
+        colour: String,
+        /// Cost in yuan (default: the catalogue's).
+        #[arg(long)]
+        cost: Option<String>,
+        /// List price in yuan (default: the catalogue's).
+        #[arg(long)]
+        list_price: Option<String>,
+        /// ordered, in_transit or in_stock.
+        #[arg(long, default_value = "in_stock")]
+        status: String,
+        /// Expected arrival (YYYY-MM-DD) while ordered or in transit.
+        #[arg(long)]
+        eta: Option<String>,
+    },
+    /// List vehicles.
+    List {
+        /// Only vehicles with this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this model.
+        #[arg(long)]
+        model: Option<String>,
+    },
+    /// Show one vehicle.
+    Show {
+        /// The VIN.
+        vin: String,
+    },
+    /// Hold a vehicle for a customer.
+    Reserve {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+    },
+    /// Release a reservation.
+    Release {
+        /// The VIN.
+        vin: String,
+    },
+    /// Sell a vehicle: a reserved one to its customer, or one in stock to --customer.
+    Sell {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough); needed when selling from stock.
+        #[arg(long)]
+        customer: Option<String>,
+    },
+    /// Hand a sold vehicle over to its customer.
+    Deliver {
+        /// The VIN.
+        vin: String,
+    },
+    /// Send a vehicle to another site.
+    Transfer {
+        /// The VIN.
+        vin: String,
+        /// The receiving site id.
+        #[arg(long)]
+        to: String,
+    },
+}
+
+/// `parts ...`
+#[derive(Debug, Subcommand)]
+pub enum PartsCommand {
+    /// Add to or take from a part's count (concurrent adjustments add up).
+    Adjust {
+        /// Part number.
+        part: String,
+        /// Change, e.g. 10 or -2.
+        #[arg(allow_hyphen_values = true)]
+        delta: i64,
+    },
+    /// List parts on hand.
+    List,
+}
+
+/// `forecast ...`
+#[derive(Debug, Subcommand)]
+pub enum ForecastCommand {
+    /// Set next month's (or any month's) expected demand for a model.
+    Set {
+        /// Month, YYYY-MM.
+        month: String,
+        /// Model code.
+        model: String,
+        /// Units expected.
+        quantity: i64,
+    },
+    /// Show forecasts.
+    Show {
+        /// Only this month (YYYY-MM).
+        month: Option<String>,
+    },
+}
+
+/// `conflicts ...`
+#[derive(Debug, Subcommand)]
+pub enum ConflictsCommand {
+    /// List open conflicts in the documents this device holds.
+    List,
+    /// Resolve a conflict.
+    Resolve {
+        /// Conflict id, as printed by `conflicts list`.
+        id: String,
+        /// The choice: the customer id to keep (a vehicle sold or reserved twice), the
+        /// site that keeps the vehicle (a transfer), the customer id to keep (a
+        /// duplicate), or the quantity (a forecast).
+        #[arg(long)]
+        keep: String,
+    },
+}
+
+/// Output shared by reports.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// `report ...`
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Stock by model, site and status.
+    Stock(ReportArgs),
+    /// Forecast roll-up for a month.
+    Forecast {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Month, YYYY-MM (default: next month).
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// What to order from the manufacturer for a month.
+    OrderPlan {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Month, YYYY-MM (default: next month).
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// KPIs per site and consultant against targets.
+    Kpi {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: this month).
+        #[arg(long)]
+        period: Option<String>,
+    },
+}

@@ -1,0 +1,342 @@
+//! Commands that change documents, through `core::domain`'s validated operations.
+//!
+//! Each command checks the user's access first (nothing is loaded for a refused
+//! write), lets `core` validate and apply the change, and returns only once the change
+//! is committed to the device's store.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use dealersync_core::domain::{
+    self, CheckDigitPolicy, CustomerUpdate, NewCustomer, NewEvent, NewVehicle, VehicleAction,
+};
+use dealersync_core::schema::{
+    CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus,
+};
+use serde_json::json;
+
+use crate::cli::*;
+use crate::commands::{Ctx, find_customer, now};
+use crate::home::DocRef;
+use crate::output::{parse_date, parse_yuan, print_json};
+use crate::workspace::Workspace;
+
+/// Prints what a command did: the record as JSON, or one line for a person.
+fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
+    if ctx.json {
+        print_json(record)?;
+    } else {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves a customer id prefix against the current document (before the write).
+fn customer_id(ws: &Workspace, doc: &DocRef, prefix: &str) -> Result<String> {
+    let (_, site) = ws.site_doc(doc)?;
+    Ok(find_customer(&site, prefix)?.id.clone())
+}
+
+fn reread(ws: &Workspace, doc: &DocRef) -> Result<SiteDocument> {
+    Ok(ws.site_doc(doc)?.1)
+}
+
+/// `customer add|update|status|event`.
+pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    let net = ws.network()?;
+    match cmd {
+        CustomerCommand::Add {
+            name,
+            phone,
+            source,
+            model,
+            consultant,
+        } => {
+            let source: CustomerSource = source.parse()?;
+            let new = NewCustomer {
+                id: uuid::Uuid::new_v4().to_string(),
+                name,
+                phone,
+                source,
+                model_of_interest: model,
+                consultant: Some(consultant.unwrap_or_else(|| by.clone())),
+            };
+            let c = ws.edit_site(doc, |am| {
+                Ok(domain::add_customer(am, &net, &new, &by, now())?)
+            })?;
+            done(
+                ctx,
+                &c,
+                format!("added customer {} {} ({})", c.id, c.name, c.phone),
+            )
+        }
+        CustomerCommand::Update {
+            id,
+            name,
+            phone,
+            model,
+            consultant,
+        } => {
+            let id = customer_id(ws, doc, &id)?;
+            let update = CustomerUpdate {
+                name,
+                phone,
+                source: None,
+                model_of_interest: model.map(Some),
+                consultant: consultant.map(Some),
+            };
+            ws.edit_site(doc, |am| {
+                Ok(domain::update_customer(am, &net, &id, &update, &by, now())?)
+            })?;
+            let site = reread(ws, doc)?;
+            let c = &site.customers[&id];
+            done(ctx, c, format!("updated customer {} {}", c.id, c.name))
+        }
+        CustomerCommand::Status { id, status } => {
+            let id = customer_id(ws, doc, &id)?;
+            let status: CustomerStatus = status.parse()?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::set_customer_status(am, &id, status, &by, now())?)
+            })?;
+            let site = reread(ws, doc)?;
+            let c = &site.customers[&id];
+            done(
+                ctx,
+                c,
+                format!("customer {} {} is now {}", c.id, c.name, c.status),
+            )
+        }
+        CustomerCommand::Event {
+            id,
+            kind,
+            note,
+            amount,
+            vin,
+            score,
+        } => {
+            let id = customer_id(ws, doc, &id)?;
+            let kind: EventKind = kind.parse()?;
+            let at = now();
+            let event = NewEvent {
+                kind,
+                at,
+                note,
+                amount: amount.as_deref().map(parse_yuan).transpose()?,
+                vin: vin
+                    .as_deref()
+                    .map(|v| domain::parse_vin(v, CheckDigitPolicy::Enforce))
+                    .transpose()?,
+                score,
+            };
+            let e = ws.edit_site(doc, |am| {
+                Ok(domain::record_event(am, &id, &event, &by, at)?)
+            })?;
+            done(ctx, &e, format!("recorded {} for customer {id}", e.kind))
+        }
+        CustomerCommand::List { .. } | CustomerCommand::Show { .. } => {
+            unreachable!("read commands are handled in commands.rs")
+        }
+    }
+}
+
+/// `vehicle receive|reserve|release|sell|deliver|transfer`.
+pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    let show = |vin: &str| -> Result<dealersync_core::schema::Vehicle> {
+        let site = reread(ws, doc)?;
+        site.vehicles
+            .get(vin)
+            .cloned()
+            .ok_or_else(|| anyhow!("vehicle {vin} vanished from site {}", doc.label))
+    };
+    let vin_of = |vin: &str| -> Result<String> {
+        Ok(domain::parse_vin(vin, CheckDigitPolicy::Enforce)?
+            .as_str()
+            .to_string())
+    };
+    match cmd {
+        VehicleCommand::Receive {
+            vin,
+            model,
+            trim,
+            colour,
+            cost,
+            list_price,
+            status,
+            eta,
+        } => {
+            let net = ws.network()?;
+            let new = NewVehicle {
+                vin: domain::parse_vin(&vin, CheckDigitPolicy::Enforce)?,
+                model,
+                trim,
+                colour,
+                cost: cost.as_deref().map(parse_yuan).transpose()?,
+                list_price: list_price.as_deref().map(parse_yuan).transpose()?,
+                status: status.parse::<VehicleStatus>()?,
+                eta: eta.as_deref().map(parse_date).transpose()?,
+            };
+            let v = ws.edit_site(doc, |am| {
+                Ok(domain::receive_vehicle(am, &net, &new, &by, now())?)
+            })?;
+            done(
+                ctx,
+                &v,
+                format!("received {} {} ({})", v.vin, v.model, v.status),
+            )
+        }
+        VehicleCommand::Reserve { vin, customer } => {
+            let vin = vin_of(&vin)?;
+            let customer = customer_id(ws, doc, &customer)?;
+            let action = VehicleAction::Reserve {
+                customer: customer.clone(),
+            };
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(am, &vin, &action, &by, now())?)
+            })?;
+            let v = show(&vin)?;
+            done(ctx, &v, format!("reserved {vin} for customer {customer}"))
+        }
+        VehicleCommand::Release { vin } => {
+            let vin = vin_of(&vin)?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(
+                    am,
+                    &vin,
+                    &VehicleAction::Release,
+                    &by,
+                    now(),
+                )?)
+            })?;
+            let v = show(&vin)?;
+            done(ctx, &v, format!("released {vin}; it is in stock again"))
+        }
+        VehicleCommand::Sell { vin, customer } => {
+            let vin = vin_of(&vin)?;
+            let customer = customer.map(|c| customer_id(ws, doc, &c)).transpose()?;
+            ws.edit_site(doc, |am| {
+                let t = now();
+                let current = domain::get_vehicle(am, &vin)?.ok_or_else(|| {
+                    anyhow!("no vehicle {vin} at site {}", doc.label)
+                })?;
+                match (current.status, &customer) {
+                    // Selling straight from stock reserves and sells in one step.
+                    (VehicleStatus::InStock, Some(c)) => {
+                        let reserve = VehicleAction::Reserve { customer: c.clone() };
+                        domain::move_vehicle(am, &vin, &reserve, &by, t)?;
+                    }
+                    (VehicleStatus::InStock, None) => bail!(
+                        "vehicle {vin} is in stock, not reserved: say who buys it with --customer ID"
+                    ),
+                    (VehicleStatus::Reserved, Some(c))
+                        if current.reserved_for.as_deref() != Some(c.as_str()) =>
+                    {
+                        bail!(
+                            "vehicle {vin} is reserved for customer {}; release it first to sell it to {c}",
+                            current.reserved_for.as_deref().unwrap_or("?")
+                        )
+                    }
+                    _ => {}
+                }
+                Ok(domain::move_vehicle(am, &vin, &VehicleAction::Sell, &by, t)?)
+            })?;
+            let v = show(&vin)?;
+            done(
+                ctx,
+                &v,
+                format!(
+                    "sold {vin} to customer {}",
+                    v.sold_to.clone().unwrap_or_default()
+                ),
+            )
+        }
+        VehicleCommand::Deliver { vin } => {
+            let vin = vin_of(&vin)?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(
+                    am,
+                    &vin,
+                    &VehicleAction::Deliver,
+                    &by,
+                    now(),
+                )?)
+            })?;
+            let v = show(&vin)?;
+            done(ctx, &v, format!("delivered {vin}"))
+        }
+        VehicleCommand::Transfer { vin, to } => {
+            let vin = vin_of(&vin)?;
+            let target = ws.pick_site(Some(&to))?;
+            ws.require_write(&target)
+                .context("a transfer records the vehicle at both sites")?;
+            ws.edit_two(doc, &target, |from_am, to_am| {
+                Ok(domain::transfer_vehicle(
+                    from_am,
+                    to_am,
+                    &vin,
+                    None,
+                    &by,
+                    now(),
+                )?)
+            })?;
+            let v = show(&vin)?;
+            done(
+                ctx,
+                &v,
+                format!("transferred {vin} from {} to {}", doc.label, target.label),
+            )
+        }
+        VehicleCommand::List { .. } | VehicleCommand::Show { .. } => {
+            unreachable!("read commands are handled in commands.rs")
+        }
+    }
+}
+
+/// `parts adjust`.
+pub fn parts(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: PartsCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    match cmd {
+        PartsCommand::Adjust { part, delta } => {
+            let count = ws.edit_site(doc, |am| {
+                Ok(domain::adjust_part(am, &part, delta, &by, now())?)
+            })?;
+            done(
+                ctx,
+                &json!({"part": part, "change": delta, "count": count}),
+                format!("{part}: {delta:+}, now {count} on hand"),
+            )
+        }
+        PartsCommand::List => unreachable!("read commands are handled in commands.rs"),
+    }
+}
+
+/// `forecast set`.
+pub fn forecast(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: ForecastCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    match cmd {
+        ForecastCommand::Set {
+            month,
+            model,
+            quantity,
+        } => {
+            let net = ws.network()?;
+            let at = now();
+            ws.edit_site(doc, |am| {
+                Ok(domain::set_forecast(
+                    am, &net, &month, &model, quantity, &by, at,
+                )?)
+            })?;
+            done(
+                ctx,
+                &json!({"month": month, "model": model, "quantity": quantity, "by": by, "at": at}),
+                format!("forecast {month} {model}: {quantity}"),
+            )
+        }
+        ForecastCommand::Show { .. } => unreachable!("read commands are handled in commands.rs"),
+    }
+}

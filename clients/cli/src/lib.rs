@@ -1,0 +1,25 @@
+//! dealersync-cli: the field client's library, used by the `dealersync` binary.
+//!
+//! Consultants and managers run `dealersync` on laptops at roadshows and in
+//! distribution centres. Everything but `login` and `sync` works from the documents
+//! stored on the device, with no network; `sync` exchanges changes with the relay when
+//! there is one.
+//!
+//! - [`cli`]: the command tree.
+//! - [`home`]: the home directory: login (`config.json`) and where the store lives.
+//! - [`store`]: the SQLite store behind `core`'s `Store` trait, and sync bookkeeping.
+//! - [`workspace`]: loading documents and changing them durably.
+//! - [`commands`], [`edit`], [`conflicts`], [`report`]: what each command does.
+//! - [`sync`]: `login`, `sync`, `sync --watch` and `status`.
+//! - [`output`]: tables, JSON, CSV, money and dates.
+
+pub mod cli;
+pub mod commands;
+pub mod conflicts;
+pub mod edit;
+pub mod home;
+pub mod output;
+pub mod report;
+pub mod store;
+pub mod sync;
+pub mod workspace;

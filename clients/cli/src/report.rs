@@ -1,0 +1,181 @@
+//! `report ...`: consolidation computed on the device from the documents it holds.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use dealersync_core::reports::{self, OrderPlanParams, Tabular};
+use dealersync_core::schema::{Period, SiteDocument};
+use serde::Serialize;
+
+use crate::cli::{ReportArgs, ReportCommand};
+use crate::commands::{Ctx, now};
+use crate::output::{Table, print_json, yuan};
+use crate::workspace::Workspace;
+
+/// The table of a report's flat rows, columns in the rows' field order.
+fn table_of<R: Tabular>(report: &R) -> Result<Table> {
+    // The csv serializer writes headers in field order (serde_json would sort them).
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for row in report.rows() {
+        w.serialize(row)?;
+    }
+    let bytes = w.into_inner()?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(bytes.as_slice());
+    let headers: Vec<String> = r.headers()?.iter().map(str::to_string).collect();
+    let mut t = Table {
+        headers,
+        rows: Vec::new(),
+    };
+    for rec in r.records() {
+        t.rows.push(rec?.iter().map(str::to_string).collect());
+    }
+    Ok(t)
+}
+
+/// Prints a report as JSON (everything, warnings included), CSV (rows) or a table.
+fn emit<R: Tabular + Serialize>(
+    ctx: &Ctx,
+    out: &ReportArgs,
+    title: &str,
+    report: &R,
+) -> Result<()> {
+    if ctx.json {
+        return print_json(report);
+    }
+    let t = table_of(report)?;
+    if out.csv {
+        if t.headers.is_empty() {
+            // No rows: still print nothing but an empty file; headers come from rows.
+            return Ok(());
+        }
+        print!("{}", t.to_csv()?);
+        return Ok(());
+    }
+    println!("{title}");
+    let t = money_in_yuan(t);
+    if t.headers.is_empty() {
+        println!("(no rows)");
+    } else {
+        print!("{}", t.render());
+    }
+    if let Ok(v) = serde_json::to_value(report)
+        && let Some(w) = v.get("warnings").and_then(|w| w.as_array())
+        && !w.is_empty()
+    {
+        eprintln!("{} warning(s):", w.len());
+        for x in w {
+            eprintln!("  {x}");
+        }
+    }
+    Ok(())
+}
+
+/// Report columns that hold money in fen (see docs/reports.md).
+const MONEY_COLUMNS: &[&str] = &[
+    "cost",
+    "costValue",
+    "listPrice",
+    "unitCost",
+    "capital",
+    "revenue",
+    "targetRevenue",
+];
+
+/// For people: money columns in yuan, as everywhere else in the CLI (JSON and CSV keep
+/// fen, for scripts).
+fn money_in_yuan(mut t: Table) -> Table {
+    let money: Vec<usize> = t
+        .headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| MONEY_COLUMNS.contains(&h.as_str()))
+        .map(|(i, _)| i)
+        .collect();
+    for row in &mut t.rows {
+        for &i in &money {
+            if let Ok(fen) = row[i].parse::<i64>() {
+                row[i] = yuan(fen);
+            }
+        }
+    }
+    for &i in &money {
+        t.headers[i] = format!("{} (yuan)", t.headers[i]);
+    }
+    t
+}
+
+fn month_or_next(month: Option<String>) -> Result<Period> {
+    match month {
+        Some(m) => m.parse().context("--month"),
+        None => {
+            let this: Period = dealersync_core::schema::month_key(now()).parse()?;
+            let Period::Month(y, m) = this else {
+                unreachable!("month_key gives a month")
+            };
+            Ok(if m == 12 {
+                Period::Month(y + 1, 1)
+            } else {
+                Period::Month(y, m + 1)
+            })
+        }
+    }
+}
+
+/// Runs a `report` command over every site document on the device.
+pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
+    let net = ws.network()?;
+    let held = ws.all_sites()?;
+    // `--site` narrows the roll-up to that site and the sites below it.
+    let held: Vec<SiteDocument> = match ctx.site.as_deref() {
+        Some(root) => {
+            ws.pick_site(Some(root))?;
+            held.into_iter()
+                .filter(|(d, _)| ws.config.is_within(&d.label, root))
+                .map(|(_, s)| s)
+                .collect()
+        }
+        None => held.into_iter().map(|(_, s)| s).collect(),
+    };
+    let sites: Vec<&SiteDocument> = held.iter().collect();
+    match cmd {
+        ReportCommand::Stock(out) => {
+            let r = reports::stock(&net, &sites)?;
+            emit(ctx, &out, &format!("Stock: {} vehicles", r.total_count), &r)?;
+        }
+        ReportCommand::Forecast { out, month } => {
+            let month = month_or_next(month)?;
+            let r = reports::forecast_rollup(&net, &sites, month)?;
+            emit(ctx, &out, &format!("Forecast roll-up for {month}"), &r)?;
+        }
+        ReportCommand::OrderPlan { out, month } => {
+            let month = month_or_next(month)?;
+            let r = reports::order_plan(&net, &sites, month, now(), &OrderPlanParams::default())?;
+            emit(ctx, &out, &format!("Order plan for {month}"), &r)?;
+        }
+        ReportCommand::Kpi { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => dealersync_core::schema::month_key(now()).parse()?,
+            };
+            let r = reports::kpis(&net, &sites, period)?;
+            emit(ctx, &out, &format!("KPIs for {period}"), &r)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_columns_are_shown_in_yuan_others_untouched() {
+        let mut t = Table::new(&["model", "count", "capital"]);
+        t.row(vec!["SDN-A".into(), "4".into(), "48000000".into()]);
+        let t = money_in_yuan(t);
+        assert_eq!(t.headers, vec!["model", "count", "capital (yuan)"]);
+        assert_eq!(t.rows[0], vec!["SDN-A", "4", "480,000.00"]);
+    }
+}

@@ -1,0 +1,366 @@
+//! Every domain command of the real binary, offline, on a home holding exactly what a
+//! login and sync would have stored: the network document and the site documents, built
+//! through `core::domain`, and a login for a consultant, a manager or head office.
+
+mod common;
+
+use automerge::AutoCommit;
+use base64::Engine as _;
+use common::Device;
+use dealersync_cli::home::{Config, Home, SiteEntry, decode_claims};
+use dealersync_cli::store::SqliteStore;
+use dealersync_cli::workspace::Workspace;
+use dealersync_core::domain;
+use dealersync_core::protocol::DocumentId;
+use dealersync_core::schema::{SiteHeader, SiteKind, VehicleModel};
+use dealersync_core::store::{Store, WriteBatch};
+use serde_json::Value;
+
+const NOW: i64 = 1_790_000_000_000;
+
+fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
+    SiteHeader {
+        id: id.into(),
+        name: format!("{id} 站点"),
+        kind,
+        parent: parent.map(str::to_string),
+    }
+}
+
+/// An unsigned-looking JWT with these claims (the client decodes, the server verifies).
+fn token(sub: &str, role: &str, site: &str) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    format!(
+        "{}.{}.c2ln",
+        b64(r#"{"alg":"HS256","typ":"JWT"}"#),
+        b64(&format!(
+            r#"{{"sub":"{sub}","role":"{role}","site":"{site}","exp":4102444800,"jti":"t-{sub}"}}"#
+        ))
+    )
+}
+
+/// A device logged in as `sub` with the network (hq → dc → rs) on it.
+fn device(sub: &str, role: &str, site: &str) -> Device {
+    let d = Device::new(sub);
+    let sites = [
+        header("hq", SiteKind::HeadOffice, None),
+        header("dc", SiteKind::DistributionCentre, Some("hq")),
+        header("rs", SiteKind::Roadshow, Some("dc")),
+    ];
+    let mut net = AutoCommit::new();
+    domain::init_network_document(&mut net, NOW).unwrap();
+    for s in &sites {
+        domain::put_site(&mut net, s, "admin", NOW).unwrap();
+    }
+    domain::put_model(
+        &mut net,
+        &VehicleModel {
+            code: "SDN-A".into(),
+            name: "轿车 A".into(),
+            trims: vec!["Comfort".into(), "Luxury".into()],
+            cost: 12_000_000,
+            list_price: 15_200_000,
+        },
+        "admin",
+        NOW,
+    )
+    .unwrap();
+    let store = SqliteStore::open(&d.home().join("store.sqlite")).unwrap();
+    let network = DocumentId::random();
+    let mut batch = WriteBatch {
+        created: vec![(network, net.save())],
+        ..WriteBatch::default()
+    };
+    let mut entries = Vec::new();
+    for s in &sites {
+        let id = DocumentId::random();
+        batch
+            .created
+            .push((id, domain::create_site_document(s, NOW).unwrap().save()));
+        entries.push(SiteEntry {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            kind: s.kind.to_string(),
+            parent: s.parent.clone(),
+            document_id: id,
+        });
+    }
+    store.commit(&batch).unwrap();
+    let tok = token(sub, role, site);
+    let home = Home {
+        dir: d.home().to_path_buf(),
+    };
+    home.save_config(&Config {
+        server: "http://127.0.0.1:9".into(),
+        claims: decode_claims(&tok).unwrap(),
+        token: tok,
+        network,
+        sites: entries,
+        storage_id: "test-storage".into(),
+    })
+    .unwrap();
+    d
+}
+
+/// A VIN with a valid check digit.
+fn vin(serial: u32) -> String {
+    let raw = format!("LSVAU2180N2{serial:06}");
+    let mut v: Vec<char> = raw.chars().collect();
+    v[8] = domain::check_digit(&raw);
+    v.into_iter().collect()
+}
+
+fn heads(d: &Device, site: &str) -> Vec<String> {
+    let ws = Workspace::open(Home {
+        dir: d.home().to_path_buf(),
+    })
+    .unwrap();
+    let doc = ws.pick_site(Some(site)).unwrap();
+    let mut am = ws.load(&doc.id).unwrap().unwrap();
+    am.get_heads().iter().map(|h| h.to_string()).collect()
+}
+
+#[test]
+fn customers_offline() {
+    let d = device("li", "consultant", "rs");
+    let c = d.json(&[
+        "customer",
+        "add",
+        "--name",
+        "王伟",
+        "--phone",
+        "138 0013 8000",
+        "--source",
+        "roadshow",
+        "--model",
+        "SDN-A",
+    ]);
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(c["name"], "王伟");
+    assert_eq!(c["phone"], "+8613800138000", "stored normalised");
+    assert_eq!(c["source"], "roadshow");
+    assert_eq!(c["status"], "lead");
+    assert_eq!(c["consultant"], "li");
+    let list = d.json(&["customer", "list"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], id.as_str());
+    // A unique prefix is enough.
+    let shown = d.json(&["customer", "show", &id[..6]]);
+    assert_eq!(shown["id"], id.as_str());
+    let upd = d.json(&["customer", "update", &id, "--phone", "13900139000"]);
+    assert_eq!(upd["phone"], "+8613900139000");
+    let st = d.json(&["customer", "status", &id, "test-drive"]);
+    assert_eq!(st["status"], "test_drive");
+    let ev = d.json(&[
+        "customer",
+        "event",
+        &id,
+        "quote",
+        "--amount",
+        "148,000.50",
+        "--note",
+        "白色",
+    ]);
+    assert_eq!(ev["kind"], "quote");
+    assert_eq!(ev["amount"], 14_800_050, "yuan typed, fen stored");
+    assert_eq!(ev["by"], "li");
+    let shown = d.json(&["customer", "show", &id]);
+    assert_eq!(shown["events"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        d.json(&["customer", "list", "--status", "lead"]),
+        Value::Array(vec![])
+    );
+    // A person reads a table.
+    let table = d.ok(&["customer", "list"]);
+    assert!(table.lines().next().unwrap().starts_with("id"), "{table}");
+    assert!(
+        table.contains("王伟") && table.contains("test_drive"),
+        "{table}"
+    );
+    // Errors that say what is wrong, and change nothing.
+    let before = heads(&d, "rs");
+    let err = d.fails(&["customer", "status", &id, "delivered"]);
+    assert!(
+        err.contains("cannot move from test_drive to delivered"),
+        "{err}"
+    );
+    let err = d.fails(&["customer", "show", "zzz"]);
+    assert!(err.contains("no customer"), "{err}");
+    let err = d.fails(&["customer", "add", "--name", "X", "--phone", "12345"]);
+    assert!(err.contains("phone"), "{err}");
+    let err = d.fails(&["customer", "event", &id, "dance"]);
+    assert!(
+        err.contains("expected one of") && err.contains("test_drive"),
+        "{err}"
+    );
+    assert_eq!(heads(&d, "rs"), before);
+    // Never synced: every change is waiting for the server.
+    let status = d.json(&["status"]);
+    let rs = status["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["document"] == "rs")
+        .unwrap();
+    assert_eq!(rs["access"], "write");
+    assert!(rs["unacknowledged"].as_i64().unwrap() >= 4, "{status:#}");
+    assert_eq!(rs["lastSync"], Value::Null);
+    assert_eq!(rs["conflicts"], 0);
+}
+
+#[test]
+fn vehicles_parts_and_forecasts_offline() {
+    let d = device("li", "consultant", "rs");
+    let v = vin(183_294);
+    let got = d.json(&[
+        "vehicle",
+        "receive",
+        &v.to_lowercase(),
+        "--model",
+        "SDN-A",
+        "--trim",
+        "Comfort",
+        "--colour",
+        "白",
+    ]);
+    assert_eq!(got["vin"], v.as_str(), "VINs are upper-cased");
+    assert_eq!(got["status"], "in_stock");
+    assert_eq!(got["cost"], 12_000_000, "the catalogue's cost");
+    assert_eq!(got["listPrice"], 15_200_000);
+    let c = d.json(&[
+        "customer",
+        "add",
+        "--name",
+        "赵六",
+        "--phone",
+        "13700137000",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = d.json(&["vehicle", "reserve", &v, "--customer", &c]);
+    assert_eq!(r["status"], "reserved");
+    assert_eq!(r["reservedFor"], c.as_str());
+    let rel = d.json(&["vehicle", "release", &v]);
+    assert_eq!(rel["status"], "in_stock");
+    assert_eq!(rel["reservedFor"], Value::Null);
+    let err = d.fails(&["vehicle", "sell", &v]);
+    assert!(err.contains("--customer"), "{err}");
+    let sold = d.json(&["vehicle", "sell", &v, "--customer", &c[..5]]);
+    assert_eq!(sold["status"], "sold");
+    assert_eq!(sold["soldTo"], c.as_str());
+    let del = d.json(&["vehicle", "deliver", &v]);
+    assert_eq!(del["status"], "delivered");
+    assert_eq!(
+        d.json(&["vehicle", "list", "--status", "delivered"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // An invalid VIN says which character is wrong; nothing changes.
+    let before = heads(&d, "rs");
+    let mut bad = vin(7);
+    bad.replace_range(4..5, "I");
+    let err = d.fails(&[
+        "vehicle", "receive", &bad, "--model", "SDN-A", "--trim", "Comfort", "--colour", "红",
+    ]);
+    assert!(err.contains("position 5") && err.contains("'I'"), "{err}");
+    let err = d.fails(&[
+        "vehicle",
+        "receive",
+        "LSVAU2180N21832",
+        "--model",
+        "SDN-A",
+        "--colour",
+        "红",
+    ]);
+    assert!(err.contains("17 characters"), "{err}");
+    let err = d.fails(&[
+        "vehicle",
+        "receive",
+        &vin(8),
+        "--model",
+        "NOPE",
+        "--colour",
+        "红",
+    ]);
+    assert!(err.contains("unknown model"), "{err}");
+    assert_eq!(heads(&d, "rs"), before);
+
+    let p = d.json(&["parts", "adjust", "OIL-FILTER", "20"]);
+    assert_eq!(p["count"], 20);
+    let p = d.json(&["parts", "adjust", "OIL-FILTER", "-3"]);
+    assert_eq!(p["count"], 17);
+    let err = d.fails(&["parts", "adjust", "OIL-FILTER", "-30"]);
+    assert!(err.contains("OIL-FILTER"), "{err}");
+    assert_eq!(
+        d.json(&["parts", "list"]),
+        serde_json::json!([{"part": "OIL-FILTER", "count": 17}])
+    );
+
+    let f = d.json(&["forecast", "set", "2026-12", "SDN-A", "14"]);
+    assert_eq!(f["quantity"], 14);
+    let shown = d.json(&["forecast", "show", "2026-12"]);
+    assert_eq!(shown[0]["model"], "SDN-A");
+    assert_eq!(shown[0]["quantity"], 14);
+    assert_eq!(shown[0]["by"], "li");
+    let err = d.fails(&["forecast", "set", "2026-13", "SDN-A", "1"]);
+    assert!(err.contains("2026-13"), "{err}");
+
+    // Reports over what the device holds.
+    let stock = d.json(&["report", "stock"]);
+    assert_eq!(
+        stock["totalCount"], 0,
+        "the only vehicle was delivered: {stock}"
+    );
+    let fc = d.json(&["report", "forecast", "--month", "2026-12"]);
+    assert!(fc.to_string().contains("SDN-A"), "{fc}");
+    let csv = d.ok(&["report", "forecast", "--month", "2026-12", "--csv"]);
+    assert!(csv.lines().count() >= 2, "{csv}");
+    assert!(csv.lines().next().unwrap().contains(','), "{csv}");
+    d.json(&["report", "order-plan", "--month", "2026-12"]);
+    d.json(&["report", "kpi", "--period", "2026-Q4"]);
+    let err = d.fails(&["report", "kpi", "--period", "2026-Q5"]);
+    assert!(err.contains("2026-Q5"), "{err}");
+    assert_eq!(d.json(&["conflicts", "list"]), Value::Array(vec![]));
+}
+
+#[test]
+fn access_decides_who_may_write_which_site() {
+    // Head office reads every site but writes none of them.
+    let h = device("zhou", "head_office", "hq");
+    let before = heads(&h, "rs");
+    let err = h.fails(&[
+        "--site",
+        "rs",
+        "customer",
+        "add",
+        "--name",
+        "X",
+        "--phone",
+        "13800138000",
+    ]);
+    assert!(
+        err.contains("may only read") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(heads(&h, "rs"), before);
+    h.json(&["--site", "rs", "customer", "list"]);
+    // A manager writes his centre and the roadshow team below it: a transfer writes both.
+    let m = device("sun", "manager", "dc");
+    let v = vin(55);
+    m.json(&[
+        "--site", "rs", "vehicle", "receive", &v, "--model", "SDN-A", "--trim", "Luxury",
+        "--colour", "黑",
+    ]);
+    let t = m.json(&["--site", "rs", "vehicle", "transfer", &v, "--to", "dc"]);
+    assert_eq!(t["status"], "transferred_out");
+    assert_eq!(t["transferTo"], "dc");
+    let arrived = m.json(&["vehicle", "show", &v]);
+    assert_eq!(arrived["status"], "in_transit");
+    assert_eq!(arrived["transferFrom"], "rs");
+    // But not head office's document.
+    let err = m.fails(&["--site", "hq", "parts", "adjust", "X", "1"]);
+    assert!(err.contains("may not access"), "{err}");
+}
