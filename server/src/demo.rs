@@ -126,7 +126,6 @@ impl DemoSummary {
             "Sites you may read:  curl -H 'Authorization: Bearer <token>' {base}/api/sites"
         );
         let _ = writeln!(out, "Network document:    {base}/api/network");
-        let _ = writeln!(out, "Sales board:         {base}/board?token=<token>");
         let _ = writeln!(out, "Health and metrics:  {base}/healthz  {base}/metrics");
         out
     }

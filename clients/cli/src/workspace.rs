@@ -16,7 +16,7 @@ use dealersync_core::schema::{NetworkDocument, SiteDocument};
 use dealersync_core::store::{Store, WriteBatch};
 
 use crate::home::{Config, DocRef, Home};
-use crate::store::{ClientState, SqliteStore};
+use crate::store::{ClientState, SqliteStore, StoreOptions};
 
 /// Incremental bytes beyond which a document is compacted into one snapshot, relative
 /// to the snapshot's size (and at least this absolute amount).
@@ -54,7 +54,7 @@ impl Workspace {
     pub fn open_with(home: Home, config: Config) -> Result<Workspace> {
         home.ensure()?;
         let path = home.store_path();
-        let store = SqliteStore::open(&path)
+        let store = SqliteStore::open_file(&path, &StoreOptions::default())
             .with_context(|| format!("cannot open the store {}", path.display()))?;
         let state = ClientState::open(&path)
             .with_context(|| format!("cannot open the store {}", path.display()))?;

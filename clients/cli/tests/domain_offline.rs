@@ -8,7 +8,7 @@ use automerge::AutoCommit;
 use base64::Engine as _;
 use common::Device;
 use dealersync_cli::home::{Config, Home, SiteEntry, decode_claims};
-use dealersync_cli::store::SqliteStore;
+use dealersync_cli::store::{SqliteStore, StoreOptions};
 use dealersync_cli::workspace::Workspace;
 use dealersync_core::domain;
 use dealersync_core::protocol::DocumentId;
@@ -65,7 +65,8 @@ fn device(sub: &str, role: &str, site: &str) -> Device {
         NOW,
     )
     .unwrap();
-    let store = SqliteStore::open(&d.home().join("store.sqlite")).unwrap();
+    let store =
+        SqliteStore::open_file(&d.home().join("store.sqlite"), &StoreOptions::default()).unwrap();
     let network = DocumentId::random();
     let mut batch = WriteBatch {
         created: vec![(network, net.save())],
