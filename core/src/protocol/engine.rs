@@ -1787,7 +1787,11 @@ fn persistable(metadata: Option<PeerMetadata>) -> Option<StorageId> {
 /// message goes out before the commit), and the message advertising them after the
 /// commit is the peer's acknowledgement. A writer whose own changes were in those
 /// heads would otherwise never learn they are stored. So the previous value, which
-/// names committed heads only, is kept.
+/// names committed heads only, is kept. The stock automerge-repo JS client sends
+/// exactly such a message a few milliseconds after the last change of a burst (its
+/// throttled sync re-sends its heads; the change is already in its `sent_hashes`),
+/// so without this its writer went unacknowledged whenever that message arrived
+/// before the commit.
 ///
 /// The rest of what automerge updates claims nothing we told the peer:
 /// `their_heads`/`their_have`/`their_need`, capabilities and flags describe the peer;
