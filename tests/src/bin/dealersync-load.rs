@@ -1185,7 +1185,7 @@ async fn main() -> anyhow::Result<()> {
         };
         let node = measure(&node_cli).await?;
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.3}x", a / b),
             _ => "-".into(),
         };
         println!();
