@@ -684,6 +684,98 @@ fn read_only_changes_are_rejected_and_never_applied() {
     assert_eq!(w.client_get(writer, doc, "price"), Some(5));
 }
 
+/// A store that counts how often the engine reads it, to compare the work behind two
+/// answers.
+struct CountingStore {
+    inner: MemoryStore,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+impl Store for CountingStore {
+    fn load(
+        &self,
+        doc: &DocumentId,
+    ) -> Result<Option<dealersync_core::store::StoredDocument>, dealersync_core::store::StoreError>
+    {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load(doc)
+    }
+    fn load_sync_state(
+        &self,
+        doc: &DocumentId,
+        peer: &StorageId,
+    ) -> Result<Option<Vec<u8>>, dealersync_core::store::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.load_sync_state(doc, peer)
+    }
+    fn commit(
+        &self,
+        batch: &dealersync_core::store::WriteBatch,
+    ) -> Result<(), dealersync_core::store::StoreError> {
+        self.inner.commit(batch)
+    }
+    fn exists(&self, doc: &DocumentId) -> Result<bool, dealersync_core::store::StoreError> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.exists(doc)
+    }
+}
+
+#[test]
+fn a_denied_document_costs_the_store_what_a_missing_one_does() {
+    // Timing must not tell a prober which ids exist: the denied answer does the same
+    // store work (one lookup) as the answer for an id nobody has.
+    let store = CountingStore {
+        inner: MemoryStore::new(),
+        reads: Default::default(),
+    };
+    let existing = DocumentId::random();
+    let mut init = automerge::AutoCommit::new();
+    init.put(ROOT, "k", 1).unwrap();
+    store
+        .commit(&dealersync_core::store::WriteBatch {
+            created: vec![(existing, init.save())],
+            ..Default::default()
+        })
+        .unwrap();
+    let reads_for = |access: Access, doc: DocumentId| {
+        let mut server = Engine::new(PeerId::from("server"), EngineConfig::default());
+        let c = ConnId(1);
+        server.connect(c, ConnInfo::with_access(move |_| access));
+        let join = Message::Join {
+            sender_id: PeerId::from("mallory"),
+            supported_protocol_versions: Some(vec!["1".into()]),
+            metadata: None,
+        };
+        server.receive(c, &join.encode(), 0, &store);
+        let request = Message::Request {
+            sender_id: PeerId::from("mallory"),
+            target_id: PeerId::from("server"),
+            document_id: doc,
+            data: Automerge::new()
+                .generate_sync_message(&mut sync::State::new())
+                .unwrap()
+                .encode(),
+        };
+        let before = store.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let outs = server.receive(c, &request.encode(), 0, &store);
+        assert!(
+            outs.iter().any(|o| matches!(
+                o,
+                Output::Send {
+                    kind: MessageKind::DocUnavailable,
+                    ..
+                }
+            )),
+            "{outs:?}"
+        );
+        store.reads.load(std::sync::atomic::Ordering::SeqCst) - before
+    };
+    let denied = reads_for(Access::None, existing);
+    let missing = reads_for(Access::ReadWrite, DocumentId::random());
+    assert_eq!(denied, missing);
+    assert_eq!(denied, 1);
+}
+
 #[test]
 fn unknown_and_denied_documents_get_the_same_answer() {
     let mut w = World::new();

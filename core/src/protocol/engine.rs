@@ -909,6 +909,11 @@ impl Engine {
                 d.peers.remove(&conn);
                 d.queue.retain(|(q, _)| *q != conn);
             }
+            // A document that does not exist costs a store lookup before its
+            // `doc-unavailable`; a denied one must cost the same, or the answer's timing
+            // would tell a prober which ids exist. Only an index lookup, never a load,
+            // so a denied peer cannot make the server read large documents.
+            let _ = store.exists(&doc_id);
             self.unavailable(out, conn, doc_id);
             return;
         }
