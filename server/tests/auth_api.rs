@@ -1,17 +1,19 @@
 //! The JSON API over real HTTP: what each role sees, the admin operations, the audit
 //! log, and the error answers.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use dealersync_core::access::Role;
 use dealersync_core::protocol::DocumentId;
-use dealersync_core::schema::{NetworkDocument, SiteHeader, SiteKind};
+use dealersync_core::schema::NetworkDocument;
 use dealersync_core::store::{AuditRecord, Store, WriteBatch};
 use dealersync_server::api::{ApiState, IssuedView, SiteView, router};
-use dealersync_server::auth::{AuthConfig, Authenticator, TokenRequest};
+use dealersync_server::auth::{Authenticator, TokenRequest};
 use dealersync_server::registry::{Registry, StoreDocuments};
-use dealersync_server::storage::{SqliteStore, StoreOptions};
+use dealersync_server::storage::SqliteStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -26,31 +28,12 @@ struct Server {
 
 impl Server {
     async fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
-        let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
-        let auth = Arc::new(
-            Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap(),
-        );
-        let docs = StoreDocuments(store.clone());
-        for (id, kind, parent) in [
-            ("hq", SiteKind::HeadOffice, None),
-            ("dc-north", SiteKind::DistributionCentre, Some("hq")),
-            ("dc-south", SiteKind::DistributionCentre, Some("hq")),
-            ("agent-a", SiteKind::Agent, Some("dc-north")),
-        ] {
-            registry
-                .create_site(
-                    &docs,
-                    SiteHeader {
-                        id: id.into(),
-                        name: format!("{id} 站"),
-                        kind,
-                        parent: parent.map(String::from),
-                    },
-                )
-                .unwrap();
-        }
+        let common::Network {
+            dir,
+            store,
+            registry,
+            auth,
+        } = common::network(|id| format!("{id} 站"));
         let state = ApiState {
             auth: auth.clone(),
             registry: registry.clone(),

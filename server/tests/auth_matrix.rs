@@ -8,8 +8,9 @@
 //! - write: the client edits and syncs; the change is stored (read-write), or neither
 //!   applied nor stored, the stored document byte-identical (read-only).
 
+mod common;
+
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use automerge::transaction::Transactable;
@@ -19,52 +20,17 @@ use dealersync_core::protocol::memory::MemoryStore;
 use dealersync_core::protocol::{
     ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Message, Output, PeerId, StorageId,
 };
-use dealersync_core::schema::{SiteHeader, SiteKind};
 use dealersync_core::store::Store;
-use dealersync_server::auth::{AuthConfig, Authenticator, TokenRequest};
-use dealersync_server::registry::{Registry, StoreDocuments};
-use dealersync_server::storage::{SqliteStore, StoreOptions};
+use dealersync_server::auth::TokenRequest;
 
 const CONN: ConnId = ConnId(1);
 
-struct Net {
-    _dir: tempfile::TempDir,
-    store: Arc<SqliteStore>,
-    registry: Arc<Registry>,
-    auth: Authenticator,
-}
+/// The server side: store, registry and authenticator.
+type Net = common::Network;
 
 /// hq → dc-north → agent-a; hq → dc-south.
 fn network() -> Net {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
-    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
-    let auth = Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap();
-    let docs = StoreDocuments(store.clone());
-    for (id, kind, parent) in [
-        ("hq", SiteKind::HeadOffice, None),
-        ("dc-north", SiteKind::DistributionCentre, Some("hq")),
-        ("dc-south", SiteKind::DistributionCentre, Some("hq")),
-        ("agent-a", SiteKind::Agent, Some("dc-north")),
-    ] {
-        registry
-            .create_site(
-                &docs,
-                SiteHeader {
-                    id: id.into(),
-                    name: id.into(),
-                    kind,
-                    parent: parent.map(String::from),
-                },
-            )
-            .unwrap();
-    }
-    Net {
-        _dir: dir,
-        store,
-        registry,
-        auth,
-    }
+    common::network(str::to_string)
 }
 
 /// One client connected to the server engine through an in-memory wire.

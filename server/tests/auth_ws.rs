@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,14 +12,12 @@ use common::{Client, DEADLINE, expect_error_and_close, join_frame};
 use dealersync_core::access::Role;
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::wire::Message;
-use dealersync_core::schema::{SiteHeader, SiteKind};
 use dealersync_core::store::Store;
 use dealersync_server::api::{ApiState, extensions};
-use dealersync_server::auth::{AuthConfig, Authenticator, TokenRequest};
+use dealersync_server::auth::{Authenticator, TokenRequest};
 use dealersync_server::registry::{Registry, Revocation, StoreDocuments};
-use dealersync_server::server::{ServeOptions, serve};
-use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
-use dealersync_server::ws::Limits;
+use dealersync_server::server::serve;
+use dealersync_server::storage::SqliteStore;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -45,50 +42,18 @@ impl Drop for Relay {
 
 impl Relay {
     async fn start() -> Relay {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
-        let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
-        let auth = Arc::new(
-            Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap(),
-        );
-        let docs = StoreDocuments(store.clone());
-        for (id, kind, parent) in [
-            ("hq", SiteKind::HeadOffice, None),
-            ("dc-north", SiteKind::DistributionCentre, Some("hq")),
-            ("dc-south", SiteKind::DistributionCentre, Some("hq")),
-            ("agent-a", SiteKind::Agent, Some("dc-north")),
-        ] {
-            registry
-                .create_site(
-                    &docs,
-                    SiteHeader {
-                        id: id.into(),
-                        name: id.into(),
-                        kind,
-                        parent: parent.map(String::from),
-                    },
-                )
-                .unwrap();
-        }
+        let common::Network {
+            dir,
+            store,
+            registry,
+            auth,
+        } = common::network(str::to_string);
         let state = ApiState {
             auth: auth.clone(),
             registry: registry.clone(),
             documents: Arc::new(StoreDocuments(store.clone())),
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let options = ServeOptions {
-            listen: format!("127.0.0.1:{port}").parse().unwrap(),
-            data_dir: dir.path().to_path_buf(),
-            durability: Durability::Full,
-            limits: Limits::default(),
-            idle_unload: Duration::from_secs(60),
-            busy_timeout: Duration::from_secs(5),
-            max_loaded_docs: None,
-        };
+        let (port, options) = common::serve_options(dir.path(), Duration::from_secs(5));
         let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
             .build_recorder()
             .handle();

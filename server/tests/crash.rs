@@ -4,28 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use automerge::ReadDoc;
-use automerge::transaction::Transactable;
 use common::*;
-use dealersync_core::protocol::DocumentId;
-
-fn put(key: &str, value: i64) -> impl FnOnce(&mut automerge::AutoCommit) {
-    let key = key.to_string();
-    move |d| {
-        d.put(automerge::ROOT, key, value).unwrap();
-    }
-}
-
-fn value(c: &mut Client, id: DocumentId, key: &str) -> Option<i64> {
-    let doc = &c.docs[&id].doc;
-    match doc.get(automerge::ROOT, key).unwrap()? {
-        (automerge::Value::Scalar(s), _) => match s.as_ref() {
-            automerge::ScalarValue::Int(i) => Some(*i),
-            _ => None,
-        },
-        _ => None,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_changes_survive_sigkill_and_clients_resume() {

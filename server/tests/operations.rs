@@ -9,13 +9,6 @@ use automerge::transaction::Transactable;
 use common::*;
 use dealersync_core::protocol::DocumentId;
 
-fn put(key: &str, value: i64) -> impl FnOnce(&mut automerge::AutoCommit) {
-    let key = key.to_string();
-    move |d| {
-        d.put(automerge::ROOT, key, value).unwrap();
-    }
-}
-
 /// Polls `/metrics` until `cond` holds on its text; panics at the deadline.
 async fn metrics_until(server: &Server, what: &str, cond: impl Fn(&str) -> bool) -> String {
     let until = Instant::now() + DEADLINE;

@@ -13,24 +13,6 @@ use dealersync_core::protocol::{DocumentId, PeerId};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-fn put(key: &str, value: i64) -> impl FnOnce(&mut automerge::AutoCommit) {
-    let key = key.to_string();
-    move |d| {
-        d.put(automerge::ROOT, key, value).unwrap();
-    }
-}
-
-fn value(c: &mut Client, id: DocumentId, key: &str) -> Option<i64> {
-    let doc = &c.docs[&id].doc;
-    match doc.get(automerge::ROOT, key).unwrap()? {
-        (automerge::Value::Scalar(s), _) => match s.as_ref() {
-            automerge::ScalarValue::Int(i) => Some(*i),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_converge_through_the_relay() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,12 +11,20 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use automerge::sync::{self, SyncDoc};
-use automerge::{AutoCommit, ChangeHash};
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use dealersync_core::protocol::wire::{Message, PeerMetadata};
 use dealersync_core::protocol::{DocumentId, PeerId, StorageId};
+use dealersync_core::schema::{SiteHeader, SiteKind};
+use dealersync_server::auth::{AuthConfig, Authenticator};
+use dealersync_server::registry::{Registry, StoreDocuments};
+use dealersync_server::server::ServeOptions;
+use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
+use dealersync_server::ws::Limits;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -81,7 +89,8 @@ pub fn admin_token(data_dir: &Path) -> String {
     token.trim().to_string()
 }
 
-fn free_port() -> u16 {
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -545,4 +554,84 @@ pub async fn until_reader_has(
         writer.pump_once(Duration::from_millis(10)).await;
         reader.pump_once(Duration::from_millis(10)).await;
     }
+}
+
+/// An edit that sets `key` to the integer `value` at the document root.
+pub fn put(key: &str, value: i64) -> impl FnOnce(&mut AutoCommit) {
+    let key = key.to_string();
+    move |d| {
+        d.put(automerge::ROOT, key, value).unwrap();
+    }
+}
+
+/// The integer at `key` in the client's copy of `id`, if there is one.
+pub fn value(c: &mut Client, id: DocumentId, key: &str) -> Option<i64> {
+    let doc = &c.docs[&id].doc;
+    match doc.get(automerge::ROOT, key).unwrap()? {
+        (automerge::Value::Scalar(s), _) => match s.as_ref() {
+            automerge::ScalarValue::Int(i) => Some(*i),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A store, site registry and authenticator sharing one temp data directory, the
+/// in-process pieces the auth tests wire together.
+pub struct Network {
+    pub dir: tempfile::TempDir,
+    pub store: Arc<SqliteStore>,
+    pub registry: Arc<Registry>,
+    pub auth: Arc<Authenticator>,
+}
+
+/// Opens a [`Network`] with the site tree hq → dc-north → agent-a; hq → dc-south,
+/// each site named by `site_name(id)`.
+pub fn network(site_name: impl Fn(&str) -> String) -> Network {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
+    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
+    let auth =
+        Arc::new(Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap());
+    let docs = StoreDocuments(store.clone());
+    for (id, kind, parent) in [
+        ("hq", SiteKind::HeadOffice, None),
+        ("dc-north", SiteKind::DistributionCentre, Some("hq")),
+        ("dc-south", SiteKind::DistributionCentre, Some("hq")),
+        ("agent-a", SiteKind::Agent, Some("dc-north")),
+    ] {
+        registry
+            .create_site(
+                &docs,
+                SiteHeader {
+                    id: id.into(),
+                    name: site_name(id),
+                    kind,
+                    parent: parent.map(String::from),
+                },
+            )
+            .unwrap();
+    }
+    Network {
+        dir,
+        store,
+        registry,
+        auth,
+    }
+}
+
+/// Options for an in-process `serve` on a free local port over `data_dir`, with full
+/// durability and default limits; returns the port too.
+pub fn serve_options(data_dir: &Path, busy_timeout: Duration) -> (u16, ServeOptions) {
+    let port = free_port();
+    let options = ServeOptions {
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        durability: Durability::Full,
+        limits: Limits::default(),
+        idle_unload: Duration::from_secs(60),
+        busy_timeout,
+        max_loaded_docs: None,
+    };
+    (port, options)
 }
