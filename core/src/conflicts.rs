@@ -11,7 +11,10 @@
 //!   two sites, e.g. after a transfer recorded on one side only;
 //! - [`ConflictKind::DuplicateCustomer`]: two customers with the same normalised phone;
 //! - [`ConflictKind::ForecastEdit`]: concurrent edits of the same forecast cell with
-//!   different quantities, or a cell hidden because its month was created concurrently.
+//!   different quantities, or a cell hidden because its month was created concurrently;
+//! - [`ConflictKind::PartCountCollision`]: a part counter created on two devices
+//!   concurrently (both first stocking the same new part number), so readers see one
+//!   device's count and the other's is hidden.
 //!
 //! The list depends only on the documents' contents (keys in order, concurrent values in
 //! automerge's op order, sites sorted by id), so every replica that has the same changes
@@ -61,6 +64,9 @@ pub enum ConflictKind {
     DuplicateCustomer,
     /// Concurrent edits of the same forecast cell.
     ForecastEdit,
+    /// A part counter created on two devices concurrently: automerge keeps both
+    /// counters at the part number and shows one, hiding the other's count.
+    PartCountCollision,
 }
 
 impl ConflictKind {
@@ -71,6 +77,7 @@ impl ConflictKind {
             ConflictKind::StockAtTwoSites => "stock_at_two_sites",
             ConflictKind::DuplicateCustomer => "duplicate_customer",
             ConflictKind::ForecastEdit => "forecast_edit",
+            ConflictKind::PartCountCollision => "part_count_collision",
         }
     }
 }
@@ -168,7 +175,8 @@ impl Fnv {
 
 /// Lists the conflicts in a set of site documents, given as `(site id, document)`.
 ///
-/// Per document: double bookings, duplicate customers, forecast edits; across the
+/// Per document: double bookings, duplicate customers, forecast edits, part count
+/// collisions; across the
 /// documents: vehicles in stock at two sites. The order of `site_docs` does not matter
 /// (they are sorted by site id; a site given twice is read once). Records that do not
 /// have the expected shape are skipped rather than stopping the check.
@@ -182,6 +190,7 @@ pub fn detect<D: ChangeLookup>(site_docs: &[(&str, &D)]) -> Vec<Conflict> {
         vehicle_checks(site, *doc, &mut out, &mut in_stock);
         duplicate_customers(site, *doc, &mut out);
         forecast_edits(site, *doc, &mut out);
+        part_collisions(site, *doc, &mut out);
     }
     for (vin, held) in in_stock {
         // Two sites, not two values: one site's concurrent statuses are not a second site.
@@ -609,6 +618,72 @@ fn forecast_edits<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>)
     }
 }
 
+/// Every concurrent counter at `parts[part]`, in automerge's op order (the last one is
+/// the one readers see). A non-counter value (a plain number written by a foreign
+/// client) competes too: it hides or is hidden just the same.
+fn part_values<D: ReadDoc>(doc: &D, site: &str, parts: &ObjId, part: &str) -> Vec<CompetingValue> {
+    let all = doc.get_all(parts, part).unwrap_or_default();
+    let last = all.len().saturating_sub(1);
+    all.into_iter()
+        .enumerate()
+        .filter_map(|(i, (v, op))| {
+            let value = match &v {
+                Value::Scalar(_) => text_of(doc, &v, &op)?,
+                Value::Object(_) => return None,
+            };
+            Some(CompetingValue {
+                site: site.to_string(),
+                record: format!("part {part}"),
+                field: "count".into(),
+                value,
+                actor: actor_of(&op),
+                // A counter carries no time of its own, and its increments are separate
+                // changes: there is no single moment the count was written.
+                at: None,
+                hidden: i != last,
+            })
+        })
+        .collect()
+}
+
+fn part_collisions<D: ReadDoc>(site: &str, doc: &D, out: &mut Vec<Conflict>) {
+    let Some(parts) = map_of(doc, &ROOT, "parts") else {
+        return;
+    };
+    // automerge flags a key with several concurrent values; only those need `get_all`.
+    let collided: Vec<String> = doc
+        .map_range(&parts, ..)
+        .filter(|item| item.conflict)
+        .map(|item| item.key.to_string())
+        .collect();
+    for part in collided {
+        let values = part_values(doc, site, &parts, &part);
+        if values.len() < 2 {
+            continue;
+        }
+        let shown = values
+            .iter()
+            .find(|v| !v.hidden)
+            .map(|v| v.value.clone())
+            .unwrap_or_default();
+        let summary = format!(
+            "part {part} at {site} was first stocked on {} devices concurrently: counts {}; readers see {shown}",
+            values.len(),
+            values
+                .iter()
+                .map(|v| v.value.as_str())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        out.push(Conflict::new(
+            ConflictKind::PartCountCollision,
+            BTreeSet::from([format!("part {part}")]),
+            values,
+            summary,
+        ));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Resolving.
 
@@ -799,6 +874,61 @@ pub fn resolve_forecast(
     now: Millis,
 ) -> Result<(), DomainError> {
     domain::set_forecast(doc, net, month, model, quantity, by, now)
+}
+
+/// Resolves a part count collision: `parts[part]` becomes one fresh counter holding
+/// `count` (typically what was counted on the shelf, or the sum of the competing
+/// counts), which supersedes every concurrent counter. Increments made elsewhere to the
+/// old counters and not yet synced here are superseded too, so resolve after syncing.
+/// (An adjustment made while the collision stands is applied by automerge to every
+/// competing counter, so the competing values, and the conflict's id, move with it.)
+/// Refused, with the document unchanged, for a negative count or a part that has only
+/// one counter (adjust that with [`domain::adjust_part`], whose increments add up).
+pub fn resolve_part_count(
+    doc: &mut AutoCommit,
+    part: &str,
+    count: i64,
+    by: &str,
+    now: Millis,
+) -> Result<(), DomainError> {
+    let site = domain::site_header(doc)?.id;
+    let part = part.trim();
+    if count < 0 {
+        return Err(DomainError::Invalid {
+            field: format!("resolution of part {part}"),
+            reason: format!("a count cannot be negative, got {count}"),
+        });
+    }
+    let parts = map_of(doc, &ROOT, "parts").ok_or_else(|| DomainError::NotADocument {
+        kind: "site",
+        reason: "no `parts` map at the root".into(),
+    })?;
+    let competing = part_values(doc, &site, &parts, part);
+    if competing.len() < 2 {
+        let why = if competing.is_empty() {
+            format!("part {part} is not stocked at {site}")
+        } else {
+            format!(
+                "part {part} has one counter at {site}, not a collision; adjust its count instead"
+            )
+        };
+        return Err(DomainError::Invalid {
+            field: format!("resolution of part {part}"),
+            reason: why,
+        });
+    }
+    doc.commit();
+    // A put's predecessors are every value visible here, so this one counter replaces
+    // all of them on every replica that receives it.
+    let result = doc
+        .put(&parts, part, ScalarValue::counter(count))
+        .map_err(DomainError::from);
+    finish(
+        doc,
+        result,
+        format!("{by}: resolve part count collision of {part}: {count}"),
+        now,
+    )
 }
 
 fn finish(

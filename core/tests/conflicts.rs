@@ -533,3 +533,109 @@ fn a_reservation_concurrent_with_a_transfer_out_is_found_whichever_value_wins() 
         }
     }
 }
+
+#[test]
+fn a_new_part_first_stocked_on_two_forks_is_a_collision_cleared_by_one_resolution() {
+    let mut base = site("sr-1");
+    let mut a = device(&mut base, "tablet-a");
+    let mut b = device(&mut base, "tablet-b");
+    domain::adjust_part(&mut a, "OIL-5W30", 5, "wang", T0 + HOUR).unwrap();
+    domain::adjust_part(&mut b, "OIL-5W30", 7, "li", T0 + 2 * HOUR).unwrap();
+    assert!(
+        detect1("sr-1", &a).is_empty(),
+        "no conflict before the merge"
+    );
+    a.merge(&mut b).unwrap();
+    b.merge(&mut a).unwrap();
+
+    let found = detect1("sr-1", &a);
+    assert_eq!(found, detect1("sr-1", &b), "same list on both replicas");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    let c = &found[0];
+    assert_eq!(c.kind, ConflictKind::PartCountCollision);
+    assert_eq!(c.records, ["part OIL-5W30".to_string()]);
+    assert!(c.id.starts_with("part_count_collision-"), "{}", c.id);
+    let mut seen: Vec<(String, String, Option<String>, Option<i64>)> = c
+        .values
+        .iter()
+        .map(|v| (v.site.clone(), v.value.clone(), v.actor.clone(), v.at))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("sr-1".into(), "5".into(), Some(hex("tablet-a")), None),
+            ("sr-1".into(), "7".into(), Some(hex("tablet-b")), None),
+        ]
+    );
+    assert_eq!(c.values.iter().filter(|v| v.hidden).count(), 1);
+    let shown = c.values.iter().find(|v| !v.hidden).unwrap();
+    assert_eq!(
+        shown.value,
+        domain::part_count(&a, "OIL-5W30").unwrap().to_string(),
+        "the unhidden value is what readers see"
+    );
+
+    // Refusals leave the document as it was.
+    let heads = a.get_heads();
+    let err = conflicts::resolve_part_count(&mut a, "OIL-5W30", -1, "boss", T0).unwrap_err();
+    assert!(err.to_string().contains("cannot be negative"), "{err}");
+    let err = conflicts::resolve_part_count(&mut a, "MAT-01", 3, "boss", T0).unwrap_err();
+    assert!(err.to_string().contains("not stocked at sr-1"), "{err}");
+    assert_eq!(a.get_heads(), heads, "a refused resolution changes nothing");
+    assert_eq!(detect1("sr-1", &a), found);
+
+    conflicts::resolve_part_count(&mut a, "OIL-5W30", 12, "boss", T0 + 3 * HOUR).unwrap();
+    assert!(detect1("sr-1", &a).is_empty());
+    assert_eq!(detect1("sr-1", &b).len(), 1, "b has not synced yet");
+    b.merge(&mut a).unwrap();
+    a.merge(&mut b).unwrap();
+    for doc in [&a, &b] {
+        assert!(detect1("sr-1", doc).is_empty());
+        assert_eq!(domain::part_count(doc, "OIL-5W30").unwrap(), 12);
+    }
+    // The fresh counter is a counter: increments on both replicas add up again.
+    domain::adjust_part(&mut a, "OIL-5W30", -2, "wang", T0 + 4 * HOUR).unwrap();
+    domain::adjust_part(&mut b, "OIL-5W30", 3, "li", T0 + 4 * HOUR).unwrap();
+    a.merge(&mut b).unwrap();
+    assert_eq!(domain::part_count(&a, "OIL-5W30").unwrap(), 13);
+    assert!(detect1("sr-1", &a).is_empty());
+}
+
+#[test]
+fn concurrent_increments_of_a_part_created_once_are_not_a_conflict() {
+    let mut base = site("sr-1");
+    domain::adjust_part(&mut base, "OIL-5W30", 10, "wang", T0).unwrap();
+    let mut a = device(&mut base, "tablet-a");
+    let mut b = device(&mut base, "tablet-b");
+    domain::adjust_part(&mut a, "OIL-5W30", -3, "wang", T0 + HOUR).unwrap();
+    domain::adjust_part(&mut b, "OIL-5W30", 4, "li", T0 + HOUR).unwrap();
+    a.merge(&mut b).unwrap();
+    b.merge(&mut a).unwrap();
+    assert!(detect1("sr-1", &a).is_empty());
+    assert!(detect1("sr-1", &b).is_empty());
+    assert_eq!(domain::part_count(&a, "OIL-5W30").unwrap(), 11);
+    let err = conflicts::resolve_part_count(&mut a, "OIL-5W30", 11, "boss", T0).unwrap_err();
+    assert!(err.to_string().contains("not a collision"), "{err}");
+}
+
+#[test]
+fn an_adjustment_during_a_part_collision_moves_every_competing_count() {
+    let mut base = site("sr-1");
+    let mut a = device(&mut base, "tablet-a");
+    let mut b = device(&mut base, "tablet-b");
+    domain::adjust_part(&mut a, "MAT-01", 2, "wang", T0).unwrap();
+    domain::adjust_part(&mut b, "MAT-01", 4, "li", T0).unwrap();
+    a.merge(&mut b).unwrap();
+    let before = detect1("sr-1", &a);
+    domain::adjust_part(&mut a, "MAT-01", 1, "wang", T0 + HOUR).unwrap();
+    let after = detect1("sr-1", &a);
+    assert_eq!(after.len(), 1, "the collision is still listed: {after:#?}");
+    let mut counts: Vec<&str> = after[0].values.iter().map(|v| v.value.as_str()).collect();
+    counts.sort();
+    assert_eq!(counts, ["3", "5"]);
+    assert_ne!(
+        before[0].id, after[0].id,
+        "the id follows the competing values"
+    );
+}

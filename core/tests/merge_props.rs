@@ -154,6 +154,11 @@ fn resolve_first(doc: &mut AutoCommit, net: &NetworkDocument, now: i64) -> bool 
             conflicts::resolve_forecast(doc, net, month, model, q, "boss", now).unwrap();
         }
         ConflictKind::StockAtTwoSites => unreachable!("one site only"),
+        ConflictKind::PartCountCollision => {
+            let part = c.records[0].strip_prefix("part ").unwrap();
+            let count = c.values[0].value.parse().unwrap();
+            conflicts::resolve_part_count(doc, part, count, "boss", now).unwrap();
+        }
     }
     true
 }

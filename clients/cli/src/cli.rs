@@ -283,7 +283,8 @@ pub enum ConflictsCommand {
         id: String,
         /// The choice: the customer id to keep (a vehicle sold or reserved twice), the
         /// site that keeps the vehicle (a transfer), the customer id to keep (a
-        /// duplicate), or the quantity (a forecast).
+        /// duplicate), the quantity (a forecast), or the count on hand (a part count
+        /// collision).
         #[arg(long)]
         keep: String,
     },

@@ -194,6 +194,16 @@ fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
                 Ok(())
             })
         }
+        ConflictKind::PartCountCollision => {
+            let part = record(c, "part").context("a part collision names its part")?;
+            let count: i64 = keep.trim().parse().map_err(|_| {
+                anyhow!("--keep for a part count collision is the count on hand, e.g. --keep 12")
+            })?;
+            let doc = site_doc(ws, &site_of_values)?;
+            ws.edit_site(&doc, |am| {
+                Ok(conflicts::resolve_part_count(am, part, count, &by, now())?)
+            })
+        }
         ConflictKind::ForecastEdit => {
             let cell = record(c, "forecast").context("a forecast conflict names its cell")?;
             let (month, model) = cell
