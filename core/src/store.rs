@@ -52,7 +52,11 @@ pub struct StoredDocument {
     pub incremental_bytes: u64,
 }
 
-/// Everything one group commit writes, atomically.
+/// Everything one group commit writes, atomically, applied in this order: created
+/// documents, then snapshots, then appended chunks, so that a chunk appended in the
+/// same batch as a compaction survives it (a duplicate change is harmless to automerge,
+/// a lost one is not). Snapshots and appends name documents that exist or are created
+/// in the same batch; anything else fails the whole batch.
 #[derive(Debug, Clone, Default)]
 pub struct WriteBatch {
     /// Documents created by this batch (must not exist yet), with their first chunk.

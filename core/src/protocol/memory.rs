@@ -86,13 +86,16 @@ impl Store for MemoryStore {
         }
         let created: std::collections::HashSet<_> =
             batch.created.iter().map(|(id, _)| id).collect();
-        for (id, _) in &batch.appended {
-            if !inner.docs.contains_key(id) && !created.contains(id) {
-                return Err(StoreError::Io(format!("append to unknown document {id}")));
-            }
+        let known = |id: &DocumentId| inner.docs.contains_key(id) || created.contains(id);
+        if let Some((id, _)) = batch.snapshots.iter().find(|(id, _)| !known(id)) {
+            return Err(StoreError::Io(format!("snapshot of unknown document {id}")));
         }
+        if let Some((id, _)) = batch.appended.iter().find(|(id, _)| !known(id)) {
+            return Err(StoreError::Io(format!("append to unknown document {id}")));
+        }
+        // The order of `WriteBatch`'s contract: created, then snapshots, then appends.
         let docs = &mut inner.docs;
-        for (id, bytes) in &batch.created {
+        for (id, bytes) in batch.created.iter().chain(&batch.snapshots) {
             docs.insert(
                 *id,
                 StoredDocument {
@@ -106,16 +109,6 @@ impl Store for MemoryStore {
             let d = docs.get_mut(id).expect("checked above");
             d.chunks.push(bytes.clone());
             d.incremental_bytes += bytes.len() as u64;
-        }
-        for (id, bytes) in &batch.snapshots {
-            docs.insert(
-                *id,
-                StoredDocument {
-                    chunks: vec![bytes.clone()],
-                    snapshot_bytes: bytes.len() as u64,
-                    incremental_bytes: 0,
-                },
-            );
         }
         for (doc, peer, state) in &batch.sync_states {
             inner
