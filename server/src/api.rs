@@ -86,6 +86,8 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
                     info: a.info,
                     subprotocol: a.subprotocol,
                     expires_in: Some(a.expires_in),
+                    // Admins are trusted with the engine's time (tools, imports).
+                    engine_share: (a.claims.role != Role::Admin).then(|| a.claims.sub.clone()),
                     join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
                 }),
                 Err(e) => {
