@@ -22,8 +22,7 @@ use serde::{Deserialize, Serialize};
 /// than it knows, rather than misreading it.
 pub const SCHEMA_VERSION: u64 = 1;
 
-/// Milliseconds since the Unix epoch, UTC.
-pub type Millis = i64;
+pub use crate::time::{Millis, month_key};
 
 /// Money in integer minor units (fen; 100 fen = 1 yuan).
 pub type Fen = i64;
@@ -701,7 +700,7 @@ impl Period {
     /// The half-open range `[start, end)` of the period in UTC milliseconds, with the
     /// period's boundaries at midnight China Standard Time (UTC+8, no daylight saving).
     pub fn range_millis(&self) -> (Millis, Millis) {
-        use chrono::{Datelike, Days, Months, NaiveDate, TimeZone};
+        use chrono::{Days, Months, NaiveDate};
         let (start, end): (NaiveDate, NaiveDate) = match *self {
             Period::Year(y) => {
                 let s = NaiveDate::from_ymd_opt(y, 1, 1).expect("valid year");
@@ -724,15 +723,10 @@ impl Period {
                 (s, s + Days::new(1))
             }
         };
-        let _ = start.year();
-        let tz = chrono_tz::Asia::Shanghai;
-        let ms = |d: NaiveDate| {
-            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
-                .single()
-                .expect("CST has no DST gaps")
-                .timestamp_millis()
-        };
-        (ms(start), ms(end))
+        (
+            crate::time::cst_midnight(start),
+            crate::time::cst_midnight(end),
+        )
     }
 
     /// Whether `t` (UTC milliseconds) falls in this period.
@@ -740,22 +734,6 @@ impl Period {
         let (s, e) = self.range_millis();
         s <= t && t < e
     }
-}
-
-/// The month key (`YYYY-MM`) in China Standard Time of a UTC instant. Instants beyond
-/// the calendar's range (about ±262,000 years; only a foreign client writes them) are
-/// clamped to it rather than panicking.
-pub fn month_key(t: Millis) -> String {
-    use chrono::{DateTime, Datelike, TimeZone};
-    let t = t.clamp(
-        DateTime::<chrono::Utc>::MIN_UTC.timestamp_millis() + 86_400_000,
-        DateTime::<chrono::Utc>::MAX_UTC.timestamp_millis() - 86_400_000,
-    );
-    let dt = chrono_tz::Asia::Shanghai
-        .timestamp_millis_opt(t)
-        .single()
-        .expect("clamped into chrono's range, and CST has no ambiguous instants");
-    format!("{:04}-{:02}", dt.year(), dt.month())
 }
 
 impl SiteDocument {
@@ -1049,5 +1027,34 @@ mod tests {
         // Any i64 is a month, however absurd, not a panic.
         assert!(month_key(i64::MAX).ends_with("-12"));
         assert!(month_key(i64::MIN).ends_with("-01"));
+    }
+
+    #[test]
+    fn periods_on_former_daylight_saving_dates_start_at_16_00_utc() {
+        // Asia/Shanghai skipped 1940-06-01 00:00 (DST); CST (UTC+8) does not.
+        let day = |y, m, d| Period::Day(y, m, d).range_millis();
+        let utc = |y, m, d, h| {
+            chrono::NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+        };
+        assert_eq!(day(1940, 6, 1), (utc(1940, 5, 31, 16), utc(1940, 6, 1, 16)));
+        assert_eq!(day(1986, 5, 4), (utc(1986, 5, 3, 16), utc(1986, 5, 4, 16)));
+        assert_eq!(
+            day(1991, 4, 14),
+            (utc(1991, 4, 13, 16), utc(1991, 4, 14, 16))
+        );
+        let (s, e) = Period::Month(1940, 6).range_millis();
+        assert_eq!((s, e), (utc(1940, 5, 31, 16), utc(1940, 6, 30, 16)));
+        assert_eq!(month_key(s), "1940-06");
+        assert_eq!(month_key(s - 1), "1940-05");
+        let (s, e) = Period::Year(1946).range_millis();
+        assert_eq!((s, e), (utc(1945, 12, 31, 16), utc(1946, 12, 31, 16)));
+        assert!(
+            Period::Week(1940, 23).range_millis().0 < Period::Quarter(1949, 2).range_millis().0
+        );
     }
 }
