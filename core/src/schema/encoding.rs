@@ -3,6 +3,18 @@
 
 use autosurgeon::{HydrateError, Prop, ReadDoc, Reconcile, Reconciler};
 
+/// The value at `prop` of `obj`, whether `prop` is a map key or a list index.
+fn value_at<'a, D: ReadDoc>(
+    doc: &'a D,
+    obj: &automerge::ObjId,
+    prop: &Prop<'_>,
+) -> Result<Option<(automerge::Value<'a>, automerge::ObjId)>, automerge::AutomergeError> {
+    match prop {
+        Prop::Key(k) => doc.get(obj, k.as_ref()),
+        Prop::Index(i) => doc.get(obj, *i as usize),
+    }
+}
+
 /// Hydrates a string from either a scalar string or a text object, since a JavaScript
 /// client on Automerge 3 writes text unless told otherwise.
 pub mod scalar_str {
@@ -26,10 +38,7 @@ pub mod scalar_str {
         prop: Prop<'_>,
     ) -> Result<Option<String>, HydrateError> {
         use automerge::{ObjType, ScalarValue, Value};
-        let got = match &prop {
-            Prop::Key(k) => doc.get(obj, k.as_ref()),
-            Prop::Index(i) => doc.get(obj, *i as usize),
-        }?;
+        let got = value_at(doc, obj, &prop)?;
         match got {
             None => Ok(None),
             Some((Value::Scalar(s), _)) => match s.as_ref() {
@@ -85,10 +94,7 @@ pub mod scalar_str_list {
         prop: Prop<'_>,
     ) -> Result<Vec<String>, HydrateError> {
         use automerge::{ObjType, Value};
-        let got = match &prop {
-            Prop::Key(k) => doc.get(obj, k.as_ref()),
-            Prop::Index(i) => doc.get(obj, *i as usize),
-        }?;
+        let got = value_at(doc, obj, &prop)?;
         match got {
             Some((Value::Object(ObjType::List), list)) => (0..doc.length(&list))
                 .map(|i| scalar_str::hydrate(doc, &list, Prop::Index(i as u32)))
@@ -133,10 +139,7 @@ pub mod schema_version {
         prop: Prop<'_>,
     ) -> Result<Option<u64>, HydrateError> {
         use automerge::{ScalarValue, Value};
-        let got = match &prop {
-            Prop::Key(k) => doc.get(obj, k.as_ref()),
-            Prop::Index(i) => doc.get(obj, *i as usize),
-        }?;
+        let got = value_at(doc, obj, &prop)?;
         match got {
             None => Ok(None),
             Some((Value::Scalar(s), _)) => match s.as_ref() {
