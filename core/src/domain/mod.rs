@@ -308,7 +308,9 @@ fn commit_write<T>(
     }
 }
 
-fn commit(doc: &mut AutoCommit, message: String, now: Millis) {
+/// Commits the pending operations as one change with `message`, timed `now` in
+/// seconds (automerge's unit for change times).
+pub(crate) fn commit(doc: &mut AutoCommit, message: String, now: Millis) {
     doc.commit_with(
         CommitOptions::default()
             .with_message(message)
