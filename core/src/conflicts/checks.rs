@@ -18,20 +18,37 @@ pub(super) fn booking_candidates<D: ChangeLookup>(
     vehicles: &ObjId,
     vin: &str,
 ) -> Vec<CompetingValue> {
+    vehicle_values(doc, site, vehicles, vin, &["reservedFor", "soldTo"], |_| {
+        true
+    })
+}
+
+/// Every concurrent value of `fields` that `keep` accepts, across concurrent records of
+/// the VIN (record by record, field by field), with whether automerge hides it.
+fn vehicle_values<D: ChangeLookup>(
+    doc: &D,
+    site: &str,
+    vehicles: &ObjId,
+    vin: &str,
+    fields: &[&str],
+    keep: fn(&str) -> bool,
+) -> Vec<CompetingValue> {
     let winner = map_of(doc, vehicles, vin);
     let mut values = Vec::new();
     for obj in maps_of(doc, vehicles, vin) {
         let obj_hidden = Some(&obj) != winner.as_ref();
-        for field in ["reservedFor", "soldTo"] {
+        for field in fields {
             let all = all_texts(doc, &obj, field);
             let last = all.len().saturating_sub(1);
             for (i, (value, op)) in all.into_iter().enumerate() {
-                let Some(customer) = value else { continue };
+                let Some(value) = value.filter(|v| keep(v)) else {
+                    continue;
+                };
                 values.push(CompetingValue {
                     site: site.to_string(),
                     record: format!("vehicle {vin}"),
                     field: field.to_string(),
-                    value: customer,
+                    value,
                     actor: actor_of(&op),
                     at: time_of(doc, &obj, "updatedAt", &op),
                     hidden: obj_hidden || i != last,
@@ -150,28 +167,7 @@ pub(super) fn held_statuses<D: ChangeLookup>(
     vehicles: &ObjId,
     vin: &str,
 ) -> Vec<CompetingValue> {
-    let winner = map_of(doc, vehicles, vin);
-    let mut values = Vec::new();
-    for obj in maps_of(doc, vehicles, vin) {
-        let obj_hidden = Some(&obj) != winner.as_ref();
-        let all = all_texts(doc, &obj, "status");
-        let last = all.len().saturating_sub(1);
-        for (i, (value, op)) in all.into_iter().enumerate() {
-            let Some(value) = value.filter(|v| is_held(v)) else {
-                continue;
-            };
-            values.push(CompetingValue {
-                site: site.to_string(),
-                record: format!("vehicle {vin}"),
-                field: "status".into(),
-                value,
-                actor: actor_of(&op),
-                at: time_of(doc, &obj, "updatedAt", &op),
-                hidden: obj_hidden || i != last,
-            });
-        }
-    }
-    values
+    vehicle_values(doc, site, vehicles, vin, &["status"], is_held)
 }
 
 fn double_booking<D: ChangeLookup>(
