@@ -105,7 +105,7 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
 /// and so is any join when the bindings cannot be read (fail closed).
 fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinCheck {
     Arc::new(move |peer, storage| {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = dealersync_core::time::now_ms();
         match registry.bind_peer(peer, storage, &claims, now) {
             Ok(()) => Ok(()),
             Err(e @ RegistryError::PeerTaken { .. }) => {

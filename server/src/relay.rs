@@ -35,6 +35,7 @@ use dealersync_core::protocol::{
     DocumentId, Inbound, InboundError, MessageKind, PeerId, StorageId, SyncLimits,
 };
 use dealersync_core::store::{Store, StoreError, WriteBatch};
+use dealersync_core::time::now_ms;
 use tokio::sync::mpsc as tmpsc;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, info_span, warn};
@@ -310,13 +311,6 @@ impl Relay {
             error!("writer thread panicked");
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 struct EngineLoop {
