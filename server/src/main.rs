@@ -116,6 +116,9 @@ struct ServeArgs {
     /// Most bytes a sync message may inflate to (compressed changes and documents).
     #[arg(long, env = "DEALERSYNC_MAX_INFLATED_BYTES", default_value = "64MiB", value_parser = parse_size)]
     max_inflated_bytes: usize,
+    /// Most operations (or changes) in a whole document sent in one sync message.
+    #[arg(long, env = "DEALERSYNC_MAX_DOCUMENT_OPS", default_value_t = 5_000_000)]
+    max_document_ops: u64,
     /// Largest stored document: changes that would grow one past it are refused.
     /// Keep it below --max-frame-bytes so a new device's first sync fits one frame.
     #[arg(long, env = "DEALERSYNC_MAX_DOCUMENT_BYTES", default_value = "12MiB", value_parser = parse_size)]
@@ -280,6 +283,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_changes_per_message: args.max_changes_per_message,
                 max_ops_per_message: args.max_ops_per_message,
                 max_inflated_bytes: args.max_inflated_bytes as u64,
+                max_document_ops: args.max_document_ops,
                 max_document_bytes: args.max_document_bytes as u64,
             },
             ..Limits::default()

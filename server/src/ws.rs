@@ -6,15 +6,17 @@
 //! `error` message and a close; other peers never wait on it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
 use dealersync_core::protocol::engine::{CloseReason, ConnInfo};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
-use crate::relay::{Outgoing, RelayHandle};
+use crate::relay::{Outbox, Outgoing, RelayHandle};
 use crate::server::JoinCheck;
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
@@ -138,6 +140,8 @@ pub async fn serve_socket(
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
+    let outbox_tx = Outbox::new(outbox_tx);
+    let queued_bytes = outbox_tx.queued_bytes.clone();
     let join_check = admitted.join_check;
     let conn = relay
         .connect(admitted.info, outbox_tx, admitted.engine_share)
@@ -148,7 +152,13 @@ pub async fn serve_socket(
     async {
         info!("connected");
         run(
-            socket, &relay, conn, &limits, join_check, outbox_rx, shutdown,
+            socket,
+            &relay,
+            conn,
+            &limits,
+            join_check,
+            (outbox_rx, queued_bytes),
+            shutdown,
         )
         .await;
         relay.disconnect(conn).await;
@@ -165,7 +175,7 @@ async fn run(
     conn: dealersync_core::protocol::engine::ConnId,
     limits: &Limits,
     join_check: Option<JoinCheck>,
-    mut outbox: mpsc::Receiver<Outgoing>,
+    (mut outbox, queued_bytes): (mpsc::Receiver<Outgoing>, Arc<AtomicUsize>),
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (mut sink, mut stream) = socket.split();
@@ -176,6 +186,7 @@ async fn run(
     let mut last_heard = Instant::now();
     let mut sync_pending: Option<Instant> = None;
     let mut peer: Option<String> = None;
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_UNITS));
     // Far enough in the future to never fire when the credentials do not expire.
     let expiry = tokio::time::sleep(limits.expires_in.unwrap_or(Duration::from_secs(1 << 40)));
     tokio::pin!(expiry);
@@ -231,6 +242,16 @@ async fn run(
                             ));
                         }
                         let frame_len = bytes.len();
+                        // Bytes in flight to the engine are bounded per connection: a
+                        // peer pipelining large frames waits here (and stops reading
+                        // its socket) instead of piling them up in the relay's memory.
+                        let Ok(in_flight) = in_flight
+                            .clone()
+                            .acquire_many_owned(in_flight_units(frame_len))
+                            .await
+                        else {
+                            break End::Quiet;
+                        };
                         let decoded = decode(bytes, &limits.sync).await;
                         let kind = match &decoded {
                             Ok(inbound) => inbound.message.kind().as_str(),
@@ -264,12 +285,13 @@ async fn run(
                             sync_pending = Some(Instant::now());
                         }
                         tracing::trace!(kind, len = frame_len, "frame in");
-                        relay.frame(conn, decoded, frame_len).await;
+                        relay.frame(conn, decoded, frame_len, Some(in_flight)).await;
                     }
                 }
             }
             out = outbox.recv() => match out {
                 Some(Outgoing::Frame(kind, bytes)) => {
+                    queued_bytes.fetch_sub(bytes.len(), Ordering::AcqRel);
                     count(MESSAGES_OUT, BYTES_OUT, kind.as_str(), bytes.len());
                     tracing::trace!(kind = kind.as_str(), len = bytes.len(), "frame out");
                     if kind == MessageKind::Sync
@@ -409,6 +431,15 @@ async fn decode(bytes: axum::body::Bytes, limits: &SyncLimits) -> Result<Inbound
                 "the frame could not be decoded: {e}"
             ))))
         })
+}
+
+/// Bytes of one connection's frames that may wait for the engine at once, in KiB units
+/// of a semaphore: 32 MiB, two of the largest frames.
+const IN_FLIGHT_UNITS: usize = 32 * 1024;
+
+/// The semaphore units a frame of `len` bytes holds while it waits for the engine.
+fn in_flight_units(len: usize) -> u32 {
+    len.div_ceil(1024).clamp(1, IN_FLIGHT_UNITS) as u32
 }
 
 /// How long a closing connection waits for the peer's close.

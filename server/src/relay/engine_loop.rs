@@ -8,7 +8,7 @@ pub(super) struct EngineLoop {
     pub(super) store: SqliteStore,
     pub(super) events: tmpsc::Receiver<Event>,
     pub(super) batches: mpsc::Sender<(BatchToken, WriteBatch)>,
-    pub(super) conns: HashMap<ConnId, tmpsc::Sender<Outgoing>>,
+    pub(super) conns: HashMap<ConnId, Outbox>,
     pub(super) in_flight: Option<BatchToken>,
     pub(super) idle: Duration,
     pub(super) budget: Option<usize>,
@@ -173,6 +173,7 @@ impl EngineLoop {
                 conn,
                 decoded,
                 frame_len,
+                ..
             } => {
                 let doc = frame_document(&decoded).map(|d| d.to_string());
                 let span = info_span!("doc", conn = conn.0, doc = doc.as_deref().unwrap_or(""));
@@ -374,7 +375,20 @@ impl EngineLoop {
         let Some(outbox) = self.conns.get(&conn) else {
             return;
         };
-        match outbox.try_send(msg) {
+        let len = match &msg {
+            Outgoing::Frame(_, bytes) => bytes.len(),
+            Outgoing::Close(_) => 0,
+        };
+        let queued = outbox.queued_bytes.load(Ordering::Acquire);
+        let result = if queued + len > MAX_OUTBOX_BYTES && len > 0 {
+            Err(tmpsc::error::TrySendError::Full(msg))
+        } else {
+            outbox.queued_bytes.fetch_add(len, Ordering::AcqRel);
+            outbox.frames.try_send(msg).inspect_err(|_| {
+                outbox.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            })
+        };
+        match result {
             Ok(()) => {}
             Err(tmpsc::error::TrySendError::Full(_)) => {
                 // A peer that does not read must not grow our memory or stall others:

@@ -82,6 +82,31 @@ pub struct RelayConfig {
     pub limits: SyncLimits,
 }
 
+/// Most bytes of frames waiting for one connection to write them; a peer that lets
+/// more pile up (it does not read its socket) is closed. A frame count alone would let
+/// 4,096 large frames (ephemeral relays, whole documents) wait for one such peer.
+pub const MAX_OUTBOX_BYTES: usize = 32 * 1024 * 1024;
+
+/// Where the engine sends a connection's frames: the channel its task reads, and the
+/// bytes in it (the engine adds, the task subtracts what it wrote).
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    /// The connection task's queue.
+    pub frames: tmpsc::Sender<Outgoing>,
+    /// Bytes of frames queued and not yet written.
+    pub queued_bytes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Outbox {
+    /// An outbox around a channel, with nothing queued.
+    pub fn new(frames: tmpsc::Sender<Outgoing>) -> Self {
+        Outbox {
+            frames,
+            queued_bytes: Arc::default(),
+        }
+    }
+}
+
 /// What the engine sends to a connection task.
 #[derive(Debug)]
 pub enum Outgoing {
@@ -95,13 +120,16 @@ enum Event {
     Connect {
         conn: ConnId,
         info: ConnInfo,
-        outbox: tmpsc::Sender<Outgoing>,
+        outbox: Outbox,
         share: Option<String>,
     },
     Frame {
         conn: ConnId,
         decoded: Result<Inbound, InboundError>,
         frame_len: usize,
+        /// The connection's claim on bytes in flight to the engine, released once the
+        /// engine has handled the frame.
+        _in_flight: Option<tokio::sync::OwnedSemaphorePermit>,
     },
     Disconnect {
         conn: ConnId,
@@ -156,12 +184,7 @@ impl RelayHandle {
     /// Registers a new connection; frames for it go to `outbox`.
     /// `share` names whose share of the engine's time its frames spend
     /// ([`EngineShare`]); `None` leaves the connection unmetered.
-    pub async fn connect(
-        &self,
-        info: ConnInfo,
-        outbox: tmpsc::Sender<Outgoing>,
-        share: Option<String>,
-    ) -> ConnId {
+    pub async fn connect(&self, info: ConnInfo, outbox: Outbox, share: Option<String>) -> ConnId {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         // A send fails only once the relay has shut down; the connection then sees its
         // outbox closed and ends.
@@ -185,6 +208,7 @@ impl RelayHandle {
         conn: ConnId,
         decoded: Result<Inbound, InboundError>,
         frame_len: usize,
+        in_flight: Option<tokio::sync::OwnedSemaphorePermit>,
     ) {
         let _ = self
             .events
@@ -192,6 +216,7 @@ impl RelayHandle {
                 conn,
                 decoded,
                 frame_len,
+                _in_flight: in_flight,
             })
             .await;
     }

@@ -31,7 +31,9 @@ async fn a_connection_that_does_not_read_is_dropped_not_buffered() {
     let handle = relay.handle();
     // Room for one frame, and nobody reads it.
     let (outbox, mut unread) = tmpsc::channel(1);
-    let conn = handle.connect(ConnInfo::full_access(), outbox, None).await;
+    let conn = handle
+        .connect(ConnInfo::full_access(), Outbox::new(outbox), None)
+        .await;
     let join = Message::Join {
         sender_id: PeerId::from("slow"),
         supported_protocol_versions: Some(vec!["1".into()]),
@@ -39,7 +41,7 @@ async fn a_connection_that_does_not_read_is_dropped_not_buffered() {
     }
     .encode();
     handle
-        .frame(conn, decode_frame(&join, &limits), join.len())
+        .frame(conn, decode_frame(&join, &limits), join.len(), None)
         .await;
     let mut empty = automerge::AutoCommit::new();
     let mut state = automerge::sync::State::new();
@@ -56,7 +58,7 @@ async fn a_connection_that_does_not_read_is_dropped_not_buffered() {
     }
     .encode();
     handle
-        .frame(conn, decode_frame(&request, &limits), request.len())
+        .frame(conn, decode_frame(&request, &limits), request.len(), None)
         .await;
 
     // The answer to the request does not fit: the engine drops the outbox instead
