@@ -20,13 +20,18 @@ use axum::{Json, Router};
 use dealersync_core::access::{Claims, DocumentOwner, Principal, Role};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{SiteHeader, SiteKind};
+use dealersync_core::spreadsheet::neutralise;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthError, Authenticator, TokenRequest, parse_ttl};
 use crate::registry::{DocumentWriter, Registry, RegistryError, Revocation, SiteRecord};
+use crate::telemetry::clip;
 
 /// Default lifetime of tokens issued through the API and the CLI.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// Longest `?doc=` accepted before it is parsed as a document id.
+pub const MAX_DOCUMENT_ID_CHARS: usize = 64;
 
 /// Most audit rows one request returns.
 pub const MAX_AUDIT_ROWS: u32 = 10_000;
@@ -64,6 +69,7 @@ impl ApiState {
         uri: &axum::http::Uri,
     ) -> Result<SyncAuth, ApiError> {
         let (claims, place) = self.auth.authenticate(headers, uri)?;
+        admit_site(&self.registry, &claims)?;
         Ok(SyncAuth {
             info: self.registry.conn_info(&claims),
             subprotocol: (place == crate::auth::TokenPlace::Subprotocol)
@@ -89,7 +95,7 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
                     join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
                 }),
                 Err(e) => {
-                    tracing::info!(uri = %crate::auth::redacted(uri), error = %e.message, "sync connection refused");
+                    tracing::info!(uri = %clip(&crate::auth::redacted(uri)), error = %clip(&e.message), "sync connection refused");
                     Err(Box::new(e.into_response()))
                 }
             },
@@ -106,8 +112,8 @@ fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinChe
         let now = chrono::Utc::now().timestamp_millis();
         match registry.bind_peer(peer, storage, &claims, now) {
             Ok(()) => Ok(()),
-            Err(e @ RegistryError::PeerTaken { .. }) => {
-                tracing::warn!(sub = %claims.sub, peer, error = %e, "join refused");
+            Err(e @ (RegistryError::PeerTaken { .. } | RegistryError::IdTooLong { .. })) => {
+                tracing::warn!(sub = %claims.sub, peer = %clip(peer), error = %e, "join refused");
                 Err(e.to_string())
             }
             Err(e) => {
@@ -121,6 +127,42 @@ fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinChe
 impl FromRef<ApiState> for Arc<Authenticator> {
     fn from_ref(s: &ApiState) -> Self {
         s.auth.clone()
+    }
+}
+
+impl FromRef<ApiState> for Arc<Registry> {
+    fn from_ref(s: &ApiState) -> Self {
+        s.registry.clone()
+    }
+}
+
+/// Refuses a token whose site the registry does not know (a token from an identity
+/// provider, or a site that never existed) or has deactivated: the claims are signed,
+/// but the site tree no longer backs them. Reads the in-memory tree, refreshed first
+/// if another process changed the registry.
+fn admit_site(registry: &Registry, claims: &Claims) -> Result<(), ApiError> {
+    if let Err(e) = registry.refresh() {
+        tracing::warn!(error = %e, "cannot reload the site registry; using the last tree");
+    }
+    match registry.tree().site(&claims.site) {
+        Some(node) if node.active => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "site_deactivated",
+            format!(
+                "the token's site {:?} is deactivated; ask an administrator for a token of \
+                 an active site",
+                clip(&claims.site)
+            ),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "unknown_site",
+            format!(
+                "the token's site {:?} does not exist in this network",
+                clip(&claims.site)
+            ),
+        )),
     }
 }
 
@@ -162,7 +204,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no document {doc}"),
+            format!("no document {}", clip(doc)),
         )
     }
 
@@ -261,13 +303,23 @@ impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
     Arc<Authenticator>: FromRef<S>,
+    Arc<Registry>: FromRef<S>,
 {
     type Rejection = ApiError;
 
+    /// Verifies the token on the blocking pool: the revocation check and the registry
+    /// refresh read SQLite, and a burst of API calls must not hold up the async
+    /// workers that answer `/healthz` and the sockets.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let auth = Arc::<Authenticator>::from_ref(state);
-        let (claims, _place) = auth.authenticate(&parts.headers, &parts.uri)?;
-        Ok(Caller(claims))
+        let registry = Arc::<Registry>::from_ref(state);
+        let (headers, uri) = (parts.headers.clone(), parts.uri.clone());
+        blocking(move || {
+            let (claims, _place) = auth.authenticate(&headers, &uri)?;
+            admit_site(&registry, &claims)?;
+            Ok(Caller(claims))
+        })
+        .await
     }
 }
 
@@ -320,16 +372,29 @@ fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
     }
 }
 
+/// Rows as CSV, every cell passed through [`neutralise`] so that a site name or user
+/// typed as `=HYPERLINK(...)` opens as text in a spreadsheet.
 fn csv_response<T: Serialize>(rows: &[T]) -> Result<Response, ApiError> {
+    let internal = |e: &dyn std::fmt::Display| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    };
+    // Serialise first (the csv serializer writes headers in field order), then write
+    // the cells again neutralised.
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.serialize(r).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        w.serialize(r).map_err(|e| internal(&e))?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let plain = w.into_inner().map_err(|e| internal(&e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(plain.as_slice());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for record in reader.records() {
+        let record = record.map_err(|e| internal(&e))?;
+        w.write_record(record.iter().map(|c| neutralise(c).into_owned()))
+            .map_err(|e| internal(&e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| internal(&e))?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
 }
 
@@ -441,6 +506,14 @@ async fn audit(
     let raw = q
         .doc
         .ok_or_else(|| ApiError::bad_request("missing ?doc=<document id>"))?;
+    // A document id is 20 bytes in bs58check, about 28 characters; parsing a long
+    // string as base58 takes quadratic time, so anything longer is refused unread.
+    if raw.len() > MAX_DOCUMENT_ID_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "?doc= is {} characters; a document id has at most {MAX_DOCUMENT_ID_CHARS}",
+            raw.len()
+        )));
+    }
     let doc: DocumentId = raw.parse().map_err(|_| ApiError::no_document(&raw))?;
     let limit = q.limit.unwrap_or(1000).clamp(1, MAX_AUDIT_ROWS);
     let reg = st.registry.clone();
@@ -697,7 +770,21 @@ pub fn issue_recorded(
     registry: &Registry,
     req: &TokenRequest,
 ) -> Result<crate::auth::IssuedToken, AdminError> {
-    registry.site(&req.site)?;
+    if req.ttl > crate::auth::MAX_TTL {
+        return Err(RegistryError::Invalid(format!(
+            "a token lives at most {} days",
+            crate::auth::MAX_TTL.as_secs() / 86_400
+        ))
+        .into());
+    }
+    let site = registry.site(&req.site)?;
+    if !site.active {
+        return Err(RegistryError::Invalid(format!(
+            "site {} is deactivated; tokens are issued for active sites only",
+            site.id
+        ))
+        .into());
+    }
     let issued = auth.issue(req)?;
     registry.record_issued(&issued.claims)?;
     tracing::info!(sub = %req.sub, role = %req.role, site = %req.site, jti = %issued.claims.jti, "issued token");

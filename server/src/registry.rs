@@ -36,6 +36,11 @@ pub const REGISTRY_SCHEMA_VERSION: i64 = 1;
 /// How long a peer or storage id stays bound to a user without being used: 90 days.
 pub const PEER_BINDING_RETENTION_MS: i64 = 90 * 86_400_000;
 
+/// Longest peer or storage id a `join` may bind, in bytes. automerge-repo makes up ids
+/// of a few dozen characters; anything longer is refused before it reaches
+/// `peer_bindings`, so that no token holder can grow the table with ids of any size.
+pub const MAX_PEER_ID_BYTES: usize = 128;
+
 /// The file name of the server database inside the data directory.
 pub const DB_FILE: &str = "dealersync.db";
 
@@ -57,10 +62,10 @@ pub enum RegistryError {
         reason: String,
     },
     /// No such site.
-    #[error("no site {0:?}")]
+    #[error("no site {:?}", crate::telemetry::clip(.0))]
     UnknownSite(String),
     /// The site id is taken.
-    #[error("site {0:?} already exists")]
+    #[error("site {:?} already exists", crate::telemetry::clip(.0))]
     SiteExists(String),
     /// The request breaks a rule of the tree; the message says which.
     #[error("{0}")]
@@ -75,6 +80,14 @@ pub enum RegistryError {
         kind: &'static str,
         /// The id claimed.
         id: String,
+    },
+    /// A peer or storage id in `join` is longer than [`MAX_PEER_ID_BYTES`].
+    #[error("{kind} id of {len} bytes is longer than {MAX_PEER_ID_BYTES} bytes")]
+    IdTooLong {
+        /// `peer` or `storage`.
+        kind: &'static str,
+        /// Its length in bytes.
+        len: usize,
     },
     /// The database was written by a newer dealersync.
     #[error(
@@ -398,9 +411,10 @@ impl Registry {
     ) -> Result<SiteRecord, RegistryError> {
         let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         validate_site_id(&header.id)?;
-        if header.name.trim().is_empty() {
-            return Err(RegistryError::Invalid("a site needs a name".into()));
-        }
+        let header = SiteHeader {
+            name: validate_site_name(&header.name)?,
+            ..header
+        };
         let network = self.ensure_network_locked(docs)?;
         {
             let conn = self.conn();
@@ -447,11 +461,9 @@ impl Registry {
         name: &str,
     ) -> Result<SiteRecord, RegistryError> {
         let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
-        if name.trim().is_empty() {
-            return Err(RegistryError::Invalid("a site needs a name".into()));
-        }
+        let name = validate_site_name(name)?;
         let mut site = self.site(id)?;
-        site.name = name.trim().to_string();
+        site.name = name;
         self.write_header(docs, &site)?;
         self.conn().execute(
             "UPDATE sites SET name = ?2 WHERE id = ?1",
@@ -675,6 +687,16 @@ impl Registry {
         claims: &Claims,
         now_ms: i64,
     ) -> Result<(), RegistryError> {
+        for (kind, id) in [("peer", Some(peer)), ("storage", storage)] {
+            if let Some(id) = id
+                && id.len() > MAX_PEER_ID_BYTES
+            {
+                return Err(RegistryError::IdTooLong {
+                    kind,
+                    len: id.len(),
+                });
+            }
+        }
         let device = claims.device.as_deref().unwrap_or("");
         let mut conn = self.conn();
         let tx = conn.transaction()?;
@@ -886,20 +908,53 @@ fn get_site(conn: &Connection, id: &str) -> Result<Option<SiteRecord>, RegistryE
     row.transpose()
 }
 
+/// Longest site id, in characters.
+pub const MAX_SITE_ID_CHARS: usize = 40;
+
+/// Longest site name, in characters.
+pub const MAX_SITE_NAME_CHARS: usize = 100;
+
+/// Site ids go into URLs, file names and CSV cells: 1-40 lowercase ASCII letters and
+/// digits, with dashes only between them.
 fn validate_site_id(id: &str) -> Result<(), RegistryError> {
     let ok = !id.is_empty()
-        && id.len() <= 40
+        && id.len() <= MAX_SITE_ID_CHARS
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-');
+        && !id.starts_with('-')
+        && !id.ends_with('-');
     if ok {
         Ok(())
     } else {
         Err(RegistryError::Invalid(format!(
-            "invalid site id {id:?}: use 1-40 lowercase letters, digits and dashes, e.g. dc-north"
+            "invalid site id {:?}: use 1-{MAX_SITE_ID_CHARS} lowercase letters, digits and \
+             dashes between them, e.g. dc-north",
+            crate::telemetry::clip(id)
         )))
     }
+}
+
+/// A site name as shown on every report and device: trimmed, 1-100 characters, no
+/// control characters (a NUL or an escape sequence breaks terminals, CSV and logs).
+/// Returns the trimmed name.
+fn validate_site_name(name: &str) -> Result<String, RegistryError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(RegistryError::Invalid("a site needs a name".into()));
+    }
+    let chars = name.chars().count();
+    if chars > MAX_SITE_NAME_CHARS {
+        return Err(RegistryError::Invalid(format!(
+            "a site name has at most {MAX_SITE_NAME_CHARS} characters; this one has {chars}"
+        )));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(RegistryError::Invalid(
+            "a site name may not contain control characters".into(),
+        ));
+    }
+    Ok(name.to_string())
 }
 
 /// Head office has no parent and there is one; every other site hangs below an active
@@ -952,14 +1007,45 @@ fn check_parent(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::clip;
 
     #[test]
     fn site_ids_are_slugs() {
         for ok in ["hq", "dc-north", "agent-7"] {
             validate_site_id(ok).unwrap();
         }
-        for bad in ["", "HQ", "dc north", "-x", "站点", &"a".repeat(41)] {
+        validate_site_id(&"a".repeat(40)).unwrap();
+        for bad in [
+            "",
+            "HQ",
+            "dc north",
+            "-x",
+            "x-",
+            "dc-north-",
+            "站点",
+            &"a".repeat(41),
+        ] {
             assert!(validate_site_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn site_names_are_short_printable_text() {
+        assert_eq!(validate_site_name("  总部 ").unwrap(), "总部");
+        assert_eq!(
+            validate_site_name(&"站".repeat(100)).unwrap(),
+            "站".repeat(100)
+        );
+        for bad in [
+            String::new(),
+            "   ".into(),
+            "a\0b".into(),
+            "x\u{1b}[2J".into(),
+            "line\nbreak".into(),
+            "站".repeat(101),
+            "n".repeat(1 << 20),
+        ] {
+            assert!(validate_site_name(&bad).is_err(), "{:?}", clip(&bad));
         }
     }
 

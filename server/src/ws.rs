@@ -227,7 +227,7 @@ async fn run(
                             && peer.is_none()
                             && let Some(id) = &header.sender_id
                         {
-                            tracing::Span::current().record("peer", id.as_str());
+                            tracing::Span::current().record("peer", telemetry::clip(id).as_str());
                             peer = Some(id.clone());
                             // Vetted before the engine sees it: the engine lets a
                             // second connection with the same peer id replace the
