@@ -84,6 +84,7 @@ impl ApiState {
 /// WebSocket upgrades are admitted by token, with the registry's live access rule, and
 /// the `/api/...` routes are served next to `/sync`.
 pub fn extensions(state: ApiState) -> crate::server::Extensions {
+    poll_revocations(state.registry.clone());
     let auth_state = state.clone();
     crate::server::Extensions {
         authorize: Arc::new(
@@ -92,6 +93,7 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
                     info: a.info,
                     subprotocol: a.subprotocol,
                     expires_in: Some(a.expires_in),
+                    revocation: Some(revocation_check(&auth_state.registry, &a.claims)),
                     join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
                 }),
                 Err(e) => {
@@ -102,6 +104,45 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
         ),
         routes: router(state),
     }
+}
+
+/// Closes an open connection when its token or device is revoked (through the API or
+/// by `dealersync-server revoke` from another process).
+fn revocation_check(registry: &Arc<Registry>, claims: &Claims) -> crate::server::RevocationCheck {
+    let reg = registry.clone();
+    let (jti, device) = (claims.jti.clone(), claims.device.clone());
+    crate::server::RevocationCheck {
+        changes: registry.revocation_changes(),
+        check: Arc::new(move || {
+            reg.revoked(&jti, device.as_deref())
+                .map(|e| format!("the token was revoked ({e}); ask an administrator for a new one"))
+        }),
+    }
+}
+
+/// Looks for revocations written by another process (`dealersync-server revoke`)
+/// every [`crate::revocation::POLL_INTERVAL`], so open connections of a token revoked
+/// from the command line are closed within about a second.
+fn poll_revocations(registry: Arc<Registry>) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        let mut tick = tokio::time::interval(crate::revocation::POLL_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let reg = registry.clone();
+            match tokio::task::spawn_blocking(move || reg.poll_revocations()).await {
+                Ok(Ok(true)) => {
+                    tracing::info!("revocation list changed; checking open connections")
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the revocation list"),
+                Err(e) => tracing::warn!(error = %e, "revocation poll failed"),
+            }
+        }
+    });
 }
 
 /// The relay's check of a `join`: the peer and storage ids are bound to the token's

@@ -11,6 +11,7 @@
 //! - [`auth`]: token verification, issuing and extraction from requests.
 //! - [`demo`]: the demo network `serve --demo` seeds.
 //! - [`registry`]: the site registry, token records and revocations.
+//! - [`revocation`]: revocations as open connections see them (in memory, notified).
 
 pub mod api;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod demo;
 pub mod documents;
 pub mod registry;
 pub mod relay;
+pub mod revocation;
 pub mod server;
 pub mod storage;
 pub mod telemetry;

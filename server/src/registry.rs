@@ -29,6 +29,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::auth::{AuthError, Revocations};
+use crate::revocation::RevocationList;
 
 /// The registry's layout version in `schema_versions`.
 pub const REGISTRY_SCHEMA_VERSION: i64 = 1;
@@ -242,6 +243,8 @@ pub struct Registry {
     /// Serialises site changes: each is check-then-write across two connections, and
     /// two concurrent creations of one id must not both pass the check.
     changes: Mutex<()>,
+    /// The revocations as open connections see them.
+    revocations: RevocationList,
 }
 
 impl std::fmt::Debug for Registry {
@@ -334,8 +337,10 @@ impl Registry {
             data_version: Mutex::new(-1),
             last_refresh: std::sync::atomic::AtomicI64::new(0),
             changes: Mutex::new(()),
+            revocations: RevocationList::default(),
         };
         reg.rebuild_tree()?;
+        reg.poll_revocations()?;
         Ok(reg)
     }
 
@@ -639,9 +644,21 @@ impl Registry {
 
     /// What the sync engine needs to know about a connection authenticated by
     /// `claims`: its live access rule, and the user and device for the audit log.
+    /// Once the token or its device is revoked the rule grants nothing, so a change
+    /// sent after the revocation is neither stored nor audited even if it arrives
+    /// before the connection is closed.
     pub fn conn_info(self: &Arc<Self>, claims: &Claims) -> ConnInfo {
+        let policy = self.policy(claims.principal());
+        let reg = Arc::clone(self);
+        let (jti, device) = (claims.jti.clone(), claims.device.clone());
         ConnInfo {
-            access: Box::new(self.policy(claims.principal())),
+            access: Box::new(move |doc| {
+                if reg.revocations.revoked(&jti, device.as_deref()).is_some() {
+                    Access::None
+                } else {
+                    policy(doc)
+                }
+            }),
             user: Some(claims.sub.clone()),
             device: claims.device.clone(),
         }
@@ -768,12 +785,37 @@ impl Registry {
         if value.trim().is_empty() {
             return Err(RegistryError::Invalid(format!("empty {kind} to revoke")));
         }
-        self.conn().execute(
-            "INSERT OR IGNORE INTO revocations (kind, value, revoked_at) VALUES (?1, ?2, ?3)",
-            params![kind, value, chrono::Utc::now().timestamp_millis()],
-        )?;
-        tracing::info!(kind, value = %value, "revoked");
+        {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT OR IGNORE INTO revocations (kind, value, revoked_at) VALUES (?1, ?2, ?3)",
+                params![kind, value, chrono::Utc::now().timestamp_millis()],
+            )?;
+            // Open connections of this token or device see it before we return.
+            self.revocations.reload(&conn)?;
+        }
+        tracing::info!(kind, value = %crate::telemetry::clip(value), "revoked");
         Ok(())
+    }
+
+    /// Reloads the revocation list if the table changed (another process may have run
+    /// `dealersync-server revoke`); returns whether it did. The relay calls this every
+    /// [`crate::revocation::POLL_INTERVAL`].
+    pub fn poll_revocations(&self) -> Result<bool, RegistryError> {
+        let conn = self.conn();
+        Ok(self.revocations.reload(&conn)?)
+    }
+
+    /// Why a token with this id and device may no longer be used, as of the last
+    /// reload of the revocation list (no database query).
+    pub fn revoked(&self, jti: &str, device: Option<&str>) -> Option<AuthError> {
+        self.revocations.revoked(jti, device)
+    }
+
+    /// Changes whenever the revocation list may have grown: open connections wait on
+    /// it and then check their own token with [`Registry::revoked`].
+    pub fn revocation_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     /// The audit log of one document, newest first, at most `limit` rows. The table is

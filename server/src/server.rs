@@ -60,6 +60,17 @@ pub type Authorize =
 /// closing. Runs on a blocking thread (it may write to the database).
 pub type JoinCheck = Arc<dyn Fn(&str, Option<&str>) -> Result<(), String> + Send + Sync>;
 
+/// Tells an open connection that its credentials were revoked: `changes` moves when
+/// the revocation list may have grown, then `check` says why this connection's token
+/// may no longer be used, if it may not.
+#[derive(Clone)]
+pub struct RevocationCheck {
+    /// Moves whenever revocations may have been added.
+    pub changes: watch::Receiver<u64>,
+    /// The reason to send in an `error` before closing, if the token is revoked.
+    pub check: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+}
+
 /// A WebSocket connection the authorizer let in.
 pub struct Admission {
     /// Access per document, user and device, for the engine.
@@ -71,6 +82,8 @@ pub struct Admission {
     pub expires_in: Option<Duration>,
     /// Binds the peer id claimed in `join` to the credentials; `None` accepts any.
     pub join_check: Option<JoinCheck>,
+    /// Closes the connection when its credentials are revoked; `None` if they cannot be.
+    pub revocation: Option<RevocationCheck>,
 }
 
 impl std::fmt::Debug for Admission {
@@ -80,6 +93,7 @@ impl std::fmt::Debug for Admission {
             .field("subprotocol", &self.subprotocol)
             .field("expires_in", &self.expires_in)
             .field("join_check", &self.join_check.is_some())
+            .field("revocation", &self.revocation.is_some())
             .finish()
     }
 }
@@ -92,6 +106,7 @@ impl Admission {
             subprotocol: None,
             expires_in: None,
             join_check: None,
+            revocation: None,
         }
     }
 }
@@ -240,6 +255,7 @@ async fn sync_socket(
     limits.expires_in = admission.expires_in;
     let info = admission.info;
     let join_check = admission.join_check;
+    let revocation = admission.revocation;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -252,7 +268,11 @@ async fn sync_socket(
             ws::serve_socket(
                 socket,
                 state.relay,
-                ws::Admitted { info, join_check },
+                ws::Admitted {
+                    info,
+                    join_check,
+                    revocation,
+                },
                 limits,
                 remote,
                 state.shutdown,

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
 use crate::relay::{Outgoing, RelayHandle};
-use crate::server::JoinCheck;
+use crate::server::{JoinCheck, RevocationCheck};
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
 use dealersync_core::protocol::MessageKind;
@@ -119,6 +119,14 @@ pub struct Admitted {
     pub info: ConnInfo,
     /// Binds the `join`'s peer and storage ids to the credentials.
     pub join_check: Option<JoinCheck>,
+    /// Ends the connection when its credentials are revoked.
+    pub revocation: Option<RevocationCheck>,
+}
+
+/// The checks a connection task runs on the credentials while the connection lives.
+struct Checks {
+    join_check: Option<JoinCheck>,
+    revocation: Option<RevocationCheck>,
 }
 
 /// Serves one upgraded WebSocket until it ends, then frees its engine state.
@@ -132,6 +140,7 @@ pub async fn serve_socket(
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
     let join_check = admitted.join_check;
+    let revocation = admitted.revocation;
     let conn = relay.connect(admitted.info, outbox_tx).await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
@@ -139,7 +148,16 @@ pub async fn serve_socket(
     async {
         info!("connected");
         run(
-            socket, &relay, conn, &limits, join_check, outbox_rx, shutdown,
+            socket,
+            &relay,
+            conn,
+            &limits,
+            Checks {
+                join_check,
+                revocation,
+            },
+            outbox_rx,
+            shutdown,
         )
         .await;
         relay.disconnect(conn).await;
@@ -155,10 +173,14 @@ async fn run(
     relay: &RelayHandle,
     conn: dealersync_core::protocol::engine::ConnId,
     limits: &Limits,
-    join_check: Option<JoinCheck>,
+    checks: Checks,
     mut outbox: mpsc::Receiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Checks {
+        join_check,
+        mut revocation,
+    } = checks;
     let (mut sink, mut stream) = socket.split();
     let mut rate = RateLimit::new(limits.max_messages_per_sec);
     let mut ping = tokio::time::interval(limits.ping_interval);
@@ -304,6 +326,9 @@ async fn run(
                 close_code::POLICY,
                 "the token expired; reconnect with a fresh one",
             )),
+            why = revoked(&mut revocation) => {
+                break End::Breach(Breach::new("token_revoked", close_code::POLICY, why))
+            }
         }
     };
 
@@ -375,6 +400,22 @@ async fn vet_join(check: &JoinCheck, peer: &str, frame: &[u8]) -> Result<(), Str
     tokio::task::spawn_blocking(move || check(&peer, storage.as_deref()))
         .await
         .unwrap_or_else(|e| Err(format!("cannot check the peer id: {e}")))
+}
+
+/// Resolves with the reason once this connection's credentials are revoked; never if
+/// they cannot be. Cancel-safe: the receiver remembers which generation it saw.
+async fn revoked(revocation: &mut Option<RevocationCheck>) -> String {
+    let Some(r) = revocation else {
+        return std::future::pending().await;
+    };
+    loop {
+        if r.changes.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if let Some(why) = (r.check)() {
+            return why;
+        }
+    }
 }
 
 /// How long a closing connection waits for the peer's close.
