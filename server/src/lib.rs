@@ -5,6 +5,8 @@
 //! - [`relay`]: the driver that runs the sync engine with group commits.
 //! - [`ws`]: one task per WebSocket: limits, keepalive, metrics.
 //! - [`server`]: routes, start-up, graceful shutdown.
+//! - [`listener`]: the accept loop: header timeout, connection limits, fd budget.
+//! - [`gate`]: connection counts per client address and in total.
 //! - [`telemetry`]: tracing set-up and the Prometheus metric names.
 //! - [`wire`]: what the transport reads from frames (type, ids) and its own `error`s.
 //! - [`api`]: the JSON API and the admin operations shared with the CLI.
@@ -17,6 +19,8 @@ pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod documents;
+pub mod gate;
+pub mod listener;
 pub mod registry;
 pub mod relay;
 pub mod revocation;

@@ -13,17 +13,21 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use dealersync_core::protocol::PeerId;
 use dealersync_core::protocol::engine::ConnInfo;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::listener::{self, ConnTicket, ConnectionLimits};
 use crate::relay::{Relay, RelayConfig, RelayHandle};
 use crate::storage::{Durability, SqliteStore, StoreOptions};
 use crate::telemetry;
 use crate::ws::{self, Limits};
+
+/// How long shutdown waits for open connections (WebSockets closing with 1001
+/// included) before the relay commits what is pending and exits.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
 /// How much larger than the frame limit the socket's own hard cap is, so that a frame
 /// just over the limit is read and answered with a precise `error` message.
@@ -46,6 +50,8 @@ pub struct ServeOptions {
     pub busy_timeout: Duration,
     /// Memory budget in documents; `None` for no limit beyond idle unloading.
     pub max_loaded_docs: Option<usize>,
+    /// Header timeout and connection caps.
+    pub connections: ConnectionLimits,
 }
 
 /// Decides who a WebSocket connection is before it is upgraded: from the request's
@@ -203,6 +209,7 @@ pub async fn serve_with(
         .route("/metrics", get(render_metrics))
         .with_state(state)
         .merge(extensions.routes);
+    let gate = listener::gate_for(&options.connections);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -213,24 +220,24 @@ pub async fn serve_with(
         "dealersync relay listening; WebSocket at /sync"
     );
     ready(addr);
-    // Sync messages are small and latency-bound: with Nagle's algorithm on, a reply
-    // waits for the peer's delayed ACK (~40 ms on Linux), which the load tool saw as a
-    // p90/p99 cluster near 40-50 ms. Browsers and Node's `ws` disable it too.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let stopping = stop_tx.subscribe();
+    tokio::spawn(async move {
         shutdown.await;
         info!("shutting down: closing connections, finishing commits");
         let _ = stop_tx.send(true);
-    })
-    .await?;
+        // Keep the sender alive until the process ends: receivers treat a dropped
+        // sender as a change.
+        std::future::pending::<()>().await;
+    });
+    listener::serve(
+        listener,
+        app,
+        gate,
+        options.connections.clone(),
+        stopping,
+        SHUTDOWN_DRAIN,
+    )
+    .await;
     tokio::task::spawn_blocking(move || relay.shutdown()).await?;
     info!("shut down cleanly");
     Ok(())
@@ -239,13 +246,21 @@ pub async fn serve_with(
 async fn sync_socket(
     upgrade: WebSocketUpgrade,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ticket: Option<axum::Extension<ConnTicket>>,
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let admission = match (state.authorize)(&headers, &uri) {
-        Ok(a) => a,
-        Err(refusal) => {
+    // The authorizer reads SQLite (revocations, the registry): off the async workers.
+    let authorize = state.authorize.clone();
+    let decided = tokio::task::spawn_blocking(move || authorize(&headers, &uri)).await;
+    let admission = match decided {
+        Ok(Ok(a)) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "the authorizer failed");
+            return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Ok(Err(refusal)) => {
             telemetry::count_error("unauthorized");
             tracing::info!(remote = %remote, status = %refusal.status(), "WebSocket refused");
             return *refusal;
@@ -264,7 +279,9 @@ async fn sync_socket(
     upgrade
         .max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            // The connection keeps its place at the gate while the socket lives.
+            let _ticket = ticket;
             ws::serve_socket(
                 socket,
                 state.relay,
@@ -277,6 +294,7 @@ async fn sync_socket(
                 remote,
                 state.shutdown,
             )
+            .await
         })
         .into_response()
 }

@@ -36,6 +36,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// When the connection's credentials expire (set per connection at admission).
     pub expires_in: Option<Duration>,
+    /// How long an upgraded connection may take to send its `join`.
+    pub join_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -47,6 +49,7 @@ impl Default for Limits {
             outbox_capacity: 4096,
             write_timeout: Duration::from_secs(30),
             expires_in: None,
+            join_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -192,6 +195,8 @@ async fn run(
     // Far enough in the future to never fire when the credentials do not expire.
     let expiry = tokio::time::sleep(limits.expires_in.unwrap_or(Duration::from_secs(1 << 40)));
     tokio::pin!(expiry);
+    let join_deadline = tokio::time::sleep(limits.join_timeout);
+    tokio::pin!(join_deadline);
 
     let end = loop {
         tokio::select! {
@@ -325,6 +330,11 @@ async fn run(
                 "token_expired",
                 close_code::POLICY,
                 "the token expired; reconnect with a fresh one",
+            )),
+            _ = &mut join_deadline, if peer.is_none() => break End::Breach(Breach::new(
+                "join_timeout",
+                close_code::POLICY,
+                format!("no join within {} s of connecting", limits.join_timeout.as_secs_f32()),
             )),
             why = revoked(&mut revocation) => {
                 break End::Breach(Breach::new("token_revoked", close_code::POLICY, why))
