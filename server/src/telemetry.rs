@@ -30,7 +30,9 @@ pub const COMMIT_BATCH_CHANGES: &str = "dealersync_storage_commit_batch_changes"
 pub const COMMIT_BATCH_BYTES: &str = "dealersync_storage_commit_batch_bytes";
 /// Errors, by `kind`: storage `full`/`busy`/`corrupt`/`io`, and per-connection
 /// `frame_too_large`, `rate_limited`, `text_frame`, `slow_consumer`, `write_timeout`,
-/// `dead_socket`, `unauthorized`, and the engine's `bad_frame`, `protocol`, `storage`,
+/// `dead_socket`, `unauthorized`, `join_timeout`, `token_revoked`, the accept loop's
+/// `header_timeout`, `idle_evicted`, `too_many_connections[_per_ip]`, `accept`, and the
+/// engine's `bad_frame`, `protocol`, `storage`,
 /// `overloaded` closes (counter).
 pub const ERRORS: &str = "dealersync_errors_total";
 
