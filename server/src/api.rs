@@ -379,7 +379,12 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(r) => Err(ApiError::new(r.status(), "bad_request", r.body_text())),
+            // serde quotes the offending value, which may be megabytes long.
+            Err(r) => Err(ApiError::new(
+                r.status(),
+                "bad_request",
+                crate::telemetry::clip_to(&r.body_text(), 300),
+            )),
         }
     }
 }
@@ -514,11 +519,15 @@ async fn list_sites(
 
 async fn network(State(st): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
     let reg = st.registry.clone();
-    let id = blocking(move || Ok(reg.network_document()?)).await?;
-    match id {
-        Some(id) if reg_can_read(&st.registry, &caller, &id) => {
-            Ok(Json(serde_json::json!({ "documentId": id.to_string() })).into_response())
-        }
+    // `access` may reload the registry from SQLite: on the blocking pool too.
+    let readable = blocking(move || {
+        Ok(reg
+            .network_document()?
+            .filter(|id| reg_can_read(&reg, &caller, id)))
+    })
+    .await?;
+    match readable {
+        Some(id) => Ok(Json(serde_json::json!({ "documentId": id.to_string() })).into_response()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -140,9 +140,15 @@ pub const CLIP_CHARS: usize = 80;
 /// the original length in bytes. Any token holder can send ids and texts of any
 /// length; without this, each one would be copied into every log line that names it.
 pub fn clip(s: &str) -> String {
-    let mut out = String::with_capacity(s.len().min(CLIP_CHARS * 4) + 24);
+    clip_to(s, CLIP_CHARS)
+}
+
+/// [`clip`] to `max_chars` characters: for error messages that quote input inside a
+/// longer explanation (a JSON body rejected by serde names the bad value).
+pub fn clip_to(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars * 4) + 24);
     for (n, c) in s.chars().enumerate() {
-        if n == CLIP_CHARS {
+        if n == max_chars {
             out.push_str(&format!("… ({} bytes)", s.len()));
             return out;
         }
@@ -179,5 +185,6 @@ mod tests {
     #[test]
     fn clip_escapes_control_characters() {
         assert_eq!(clip("a\nb\u{0}c\u{1b}[2J"), "a\\nb\\u{0}c\\u{1b}[2J");
+        assert_eq!(clip_to("abcdef", 3), "abc… (6 bytes)");
     }
 }

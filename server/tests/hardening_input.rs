@@ -79,6 +79,15 @@ async fn site_ids_and_names_are_validated() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{why}: {body}");
         assert!(body["error"].as_str().unwrap().len() < 300, "{why}: {body}");
     }
+    // A rejected JSON body names the bad value; the answer quotes it clipped.
+    let (status, body) = post(
+        &s,
+        "/api/admin/sites",
+        json!({"id": "agent-1", "name": "A", "kind": "k".repeat(100_000), "parent": "hq"}),
+    )
+    .await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(body["error"].as_str().unwrap().len() < 600, "{body}");
     let (status, body) = post(&s, "/api/admin/sites", site("agent-1", &"站".repeat(100))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = http()
