@@ -30,17 +30,12 @@ use serde::Serialize;
 
 use crate::auth::{AuthError, Revocations};
 use crate::revocation::RevocationList;
+use crate::site_rules::{validate_site_id, validate_site_name};
 
 /// The registry's layout version in `schema_versions`.
 pub const REGISTRY_SCHEMA_VERSION: i64 = 1;
 
-/// How long a peer or storage id stays bound to a user without being used: 90 days.
-pub const PEER_BINDING_RETENTION_MS: i64 = 90 * 86_400_000;
-
-/// Longest peer or storage id a `join` may bind, in bytes. automerge-repo makes up ids
-/// of a few dozen characters; anything longer is refused before it reaches
-/// `peer_bindings`, so that no token holder can grow the table with ids of any size.
-pub const MAX_PEER_ID_BYTES: usize = 128;
+pub use crate::peer_binding::{MAX_PEER_ID_BYTES, PEER_BINDING_RETENTION_MS};
 
 /// The file name of the server database inside the data directory.
 pub const DB_FILE: &str = "dealersync.db";
@@ -349,7 +344,7 @@ impl Registry {
         Self::open(&data_dir.join(DB_FILE))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (statements are
         // atomic), so the poisoned guard is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -692,65 +687,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Binds the peer id (and storage id) a connection claims in `join` to its token's
-    /// user and device, or refuses if another user or device holds them: another
-    /// connection cannot speak as that peer, nor pick up its saved sync states.
-    /// Bindings unused for [`PEER_BINDING_RETENTION_MS`] lapse (browsers make up a new
-    /// peer id per page load, and those must not pile up forever).
-    pub fn bind_peer(
-        &self,
-        peer: &str,
-        storage: Option<&str>,
-        claims: &Claims,
-        now_ms: i64,
-    ) -> Result<(), RegistryError> {
-        for (kind, id) in [("peer", Some(peer)), ("storage", storage)] {
-            if let Some(id) = id
-                && id.len() > MAX_PEER_ID_BYTES
-            {
-                return Err(RegistryError::IdTooLong {
-                    kind,
-                    len: id.len(),
-                });
-            }
-        }
-        let device = claims.device.as_deref().unwrap_or("");
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM peer_bindings WHERE last_seen < ?1",
-            [now_ms - PEER_BINDING_RETENTION_MS],
-        )?;
-        for (kind, id) in [("peer", Some(peer)), ("storage", storage)] {
-            let Some(id) = id else { continue };
-            let holder: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT sub, device FROM peer_bindings WHERE kind = ?1 AND id = ?2",
-                    params![kind, id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            match holder {
-                Some((sub, dev)) if sub != claims.sub || dev != device => {
-                    return Err(RegistryError::PeerTaken {
-                        kind,
-                        id: id.to_string(),
-                    });
-                }
-                _ => {
-                    tx.execute(
-                        "INSERT INTO peer_bindings (kind, id, sub, device, last_seen)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (kind, id) DO UPDATE SET last_seen = excluded.last_seen",
-                        params![kind, id, claims.sub, device, now_ms],
-                    )?;
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     /// Issued tokens, newest first, with their revocation status.
     pub fn issued_tokens(&self) -> Result<Vec<IssuedRecord>, RegistryError> {
         let conn = self.conn();
@@ -950,55 +886,6 @@ fn get_site(conn: &Connection, id: &str) -> Result<Option<SiteRecord>, RegistryE
     row.transpose()
 }
 
-/// Longest site id, in characters.
-pub const MAX_SITE_ID_CHARS: usize = 40;
-
-/// Longest site name, in characters.
-pub const MAX_SITE_NAME_CHARS: usize = 100;
-
-/// Site ids go into URLs, file names and CSV cells: 1-40 lowercase ASCII letters and
-/// digits, with dashes only between them.
-fn validate_site_id(id: &str) -> Result<(), RegistryError> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_SITE_ID_CHARS
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-')
-        && !id.ends_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::Invalid(format!(
-            "invalid site id {:?}: use 1-{MAX_SITE_ID_CHARS} lowercase letters, digits and \
-             dashes between them, e.g. dc-north",
-            crate::telemetry::clip(id)
-        )))
-    }
-}
-
-/// A site name as shown on every report and device: trimmed, 1-100 characters, no
-/// control characters (a NUL or an escape sequence breaks terminals, CSV and logs).
-/// Returns the trimmed name.
-fn validate_site_name(name: &str) -> Result<String, RegistryError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(RegistryError::Invalid("a site needs a name".into()));
-    }
-    let chars = name.chars().count();
-    if chars > MAX_SITE_NAME_CHARS {
-        return Err(RegistryError::Invalid(format!(
-            "a site name has at most {MAX_SITE_NAME_CHARS} characters; this one has {chars}"
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(RegistryError::Invalid(
-            "a site name may not contain control characters".into(),
-        ));
-    }
-    Ok(name.to_string())
-}
-
 /// Head office has no parent and there is one; every other site hangs below an active
 /// site.
 fn check_parent(
@@ -1049,47 +936,6 @@ fn check_parent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::clip;
-
-    #[test]
-    fn site_ids_are_slugs() {
-        for ok in ["hq", "dc-north", "agent-7"] {
-            validate_site_id(ok).unwrap();
-        }
-        validate_site_id(&"a".repeat(40)).unwrap();
-        for bad in [
-            "",
-            "HQ",
-            "dc north",
-            "-x",
-            "x-",
-            "dc-north-",
-            "站点",
-            &"a".repeat(41),
-        ] {
-            assert!(validate_site_id(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn site_names_are_short_printable_text() {
-        assert_eq!(validate_site_name("  总部 ").unwrap(), "总部");
-        assert_eq!(
-            validate_site_name(&"站".repeat(100)).unwrap(),
-            "站".repeat(100)
-        );
-        for bad in [
-            String::new(),
-            "   ".into(),
-            "a\0b".into(),
-            "x\u{1b}[2J".into(),
-            "line\nbreak".into(),
-            "站".repeat(101),
-            "n".repeat(1 << 20),
-        ] {
-            assert!(validate_site_name(&bad).is_err(), "{:?}", clip(&bad));
-        }
-    }
 
     #[test]
     fn revocation_check_distinguishes_jti_and_device() {
