@@ -420,11 +420,12 @@ async fn audit(
             raw.len()
         )));
     }
-    let doc: DocumentId = raw.parse().map_err(|_| ApiError::no_document(&raw))?;
     let limit = q.limit.unwrap_or(1000).clamp(1, MAX_AUDIT_ROWS);
     let reg = st.registry.clone();
     let who = caller.principal();
-    let rows = blocking(move || {
+    // Parsing, the query and writing up to 10,000 rows all run on the blocking pool.
+    blocking(move || {
+        let doc: DocumentId = raw.parse().map_err(|_| ApiError::no_document(&raw))?;
         reg.refresh()?;
         let tree = reg.tree();
         // Unreadable and unknown look the same; readable-but-not-managed is 403.
@@ -442,14 +443,14 @@ async fn audit(
                 "the audit log is for managers of the site and above",
             ));
         }
-        Ok(reg.audit(&doc, limit)?)
+        let rows = reg.audit(&doc, limit)?;
+        if csv {
+            csv_response(&rows)
+        } else {
+            Ok(Json(rows).into_response())
+        }
     })
-    .await?;
-    if csv {
-        csv_response(&rows)
-    } else {
-        Ok(Json(rows).into_response())
-    }
+    .await
 }
 
 /// Body of `POST /api/admin/sites`.
