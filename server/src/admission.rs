@@ -76,8 +76,13 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
 fn revocation_check(registry: &Arc<Registry>, claims: &Claims) -> crate::server::RevocationCheck {
     let reg = registry.clone();
     let (jti, device) = (claims.jti.clone(), claims.device.clone());
+    let mut changes = registry.revocation_changes();
+    // The token was checked against SQLite a moment ago; a revocation that reached the
+    // in-memory list between that check and this subscription would otherwise go
+    // unnoticed, so the connection task checks once as soon as it starts.
+    changes.mark_changed();
     crate::server::RevocationCheck {
-        changes: registry.revocation_changes(),
+        changes,
         check: Arc::new(move || {
             reg.revoked(&jti, device.as_deref())
                 .map(|e| format!("the token was revoked ({e}); ask an administrator for a new one"))
