@@ -29,7 +29,9 @@ pub struct FrameHeader {
     pub kind: &'static str,
     /// `senderId` if present and a string.
     pub sender_id: Option<String>,
-    /// `documentId` if present and a string.
+    /// `documentId` if present and a string, clipped with [`crate::telemetry::clip`]: it
+    /// only names the document in logs and spans (a real id is about 28 characters;
+    /// the engine decodes the frame itself), and a peer may send one of any length.
     pub document_id: Option<String>,
 }
 
@@ -61,7 +63,7 @@ pub fn peek(frame: &[u8]) -> FrameHeader {
                 .copied()
                 .unwrap_or("other"),
             sender_id: text(p.sender_id),
-            document_id: text(p.document_id),
+            document_id: text(p.document_id).map(|d| crate::telemetry::clip(&d)),
         },
         Err(_) => FrameHeader {
             kind: "invalid",
@@ -102,6 +104,19 @@ mod tests {
                 document_id: Some("abc".into())
             }
         );
+    }
+
+    #[test]
+    fn peek_clips_a_huge_document_id() {
+        let msg = ciborium::Value::Map(vec![
+            ("type".into(), "sync".into()),
+            ("documentId".into(), "d".repeat(100_000).into()),
+        ]);
+        let mut buf = Vec::new();
+        ciborium::into_writer(&msg, &mut buf).unwrap();
+        let doc = peek(&buf).document_id.unwrap();
+        assert!(doc.len() < 120, "{} bytes", doc.len());
+        assert!(doc.ends_with("(100000 bytes)"));
     }
 
     #[test]

@@ -327,3 +327,38 @@ async fn overlong_peer_ids_are_refused_and_never_stored_or_logged() {
     assert!(!log.contains(&"p".repeat(100)));
     assert!(!log.contains(&"s".repeat(100)));
 }
+
+#[tokio::test]
+async fn a_huge_document_id_is_not_copied_into_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[]).await;
+    let mut c = common::Client::connect(&s.ws_url(), "peer-doc", None).await;
+    let frame = ciborium::Value::Map(vec![
+        ("type".into(), "request".into()),
+        ("senderId".into(), "peer-doc".into()),
+        ("targetId".into(), c.server.0.clone().into()),
+        ("documentId".into(), "d".repeat(20_000).into()),
+        ("data".into(), ciborium::Value::Bytes(vec![0x42, 0, 0])),
+    ]);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&frame, &mut bytes).unwrap();
+    c.send_raw(bytes).await;
+    let until = Instant::now() + DEADLINE;
+    while !c.closed && c.errors.is_empty() {
+        assert!(Instant::now() < until, "no answer to a bad document id");
+        c.pump_once(Duration::from_millis(100)).await;
+    }
+    // The relay logs the frame (debug) and the connection's end; wait for the latter.
+    let until = Instant::now() + DEADLINE;
+    drop(c);
+    while !s.log().contains("disconnected") {
+        assert!(Instant::now() < until, "no disconnect logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = s.log();
+    assert!(log.contains("(20000 bytes)"), "the id is named, clipped");
+    assert!(
+        !log.contains(&"d".repeat(200)),
+        "the whole id went into the log"
+    );
+}
