@@ -193,3 +193,54 @@ async fn revoking_from_the_command_line_closes_open_connections_within_seconds()
     let refused = tokio_tungstenite::connect_async(ws_url(&s, &t4)).await;
     assert!(refused.is_err());
 }
+
+/// The engine's access rule of a connection grants nothing from the moment its token
+/// or device is revoked, also when the revocation comes from another process and is
+/// picked up by the poll: a change that races the close is never stored.
+#[test]
+fn a_revoked_connection_s_access_rule_grants_nothing() {
+    use dealersync_core::access::{Access, Role};
+    use dealersync_server::auth::TokenRequest;
+    use dealersync_server::registry::{Registry, Revocation};
+
+    let n = common::network(|id| id.to_string());
+    let issue = |device: &str| {
+        n.auth
+            .issue(&TokenRequest {
+                sub: "li.na".into(),
+                role: Role::Admin,
+                site: "hq".into(),
+                device: Some(device.into()),
+                ttl: Duration::from_secs(600),
+            })
+            .unwrap()
+            .claims
+    };
+    let (a, b) = (issue("pad-a"), issue("pad-b"));
+    let doc = n.registry.site("dc-north").unwrap().document_id;
+    let (info_a, info_b) = (n.registry.conn_info(&a), n.registry.conn_info(&b));
+    assert_eq!((info_a.access)(&doc), Access::ReadWrite);
+
+    n.registry
+        .revoke(&Revocation::Token(a.jti.clone()))
+        .unwrap();
+    assert_eq!((info_a.access)(&doc), Access::None);
+    assert_eq!((info_b.access)(&doc), Access::ReadWrite);
+
+    // Another process (a second registry on the same file) revokes the device.
+    let mut changes = n.registry.revocation_changes();
+    changes.mark_unchanged();
+    Registry::open_in(n.dir.path())
+        .unwrap()
+        .revoke(&Revocation::Device("pad-b".into()))
+        .unwrap();
+    assert_eq!(
+        (info_b.access)(&doc),
+        Access::ReadWrite,
+        "not seen before the poll"
+    );
+    assert!(n.registry.poll_revocations().unwrap());
+    assert!(changes.has_changed().unwrap());
+    assert_eq!((info_b.access)(&doc), Access::None);
+    assert!(!n.registry.poll_revocations().unwrap(), "nothing new");
+}
