@@ -10,13 +10,15 @@
 use std::borrow::Cow;
 
 /// The cell as a spreadsheet should show it: text that would be read as a formula gets
-/// a leading `'`; everything else, negative numbers included, is unchanged.
+/// a leading `'`; everything else, negative numbers and the `-` placeholder included,
+/// is unchanged.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
     let risky = matches!(
         cell.as_bytes().first(),
         Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r')
     );
-    if risky && !is_plain_number(cell) {
+    // A lone `-` is the "none" placeholder of the tables; it cannot start a formula.
+    if risky && cell != "-" && !is_plain_number(cell) {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -50,7 +52,6 @@ mod tests {
             "\t=1",
             "\r=1",
             "=",
-            "-",
             "-1e5",
             "-,1",
             "--1",
@@ -73,6 +74,7 @@ mod tests {
             "a=b",
             "pad-3",
             "2026-03-01",
+            "-",
         ] {
             assert_eq!(neutralise(cell), cell, "{cell:?}");
         }
