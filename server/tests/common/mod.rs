@@ -632,6 +632,7 @@ pub fn serve_options(data_dir: &Path, busy_timeout: Duration) -> (u16, ServeOpti
         idle_unload: Duration::from_secs(60),
         busy_timeout,
         max_loaded_docs: None,
+        connections: Default::default(),
     };
     (port, options)
 }
