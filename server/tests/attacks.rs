@@ -752,6 +752,104 @@ async fn change_with_a_12_mb_blob_is_refused() {
     oversized_change_is_refused(Oversized::Blob).await;
 }
 
+// ---- Attacks found while writing these ----
+
+/// A small valid change whose sync message lists its heads unsorted. automerge
+/// asserts (in debug builds) that the heads it encodes are sorted, and a relay that
+/// echoes a peer's heads into its own messages panicked on the engine thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsorted_heads_do_not_stop_the_relay() {
+    let net = Net::start(&[]).await;
+    let mut a = synced_attacker(&net, "attacker").await;
+    let theirs: Vec<[u8; 32]> = a.server_heads(net.target).iter().map(|h| h.0).collect();
+    let mut doc = automerge::AutoCommit::new();
+    doc.put(automerge::ROOT, "unsorted", 1).unwrap();
+    let change = doc.get_last_local_change().unwrap();
+    let mut heads = [theirs.clone(), vec![change.hash().0]].concat();
+    heads.sort();
+    heads.reverse();
+    let data = sync_message(
+        &heads,
+        &[],
+        &[Have {
+            last_sync: theirs,
+            bloom: vec![],
+        }],
+        &[change.raw_bytes().to_vec()],
+    );
+    let frame = sync_frame("sync", &a.peer_id, &a.server, net.target, data);
+    let attacker = &mut a;
+    let errors = with_bystander(&net, "unsorted heads", move || async move {
+        let seen = attacker.sync_bytes_in;
+        attacker.send_raw(frame).await;
+        // Accepted or refused, the relay answers it and keeps serving everybody.
+        let until = Instant::now() + ATTACK_DEADLINE;
+        while !attacker.closed && attacker.sync_bytes_in == seen && Instant::now() < until {
+            attacker.pump_once(Duration::from_millis(100)).await;
+        }
+        attacker.errors.clone()
+    })
+    .await;
+    println!("unsorted heads: the attacker was told {errors:?}");
+    net.still_serves().await;
+}
+
+/// Thousands of `request`s for ids that do not exist, as fast as the rate limit
+/// allows, on several connections at once: each costs a store lookup and a
+/// `doc-unavailable`, and nobody else may notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_for_thousands_of_unknown_ids_do_not_stall_others() {
+    let net = Net::start(&[]).await;
+    let errors = with_bystander(&net, "requests for unknown ids", || async {
+        let mut tasks = Vec::new();
+        for conn in 0..4 {
+            let url = net.url(&net.attacker);
+            tasks.push(tokio::spawn(async move {
+                let me = format!("prober-{conn}");
+                let mut c = Client::connect(&url, &me, None).await;
+                let started = Instant::now();
+                let mut unavailable = 0;
+                // Just under the default 1,000 messages per second.
+                for i in 0..2_400 {
+                    let frame = sync_frame(
+                        "request",
+                        &c.peer_id,
+                        &c.server,
+                        DocumentId::random(),
+                        empty_sync_message(),
+                    );
+                    let due = started + Duration::from_micros(1_250 * i);
+                    tokio::time::sleep_until(due.into()).await;
+                    if c.closed {
+                        break;
+                    }
+                    c.send_raw(frame).await;
+                    while c.pump_once(Duration::ZERO).await && !c.closed {
+                        unavailable += 1;
+                    }
+                }
+                let until = Instant::now() + ATTACK_DEADLINE;
+                while unavailable < 2_400 && !c.closed && Instant::now() < until {
+                    if c.pump_once(Duration::from_millis(100)).await {
+                        unavailable += 1;
+                    }
+                }
+                (unavailable, c.errors.clone())
+            }));
+        }
+        let mut errors = Vec::new();
+        for t in tasks {
+            let (answers, e) = t.await.unwrap();
+            println!("prober: {answers} answers, errors {e:?}");
+            errors.extend(e);
+        }
+        errors
+    })
+    .await;
+    assert!(errors.is_empty(), "{errors:?}");
+    net.still_serves().await;
+}
+
 // ---- The stall benchmark ----
 
 /// How an attack class reaches the relay.
