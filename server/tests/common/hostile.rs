@@ -300,24 +300,43 @@ impl Oversized {
     }
 
     /// The edit as one change with no dependencies (valid on top of any document):
-    /// its hash and bytes. Building some of them takes seconds in a debug build, so
-    /// they are cached in the tests' temporary directory.
+    /// its hash and bytes, cached (building some takes seconds in a debug build).
     pub fn change(self) -> ([u8; 32], Vec<u8>) {
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("dealersync-oversized-{self:?}-v1.bin"));
-        if let Ok(cached) = std::fs::read(&path)
-            && cached.len() > 32
-        {
-            let hash: [u8; 32] = cached[..32].try_into().unwrap();
-            return (hash, cached[32..].to_vec());
-        }
-        let mut doc = AutoCommit::new();
-        self.apply(&mut doc);
-        let change = doc.get_last_local_change().unwrap();
-        let (hash, bytes) = (change.hash().0, change.raw_bytes().to_vec());
-        let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
-        std::fs::write(&tmp, [&hash[..], &bytes].concat()).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        (hash, bytes)
+        cached_change(&format!("oversized-{self:?}"), |doc| self.apply(doc))
     }
+}
+
+/// A change of one `blob{n}` key holding 1,000,000 random bytes, just under the
+/// 1 MiB change limit, with no dependencies; cached like [`Oversized::change`].
+pub fn megabyte_change(n: u64) -> ([u8; 32], Vec<u8>) {
+    cached_change(&format!("megabyte-{n}"), |doc| {
+        doc.put(
+            automerge::ROOT,
+            format!("blob{n}"),
+            ScalarValue::Bytes(noise(1_000_000, n + 1)),
+        )
+        .unwrap();
+        doc.commit();
+    })
+}
+
+/// The one change `build` makes on an empty document, as (hash, bytes), cached in
+/// the tests' temporary directory under `name`.
+pub fn cached_change(name: &str, build: impl FnOnce(&mut AutoCommit)) -> ([u8; 32], Vec<u8>) {
+    let path =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("dealersync-{name}-v1.bin"));
+    if let Ok(cached) = std::fs::read(&path)
+        && cached.len() > 32
+    {
+        let hash: [u8; 32] = cached[..32].try_into().unwrap();
+        return (hash, cached[32..].to_vec());
+    }
+    let mut doc = AutoCommit::new();
+    build(&mut doc);
+    let change = doc.get_last_local_change().unwrap();
+    let (hash, bytes) = (change.hash().0, change.raw_bytes().to_vec());
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
+    std::fs::write(&tmp, [&hash[..], &bytes].concat()).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    (hash, bytes)
 }
