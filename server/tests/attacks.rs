@@ -932,6 +932,106 @@ async fn requests_for_thousands_of_unknown_ids_do_not_stall_others() {
     net.still_serves().await;
 }
 
+/// Sync messages within every bound the validator checks (65,000 heads, under the
+/// 65,536 allowed) but naming heads the relay does not have: each costs the engine
+/// work in proportion, and twenty pipelined on one connection must not hold
+/// everybody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_sync_messages_with_65k_unknown_heads_do_not_stall_others() {
+    let net = Net::start(&[]).await;
+    let before = net.stored(net.target).await;
+    let mut heads: Vec<[u8; 32]> = (0..65_000u64)
+        .map(|i| noise(32, i + 1).try_into().unwrap())
+        .collect();
+    heads.sort();
+    let data = sync_message(&heads, &[], &[], &[]);
+    let target = net.target;
+    let answers = with_bystander(&net, "20 x 65,000 unknown heads", || async {
+        let mut a = Client::connect(&net.url(&net.attacker), "attacker-heads", None).await;
+        let frame = sync_frame("sync", &a.peer_id, &a.server, target, data);
+        let sent = Instant::now();
+        for _ in 0..20 {
+            a.send_raw(frame.clone()).await;
+        }
+        let mut answers = 0;
+        let until = Instant::now() + Duration::from_secs(60);
+        while answers < 20 && !a.closed && Instant::now() < until {
+            if a.pump_once(Duration::from_millis(100)).await {
+                answers += 1;
+            }
+        }
+        println!(
+            "65,000 unknown heads: {answers} answers to 20 messages in {:?}, errors {:?}",
+            sent.elapsed(),
+            a.errors
+        );
+        a.errors.clone()
+    })
+    .await;
+    println!("65,000 unknown heads: {answers:?}");
+    net.still_serves().await;
+    assert_eq!(net.stored(net.target).await, before);
+}
+
+/// Rows `sql` counts in the relay's database (opened read-only beside it).
+fn count_rows(net: &Net, sql: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        net.server.data_dir.join("dealersync.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    db.busy_timeout(Duration::from_secs(5)).unwrap();
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// What one token leaves behind in the database by connecting again and again
+/// under fresh peer and storage ids: a peer binding per id (kept 90 days) and a saved
+/// sync state per storage id and document. A figure for the report, not a test:
+/// `cargo test -p dealersync-server --test attacks -- --ignored --nocapture storage_id_churn`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn storage_id_churn_figures() {
+    let n: i64 = std::env::var("ATTACK_CHURN_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let net = Net::start(&[]).await;
+    let states = "SELECT count(*) FROM sync_states";
+    let bindings = "SELECT count(*) FROM peer_bindings";
+    let (s0, b0) = (count_rows(&net, states), count_rows(&net, bindings));
+    let started = Instant::now();
+    for i in 0..n {
+        let id = uuid::Uuid::new_v4();
+        let mut c = Client::connect(
+            &net.url(&net.attacker),
+            &format!("churn-{id}"),
+            Some(&format!("store-{id}")),
+        )
+        .await;
+        c.request(net.target).await;
+        c.until("synced", |c| !c.server_heads(net.target).is_empty())
+            .await;
+        if i % 100 == 99 {
+            println!("{} connections in {:?}", i + 1, started.elapsed());
+        }
+    }
+    let elapsed = started.elapsed();
+    let until = Instant::now() + DEADLINE;
+    while count_rows(&net, states) - s0 < n && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (s1, b1) = (count_rows(&net, states), count_rows(&net, bindings));
+    let bytes = count_rows(
+        &net,
+        "SELECT coalesce(sum(length(state) + length(storage_id) + length(doc_id)), 0) FROM sync_states",
+    );
+    println!(
+        "{n} connections of one token with fresh ids in {elapsed:?} ({:.0}/s): \
+         sync_states {s0} -> {s1} ({bytes} bytes of rows), peer_bindings {b0} -> {b1}",
+        n as f64 / elapsed.as_secs_f64()
+    );
+}
+
 // ---- The stall benchmark ----
 
 /// How an attack class reaches the relay.
