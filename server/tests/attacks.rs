@@ -973,6 +973,141 @@ async fn pipelined_sync_messages_with_65k_unknown_heads_do_not_stall_others() {
     assert_eq!(net.stored(net.target).await, before);
 }
 
+/// Frames that pass every check queue for the engine by count (16,384), not by
+/// bytes: 2 MB sync messages (65,000 unknown heads each) pipelined on four
+/// connections while the engine works through them must not pile up in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_large_messages_do_not_pile_up_in_memory() {
+    let net = Net::start(&[]).await;
+    let pid = net.server.pid().unwrap();
+    let mut heads: Vec<[u8; 32]> = (0..65_000u64)
+        .map(|i| noise(32, i + 1).try_into().unwrap())
+        .collect();
+    heads.sort();
+    let data = sync_message(&heads, &[], &[], &[]);
+    let rss_before = peak_rss(pid);
+    let mut tasks = Vec::new();
+    for conn in 0..4 {
+        let url = net.url(&net.attacker);
+        let target = net.target;
+        let data = data.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut a = Client::connect(&url, &format!("piler-{conn}"), None).await;
+            let frame = sync_frame("sync", &a.peer_id, &a.server, target, data);
+            for _ in 0..50 {
+                if a.closed {
+                    break;
+                }
+                a.send_raw(frame.clone()).await;
+            }
+            let until = Instant::now() + Duration::from_secs(60);
+            let mut answers = 0;
+            while answers < 50 && !a.closed && Instant::now() < until {
+                if a.pump_once(Duration::from_millis(100)).await {
+                    answers += 1;
+                }
+            }
+            (answers, a.errors.clone())
+        }));
+    }
+    for t in tasks {
+        let (answers, errors) = t.await.unwrap();
+        println!("piler: {answers} answers, errors {errors:?}");
+    }
+    let rss_after = peak_rss(pid);
+    let grown = rss_after
+        .unwrap_or(0)
+        .saturating_sub(rss_before.unwrap_or(0));
+    println!(
+        "200 pipelined messages of {} bytes: relay peak RSS {rss_before:?} -> {rss_after:?} (+{} MiB)",
+        data.len(),
+        grown >> 20
+    );
+    assert!(
+        grown < 128 << 20,
+        "the relay's peak memory grew by {} MiB for 400 MB of pipelined frames",
+        grown >> 20
+    );
+    net.still_serves().await;
+}
+
+/// A peer that stops reading its socket while another floods 60 KiB `ephemeral`
+/// messages on a document they both read (the network document): the relay queues
+/// frames for it by count (4,096), so up to 4,096 x 64 KiB per sleeping peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ephemeral_flood_to_a_peer_that_does_not_read_stays_bounded_in_memory() {
+    let net = Net::start(&[]).await;
+    let pid = net.server.pid().unwrap();
+    let network: DocumentId = net
+        .http
+        .get(net.server.url("/api/network"))
+        .bearer_auth(&net.server.token)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["documentId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut sleepy = Client::connect(&net.url(&net.bystander), "sleepy", None).await;
+    sleepy.request(network).await;
+    sleepy
+        .until("the sleepy peer syncs", |c| {
+            !c.server_heads(network).is_empty()
+        })
+        .await;
+    let mut a = Client::connect(&net.url(&net.attacker), "flooder", None).await;
+    a.request(network).await;
+    a.until("the flooder syncs", |c| !c.server_heads(network).is_empty())
+        .await;
+    let rss_before = peak_rss(pid);
+    let payload = noise(60 * 1024, 3);
+    let started = Instant::now();
+    let mut sent = 0;
+    let errors = with_bystander(&net, "ephemeral flood", || async {
+        for count in 1..=3_000u64 {
+            // Just under the default 1,000 messages per second.
+            let due = started + Duration::from_micros(1_100 * count);
+            tokio::time::sleep_until(due.into()).await;
+            let frame = cbor(&Value::Map(vec![
+                kv("type", "ephemeral"),
+                kv("senderId", "flooder"),
+                kv("targetId", a.server.0.as_str()),
+                kv("documentId", network.to_string()),
+                kv("sessionId", "s"),
+                kv("count", count),
+                kv("data", Value::Bytes(payload.clone())),
+            ]));
+            if a.closed {
+                break;
+            }
+            a.send_raw(frame).await;
+            sent += 1;
+            while a.pump_once(Duration::ZERO).await && !a.closed {}
+        }
+        a.errors.clone()
+    })
+    .await;
+    let rss_after = peak_rss(pid);
+    let grown = rss_after
+        .unwrap_or(0)
+        .saturating_sub(rss_before.unwrap_or(0));
+    println!(
+        "ephemeral flood: {sent} messages of 60 KiB, flooder told {errors:?}; relay peak RSS {rss_before:?} -> {rss_after:?} (+{} MiB)",
+        grown >> 20
+    );
+    assert!(
+        grown < 128 << 20,
+        "the relay's peak memory grew by {} MiB queueing a flood for a peer that does not read",
+        grown >> 20
+    );
+    drop(sleepy);
+    net.still_serves().await;
+}
+
 /// Rows `sql` counts in the relay's database (opened read-only beside it).
 fn count_rows(net: &Net, sql: &str) -> i64 {
     let db = rusqlite::Connection::open_with_flags(
