@@ -1108,6 +1108,49 @@ async fn ephemeral_flood_to_a_peer_that_does_not_read_stays_bounded_in_memory() 
     net.still_serves().await;
 }
 
+/// Connections of one token under fresh peer and storage ids, eight at a time: each
+/// `join` binds its ids in the database (a write transaction beside the relay's
+/// commits) and each disconnect saves a sync state. Nobody else may notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_churn_under_fresh_ids_does_not_stall_others() {
+    let net = Net::start(&[]).await;
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let errors = with_bystander(&net, "connection churn", || async {
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let url = net.url(&net.attacker);
+            let target = net.target;
+            let connections = connections.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut errors = Vec::new();
+                for _ in 0..40 {
+                    let id = uuid::Uuid::new_v4();
+                    let mut c =
+                        Client::connect(&url, &format!("churn-{id}"), Some(&format!("store-{id}")))
+                            .await;
+                    c.request(target).await;
+                    c.until("synced", |c| !c.server_heads(target).is_empty())
+                        .await;
+                    errors.extend(c.errors.clone());
+                    connections.fetch_add(1, Ordering::Relaxed);
+                }
+                errors
+            }));
+        }
+        let mut errors = Vec::new();
+        for t in tasks {
+            errors.extend(t.await.unwrap());
+        }
+        errors
+    })
+    .await;
+    println!(
+        "connection churn: {} connections, errors {errors:?}",
+        connections.load(Ordering::Relaxed)
+    );
+    net.still_serves().await;
+}
+
 /// Rows `sql` counts in the relay's database (opened read-only beside it).
 fn count_rows(net: &Net, sql: &str) -> i64 {
     let db = rusqlite::Connection::open_with_flags(
