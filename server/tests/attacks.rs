@@ -1375,6 +1375,22 @@ fn attack_classes() -> Vec<(&'static str, Payload)> {
             ))),
         ),
         (
+            "lastSync of 65,000 unknown hashes",
+            Payload::AfterJoin(sync(sync_message(
+                &[],
+                &[],
+                &[Have {
+                    last_sync: {
+                        let mut h = random_hashes(65_000);
+                        h.sort();
+                        h
+                    },
+                    bloom: vec![],
+                }],
+                &[],
+            ))),
+        ),
+        (
             "heads of 65,000 unknown hashes",
             Payload::AfterJoin(sync(sync_message(&random_hashes(65_000), &[], &[], &[]))),
         ),
