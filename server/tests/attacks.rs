@@ -1114,6 +1114,97 @@ async fn ephemeral_flood_to_a_peer_that_does_not_read_stays_bounded_in_memory() 
     net.still_serves().await;
 }
 
+/// A fresh automerge client's first sync message (no heads, one `have` with an empty
+/// Bloom filter) asks for the whole document, and repeating it makes the relay send
+/// the whole document again. A token holder who grew its own site document to a few
+/// MB (within every limit) repeats it 200 times without reading its socket: what the
+/// relay queues for that one connection must stay bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_full_sync_requests_to_a_peer_that_does_not_read_stay_bounded() {
+    let net = Net::start(&[]).await;
+    let pid = net.server.pid().unwrap();
+    // Three changes of 1,000,000 bytes into the attacker's own document.
+    let mut a = synced_attacker(&net, "grower").await;
+    for n in 0..3u64 {
+        a.change(net.target, |d| {
+            d.put(
+                automerge::ROOT,
+                format!("blob{n}"),
+                automerge::ScalarValue::Bytes(noise(1_000_000, n + 100)),
+            )
+            .unwrap();
+        })
+        .await;
+        let want = a.heads(net.target);
+        a.until("the change is acknowledged", |c| {
+            want.iter().all(|h| c.server_heads(net.target).contains(h))
+        })
+        .await;
+    }
+    drop(a);
+    let first = sync_message(
+        &[],
+        &[],
+        &[Have {
+            last_sync: vec![],
+            bloom: vec![],
+        }],
+        &[],
+    );
+    let mut ws = raw(&net.url(&net.attacker)).await;
+    ws.send(WsMessage::Binary(join_frame("hoarder", None).into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        first_answer(&mut ws, DEADLINE).await,
+        Answer::Replied(_)
+    ));
+    let frame = sync_frame(
+        "sync",
+        &PeerId::from("hoarder"),
+        &PeerId::from("relay"),
+        net.target,
+        first,
+    );
+    let rss_before = peak_rss(pid).unwrap_or(0);
+    let mut sent = 0;
+    for _ in 0..200 {
+        if ws
+            .send(WsMessage::Binary(frame.clone().into()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        sent += 1;
+    }
+    // Watch the relay's peak memory for 15 s while the socket is not read.
+    let bound: u64 = 256 << 20;
+    let until = Instant::now() + Duration::from_secs(15);
+    let mut grown = 0;
+    while Instant::now() < until && grown < bound {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        grown = peak_rss(pid).unwrap_or(0).saturating_sub(rss_before);
+    }
+    let out = metric_value(
+        &net.server.metrics().await,
+        "dealersync_bytes_out_total",
+        "type=\"sync\"",
+    );
+    println!(
+        "{sent} full-sync requests for a 3 MB document, socket not read: relay peak RSS +{} MiB, {:.1} MB of sync frames sent in all",
+        grown >> 20,
+        out / 1e6
+    );
+    assert!(
+        grown < bound,
+        "the relay's peak memory grew by over {} MiB for one connection that does not read",
+        grown >> 20
+    );
+    drop(ws);
+    net.still_serves().await;
+}
+
 /// Connections of one token under fresh peer and storage ids, eight at a time: each
 /// `join` binds its ids in the database (a write transaction beside the relay's
 /// commits) and each disconnect saves a sync state. Nobody else may notice.
