@@ -1205,6 +1205,67 @@ async fn repeated_full_sync_requests_to_a_peer_that_does_not_read_stay_bounded()
     net.still_serves().await;
 }
 
+/// Changes just under the 1 MiB limit pushed into a document the sender may only
+/// read (the network document): each is parsed and hashed before it is refused, the
+/// refusal keeps the connection open, so the sender can go on. Four connections
+/// pipelining twenty each must not hold everybody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_changes_just_under_the_limit_do_not_stall_others() {
+    let net = Net::start(&[]).await;
+    let network: DocumentId = net
+        .http
+        .get(net.server.url("/api/network"))
+        .bearer_auth(&net.server.token)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["documentId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let before = net.stored(network).await;
+    let changes: Vec<_> = (0..4).map(|n| megabyte_change(n + 50)).collect();
+    let errors = with_bystander(&net, "read-only 1 MB changes", || async {
+        let mut tasks = Vec::new();
+        for (conn, (hash, change)) in changes.into_iter().enumerate() {
+            let url = net.url(&net.attacker);
+            tasks.push(tokio::spawn(async move {
+                let mut a = Client::connect(&url, &format!("pusher-{conn}"), None).await;
+                let data = sync_message(&[hash], &[], &[], &[change]);
+                let frame = sync_frame("sync", &a.peer_id, &a.server, network, data);
+                for _ in 0..20 {
+                    if a.closed {
+                        break;
+                    }
+                    a.send_raw(frame.clone()).await;
+                }
+                let until = Instant::now() + Duration::from_secs(30);
+                while a.errors.len() < 20 && !a.closed && Instant::now() < until {
+                    a.pump_once(Duration::from_millis(100)).await;
+                }
+                a.errors.clone()
+            }));
+        }
+        let mut errors = Vec::new();
+        for t in tasks {
+            errors.extend(t.await.unwrap());
+        }
+        errors
+    })
+    .await;
+    println!(
+        "read-only 1 MB changes: {} errors, first {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert_refused("read-only 1 MB changes", &errors, &["read-only"]);
+    net.still_serves().await;
+    assert_eq!(net.stored(network).await, before);
+}
+
 /// Connections of one token under fresh peer and storage ids, eight at a time: each
 /// `join` binds its ids in the database (a write transaction beside the relay's
 /// commits) and each disconnect saves a sync state. Nobody else may notice.
