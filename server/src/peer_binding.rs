@@ -14,6 +14,13 @@ pub const PEER_BINDING_RETENTION_MS: i64 = 90 * 86_400_000;
 /// `peer_bindings`, so that no token holder can grow the table with ids of any size.
 pub const MAX_PEER_ID_BYTES: usize = 128;
 
+/// Most peer ids, and most storage ids, kept bound to one user's device: the most
+/// recently used. A browser makes up a peer id per page load and a reinstalled app a
+/// storage id; a token holder reconnecting under fresh ids in a loop must not grow
+/// `peer_bindings` and `sync_states` without end. An evicted storage id's saved sync
+/// states go with it (the device then sends a whole Bloom filter once).
+pub const MAX_BINDINGS_PER_DEVICE: usize = 64;
+
 impl Registry {
     /// Binds the peer id (and storage id) a connection claims in `join` to its token's
     /// user and device, or refuses if another user or device holds them: another
@@ -69,8 +76,37 @@ impl Registry {
                     )?;
                 }
             }
+            let evicted: Vec<String> = tx
+                .prepare_cached(
+                    "DELETE FROM peer_bindings
+                     WHERE kind = ?1 AND sub = ?2 AND device = ?3 AND id NOT IN (
+                         SELECT id FROM peer_bindings WHERE kind = ?1 AND sub = ?2 AND device = ?3
+                         ORDER BY last_seen DESC, id LIMIT ?4)
+                     RETURNING id",
+                )?
+                .query_map(
+                    params![kind, claims.sub, device, MAX_BINDINGS_PER_DEVICE as i64],
+                    |r| r.get(0),
+                )?
+                .collect::<Result<_, _>>()?;
+            if kind == "storage" && !evicted.is_empty() && has_sync_states(&tx)? {
+                for id in &evicted {
+                    tx.execute("DELETE FROM sync_states WHERE storage_id = ?1", [id])?;
+                }
+            }
         }
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Whether the relay's store tables share this database (not in registry-only tests).
+fn has_sync_states(conn: &rusqlite::Connection) -> Result<bool, rusqlite::Error> {
+    conn.query_row(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_states'",
+        [],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|r| r.is_some())
 }

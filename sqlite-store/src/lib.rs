@@ -32,6 +32,9 @@ pub const SCHEMA_VERSION: i64 = 1;
 const KIND_SNAPSHOT: i64 = 0;
 const KIND_INCREMENTAL: i64 = 1;
 
+mod compaction;
+pub use compaction::Compacted;
+
 /// Migrations by target version; migration `i` brings `user_version` from `i` to `i+1`.
 const MIGRATIONS: &[&str] = &[
     // v1: documents, their chunks, sync states, audit log.

@@ -207,6 +207,11 @@ impl EngineLoop {
                 self.settle_admin();
             }
             Event::Tick | Event::Shutdown => {}
+            Event::Compacted {
+                doc,
+                snapshot_bytes,
+                removed_bytes,
+            } => self.engine.compacted(&doc, snapshot_bytes, removed_bytes),
             Event::AdminRead { doc, reply } => {
                 let result = self
                     .load_for_admin(doc)

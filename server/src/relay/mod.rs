@@ -140,6 +140,12 @@ enum Event {
     },
     Tick,
     Shutdown,
+    /// Storage compacted a document (see `compactor`).
+    Compacted {
+        doc: DocumentId,
+        snapshot_bytes: u64,
+        removed_bytes: u64,
+    },
     /// Admin path: the current bytes of a document, to edit outside the engine thread.
     AdminRead {
         doc: DocumentId,
@@ -258,6 +264,20 @@ impl Relay {
         let (events_tx, events_rx) = tmpsc::channel(EVENT_QUEUE);
         let (batches_tx, batches_rx) = mpsc::channel::<(BatchToken, WriteBatch)>();
         let writer_events = events_tx.clone();
+        let (compact_tx, compact_rx) = mpsc::channel::<DocumentId>();
+        match reads.another_connection() {
+            Ok(store) => {
+                let events = events_tx.clone();
+                std::thread::Builder::new()
+                    .name("dealersync-compactor".into())
+                    .spawn(move || run_compactor(store, compact_rx, events))
+                    .expect("spawning the compaction thread");
+            }
+            // Documents then grow by appends only, which loses nothing.
+            Err(e) => {
+                error!(error = %e, "cannot open a connection for compaction; documents will not be compacted")
+            }
+        }
         let ticks = events_tx.clone();
         std::thread::Builder::new()
             .name("dealersync-tick".into())
@@ -270,11 +290,13 @@ impl Relay {
             .expect("spawning the tick thread");
         let writer_thread = std::thread::Builder::new()
             .name("dealersync-writer".into())
-            .spawn(move || run_writer(writes, batches_rx, writer_events))
+            .spawn(move || run_writer(writes, batches_rx, writer_events, compact_tx))
             .expect("spawning the writer thread");
         let engine_config = EngineConfig {
             storage_id: Some(config.storage_id.clone()),
             limits: config.limits.clone(),
+            // Compaction runs on its own thread from storage (`compactor`).
+            compact_in_engine: false,
             ..EngineConfig::default()
         };
         let engine_down = Arc::new(AtomicBool::new(false));
@@ -339,11 +361,13 @@ impl Relay {
 }
 
 mod admin;
+mod compactor;
 mod engine_loop;
 #[cfg(test)]
 mod tests;
 mod writer;
 
 pub use admin::RelayDocuments;
+use compactor::run_compactor;
 use engine_loop::EngineLoop;
 use writer::run_writer;

@@ -6,6 +6,7 @@ pub(super) fn run_writer(
     store: SqliteStore,
     batches: mpsc::Receiver<(BatchToken, WriteBatch)>,
     events: tmpsc::Sender<Event>,
+    compactor: mpsc::Sender<DocumentId>,
 ) {
     for (token, batch) in batches {
         let changes = batch.audit.len();
@@ -29,6 +30,12 @@ pub(super) fn run_writer(
             ok = result.is_ok(),
             "group commit"
         );
+        if result.is_ok() {
+            for (doc, _) in &batch.appended {
+                // The compactor may be gone (it logs why); commits go on without it.
+                let _ = compactor.send(*doc);
+            }
+        }
         if events
             .blocking_send(Event::Committed { token, result })
             .is_err()

@@ -30,7 +30,7 @@ impl Engine {
                 } else {
                     let inc = d.am.save_after(&d.durable_heads);
                     let grown = d.incremental_bytes + inc.len() as u64;
-                    if grown > d.snapshot_bytes.max(min) {
+                    if self.config.compact_in_engine && grown > d.snapshot_bytes.max(min) {
                         let snap = d.am.save();
                         d.snapshot_bytes = snap.len() as u64;
                         d.incremental_bytes = 0;

@@ -39,4 +39,16 @@ impl Engine {
         self.dirty.retain(|id| docs.contains_key(id));
         before - self.docs.len()
     }
+
+    /// Storage compacted `doc` outside the engine: a snapshot of `snapshot_bytes`
+    /// replaced `removed_bytes` of its stored chunks. Keeps the stored size the
+    /// document limit is checked against right.
+    pub fn compacted(&mut self, doc: &DocumentId, snapshot_bytes: u64, removed_bytes: u64) {
+        if let Some(d) = self.docs.get_mut(doc) {
+            let stored = d.snapshot_bytes + d.incremental_bytes;
+            let kept = stored.saturating_sub(removed_bytes);
+            d.snapshot_bytes = snapshot_bytes;
+            d.incremental_bytes = kept;
+        }
+    }
 }

@@ -62,6 +62,11 @@ pub struct EngineConfig {
     /// Compaction writes a snapshot once the incremental chunks exceed both the
     /// snapshot and this many bytes.
     pub compact_min_bytes: u64,
+    /// Whether the engine compacts documents itself (a `save()` of the whole document
+    /// in a write batch). A relay turns this off and compacts on a thread of its own
+    /// from storage ([`Engine::compacted`] keeps the engine's sizes right), because a
+    /// whole-document save of a large document would hold every peer back.
+    pub compact_in_engine: bool,
     /// Sync messages queued per document while it is being written; a connection
     /// that overflows it is answered `error` and closed (back-pressure).
     pub max_queued_per_doc: usize,
@@ -76,6 +81,7 @@ impl Default for EngineConfig {
         EngineConfig {
             storage_id: None,
             compact_min_bytes: 64 * 1024,
+            compact_in_engine: true,
             max_queued_per_doc: 10_000,
             ephemeral_sessions: 10_000,
             limits: SyncLimits::default(),
