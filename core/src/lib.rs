@@ -26,3 +26,6 @@ pub mod protocol;
 pub mod reports;
 pub mod schema;
 pub mod store;
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
