@@ -190,8 +190,12 @@ pub fn small_document() -> &'static Automerge {
 
 /// The document the `engine` target's server holds from the start. Frames captured
 /// for the seed corpus name it too (`tests/tests/capture.rs` creates it on its relay).
+/// A valid v4 UUID, as automerge-repo clients insist on.
 pub fn document_id() -> DocumentId {
-    DocumentId::from_bytes(*b"dealersync-fuzz!")
+    DocumentId::from_bytes([
+        0x6f, 0x1c, 0x2e, 0x4a, 0x8b, 0x3d, 0x4c, 0x5e, 0x9f, 0x70, 0x11, 0x22, 0x33, 0x44, 0x55,
+        0x66,
+    ])
 }
 
 /// The document behind [`document_id`]: byte-for-byte the same on every call (fixed
