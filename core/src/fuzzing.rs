@@ -320,13 +320,16 @@ pub fn engine(data: &[u8]) {
             ..EngineConfig::default()
         },
     );
+    static SEED: OnceLock<Vec<u8>> = OnceLock::new();
+    let seed = SEED.get_or_init(|| seed_document().save());
     server
-        .create_document(doc, &seed_document().save(), &store)
+        .create_document(doc, seed, &store)
         .expect("create the seed document");
     let mut h = Harness {
         server,
         store,
         now: 1_000,
+        committed: std::cell::RefCell::new(None),
     };
     h.commit_all(false);
 
@@ -368,6 +371,8 @@ struct Harness {
     server: Engine,
     store: MemoryStore,
     now: i64,
+    /// The stored document as of a number of commits, loaded once per commit.
+    committed: std::cell::RefCell<Option<(usize, DocumentId, Automerge)>>,
 }
 
 impl Harness {
@@ -402,7 +407,6 @@ impl Harness {
 
     /// Every frame sent decodes; sync messages advertise committed heads only.
     fn check(&self, outs: &[Output]) {
-        let mut committed: Option<Automerge> = None;
         for o in outs {
             let Output::Send { bytes, .. } = o else {
                 continue;
@@ -424,7 +428,15 @@ impl Harness {
             if sm.heads.is_empty() {
                 continue;
             }
-            let am = committed.get_or_insert_with(|| self.stored(&document_id));
+            let mut cache = self.committed.borrow_mut();
+            let commits = self.store.commits();
+            if cache
+                .as_ref()
+                .is_none_or(|(n, d, _)| *n != commits || *d != document_id)
+            {
+                *cache = Some((commits, document_id, self.stored(&document_id)));
+            }
+            let (_, _, am) = cache.as_ref().expect("just loaded");
             for h in &sm.heads {
                 assert!(
                     am.get_change_meta_by_hash(h).is_some(),
