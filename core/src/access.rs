@@ -411,7 +411,7 @@ mod tests {
 
     use Access::{None as N, ReadOnly as R, ReadWrite as W};
 
-    /// The matrix from DESIGN.md for a user of `dc-north`: own site, sibling
+    /// The access matrix of docs/auth.md for a user of `dc-north`: own site, sibling
     /// (`dc-south`), child (`agent-a`), grandchild's cousin (`agent-b`), parent (`hq`),
     /// network. Each cell is checked for read and write through `can_read`/`can_write`.
     #[test]

@@ -8,11 +8,10 @@
 //!
 //! | target | input | property |
 //! |---|---|---|
-//! | [`frame`] | one WebSocket frame | `Message::decode` never panics; what it decodes re-encodes to a frame that decodes to the same message |
+//! | [`frame`] | one WebSocket frame | `decode_frame` and `Message::decode` never panic; what it decodes re-encodes to a frame that decodes to the same message |
 //! | [`sync_message`] | the `data` of a `sync`/`request` | rejected by the validator, or automerge can receive it and answer it without panicking |
 //! | [`engine`] | a sequence of frames from one peer, with commit/failure/unload controls (see [`EngineInput`]) | the server engine never panics, only emits well-formed frames, never advertises uncommitted heads, and an honest peer can sync afterwards |
 
-use std::io::Read;
 use std::sync::OnceLock;
 
 use automerge::sync::{self, SyncDoc};
@@ -22,7 +21,7 @@ use automerge::{ActorId, Automerge, ObjType, ROOT};
 use crate::access::Access;
 use crate::protocol::{
     ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Message, Output, PeerId, StorageId,
-    memory::MemoryStore,
+    SyncLimits, SyncRejected, decode_frame, memory::MemoryStore,
 };
 use crate::store::Store;
 
@@ -39,11 +38,14 @@ pub const TARGETS: [(&str, Target); 3] = [
 
 // ------------------------------------------------------------------------ frame
 
-/// `Message::decode` on arbitrary bytes. When it decodes, `encode` gives a frame that
+/// `decode_frame` (what the relay runs on every frame) and `Message::decode` on
+/// arbitrary bytes, neither may panic. When it decodes, `encode` gives a frame that
 /// decodes to the same message (up to the one normalisation the encoder makes: an
 /// absent `supportedProtocolVersions` is written as `["1"]`), and encoding is a fixed
 /// point from there.
 pub fn frame(data: &[u8]) {
+    // What the relay runs on every frame (decoding plus the sync validator).
+    let _ = decode_frame(data, &SyncLimits::default());
     let Ok(msg) = Message::decode(data) else {
         return;
     };
@@ -90,93 +92,10 @@ pub fn sync_message(data: &[u8]) {
     }
 }
 
-/// The gate every `sync`/`request` payload passes before automerge sees it.
-///
-/// Stand-in until `dealersync_core::protocol::validate::validate_sync` lands on main:
-/// it implements the limits issue 8 asks for (Bloom filter parameters, bounded
-/// inflation of compressed change chunks, bounded counts), so that the target checks
-/// "rejected or safe" today and switches to the real validator by replacing this body.
-pub fn validate_sync(data: &[u8]) -> Result<sync::Message, String> {
-    const MAX_HASHES: usize = 10_000;
-    const MAX_HAVES: usize = 64;
-    const MAX_PROBES: u64 = 64;
-    const MAX_BITS_PER_ENTRY: u64 = 64;
-    const MAX_INFLATED: u64 = 16 << 20;
-
-    let msg = sync::Message::decode(data).map_err(|e| e.to_string())?;
-    if msg.heads.len() > MAX_HASHES || msg.need.len() > MAX_HASHES {
-        return Err("too many heads or needs".into());
-    }
-    if msg.have.len() > MAX_HAVES {
-        return Err("too many haves".into());
-    }
-    for have in &msg.have {
-        if have.last_sync.len() > MAX_HASHES {
-            return Err("too many lastSync hashes".into());
-        }
-        let bloom = have.bloom.to_bytes();
-        if bloom.is_empty() {
-            continue; // an empty filter: automerge never probes it
-        }
-        let mut rest = bloom.as_slice();
-        let entries = leb128(&mut rest).ok_or("bad bloom header")?;
-        let bits_per_entry = leb128(&mut rest).ok_or("bad bloom header")?;
-        let probes = leb128(&mut rest).ok_or("bad bloom header")?;
-        if entries == 0 {
-            continue;
-        }
-        if !(1..=MAX_BITS_PER_ENTRY).contains(&bits_per_entry) || rest.is_empty() {
-            return Err(format!("bloom filter with {bits_per_entry} bits per entry"));
-        }
-        if !(1..=MAX_PROBES).contains(&probes) {
-            return Err(format!("bloom filter with {probes} probes"));
-        }
-    }
-    let mut inflated = 0u64;
-    for entry in msg.changes.iter() {
-        let mut rest = entry;
-        while !rest.is_empty() {
-            let (kind, header, chunk) = split_chunk(rest).ok_or("bad chunk header")?;
-            if kind == 2 {
-                let mut sink = Vec::new();
-                flate2::read::DeflateDecoder::new(&chunk[header..])
-                    .take(MAX_INFLATED - inflated + 1)
-                    .read_to_end(&mut sink)
-                    .map_err(|e| format!("bad deflate stream: {e}"))?;
-                inflated += sink.len() as u64;
-                if inflated > MAX_INFLATED {
-                    return Err("compressed changes inflate past the limit".into());
-                }
-            }
-            rest = &rest[chunk.len()..];
-        }
-    }
-    Ok(msg)
-}
-
-fn leb128(bytes: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&b, rest) = bytes.split_first()?;
-        *bytes = rest;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-/// One automerge storage chunk at the start of `bytes`: (type, header length, chunk).
-fn split_chunk(bytes: &[u8]) -> Option<(u8, usize, &[u8])> {
-    if bytes.len() < 10 || bytes[..4] != [0x85, 0x6f, 0x4a, 0x83] {
-        return None;
-    }
-    let mut rest = &bytes[9..];
-    let len = leb128(&mut rest)?;
-    let header = bytes.len() - rest.len();
-    let end = usize::try_from(len).ok()?.checked_add(header)?;
-    Some((bytes[8], header, bytes.get(..end)?))
+/// The gate every `sync`/`request` payload passes before automerge sees it: the
+/// relay's validator with its default limits.
+pub fn validate_sync(data: &[u8]) -> Result<sync::Message, SyncRejected> {
+    crate::protocol::validate_sync(data, &SyncLimits::default()).map(|v| v.message)
 }
 
 /// A document with a little history (three changes, a map, a list, a text), the

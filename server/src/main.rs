@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dealersync_core::protocol::DocumentId;
+use dealersync_core::protocol::SyncLimits;
 use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs};
 use dealersync_server::auth::{AuthArgs, Authenticator};
 use dealersync_server::registry::{Registry, StoreDocuments};
@@ -92,6 +93,33 @@ struct ServeArgs {
     /// Largest WebSocket frame accepted: bytes, or with a KiB/MiB/GiB suffix.
     #[arg(long, env = "DEALERSYNC_MAX_FRAME_BYTES", default_value = "16MiB", value_parser = parse_size)]
     max_frame_bytes: usize,
+    /// Largest change accepted, uncompressed: bytes, or with a KiB/MiB/GiB suffix.
+    #[arg(long, env = "DEALERSYNC_MAX_CHANGE_BYTES", default_value = "1MiB", value_parser = parse_size)]
+    max_change_bytes: usize,
+    /// Most operations in one change.
+    #[arg(long, env = "DEALERSYNC_MAX_CHANGE_OPS", default_value_t = 100_000)]
+    max_change_ops: u64,
+    /// Most new changes in one sync message.
+    #[arg(
+        long,
+        env = "DEALERSYNC_MAX_CHANGES_PER_MESSAGE",
+        default_value_t = 50_000
+    )]
+    max_changes_per_message: u64,
+    /// Most operations of new changes in one sync message.
+    #[arg(
+        long,
+        env = "DEALERSYNC_MAX_OPS_PER_MESSAGE",
+        default_value_t = 500_000
+    )]
+    max_ops_per_message: u64,
+    /// Most bytes a sync message may inflate to (compressed changes and documents).
+    #[arg(long, env = "DEALERSYNC_MAX_INFLATED_BYTES", default_value = "64MiB", value_parser = parse_size)]
+    max_inflated_bytes: usize,
+    /// Largest stored document: changes that would grow one past it are refused.
+    /// Keep it below --max-frame-bytes so a new device's first sync fits one frame.
+    #[arg(long, env = "DEALERSYNC_MAX_DOCUMENT_BYTES", default_value = "12MiB", value_parser = parse_size)]
+    max_document_bytes: usize,
     /// Messages per second a connection may send (bursts of one second's worth).
     #[arg(long, env = "DEALERSYNC_MAX_MESSAGES_PER_SEC", default_value_t = 1000)]
     max_messages_per_sec: u32,
@@ -246,6 +274,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             max_frame_bytes: args.max_frame_bytes,
             max_messages_per_sec: args.max_messages_per_sec,
             ping_interval: Duration::from_secs(args.ping_interval_secs.max(1)),
+            sync: SyncLimits {
+                max_change_bytes: args.max_change_bytes as u64,
+                max_change_ops: args.max_change_ops,
+                max_changes_per_message: args.max_changes_per_message,
+                max_ops_per_message: args.max_ops_per_message,
+                max_inflated_bytes: args.max_inflated_bytes as u64,
+                max_document_bytes: args.max_document_bytes as u64,
+            },
             ..Limits::default()
         },
         idle_unload: Duration::from_secs(args.idle_unload_secs),

@@ -20,8 +20,9 @@
 //! until the commit that holds it succeeded: durable before acknowledged.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,7 +31,9 @@ use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use dealersync_core::protocol::engine::{
     BatchToken, CloseReason, ConnId, ConnInfo, Engine, EngineConfig, Output,
 };
-use dealersync_core::protocol::{DocumentId, MessageKind, PeerId, StorageId};
+use dealersync_core::protocol::{
+    DocumentId, Inbound, InboundError, MessageKind, PeerId, StorageId, SyncLimits,
+};
 use dealersync_core::store::{Store, StoreError, WriteBatch};
 use tokio::sync::mpsc as tmpsc;
 use tokio::sync::oneshot;
@@ -39,7 +42,6 @@ use tracing::{debug, error, info, info_span, warn};
 use crate::registry::{DocumentWriter, RegistryError};
 use crate::storage::SqliteStore;
 use crate::telemetry::{self, COMMIT_BATCH_BYTES, COMMIT_BATCH_CHANGES, COMMIT_SECONDS};
-use crate::wire::FrameHeader;
 
 /// How long the engine thread keeps draining queued events before it starts a commit,
 /// so one busy connection cannot postpone everyone's acknowledgement.
@@ -65,6 +67,9 @@ pub struct RelayConfig {
     /// At most this many documents stay in memory: beyond it, documents without
     /// connections are unloaded least recently used first, idle or not.
     pub max_loaded_docs: Option<usize>,
+    /// Bounds on changes and documents (the engine checks a message's growth of a
+    /// document; the connection tasks check everything else before the engine).
+    pub limits: SyncLimits,
 }
 
 /// What the engine sends to a connection task.
@@ -84,8 +89,8 @@ enum Event {
     },
     Frame {
         conn: ConnId,
-        bytes: Vec<u8>,
-        header: FrameHeader,
+        decoded: Result<Inbound, InboundError>,
+        frame_len: usize,
     },
     Disconnect {
         conn: ConnId,
@@ -132,6 +137,8 @@ pub struct RelayHandle {
     events: tmpsc::Sender<Event>,
     next_conn: Arc<AtomicU64>,
     peer_id: PeerId,
+    engine_down: Arc<AtomicBool>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl RelayHandle {
@@ -147,17 +154,35 @@ impl RelayHandle {
         conn
     }
 
-    /// Hands one received frame to the engine.
+    /// Hands one received frame, decoded and validated by the connection task
+    /// ([`dealersync_core::protocol::decode_frame`]), to the engine.
     /// Waits while the engine's queue is full (back-pressure).
-    pub async fn frame(&self, conn: ConnId, bytes: Vec<u8>, header: FrameHeader) {
+    pub async fn frame(
+        &self,
+        conn: ConnId,
+        decoded: Result<Inbound, InboundError>,
+        frame_len: usize,
+    ) {
         let _ = self
             .events
             .send(Event::Frame {
                 conn,
-                bytes,
-                header,
+                decoded,
+                frame_len,
             })
             .await;
+    }
+
+    /// Whether the engine thread is running. A relay whose engine stopped answers no
+    /// sync message, so it must not look healthy.
+    pub fn is_healthy(&self) -> bool {
+        !self.engine_down.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the engine thread has stopped on an error it could not contain.
+    pub async fn engine_stopped(&self) {
+        let mut rx = self.stopped.clone();
+        let _ = rx.wait_for(|down| *down).await;
     }
 
     /// Tells the engine the connection is gone, so it frees its state.
@@ -201,15 +226,19 @@ impl Relay {
             .expect("spawning the writer thread");
         let engine_config = EngineConfig {
             storage_id: Some(config.storage_id.clone()),
+            limits: config.limits.clone(),
             ..EngineConfig::default()
         };
+        let engine_down = Arc::new(AtomicBool::new(false));
+        let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+        let down = Arc::clone(&engine_down);
         let engine = Engine::new(config.peer_id.clone(), engine_config);
         let idle = config.idle_unload;
         let budget = config.max_loaded_docs;
         let engine_thread = std::thread::Builder::new()
             .name("dealersync-engine".into())
             .spawn(move || {
-                EngineLoop {
+                let clean = EngineLoop {
                     engine,
                     store: reads,
                     events: events_rx,
@@ -220,7 +249,11 @@ impl Relay {
                     budget,
                     admin: Vec::new(),
                 }
-                .run()
+                .run();
+                if !clean {
+                    down.store(true, Ordering::Release);
+                    let _ = stopped_tx.send(true);
+                }
             })
             .expect("spawning the engine thread");
         Relay {
@@ -228,6 +261,8 @@ impl Relay {
                 events: events_tx,
                 next_conn: Arc::new(AtomicU64::new(1)),
                 peer_id: config.peer_id,
+                engine_down,
+                stopped: stopped_rx,
             },
             engine_thread,
             writer_thread,
@@ -273,26 +308,43 @@ struct EngineLoop {
 }
 
 impl EngineLoop {
-    fn run(mut self) {
+    /// Runs until shutdown (`true`) or until a panic that cannot be pinned on one
+    /// connection and document (`false`): then the engine's state cannot be trusted,
+    /// and the relay must stop so that a supervisor restarts it from storage.
+    fn run(mut self) -> bool {
         let mut shutting_down = false;
         let mut last_unload = Instant::now();
         loop {
             match self.events.blocking_recv() {
                 Some(Event::Shutdown) | None => shutting_down = true,
-                Some(ev) => self.handle(ev),
+                Some(ev) => {
+                    if !self.handle_contained(ev) {
+                        return false;
+                    }
+                }
             }
             let window = Instant::now() + DRAIN_WINDOW;
             while Instant::now() < window {
                 match self.events.try_recv() {
                     Ok(Event::Shutdown) => shutting_down = true,
-                    Ok(ev) => self.handle(ev),
+                    Ok(ev) => {
+                        if !self.handle_contained(ev) {
+                            return false;
+                        }
+                    }
                     Err(_) => break,
                 }
             }
-            let started = self.start_commit();
+            let started = match catch_unwind(AssertUnwindSafe(|| self.start_commit())) {
+                Ok(started) => started,
+                Err(panic) => {
+                    error!(panic = %panic_text(&panic), "the engine panicked preparing a commit; stopping");
+                    return false;
+                }
+            };
             if shutting_down && self.in_flight.is_none() && !started {
                 info!("engine stopped; every pending write is committed");
-                return;
+                return true;
             }
             if last_unload.elapsed() >= TICK {
                 last_unload = Instant::now();
@@ -308,6 +360,35 @@ impl EngineLoop {
                 metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
                 telemetry::export_engine_stats(self.engine.stats());
             }
+        }
+    }
+
+    /// Handles one event; a panic while handling a connection's frame is contained to
+    /// that connection and document ([`Engine::quarantine`]). Returns `false` when a
+    /// panic could not be contained.
+    fn handle_contained(&mut self, ev: Event) -> bool {
+        let culprit = match &ev {
+            Event::Frame { conn, decoded, .. } => Some((*conn, frame_document(decoded))),
+            _ => None,
+        };
+        let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.handle(ev))) else {
+            return true;
+        };
+        let why = panic_text(&panic);
+        telemetry::count_error("engine_panic");
+        let Some((conn, doc)) = culprit else {
+            error!(panic = %why, "the engine panicked outside any connection's message; stopping");
+            return false;
+        };
+        error!(conn = conn.0, doc = ?doc, panic = %why, "the engine panicked on a message; closing that connection and reloading the document");
+        match catch_unwind(AssertUnwindSafe(|| {
+            self.engine.quarantine(conn, doc, "internal error")
+        })) {
+            Ok(out) => {
+                self.dispatch(out);
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -341,19 +422,19 @@ impl EngineLoop {
             }
             Event::Frame {
                 conn,
-                bytes,
-                header,
+                decoded,
+                frame_len,
             } => {
-                let span = info_span!(
-                    "doc",
-                    conn = conn.0,
-                    doc = header.document_id.as_deref().unwrap_or(""),
-                    kind = header.kind
-                );
+                let doc = frame_document(&decoded).map(|d| d.to_string());
+                let span = info_span!("doc", conn = conn.0, doc = doc.as_deref().unwrap_or(""));
                 let _enter = span.enter();
-                let out = self
-                    .engine
-                    .receive(conn, &bytes, now_ms(), &self.store as &dyn Store);
+                let out = self.engine.receive_decoded(
+                    conn,
+                    decoded,
+                    frame_len,
+                    now_ms(),
+                    &self.store as &dyn Store,
+                );
                 self.dispatch(out);
             }
             Event::Disconnect { conn } => {
@@ -510,7 +591,8 @@ impl EngineLoop {
                         CloseReason::BadFrame(_)
                         | CloseReason::Protocol(_)
                         | CloseReason::Storage(_)
-                        | CloseReason::Overloaded(_) => {
+                        | CloseReason::Overloaded(_)
+                        | CloseReason::TooLarge(_) => {
                             telemetry::count_error(reason.kind());
                             warn!(conn = conn.0, kind = reason.kind(), "closing: {reason}");
                         }
@@ -560,6 +642,25 @@ impl EngineLoop {
             }
         }
     }
+}
+
+/// The document a frame is about, when it names one.
+fn frame_document(decoded: &Result<Inbound, InboundError>) -> Option<DocumentId> {
+    match decoded {
+        Ok(inbound) => inbound.message.document_id().copied(),
+        Err(InboundError::Sync { doc, .. }) => Some(*doc),
+        Err(InboundError::Wire(_)) => None,
+    }
+}
+
+/// A panic's message, for the log.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    text.chars().take(200).collect()
 }
 
 fn lost(doc: DocumentId) -> RegistryError {
@@ -690,9 +791,11 @@ mod tests {
     use dealersync_core::protocol::{DocumentId, Message, PeerMetadata};
 
     use crate::storage::StoreOptions;
+    use dealersync_core::protocol::decode_frame;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_connection_that_does_not_read_is_dropped_not_buffered() {
+        let limits = SyncLimits::default();
         let dir = tempfile::tempdir().unwrap();
         let open = || SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap();
         let (reads, writes) = (open(), open());
@@ -705,6 +808,7 @@ mod tests {
                 peer_id: PeerId::from("relay"),
                 storage_id: StorageId("relay-store".into()),
                 idle_unload: Duration::from_secs(60),
+                limits: SyncLimits::default(),
                 max_loaded_docs: None,
             },
             reads,
@@ -721,7 +825,7 @@ mod tests {
         }
         .encode();
         handle
-            .frame(conn, join.clone(), crate::wire::peek(&join))
+            .frame(conn, decode_frame(&join, &limits), join.len())
             .await;
         let mut empty = automerge::AutoCommit::new();
         let mut state = automerge::sync::State::new();
@@ -738,7 +842,7 @@ mod tests {
         }
         .encode();
         handle
-            .frame(conn, request.clone(), crate::wire::peek(&request))
+            .frame(conn, decode_frame(&request, &limits), request.len())
             .await;
 
         // The answer to the request does not fit: the engine drops the outbox instead
@@ -769,6 +873,7 @@ mod tests {
                 peer_id: PeerId::from("relay"),
                 storage_id: StorageId("relay-store".into()),
                 idle_unload: Duration::from_secs(60),
+                limits: SyncLimits::default(),
                 max_loaded_docs: None,
             },
             reads,

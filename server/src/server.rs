@@ -168,6 +168,7 @@ pub async fn serve_with(
             storage_id,
             idle_unload: options.idle_unload,
             max_loaded_docs: options.max_loaded_docs,
+            limits: options.limits.sync.clone(),
         },
         reads,
         writes,
@@ -206,17 +207,25 @@ pub async fn serve_with(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
         }
     });
+    let (engine, health) = (relay.handle(), relay.handle());
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        shutdown.await;
-        info!("shutting down: closing connections, finishing commits");
+        tokio::select! {
+            _ = shutdown => info!("shutting down: closing connections, finishing commits"),
+            _ = engine.engine_stopped() => {
+                tracing::error!("the sync engine stopped on an internal error; shutting down so that a supervisor restarts the relay");
+            }
+        }
         let _ = stop_tx.send(true);
     })
     .await?;
     tokio::task::spawn_blocking(move || relay.shutdown()).await?;
+    if !health.is_healthy() {
+        anyhow::bail!("the sync engine stopped on an internal error (see the log above)");
+    }
     info!("shut down cleanly");
     Ok(())
 }
@@ -261,8 +270,18 @@ async fn sync_socket(
         .into_response()
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `ok` while the sync engine runs; 503 once it has stopped, so a load balancer or
+/// supervisor takes the relay out of service instead of trusting a dead one.
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.relay.is_healthy() {
+        "ok\n".into_response()
+    } else {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the sync engine stopped\n",
+        )
+            .into_response()
+    }
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -18,7 +18,9 @@ use crate::relay::{Outgoing, RelayHandle};
 use crate::server::JoinCheck;
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
-use dealersync_core::protocol::MessageKind;
+use dealersync_core::protocol::{
+    Inbound, InboundError, Message, MessageKind, SyncLimits, WireError, decode_frame,
+};
 
 /// Per-connection limits.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// When the connection's credentials expire (set per connection at admission).
     pub expires_in: Option<Duration>,
+    /// Bounds on sync messages, checked here before the engine sees a frame.
+    pub sync: SyncLimits,
 }
 
 impl Default for Limits {
@@ -47,6 +51,7 @@ impl Default for Limits {
             outbox_capacity: 4096,
             write_timeout: Duration::from_secs(30),
             expires_in: None,
+            sync: SyncLimits::default(),
         }
     }
 }
@@ -221,30 +226,41 @@ async fn run(
                                 ),
                             ));
                         }
-                        let header = wire::peek(&bytes);
-                        count(MESSAGES_IN, BYTES_IN, header.kind, bytes.len());
-                        if header.kind == "join"
-                            && peer.is_none()
-                            && let Some(id) = &header.sender_id
+                        let frame_len = bytes.len();
+                        let decoded = decode(bytes, &limits.sync).await;
+                        let kind = match &decoded {
+                            Ok(inbound) => inbound.message.kind().as_str(),
+                            Err(InboundError::Wire(WireError::UnknownType(_))) => "other",
+                            Err(InboundError::Sync { .. }) => "sync",
+                            Err(InboundError::Wire(_)) => "invalid",
+                        };
+                        count(MESSAGES_IN, BYTES_IN, kind, frame_len);
+                        if peer.is_none()
+                            && let Ok(Inbound {
+                                message: Message::Join { sender_id, metadata, .. },
+                                ..
+                            }) = &decoded
                         {
-                            tracing::Span::current().record("peer", id.as_str());
-                            peer = Some(id.clone());
+                            tracing::Span::current().record("peer", sender_id.0.as_str());
+                            peer = Some(sender_id.0.clone());
                             // Vetted before the engine sees it: the engine lets a
                             // second connection with the same peer id replace the
                             // first, which must not happen for another user's peer id.
                             // Later joins on this connection must repeat the same id
                             // (the engine closes otherwise), so the first is the one.
+                            // The ids are the decoder's, the same the engine reads.
+                            let storage = metadata.as_ref().and_then(|m| m.storage_id.clone());
                             if let Some(check) = &join_check
-                                && let Err(why) = vet_join(check, id, &bytes).await
+                                && let Err(why) = vet_join(check, &sender_id.0, storage.map(|s| s.0)).await
                             {
                                 break End::Breach(Breach::new("peer_taken", close_code::POLICY, why));
                             }
                         }
-                        if header.kind == "sync" && sync_pending.is_none() {
+                        if kind == "sync" && sync_pending.is_none() {
                             sync_pending = Some(Instant::now());
                         }
-                        tracing::trace!(kind = header.kind, len = bytes.len(), "frame in");
-                        relay.frame(conn, Vec::from(bytes), header).await;
+                        tracing::trace!(kind, len = frame_len, "frame in");
+                        relay.frame(conn, decoded, frame_len).await;
                     }
                 }
             }
@@ -321,6 +337,7 @@ async fn run(
                 }
                 CloseReason::Storage(_) => close_code::ERROR,
                 CloseReason::Overloaded(_) => close_code::AGAIN,
+                CloseReason::TooLarge(_) => close_code::SIZE,
                 _ => close_code::POLICY,
             };
             (code, reason.to_string())
@@ -362,19 +379,32 @@ async fn run(
 }
 
 /// Runs the join check on a blocking thread with the peer and storage ids of the
-/// `join` frame.
-async fn vet_join(check: &JoinCheck, peer: &str, frame: &[u8]) -> Result<(), String> {
-    let storage = match dealersync_core::protocol::Message::decode(frame) {
-        Ok(dealersync_core::protocol::Message::Join { metadata, .. }) => {
-            metadata.and_then(|m| m.storage_id).map(|s| s.0)
-        }
-        // Not a valid join: the engine answers it with the precise error.
-        _ => return Ok(()),
-    };
+/// decoded `join`.
+async fn vet_join(check: &JoinCheck, peer: &str, storage: Option<String>) -> Result<(), String> {
     let (check, peer) = (check.clone(), peer.to_string());
     tokio::task::spawn_blocking(move || check(&peer, storage.as_deref()))
         .await
         .unwrap_or_else(|e| Err(format!("cannot check the peer id: {e}")))
+}
+
+/// Frames up to this size are decoded on the connection's task; larger ones (whose
+/// changes may take milliseconds to parse and inflate) on the blocking pool, so the
+/// runtime's workers keep serving other connections.
+const DECODE_INLINE_BYTES: usize = 16 * 1024;
+
+/// Decodes and validates a frame ([`decode_frame`]) off the engine thread.
+async fn decode(bytes: axum::body::Bytes, limits: &SyncLimits) -> Result<Inbound, InboundError> {
+    if bytes.len() <= DECODE_INLINE_BYTES {
+        return decode_frame(&bytes, limits);
+    }
+    let limits = limits.clone();
+    tokio::task::spawn_blocking(move || decode_frame(&bytes, &limits))
+        .await
+        .unwrap_or_else(|e| {
+            Err(InboundError::Wire(WireError::Cbor(format!(
+                "the frame could not be decoded: {e}"
+            ))))
+        })
 }
 
 /// How long a closing connection waits for the peer's close.

@@ -988,7 +988,10 @@ impl RustClient {
             })?;
         let mut engine = Engine::new(
             PeerId(format!("rust-{name}-{}", rand::random::<u32>())),
-            EngineConfig::default(),
+            EngineConfig {
+                limits: dealersync_core::protocol::SyncLimits::unlimited(),
+                ..EngineConfig::default()
+            },
         );
         let join = engine.connect_to_server(RUST_CONN, ConnInfo::full_access());
         let mut client = RustClient {

@@ -96,7 +96,7 @@ impl Config {
         self.tree().is_within(site, ancestor)
     }
 
-    /// The access the server grants this user to a site's document (DESIGN.md, Auth).
+    /// The access the server grants this user to a site's document (docs/auth.md).
     pub fn site_access(&self, site: &str) -> Access {
         self.tree().site_access(&self.claims.principal(), site)
     }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
 use automerge::{Automerge, ChangeHash, ReadDoc};
+use dealersync_core::protocol::SyncLimits;
 use dealersync_core::protocol::engine::{ConnId, ConnInfo, Engine, EngineConfig, Output};
 use dealersync_core::protocol::{DocumentId, PeerId, StorageId};
 use futures_util::{SinkExt, StreamExt};
@@ -268,6 +269,9 @@ impl<'a> Session<'a> {
             PeerId(format!("dealersync-cli-{}", uuid::Uuid::new_v4())),
             EngineConfig {
                 storage_id: Some(StorageId(ws.config.storage_id.clone())),
+                // The relay enforced its limits on everything it holds; a device must
+                // be able to read whatever its relay serves.
+                limits: SyncLimits::unlimited(),
                 ..EngineConfig::default()
             },
         );

@@ -79,9 +79,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use automerge::sync::{self, State, SyncDoc};
-use automerge::{Automerge, Change, ChangeHash};
+use automerge::{Automerge, ChangeHash};
 
 use super::ids::{DocumentId, PeerId, StorageId};
+use super::inbound::{Inbound, InboundError, decode_frame};
+use super::limits::SyncLimits;
+use super::validate::ValidSync;
 use super::wire::{Message, MessageKind, PROTOCOL_VERSION, PeerMetadata, WireError};
 use crate::access::Access;
 use crate::store::{AuditRecord, Store, StoreError, WriteBatch};
@@ -151,6 +154,8 @@ pub struct EngineConfig {
     pub max_queued_per_doc: usize,
     /// How many ephemeral (sender, session) pairs are remembered for de-duplication.
     pub ephemeral_sessions: usize,
+    /// Bounds on what a peer may send (see [`SyncLimits`]).
+    pub limits: SyncLimits,
 }
 
 impl Default for EngineConfig {
@@ -160,6 +165,7 @@ impl Default for EngineConfig {
             compact_min_bytes: 64 * 1024,
             max_queued_per_doc: 10_000,
             ephemeral_sessions: 10_000,
+            limits: SyncLimits::default(),
         }
     }
 }
@@ -176,6 +182,9 @@ pub enum CloseReason {
     Storage(String),
     /// The connection overflowed a queue (an `error` was sent first).
     Overloaded(String),
+    /// A message or change is larger than the relay's limits, or would grow a
+    /// document past its limit (an `error` was sent first).
+    TooLarge(String),
     /// The same peer id joined on another connection; the newer one wins.
     Replaced,
     /// The peer sent `leave`.
@@ -192,6 +201,7 @@ impl CloseReason {
             CloseReason::Protocol(_) => "protocol",
             CloseReason::Storage(_) => "storage",
             CloseReason::Overloaded(_) => "overloaded",
+            CloseReason::TooLarge(_) => "too_large",
             CloseReason::Replaced => "replaced",
             CloseReason::PeerLeft => "peer_left",
             CloseReason::PeerError(_) => "peer_error",
@@ -205,7 +215,8 @@ impl std::fmt::Display for CloseReason {
             CloseReason::BadFrame(m)
             | CloseReason::Protocol(m)
             | CloseReason::Storage(m)
-            | CloseReason::Overloaded(m) => f.write_str(m),
+            | CloseReason::Overloaded(m)
+            | CloseReason::TooLarge(m) => f.write_str(m),
             CloseReason::Replaced => f.write_str("the peer id connected again elsewhere"),
             CloseReason::PeerLeft => f.write_str("the peer left"),
             CloseReason::PeerError(m) => write!(f, "the peer reported an error: {m}"),
@@ -374,7 +385,7 @@ struct Doc {
     writing: Option<Vec<ChangeHash>>,
     peers: BTreeMap<ConnId, PeerDoc>,
     /// Sync messages that arrived while writing, in arrival order.
-    queue: VecDeque<(ConnId, sync::Message)>,
+    queue: VecDeque<(ConnId, ValidSync)>,
     /// Connections whose changes are applied but not yet in a batch.
     senders: BTreeSet<ConnId>,
     /// Connections whose changes are in the batch being committed.
@@ -454,11 +465,6 @@ pub struct Engine {
     now: i64,
     stats: EngineStats,
 }
-
-/// Why the changes in a sync message cannot be applied.
-#[derive(Debug, thiserror::Error)]
-#[error("a change in the sync message is not valid automerge data: {0}")]
-struct InvalidChanges(String);
 
 impl Engine {
     /// An engine for the local peer id.
@@ -593,22 +599,48 @@ impl Engine {
         now_ms: i64,
         store: &dyn Store,
     ) -> Vec<Output> {
+        let decoded = decode_frame(frame, &self.config.limits);
+        self.receive_decoded(conn, decoded, frame.len(), now_ms, store)
+    }
+
+    /// [`Engine::receive`] for a frame the driver already decoded with
+    /// [`decode_frame`] (off the engine's thread, with the engine's limits).
+    pub fn receive_decoded(
+        &mut self,
+        conn: ConnId,
+        decoded: Result<Inbound, InboundError>,
+        frame_len: usize,
+        now_ms: i64,
+        store: &dyn Store,
+    ) -> Vec<Output> {
         self.now = now_ms;
-        self.stats.bytes_in += frame.len() as u64;
+        self.stats.bytes_in += frame_len as u64;
         let mut out = Vec::new();
         let Some(phase) = self.conns.get(&conn).map(|c| c.phase) else {
             return out;
         };
-        let msg = match Message::decode(frame) {
-            Ok(m) => m,
-            Err(WireError::UnknownType(t)) => {
+        let (msg, mut valid) = match decoded {
+            Ok(inbound) => (inbound.message, inbound.sync),
+            Err(InboundError::Wire(WireError::UnknownType(t))) => {
                 self.stats.unknown_types_ignored += 1;
+                let t: String = t.chars().take(40).collect();
                 tracing::debug!(%conn, r#type = %t, "ignoring unknown message type");
                 return out;
             }
-            Err(e) => {
+            Err(InboundError::Wire(e)) => {
                 self.stats.frames_rejected += 1;
                 self.fail(&mut out, conn, CloseReason::BadFrame(e.to_string()));
+                return out;
+            }
+            Err(e @ InboundError::Sync { .. }) => {
+                self.stats.frames_rejected += 1;
+                let reason = match &e {
+                    InboundError::Sync { rejected, .. } if rejected.is_limit() => {
+                        CloseReason::TooLarge(e.to_string())
+                    }
+                    _ => CloseReason::Protocol(e.to_string()),
+                };
+                self.fail(&mut out, conn, reason);
                 return out;
             }
         };
@@ -683,18 +715,16 @@ impl Engine {
                 }
             }
             (Phase::Ready, Message::Peer { .. }) => {}
-            (
-                Phase::Ready,
-                Message::Request {
-                    document_id, data, ..
-                },
-            )
-            | (
-                Phase::Ready,
-                Message::Sync {
-                    document_id, data, ..
-                },
-            ) => self.on_sync(&mut out, conn, document_id, &data, store),
+            (Phase::Ready, Message::Request { document_id, .. })
+            | (Phase::Ready, Message::Sync { document_id, .. }) => match valid.take() {
+                Some(v) => self.on_sync(&mut out, conn, document_id, v, store),
+                // A caller-built `Inbound` without its validated message.
+                None => self.fail(
+                    &mut out,
+                    conn,
+                    CloseReason::Protocol("sync message was not validated".into()),
+                ),
+            },
             (Phase::Ready, Message::DocUnavailable { document_id, .. }) => {
                 if let Some(p) = self
                     .docs
@@ -887,23 +917,9 @@ impl Engine {
         out: &mut Vec<Output>,
         conn: ConnId,
         doc_id: DocumentId,
-        data: &[u8],
+        msg: ValidSync,
         store: &dyn Store,
     ) {
-        let msg = match sync::Message::decode(data) {
-            Ok(m) => m,
-            Err(e) => {
-                self.stats.frames_rejected += 1;
-                self.fail(
-                    out,
-                    conn,
-                    CloseReason::Protocol(format!(
-                        "`data` for document {doc_id} is not an automerge sync message: {e}"
-                    )),
-                );
-                return;
-            }
-        };
         if !(self.conns[&conn].info.access)(&doc_id).can_read() {
             if let Some(d) = self.docs.get_mut(&doc_id) {
                 d.peers.remove(&conn);
@@ -958,7 +974,7 @@ impl Engine {
         out: &mut Vec<Output>,
         conn: ConnId,
         doc_id: DocumentId,
-        mut msg: sync::Message,
+        valid: ValidSync,
         store: &dyn Store,
     ) {
         let Some(c) = self.conns.get(&conn) else {
@@ -978,18 +994,23 @@ impl Engine {
         let d = self.docs.get_mut(&doc_id).expect("caller loaded it");
         d.last_active = now;
 
-        let incoming = match inspect_changes(&msg) {
-            Ok(i) => i,
-            Err(e) => {
-                self.stats.frames_rejected += 1;
-                self.fail(out, conn, CloseReason::Protocol(e.to_string()));
-                return;
-            }
-        };
-        let new: Vec<ChangeHash> = incoming
-            .into_iter()
-            .filter(|h| !has_change(&d.am, h))
-            .collect();
+        let growth = valid.growth(|h| has_change(&d.am, h));
+        let stored = d.snapshot_bytes + d.incremental_bytes;
+        let mut msg = valid.message;
+        let new = growth.hashes.clone();
+        if !new.is_empty()
+            && access.can_write()
+            && let Err(e) = growth.check(stored, &self.config.limits)
+        {
+            // Refused before automerge sees them: nothing is applied or stored.
+            self.stats.frames_rejected += 1;
+            self.fail(
+                out,
+                conn,
+                CloseReason::TooLarge(format!("sync message for document {doc_id} refused: {e}")),
+            );
+            return;
+        }
         if !new.is_empty() && !access.can_write() {
             // Rejected before automerge sees them: strip the changes, keep the heads
             // and Bloom filter so the read-only peer still receives ours.
@@ -1616,9 +1637,49 @@ impl Engine {
         out
     }
 
+    /// Recovers from a panic while handling `conn`'s message about `doc` (a bug in
+    /// automerge or here; the driver caught it). The connection is answered `error`
+    /// and closed, and the document is dropped from memory with every connection that
+    /// had it open, so nothing half-applied is ever advertised or written: the next
+    /// peer to ask loads it again from storage, and the closed peers reconnect and
+    /// resend what the store does not have. Other documents are untouched.
+    pub fn quarantine(&mut self, conn: ConnId, doc: Option<DocumentId>, why: &str) -> Vec<Output> {
+        let mut out = Vec::new();
+        if self.conns.contains_key(&conn) {
+            self.fail(
+                &mut out,
+                conn,
+                CloseReason::Protocol(format!("the relay could not process this message: {why}")),
+            );
+        }
+        let Some(doc_id) = doc else {
+            return out;
+        };
+        self.dirty.remove(&doc_id);
+        if let Some(f) = &mut self.in_flight {
+            // Its commit still lands; the document is reloaded from the store after.
+            f.docs.retain(|(d, _)| *d != doc_id);
+        }
+        let Some(d) = self.docs.remove(&doc_id) else {
+            return out;
+        };
+        for peer in d.peers.keys() {
+            if self.conns.contains_key(peer) {
+                self.fail(
+                    &mut out,
+                    *peer,
+                    CloseReason::Overloaded(format!(
+                        "document {doc_id} was reloaded after an internal error; reconnect"
+                    )),
+                );
+            }
+        }
+        out
+    }
+
     /// Applies the messages that arrived while the document was being written.
     fn replay_queue(&mut self, out: &mut Vec<Output>, doc_id: DocumentId, store: &dyn Store) {
-        let queued: Vec<(ConnId, sync::Message)> = match self.docs.get_mut(&doc_id) {
+        let queued: Vec<(ConnId, ValidSync)> = match self.docs.get_mut(&doc_id) {
             Some(d) if d.writing.is_none() => d.queue.drain(..).collect(),
             _ => return,
         };
@@ -1645,9 +1706,9 @@ impl Engine {
         &mut self,
         out: &mut Vec<Output>,
         doc_id: DocumentId,
-        queued: Vec<(ConnId, sync::Message)>,
+        queued: Vec<(ConnId, ValidSync)>,
         store: &dyn Store,
-    ) -> Result<(), Vec<(ConnId, sync::Message)>> {
+    ) -> Result<(), Vec<(ConnId, ValidSync)>> {
         if queued.len() < 2 {
             return Err(queued);
         }
@@ -1660,19 +1721,30 @@ impl Engine {
             if !(c.info.access)(&doc_id).can_write() {
                 return Err(queued);
             }
-            let Ok(hashes) = inspect_changes(msg) else {
-                return Err(queued);
-            };
-            for h in hashes {
-                sender_of.entry(h).or_insert(*conn);
+            for c in &msg.changes {
+                sender_of.entry(c.hash).or_insert(*conn);
             }
-            for chunk in msg.changes.iter() {
+            for chunk in msg.message.changes.iter() {
                 chunks.extend_from_slice(chunk);
             }
         }
         let Some(d) = self.docs.get_mut(&doc_id) else {
             return Err(queued);
         };
+        // Within the limits together, or each message is answered on its own.
+        let mut growth = crate::protocol::validate::Growth::default();
+        for (_, v) in &queued {
+            let g = v.growth(|h| has_change(&d.am, h));
+            growth.hashes.extend(g.hashes);
+            growth.bytes += g.bytes;
+            growth.ops += g.ops;
+        }
+        if growth
+            .check(d.snapshot_bytes + d.incremental_bytes, &self.config.limits)
+            .is_err()
+        {
+            return Err(queued);
+        }
         if chunks.is_empty() {
             return Err(queued);
         }
@@ -1684,8 +1756,9 @@ impl Engine {
         self.stats.apply_calls += 1;
         let now = self.now;
         let mut conns = Vec::with_capacity(queued.len());
-        for (conn, mut msg) in queued {
+        for (conn, valid) in queued {
             self.ensure_peer(conn, doc_id, store);
+            let mut msg = valid.message;
             msg.changes = sync::ChunkList::empty();
             let d = self.docs.get_mut(&doc_id).expect("checked above");
             d.last_active = now;
@@ -1819,83 +1892,6 @@ fn receive_sync(
     result
 }
 
-/// The hashes of every change a sync message carries, parsed without applying
-/// anything, so that invalid bytes and read-only violations are caught before
-/// automerge sees them.
-/// An entry of the message's change list may hold several storage chunks back to
-/// back (a v2 message sends a whole saved document, which can be followed by
-/// change chunks).
-fn inspect_changes(msg: &sync::Message) -> Result<Vec<ChangeHash>, InvalidChanges> {
-    let mut out = Vec::new();
-    let mut push = |c: &Change| out.push(c.hash());
-    for entry in msg.changes.iter() {
-        for (kind, chunk) in split_chunks(entry)? {
-            match kind {
-                CHUNK_CHANGE | CHUNK_COMPRESSED => {
-                    let c = Change::try_from(chunk).map_err(|e| InvalidChanges(e.to_string()))?;
-                    push(&c);
-                }
-                CHUNK_DOCUMENT => {
-                    let doc = Automerge::load(chunk).map_err(|e| InvalidChanges(e.to_string()))?;
-                    doc.get_changes(&[]).iter().for_each(&mut push);
-                }
-                CHUNK_BUNDLE => {
-                    let bundle = automerge::Bundle::try_from(chunk)
-                        .map_err(|e| InvalidChanges(e.to_string()))?;
-                    let changes = bundle
-                        .to_changes()
-                        .map_err(|e| InvalidChanges(e.to_string()))?;
-                    changes.iter().for_each(&mut push);
-                }
-                other => return Err(InvalidChanges(format!("unknown chunk type {other}"))),
-            }
-        }
-    }
-    Ok(out)
-}
-
-const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
-const CHUNK_DOCUMENT: u8 = 0;
-const CHUNK_CHANGE: u8 = 1;
-const CHUNK_COMPRESSED: u8 = 2;
-const CHUNK_BUNDLE: u8 = 3;
-
-/// Splits automerge storage bytes into chunks by their headers (magic, checksum,
-/// type, LEB128 length); the chunks themselves are verified by their parsers.
-fn split_chunks(mut bytes: &[u8]) -> Result<Vec<(u8, &[u8])>, InvalidChanges> {
-    let bad = |why: &str| InvalidChanges(why.to_string());
-    let mut out = Vec::new();
-    while !bytes.is_empty() {
-        if bytes.len() < 10 || bytes[..4] != MAGIC {
-            return Err(bad("chunk does not start with the automerge magic bytes"));
-        }
-        let kind = bytes[8];
-        let mut len: u64 = 0;
-        let mut shift = 0;
-        let mut i = 9;
-        loop {
-            let b = *bytes.get(i).ok_or_else(|| bad("truncated chunk length"))?;
-            if shift > 56 {
-                return Err(bad("chunk length overflows"));
-            }
-            len |= u64::from(b & 0x7f) << shift;
-            shift += 7;
-            i += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| l.checked_add(i))
-            .filter(|e| *e <= bytes.len())
-            .ok_or_else(|| bad("chunk is longer than the message"))?;
-        out.push((kind, &bytes[..end]));
-        bytes = &bytes[end..];
-    }
-    Ok(out)
-}
-
 /// Whether the document has applied the change (automerge keeps its own
 /// `has_change` crate-private).
 fn has_change(am: &Automerge, hash: &ChangeHash) -> bool {
@@ -1923,25 +1919,5 @@ mod tests {
         is_send::<Engine>();
         is_send::<Output>();
         is_send::<(BatchToken, WriteBatch)>();
-    }
-
-    #[test]
-    fn chunks_split_by_header_and_reject_garbage() {
-        let mut a = Automerge::new();
-        let mut tx = a.transaction();
-        automerge::transaction::Transactable::put(&mut tx, automerge::ROOT, "k", 1).unwrap();
-        tx.commit();
-        let doc = a.save();
-        let change = a.get_changes(&[])[0].raw_bytes().to_vec();
-        let both = [doc.clone(), change.clone()].concat();
-        let parts = split_chunks(&both).unwrap();
-        assert_eq!(parts.len(), 2);
-        assert_eq!(parts[0].0, CHUNK_DOCUMENT);
-        assert_eq!(parts[1].0, CHUNK_CHANGE);
-        assert!(split_chunks(&both[..both.len() - 1]).is_err());
-        assert!(split_chunks(b"not a chunk at all").is_err());
-        let mut wrong_magic = change.clone();
-        wrong_magic[0] ^= 1;
-        assert!(split_chunks(&wrong_magic).is_err());
     }
 }

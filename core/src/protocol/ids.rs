@@ -44,6 +44,11 @@ impl DocumentId {
 impl FromStr for DocumentId {
     type Err = BadDocumentId;
     fn from_str(s: &str) -> Result<Self, BadDocumentId> {
+        // bs58 decoding is quadratic in the length: refuse long input before it.
+        if s.len() > super::limits::MAX_DOCUMENT_ID_CHARS {
+            let head: String = s.chars().take(40).collect();
+            return Err(BadDocumentId(format!("{head}… ({} bytes)", s.len())));
+        }
         let bare = s.strip_prefix("automerge:").unwrap_or(s);
         // A URL may carry heads after a `#`; the id is what comes before.
         let bare = bare.split('#').next().unwrap_or(bare);

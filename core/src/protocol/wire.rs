@@ -23,7 +23,12 @@ use std::collections::BTreeMap;
 
 use ciborium::Value;
 
+use super::cbor_shape::{self, ShapeError};
 use super::ids::{DocumentId, PeerId, StorageId};
+use super::limits::{MAX_DOCUMENT_ID_CHARS, MAX_ID_BYTES};
+
+/// Longest `error` message text accepted from a peer, in bytes.
+const MAX_MESSAGE_BYTES: usize = 4096;
 
 /// The only protocol version this implementation speaks.
 pub const PROTOCOL_VERSION: &str = "1";
@@ -249,6 +254,17 @@ pub enum WireError {
     /// `documentId` is not a bs58check document id.
     #[error("field `documentId` is not a document id: {0}")]
     BadDocumentId(String),
+    /// The frame's CBOR has more items or deeper nesting than any message has.
+    #[error("frame is not a protocol message: {0}")]
+    Shape(#[from] ShapeError),
+    /// A text field is longer than the protocol allows (ids are short).
+    #[error("field `{field}` is longer than {max} bytes")]
+    TooLong {
+        /// The field.
+        field: &'static str,
+        /// Its maximum length in bytes.
+        max: usize,
+    },
     /// `type` names no message this protocol knows. The engine ignores these, so a
     /// newer client's additions do not cost it the connection.
     #[error("unknown message type {0:?}")]
@@ -427,6 +443,8 @@ impl Message {
 
     /// Reads one frame. See the module docs for what is accepted.
     pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
+        // Bounded before anything is allocated: see `cbor_shape`.
+        cbor_shape::check(frame)?;
         let mut rest = frame;
         let value: Value =
             ciborium::de::from_reader(&mut rest).map_err(|e| WireError::Cbor(e.to_string()))?;
@@ -437,12 +455,16 @@ impl Message {
             return Err(WireError::NotAMap);
         };
         let mut fields: BTreeMap<String, Value> = BTreeMap::new();
+        let mut seen: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
         for (k, v) in entries {
             let Value::Text(k) = k else {
                 return Err(WireError::NotAMap);
             };
-            if fields.contains_key(&k) {
-                return Err(WireError::DuplicateField(k));
+            // A key given twice is refused even when one of them is null: a reader
+            // that keeps the first and one that keeps the last would disagree on who
+            // sent the message.
+            if !seen.insert(k.clone()) {
+                return Err(WireError::DuplicateField(k.chars().take(40).collect()));
             }
             // null and undefined mean "not given", as in JavaScript.
             if !matches!(v, Value::Null) {
@@ -542,8 +564,14 @@ impl Fields {
     }
 
     fn opt_text(&self, field: &'static str) -> Result<Option<String>, WireError> {
+        let max = if field == "message" {
+            MAX_MESSAGE_BYTES
+        } else {
+            MAX_ID_BYTES
+        };
         match self.get(field) {
             None => Ok(None),
+            Some(Value::Text(s)) if s.len() > max => Err(WireError::TooLong { field, max }),
             Some(Value::Text(s)) => Ok(Some(s.clone())),
             Some(_) => Err(WireError::WrongType {
                 field,
@@ -590,6 +618,10 @@ impl Fields {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|i| match i {
+                    Value::Text(s) if s.len() > MAX_ID_BYTES => Err(WireError::TooLong {
+                        field,
+                        max: MAX_ID_BYTES,
+                    }),
                     Value::Text(s) => Ok(s.clone()),
                     _ => Err(wrong.clone()),
                 })
@@ -602,6 +634,10 @@ impl Fields {
     fn document_id(&self) -> Result<DocumentId, WireError> {
         match self.get("documentId") {
             None => Err(WireError::MissingField("documentId")),
+            Some(Value::Text(s)) if s.len() > MAX_DOCUMENT_ID_CHARS => Err(WireError::TooLong {
+                field: "documentId",
+                max: MAX_DOCUMENT_ID_CHARS,
+            }),
             Some(Value::Text(s)) => s
                 .parse()
                 .map_err(|_| WireError::BadDocumentId(s.chars().take(80).collect())),
@@ -629,6 +665,12 @@ impl Fields {
         for (k, v) in entries {
             match (k.as_text(), v) {
                 (Some("storageId"), Value::Null) => {}
+                (Some("storageId"), Value::Text(s)) if s.len() > MAX_ID_BYTES => {
+                    return Err(WireError::TooLong {
+                        field: "storageId",
+                        max: MAX_ID_BYTES,
+                    });
+                }
                 (Some("storageId"), Value::Text(s)) => md.storage_id = Some(StorageId(s.clone())),
                 (Some("storageId"), _) => return Err(wrong("storageId", "a text string")),
                 (Some("isEphemeral"), Value::Null) => {}
@@ -656,6 +698,12 @@ impl Fields {
             let (Some(sid), Value::Map(inner)) = (k.as_text(), v) else {
                 return Err(wrong("a map from storage id to {heads, timestamp}"));
             };
+            if sid.len() > MAX_ID_BYTES {
+                return Err(WireError::TooLong {
+                    field: "newHeads",
+                    max: MAX_ID_BYTES,
+                });
+            }
             let mut heads = Vec::new();
             let mut timestamp = 0;
             for (ik, iv) in inner {
@@ -915,7 +963,7 @@ mod tests {
         let good = sync(Value::Bytes(vec![0x42]));
         assert!(matches!(
             Message::decode(&good[..good.len() - 3]),
-            Err(WireError::Cbor(_))
+            Err(WireError::Shape(ShapeError::Truncated))
         ));
         let mut trailing = good.clone();
         trailing.push(0);
