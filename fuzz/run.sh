@@ -61,7 +61,9 @@ for t in "${TARGETS[@]}"; do
     else
         failed+=("$t")
         echo "fuzz/run.sh: $t FAILED; its output:" >&2
-        grep -vE "^(INFO|#[0-9]+)" "$log" | tail -n 60 >&2
+        # The panic and the top of its stack, then libFuzzer's summary.
+        grep -A 40 -m 1 -E "panicked at|ERROR: libFuzzer" "$log" | grep -vE "^ +at /rustc/" >&2 || true
+        grep -E "^SUMMARY|Test unit written" "$log" >&2 || true
         crash=$(grep -oE "[^[:space:]]*artifacts/$t/[a-z-]+-[0-9a-f]+" "$log" | tail -n 1 || true)
         if [ -n "$crash" ]; then
             echo "fuzz/run.sh: the input is $crash" >&2
