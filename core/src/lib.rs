@@ -18,6 +18,8 @@
 //!   sans-IO sync engine used by the relay and by the field client.
 //! - [`store`]: the storage trait that the server's and the client's SQLite stores
 //!   implement.
+//! - [`time`]: China Standard Time (fixed UTC+8), month keys, CST days, and `now_ms`,
+//!   the one read of the wall clock (everything else here takes `now` as an argument).
 
 pub mod access;
 pub mod conflicts;
@@ -26,6 +28,7 @@ pub mod protocol;
 pub mod reports;
 pub mod schema;
 pub mod store;
+pub mod time;
 
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

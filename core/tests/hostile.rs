@@ -619,3 +619,24 @@ fn decode_frame_names_the_document_of_a_refused_sync_message() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn ephemeral_data_is_bounded_because_it_is_copied_to_every_peer() {
+    let doc = DocumentId::random();
+    let eph = |len: usize| {
+        cbor(Cbor::Map(vec![
+            ("type".into(), "ephemeral".into()),
+            ("senderId".into(), "a".into()),
+            ("targetId".into(), "b".into()),
+            ("documentId".into(), doc.to_string().into()),
+            ("sessionId".into(), "s".into()),
+            ("count".into(), 1.into()),
+            ("data".into(), Cbor::Bytes(vec![0; len])),
+        ]))
+    };
+    assert!(decode_frame(&eph(1024), &SyncLimits::default()).is_ok());
+    assert!(matches!(
+        decode_frame(&eph(1 << 20), &SyncLimits::default()),
+        Err(InboundError::Wire(WireError::TooLong { field: "data", .. }))
+    ));
+}

@@ -37,7 +37,7 @@ fn cst(y: i32, m: u32, d: u32, h: u32, min: u32) -> Millis {
         .unwrap()
         .and_utc()
         .timestamp_millis()
-        - 8 * 3_600_000
+        - dealersync_core::time::CST_OFFSET_MS
 }
 
 fn now() -> Millis {

@@ -86,6 +86,8 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
                     info: a.info,
                     subprotocol: a.subprotocol,
                     expires_in: Some(a.expires_in),
+                    // Admins are trusted with the engine's time (tools, imports).
+                    engine_share: (a.claims.role != Role::Admin).then(|| a.claims.sub.clone()),
                     join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
                 }),
                 Err(e) => {
@@ -103,7 +105,7 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
 /// and so is any join when the bindings cannot be read (fail closed).
 fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinCheck {
     Arc::new(move |peer, storage| {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = dealersync_core::time::now_ms();
         match registry.bind_peer(peer, storage, &claims, now) {
             Ok(()) => Ok(()),
             Err(e @ RegistryError::PeerTaken { .. }) => {

@@ -16,6 +16,7 @@ pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod documents;
+pub mod fairness;
 pub mod registry;
 pub mod relay;
 pub mod server;

@@ -243,7 +243,7 @@ fn open_auth(
     )?);
     let summary = if demo {
         let store = Arc::new(SqliteStore::open(data_dir, &StoreOptions::default())?);
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = dealersync_core::time::now_ms();
         Some(demo::ensure_demo(
             &registry,
             &StoreDocuments(store),

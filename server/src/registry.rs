@@ -25,6 +25,7 @@ use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::engine::ConnInfo;
 use dealersync_core::schema::{SiteHeader, SiteKind};
 use dealersync_core::store::{Store, StoreError, WriteBatch};
+use dealersync_core::time::now_ms;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
@@ -420,7 +421,7 @@ impl Registry {
             parent: header.parent.clone(),
             document_id,
             active: true,
-            created_at: chrono::Utc::now().timestamp_millis(),
+            created_at: now_ms(),
         };
         self.conn().execute(
             "INSERT INTO sites (id, name, kind, parent, document_id, active, created_at)
@@ -602,7 +603,7 @@ impl Registry {
     /// also looks whether another process changed the registry (a `site add` next to
     /// the running server), so such changes reach live connections within a second.
     pub fn access(&self, who: &Principal, doc: &DocumentId) -> Access {
-        let now = chrono::Utc::now().timestamp_millis();
+        let now = now_ms();
         let last = self.last_refresh.load(std::sync::atomic::Ordering::Relaxed);
         if now - last >= 1000 {
             self.last_refresh
@@ -748,7 +749,7 @@ impl Registry {
         }
         self.conn().execute(
             "INSERT OR IGNORE INTO revocations (kind, value, revoked_at) VALUES (?1, ?2, ?3)",
-            params![kind, value, chrono::Utc::now().timestamp_millis()],
+            params![kind, value, now_ms()],
         )?;
         tracing::info!(kind, value = %value, "revoked");
         Ok(())
@@ -808,10 +809,6 @@ impl Revocations for Registry {
             }),
         }
     }
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 fn doc_err(doc: DocumentId, e: impl std::fmt::Display) -> RegistryError {

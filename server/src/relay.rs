@@ -35,10 +35,12 @@ use dealersync_core::protocol::{
     DocumentId, Inbound, InboundError, MessageKind, PeerId, StorageId, SyncLimits,
 };
 use dealersync_core::store::{Store, StoreError, WriteBatch};
+use dealersync_core::time::now_ms;
 use tokio::sync::mpsc as tmpsc;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, info_span, warn};
 
+use crate::fairness::EngineShare;
 use crate::registry::{DocumentWriter, RegistryError};
 use crate::storage::SqliteStore;
 use crate::telemetry::{self, COMMIT_BATCH_BYTES, COMMIT_BATCH_CHANGES, COMMIT_SECONDS};
@@ -46,6 +48,14 @@ use crate::telemetry::{self, COMMIT_BATCH_BYTES, COMMIT_BATCH_CHANGES, COMMIT_SE
 /// How long the engine thread keeps draining queued events before it starts a commit,
 /// so one busy connection cannot postpone everyone's acknowledgement.
 pub const DRAIN_WINDOW: Duration = Duration::from_millis(2);
+
+/// The share of the engine thread's time one (non-admin) user may use, sustained, and
+/// how much at once: enough for a device's week-long offline backlog in one go (the
+/// message limits bound any single message), not enough to hold everyone else back
+/// for long again and again.
+pub const ENGINE_SHARE: f64 = 0.25;
+/// See [`ENGINE_SHARE`].
+pub const ENGINE_SHARE_BURST: Duration = Duration::from_secs(10);
 
 /// How often the engine thread wakes up without events, to unload idle documents.
 const TICK: Duration = Duration::from_millis(500);
@@ -86,6 +96,7 @@ enum Event {
         conn: ConnId,
         info: ConnInfo,
         outbox: tmpsc::Sender<Outgoing>,
+        share: Option<String>,
     },
     Frame {
         conn: ConnId,
@@ -143,13 +154,25 @@ pub struct RelayHandle {
 
 impl RelayHandle {
     /// Registers a new connection; frames for it go to `outbox`.
-    pub async fn connect(&self, info: ConnInfo, outbox: tmpsc::Sender<Outgoing>) -> ConnId {
+    /// `share` names whose share of the engine's time its frames spend
+    /// ([`EngineShare`]); `None` leaves the connection unmetered.
+    pub async fn connect(
+        &self,
+        info: ConnInfo,
+        outbox: tmpsc::Sender<Outgoing>,
+        share: Option<String>,
+    ) -> ConnId {
         let conn = ConnId(self.next_conn.fetch_add(1, Ordering::Relaxed));
         // A send fails only once the relay has shut down; the connection then sees its
         // outbox closed and ends.
         let _ = self
             .events
-            .send(Event::Connect { conn, info, outbox })
+            .send(Event::Connect {
+                conn,
+                info,
+                outbox,
+                share,
+            })
             .await;
         conn
     }
@@ -248,6 +271,8 @@ impl Relay {
                     idle,
                     budget,
                     admin: Vec::new(),
+                    share: EngineShare::new(ENGINE_SHARE, ENGINE_SHARE_BURST),
+                    metered: HashMap::new(),
                 }
                 .run();
                 if !clean {
@@ -288,13 +313,6 @@ impl Relay {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 struct EngineLoop {
     engine: Engine,
     store: SqliteStore,
@@ -305,6 +323,9 @@ struct EngineLoop {
     idle: Duration,
     budget: Option<usize>,
     admin: Vec<AdminWaiter>,
+    share: EngineShare,
+    /// Whose share each metered connection spends.
+    metered: HashMap<ConnId, String>,
 }
 
 impl EngineLoop {
@@ -359,6 +380,7 @@ impl EngineLoop {
                 }
                 metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
                 telemetry::export_engine_stats(self.engine.stats());
+                self.share.prune(Instant::now());
             }
         }
     }
@@ -371,7 +393,12 @@ impl EngineLoop {
             Event::Frame { conn, decoded, .. } => Some((*conn, frame_document(decoded))),
             _ => None,
         };
-        let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.handle(ev))) else {
+        let started = Instant::now();
+        let result = catch_unwind(AssertUnwindSafe(|| self.handle(ev)));
+        if let Some((conn, _)) = culprit {
+            self.charge(conn, started);
+        }
+        let Err(panic) = result else {
             return true;
         };
         let why = panic_text(&panic);
@@ -390,6 +417,30 @@ impl EngineLoop {
             }
             Err(_) => false,
         }
+    }
+
+    /// Charges the engine time since `started` to the connection's user; a user over
+    /// its share has this connection closed with an `error`.
+    fn charge(&mut self, conn: ConnId, started: Instant) {
+        let Some(user) = self.metered.get(&conn) else {
+            return;
+        };
+        let now = Instant::now();
+        if self.share.charge(user, now - started, now) {
+            return;
+        }
+        telemetry::count_error("engine_share");
+        warn!(conn = conn.0, user = %user.chars().take(64).collect::<String>(), "a user exceeded its share of the engine's time; closing the connection");
+        let message = format!(
+            "this user's messages used more than {:.0}% of the relay's sync engine; slow down and reconnect",
+            ENGINE_SHARE * 100.0
+        );
+        let frame = crate::wire::error_frame(self.engine.peer_id(), None, &message);
+        self.send(conn, Outgoing::Frame(MessageKind::Error, frame));
+        self.send(conn, Outgoing::Close(CloseReason::Overloaded(message)));
+        self.conns.remove(&conn);
+        self.metered.remove(&conn);
+        self.engine.disconnect(conn);
     }
 
     /// Hands the pending writes to the writer if it is idle; whether it did.
@@ -416,8 +467,16 @@ impl EngineLoop {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Connect { conn, info, outbox } => {
+            Event::Connect {
+                conn,
+                info,
+                outbox,
+                share,
+            } => {
                 self.conns.insert(conn, outbox);
+                if let Some(user) = share {
+                    self.metered.insert(conn, user);
+                }
                 self.engine.connect(conn, info);
             }
             Event::Frame {
@@ -439,6 +498,7 @@ impl EngineLoop {
             }
             Event::Disconnect { conn } => {
                 self.conns.remove(&conn);
+                self.metered.remove(&conn);
                 self.engine.disconnect(conn);
                 metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
             }
@@ -817,7 +877,7 @@ mod tests {
         let handle = relay.handle();
         // Room for one frame, and nobody reads it.
         let (outbox, mut unread) = tmpsc::channel(1);
-        let conn = handle.connect(ConnInfo::full_access(), outbox).await;
+        let conn = handle.connect(ConnInfo::full_access(), outbox, None).await;
         let join = Message::Join {
             sender_id: PeerId::from("slow"),
             supported_protocol_versions: Some(vec!["1".into()]),

@@ -71,6 +71,9 @@ pub struct Admission {
     pub expires_in: Option<Duration>,
     /// Binds the peer id claimed in `join` to the credentials; `None` accepts any.
     pub join_check: Option<JoinCheck>,
+    /// Whose share of the engine's time this connection spends (the user); `None` for
+    /// trusted connections without a share (admins, tools).
+    pub engine_share: Option<String>,
 }
 
 impl std::fmt::Debug for Admission {
@@ -80,6 +83,7 @@ impl std::fmt::Debug for Admission {
             .field("subprotocol", &self.subprotocol)
             .field("expires_in", &self.expires_in)
             .field("join_check", &self.join_check.is_some())
+            .field("engine_share", &self.engine_share)
             .finish()
     }
 }
@@ -92,6 +96,7 @@ impl Admission {
             subprotocol: None,
             expires_in: None,
             join_check: None,
+            engine_share: None,
         }
     }
 }
@@ -249,6 +254,7 @@ async fn sync_socket(
     limits.expires_in = admission.expires_in;
     let info = admission.info;
     let join_check = admission.join_check;
+    let engine_share = admission.engine_share;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -261,7 +267,11 @@ async fn sync_socket(
             ws::serve_socket(
                 socket,
                 state.relay,
-                ws::Admitted { info, join_check },
+                ws::Admitted {
+                    info,
+                    join_check,
+                    engine_share,
+                },
                 limits,
                 remote,
                 state.shutdown,

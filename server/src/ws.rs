@@ -124,6 +124,8 @@ pub struct Admitted {
     pub info: ConnInfo,
     /// Binds the `join`'s peer and storage ids to the credentials.
     pub join_check: Option<JoinCheck>,
+    /// Whose share of the engine's time the connection spends; `None` if unmetered.
+    pub engine_share: Option<String>,
 }
 
 /// Serves one upgraded WebSocket until it ends, then frees its engine state.
@@ -137,7 +139,9 @@ pub async fn serve_socket(
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
     let join_check = admitted.join_check;
-    let conn = relay.connect(admitted.info, outbox_tx).await;
+    let conn = relay
+        .connect(admitted.info, outbox_tx, admitted.engine_share)
+        .await;
     let span = info_span!("conn", conn = conn.0, remote = %remote, peer = field::Empty);
     metrics::gauge!(telemetry::CONNECTIONS).increment(1.0);
     metrics::counter!(telemetry::CONNECTIONS_TOTAL).increment(1);

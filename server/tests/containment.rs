@@ -28,7 +28,11 @@ async fn joined(
 ) -> (dealersync_core::protocol::ConnId, mpsc::Receiver<Outgoing>) {
     let (outbox, rx) = mpsc::channel(64);
     let conn = relay
-        .connect(ConnInfo::with_access(|_| Access::ReadWrite), outbox)
+        .connect(
+            ConnInfo::with_access(|_| Access::ReadWrite),
+            outbox,
+            Some(name.to_string()),
+        )
         .await;
     let join = Message::Join {
         sender_id: PeerId::from(name),

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use dealersync_core::protocol::{DocumentId, StorageId};
 use dealersync_core::store::{Store, StoreError, StoredDocument, WriteBatch};
+use dealersync_core::time::now_ms;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 /// The database file inside the data directory.
@@ -145,13 +146,6 @@ pub fn map_error(e: rusqlite::Error) -> StoreError {
         Some(C::DatabaseCorrupt | C::NotADatabase) => StoreError::Corrupt(msg),
         _ => StoreError::Io(msg),
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl SqliteStore {

@@ -21,6 +21,7 @@ use dealersync_core::protocol::{
     ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Message, Output, PeerId,
 };
 use dealersync_core::store::Store;
+use dealersync_core::time::now_ms;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -1251,11 +1252,4 @@ impl RustClient {
         }
         Ok(())
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

@@ -41,7 +41,7 @@ pub struct Ctx {
 
 /// The time now, UTC milliseconds.
 pub fn now() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    dealersync_core::time::now_ms()
 }
 
 /// Finds a customer by id or unique id prefix.

@@ -139,9 +139,7 @@ pub fn parse_yuan(s: &str) -> Result<i64> {
 
 /// A UTC millisecond timestamp as local China Standard Time, `YYYY-MM-DD HH:MM`.
 pub fn when(ms: i64) -> String {
-    use chrono::{FixedOffset, TimeZone};
-    let cst = FixedOffset::east_opt(8 * 3600).expect("valid offset");
-    match cst.timestamp_millis_opt(ms).single() {
+    match dealersync_core::time::in_cst(ms) {
         Some(t) => t.format("%Y-%m-%d %H:%M").to_string(),
         None => ms.to_string(),
     }
@@ -156,8 +154,7 @@ pub fn date(ms: i64) -> String {
 pub fn parse_date(s: &str) -> Result<i64> {
     let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
         .map_err(|_| anyhow::anyhow!("{s:?} is not a date; write YYYY-MM-DD"))?;
-    let t = d.and_hms_opt(0, 0, 0).expect("midnight");
-    Ok(t.and_utc().timestamp_millis() - 8 * 3_600_000)
+    Ok(dealersync_core::time::cst_midnight(d))
 }
 
 /// `-` for nothing.

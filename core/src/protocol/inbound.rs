@@ -7,7 +7,7 @@
 //! two parsers can disagree about what a frame says.
 
 use super::ids::DocumentId;
-use super::limits::SyncLimits;
+use super::limits::{MAX_EPHEMERAL_BYTES, SyncLimits};
 use super::validate::{SyncRejected, ValidSync, validate_sync};
 use super::wire::{Message, WireError};
 
@@ -57,6 +57,12 @@ pub fn decode_frame(frame: &[u8], limits: &SyncLimits) -> Result<Inbound, Inboun
             // The decoded form is what the engine uses; the bytes are not needed twice.
             data.clear();
             Some(valid)
+        }
+        Message::Ephemeral { data, .. } if data.len() > MAX_EPHEMERAL_BYTES => {
+            return Err(InboundError::Wire(WireError::TooLong {
+                field: "data",
+                max: MAX_EPHEMERAL_BYTES,
+            }));
         }
         _ => None,
     };

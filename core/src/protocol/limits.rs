@@ -16,6 +16,11 @@ pub const MAX_ID_BYTES: usize = 128;
 /// is 22–27 characters; an `automerge:` URL with heads may add a few hundred.
 pub const MAX_DOCUMENT_ID_CHARS: usize = 512;
 
+/// Largest `data` of an `ephemeral` message, in bytes. Ephemeral messages (presence,
+/// cursors) are relayed to every other peer of the document, so their size is
+/// multiplied by the document's audience; real ones are a few hundred bytes.
+pub const MAX_EPHEMERAL_BYTES: usize = 64 * 1024;
+
 /// Most CBOR items (map entries, array elements, scalars) in one frame. The largest
 /// real message (`remote-heads-changed` for a few storage ids) has a few dozen.
 pub const MAX_CBOR_ITEMS: usize = 4096;

@@ -37,6 +37,7 @@ pub use stock::{
 use serde::Serialize;
 
 use crate::schema::{Millis, Period};
+pub use crate::time::{cst_day, cst_days_between};
 
 /// Slow-mover threshold used when the caller gives none: a vehicle more than 90 days in
 /// stock is slow (the work plan's quarterly stock review).
@@ -151,21 +152,6 @@ pub(crate) fn sat_sum(values: impl IntoIterator<Item = i64>) -> i64 {
     values.into_iter().fold(0, i64::saturating_add)
 }
 
-/// China Standard Time is UTC+8 all year (no daylight saving since 1991).
-const CST_OFFSET_MS: i64 = 8 * 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-
-/// The CST calendar day of a UTC instant, as days since 1970-01-01 (CST).
-pub fn cst_day(t: Millis) -> i64 {
-    t.saturating_add(CST_OFFSET_MS).div_euclid(DAY_MS)
-}
-
-/// Whole CST calendar days from `from` to `to`: 0 on the same CST day, 1 from any time
-/// on one day to any time on the next, never negative (a date in the future is 0).
-pub fn cst_days_between(from: Millis, to: Millis) -> i64 {
-    cst_day(to).saturating_sub(cst_day(from)).max(0)
-}
-
 /// Checks a period before computing its range, which would panic on an impossible
 /// one: a valid period is exactly one that prints and parses back to itself.
 fn check_period(period: Period) -> Result<Period, ReportError> {
@@ -206,14 +192,5 @@ mod tests {
         assert_eq!(ratio(5, 0), None);
         assert_eq!(ratio(0, 0), None);
         assert_eq!(ratio(0, 4), Some(0.0));
-    }
-
-    #[test]
-    fn cst_days_turn_at_midnight_beijing_time() {
-        // 2026-03-31 15:59:59.999 UTC is 23:59:59.999 CST; one ms later it is April 1st.
-        let before = 1_774_972_799_999;
-        assert_eq!(cst_days_between(before, before + 1), 1);
-        assert_eq!(cst_days_between(before + 1, before + 1 + DAY_MS - 1), 0);
-        assert_eq!(cst_days_between(before + 1, before), 0, "future is clamped");
     }
 }

@@ -33,6 +33,7 @@ use dealersync_core::protocol::{
     ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Output, StorageId,
 };
 use dealersync_core::store::Store;
+use dealersync_core::time::now_ms;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncBufReadExt;
@@ -142,13 +143,6 @@ struct Cli {
 fn micros() -> i64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     EPOCH.get_or_init(Instant::now).elapsed().as_micros() as i64
-}
-
-/// Wall clock for the engine (audit times and idle tracking only).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 // ------------------------------------------------------------------ the relay process

@@ -1,0 +1,382 @@
+//! Vehicles: receiving, the lifecycle of statuses, and transfers between sites.
+
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc as AmReadDoc};
+
+use crate::schema::{Fen, Millis, NetworkDocument, Vehicle, VehicleStatus};
+
+use super::customers::live_customer_obj;
+use super::read::get_vehicle;
+use super::{
+    DomainError, Result, Vin, catalogue_model, commit, commit_write, key_like, map_at, non_empty,
+    not_negative, put_opt_i64, put_opt_str, read_err, root_map, site_id,
+};
+
+/// A vehicle arriving on a site's books.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVehicle {
+    /// The validated VIN.
+    pub vin: Vin,
+    /// Model code from the catalogue.
+    pub model: String,
+    /// Trim, one of the model's trims when the catalogue lists any.
+    pub trim: String,
+    /// Exterior colour.
+    pub colour: String,
+    /// Cost in fen; the catalogue's cost when `None`.
+    pub cost: Option<Fen>,
+    /// List price in fen; the catalogue's when `None`.
+    pub list_price: Option<Fen>,
+    /// `ordered`, `in_transit` or `in_stock`.
+    pub status: VehicleStatus,
+    /// Expected arrival, for ordered and in-transit vehicles.
+    pub eta: Option<Millis>,
+}
+
+/// Puts a vehicle on the site's books: ordered from the manufacturer, in transit, or
+/// arrived in stock (then `arrivedAt` is `now`). A VIN the site already holds is
+/// refused unless its record there is `transferred_out` or `delivered` (it came back).
+pub fn receive_vehicle(
+    doc: &mut AutoCommit,
+    net: &NetworkDocument,
+    new: &NewVehicle,
+    by: &str,
+    now: Millis,
+) -> Result<Vehicle> {
+    let vin = new.vin.as_str().to_string();
+    let model = catalogue_model(net, &new.model, || format!("vehicle {vin}"))?;
+    if !model.trims.is_empty() && !model.trims.iter().any(|t| t == &new.trim) {
+        return Err(DomainError::UnknownTrim {
+            model: model.code.clone(),
+            trim: new.trim.clone(),
+            known: model.trims.clone(),
+        });
+    }
+    let colour = non_empty(format!("vehicle {vin} colour"), &new.colour)?;
+    let cost = new.cost.unwrap_or(model.cost);
+    let list_price = new.list_price.unwrap_or(model.list_price);
+    not_negative(format!("vehicle {vin} cost"), cost)?;
+    not_negative(format!("vehicle {vin} listPrice"), list_price)?;
+    if !matches!(
+        new.status,
+        VehicleStatus::Ordered | VehicleStatus::InTransit | VehicleStatus::InStock
+    ) {
+        return Err(DomainError::Invalid {
+            field: format!("vehicle {vin} status"),
+            reason: format!(
+                "a vehicle is received as ordered, in_transit or in_stock, not {}",
+                new.status
+            ),
+        });
+    }
+    let vehicles = root_map(doc, "site", "vehicles")?;
+    check_vin_free(doc, &vehicles, &vin)?;
+    let vehicle = Vehicle {
+        vin: vin.clone(),
+        model: model.code.clone(),
+        trim: new.trim.clone(),
+        colour,
+        cost,
+        list_price,
+        status: new.status,
+        eta: if new.status == VehicleStatus::InStock {
+            None
+        } else {
+            new.eta
+        },
+        arrived_at: (new.status == VehicleStatus::InStock).then_some(now),
+        reserved_for: None,
+        sold_to: None,
+        consultant: None,
+        transfer_from: None,
+        transfer_to: None,
+        updated_at: now,
+    };
+    commit_write(
+        doc,
+        format!("{by}: receive vehicle {vin} ({})", new.status),
+        now,
+        |doc| put_vehicle_record(doc, &vehicles, &vehicle),
+    )?;
+    Ok(vehicle)
+}
+
+/// A vehicle record is always written as a fresh map, so that a re-received VIN does not
+/// inherit fields of its old record.
+pub(crate) fn put_vehicle_record(
+    doc: &mut AutoCommit,
+    vehicles: &ObjId,
+    v: &Vehicle,
+) -> Result<()> {
+    let obj = doc.put_object(vehicles, v.vin.as_str(), ObjType::Map)?;
+    write_vehicle_fields(doc, &obj, v)
+}
+
+fn write_vehicle_fields(doc: &mut AutoCommit, obj: &ObjId, v: &Vehicle) -> Result<()> {
+    doc.put(obj, "vin", v.vin.as_str())?;
+    doc.put(obj, "model", v.model.as_str())?;
+    doc.put(obj, "trim", v.trim.as_str())?;
+    doc.put(obj, "colour", v.colour.as_str())?;
+    doc.put(obj, "cost", v.cost)?;
+    doc.put(obj, "listPrice", v.list_price)?;
+    doc.put(obj, "status", v.status.as_str())?;
+    put_opt_i64(doc, obj, "eta", v.eta)?;
+    put_opt_i64(doc, obj, "arrivedAt", v.arrived_at)?;
+    put_opt_str(doc, obj, "reservedFor", v.reserved_for.as_deref())?;
+    put_opt_str(doc, obj, "soldTo", v.sold_to.as_deref())?;
+    put_opt_str(doc, obj, "consultant", v.consultant.as_deref())?;
+    put_opt_str(doc, obj, "transferFrom", v.transfer_from.as_deref())?;
+    put_opt_str(doc, obj, "transferTo", v.transfer_to.as_deref())?;
+    doc.put(obj, "updatedAt", v.updated_at)?;
+    Ok(())
+}
+
+fn check_vin_free(doc: &AutoCommit, vehicles: &ObjId, vin: &str) -> Result<()> {
+    if let Some(obj) = map_at(doc, vehicles, vin)? {
+        let status: VehicleStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
+            .map_err(read_err(format!("status of vehicle {vin}")))?;
+        if !matches!(
+            status,
+            VehicleStatus::TransferredOut | VehicleStatus::Delivered
+        ) {
+            return Err(DomainError::VehicleExists {
+                vin: vin.into(),
+                site: site_id(doc)?,
+                status,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A step in a vehicle's life at a site. Transfers to another site have their own
+/// operation, [`transfer_vehicle`], because they write two documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VehicleAction {
+    /// ordered → in_transit, with an expected arrival.
+    Ship {
+        /// Expected arrival.
+        eta: Option<Millis>,
+    },
+    /// in_transit → in_stock; days in stock count from now.
+    Arrive,
+    /// in_stock → reserved for a customer of this site.
+    Reserve {
+        /// The customer id.
+        customer: String,
+    },
+    /// reserved → in_stock: the reservation is released.
+    Release,
+    /// reserved → sold, to the customer it was reserved for.
+    Sell,
+    /// sold → delivered: handed over.
+    Deliver,
+}
+
+impl VehicleAction {
+    /// The status this action starts from. Arrive and release both end in stock, but
+    /// only from their own status: an arrival sets the arrival date, a release clears the
+    /// reservation, and neither may stand in for the other.
+    pub fn source(&self) -> VehicleStatus {
+        match self {
+            VehicleAction::Ship { .. } => VehicleStatus::Ordered,
+            VehicleAction::Arrive => VehicleStatus::InTransit,
+            VehicleAction::Reserve { .. } => VehicleStatus::InStock,
+            VehicleAction::Release | VehicleAction::Sell => VehicleStatus::Reserved,
+            VehicleAction::Deliver => VehicleStatus::Sold,
+        }
+    }
+
+    /// The step's name, as the CLI spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VehicleAction::Ship { .. } => "ship",
+            VehicleAction::Arrive => "arrive",
+            VehicleAction::Reserve { .. } => "reserve",
+            VehicleAction::Release => "release",
+            VehicleAction::Sell => "sell",
+            VehicleAction::Deliver => "deliver",
+        }
+    }
+
+    /// The status this action moves the vehicle to.
+    pub fn target(&self) -> VehicleStatus {
+        match self {
+            VehicleAction::Ship { .. } => VehicleStatus::InTransit,
+            VehicleAction::Arrive | VehicleAction::Release => VehicleStatus::InStock,
+            VehicleAction::Reserve { .. } => VehicleStatus::Reserved,
+            VehicleAction::Sell => VehicleStatus::Sold,
+            VehicleAction::Deliver => VehicleStatus::Delivered,
+        }
+    }
+}
+
+/// Whether a vehicle may move from `from` to `to`: ordered → in_transit → in_stock →
+/// reserved → sold → delivered; reserved → in_stock (release); in_stock →
+/// transferred_out (a transfer).
+pub fn vehicle_transition_allowed(from: VehicleStatus, to: VehicleStatus) -> bool {
+    use VehicleStatus::*;
+    matches!(
+        (from, to),
+        (Ordered, InTransit)
+            | (InTransit, InStock)
+            | (InStock, Reserved)
+            | (Reserved, Sold)
+            | (Sold, Delivered)
+            | (Reserved, InStock)
+            | (InStock, TransferredOut)
+    )
+}
+
+fn vehicle_obj<D: AmReadDoc>(doc: &D, vin: &str) -> Result<(ObjId, String)> {
+    let vehicles = root_map(doc, "site", "vehicles")?;
+    let key = vin.trim().to_ascii_uppercase();
+    match map_at(doc, &vehicles, &key)? {
+        Some(obj) => Ok((obj, key)),
+        None => Err(DomainError::UnknownVehicle {
+            vin: vin.to_string(),
+            site: site_id(doc)?,
+        }),
+    }
+}
+
+/// Moves a vehicle one step along its lifecycle, writing only the fields that change.
+pub fn move_vehicle(
+    doc: &mut AutoCommit,
+    vin: &str,
+    action: &VehicleAction,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    let by = key_like("consultant", by)?;
+    let (obj, vin) = vehicle_obj(doc, vin)?;
+    let from: VehicleStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
+        .map_err(read_err(format!("status of vehicle {vin}")))?;
+    let to = action.target();
+    if !vehicle_transition_allowed(from, to) {
+        return Err(DomainError::IllegalVehicleTransition { vin, from, to });
+    }
+    if from != action.source() {
+        return Err(DomainError::WrongVehicleAction {
+            vin,
+            action: action.name(),
+            from,
+            needs: action.source(),
+        });
+    }
+    if let VehicleAction::Reserve { customer } = action {
+        live_customer_obj(doc, customer)?;
+    }
+    let reserved_for = crate::schema::opt_scalar_str::hydrate(doc, &obj, "reservedFor".into())
+        .map_err(read_err(format!("reservedFor of vehicle {vin}")))?;
+    if matches!(action, VehicleAction::Sell) && reserved_for.is_none() {
+        return Err(DomainError::Invalid {
+            field: format!("vehicle {vin} reservedFor"),
+            reason: "a reserved vehicle must name its customer before it is sold".into(),
+        });
+    }
+    commit_write(
+        doc,
+        format!("{by}: vehicle {vin} {from} -> {to}"),
+        now,
+        |doc| {
+            doc.put(&obj, "status", to.as_str())?;
+            doc.put(&obj, "updatedAt", now)?;
+            match action {
+                VehicleAction::Ship { eta } => put_opt_i64(doc, &obj, "eta", *eta)?,
+                VehicleAction::Arrive => {
+                    doc.put(&obj, "arrivedAt", now)?;
+                    put_opt_i64(doc, &obj, "eta", None)?;
+                }
+                VehicleAction::Reserve { customer } => {
+                    doc.put(&obj, "reservedFor", customer.as_str())?;
+                    doc.put(&obj, "consultant", by.as_str())?;
+                }
+                VehicleAction::Release => {
+                    put_opt_str(doc, &obj, "reservedFor", None)?;
+                    put_opt_str(doc, &obj, "consultant", None)?;
+                }
+                VehicleAction::Sell => {
+                    let c = reserved_for.as_deref().expect("checked above");
+                    doc.put(&obj, "soldTo", c)?;
+                    doc.put(&obj, "consultant", by.as_str())?;
+                }
+                VehicleAction::Deliver => {}
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Transfers a vehicle in stock at `from` to the site of `to`: `from` records it
+/// `transferred_out` (with `transferTo`), `to` gets it `in_transit` (with
+/// `transferFrom`). Both documents are validated before either is written; the caller
+/// syncs both (a transfer recorded on one side only shows up as a
+/// [`crate::conflicts::ConflictKind::StockAtTwoSites`] conflict or a missing vehicle).
+pub fn transfer_vehicle(
+    from: &mut AutoCommit,
+    to: &mut AutoCommit,
+    vin: &str,
+    eta: Option<Millis>,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    let by = key_like("consultant", by)?;
+    let (obj, vin) = vehicle_obj(from, vin)?;
+    let mut vehicle = get_vehicle(&*from, &vin)?.ok_or_else(|| DomainError::UnknownVehicle {
+        vin: vin.clone(),
+        site: site_id(&*from).unwrap_or_default(),
+    })?;
+    if !vehicle_transition_allowed(vehicle.status, VehicleStatus::TransferredOut) {
+        return Err(DomainError::IllegalVehicleTransition {
+            vin,
+            from: vehicle.status,
+            to: VehicleStatus::TransferredOut,
+        });
+    }
+    let from_site = site_id(from)?;
+    let to_site = site_id(to)?;
+    if from_site == to_site {
+        return Err(DomainError::Invalid {
+            field: format!("transfer of vehicle {vin}"),
+            reason: format!("both documents are site {from_site}"),
+        });
+    }
+    let to_vehicles = root_map(to, "site", "vehicles")?;
+    check_vin_free(to, &to_vehicles, &vin)?;
+
+    vehicle.status = VehicleStatus::InTransit;
+    vehicle.eta = eta;
+    vehicle.arrived_at = None;
+    vehicle.reserved_for = None;
+    vehicle.sold_to = None;
+    vehicle.consultant = None;
+    vehicle.transfer_from = Some(from_site.clone());
+    vehicle.transfer_to = None;
+    vehicle.updated_at = now;
+
+    from.commit();
+    to.commit();
+    let out = (|| -> Result<()> {
+        from.put(&obj, "status", VehicleStatus::TransferredOut.as_str())?;
+        from.put(&obj, "transferTo", to_site.as_str())?;
+        from.put(&obj, "updatedAt", now)?;
+        put_vehicle_record(to, &to_vehicles, &vehicle)
+    })();
+    if let Err(e) = out {
+        from.rollback();
+        to.rollback();
+        return Err(e);
+    }
+    commit(
+        from,
+        format!("{by}: transfer vehicle {vin} to {to_site}"),
+        now,
+    );
+    commit(
+        to,
+        format!("{by}: vehicle {vin} in transit from {from_site}"),
+        now,
+    );
+    Ok(())
+}
