@@ -66,7 +66,8 @@ for t in "${TARGETS[@]}"; do
         grep -E "^SUMMARY|Test unit written" "$log" >&2 || true
         crash=$(grep -oE "[^[:space:]]*artifacts/$t/[a-z-]+-[0-9a-f]+" "$log" | tail -n 1 || true)
         if [ -n "$crash" ]; then
-            echo "fuzz/run.sh: the input is $crash" >&2
+            case "$crash" in /*) where="$crash" ;; *) where="fuzz/$crash" ;; esac
+            echo "fuzz/run.sh: the input is $where" >&2
             echo "  reproduce: (cd fuzz && cargo fuzz run --sanitizer none $t $crash)" >&2
             echo "  minimise:  (cd fuzz && cargo fuzz tmin --sanitizer none $t $crash)" >&2
             echo "  then copy it to fuzz/regressions/$t/ (docs/fuzzing.md)" >&2
