@@ -16,6 +16,7 @@
 //!   KPIs against targets. Pure functions over documents.
 //! - [`protocol`]: the automerge-repo WebSocket wire protocol (CBOR messages) and a
 //!   sans-IO sync engine used by the relay and by the field client.
+//! - [`spreadsheet`]: CSV cells made safe to open in a spreadsheet (no formulas).
 //! - [`store`]: the storage trait that the server's and the client's SQLite stores
 //!   implement.
 //! - [`time`]: China Standard Time (fixed UTC+8), month keys, CST days, and `now_ms`,
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod protocol;
 pub mod reports;
 pub mod schema;
+pub mod spreadsheet;
 pub mod store;
 pub mod time;
 

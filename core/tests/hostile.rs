@@ -640,3 +640,114 @@ fn ephemeral_data_is_bounded_because_it_is_copied_to_every_peer() {
         Err(InboundError::Wire(WireError::TooLong { field: "data", .. }))
     ));
 }
+
+fn sleb(mut v: i64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        let done = (v == 0 && b & 0x40 == 0) || (v == -1 && b & 0x40 != 0);
+        out.push(if done { b } else { b | 0x80 });
+        if done {
+            return;
+        }
+    }
+}
+
+/// A run-length encoded column: one run of `n` copies of the value 1.
+fn rle_run(n: i64) -> Vec<u8> {
+    let mut col = Vec::new();
+    sleb(n, &mut col);
+    leb(1, &mut col);
+    col
+}
+
+#[test]
+fn a_run_length_column_claiming_a_trillion_operations_is_refused_before_automerge_iterates_it() {
+    // A change of a dozen bytes whose action column says 2^40 operations.
+    let action = rle_run(1 << 40);
+    let mut body = Vec::new();
+    leb(0, &mut body); // no dependencies
+    leb(16, &mut body);
+    body.extend([9u8; 16]); // actor
+    leb(1, &mut body); // seq
+    leb(1, &mut body); // start op
+    leb(0, &mut body); // time
+    leb(0, &mut body); // message
+    leb(0, &mut body); // other actors
+    leb(1, &mut body); // one column: action (id 4, integer)
+    leb(0x42, &mut body);
+    leb(action.len() as u64, &mut body);
+    body.extend(&action);
+    let msg = sync_message(&[], &[chunk(1, &body)]);
+    let err = rejected(&msg, &SyncLimits::default());
+    assert!(
+        matches!(
+            &err,
+            SyncRejected::OverLimit {
+                setting: "max-change-ops",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // The same inside a compressed change.
+    let msg = sync_message(&[], &[chunk(2, &deflate(&body))]);
+    assert!(rejected(&msg, &SyncLimits::default()).is_limit());
+
+    // A document whose change actor column claims 2^40 changes.
+    let actors = rle_run(1 << 40);
+    let mut doc = Vec::new();
+    leb(1, &mut doc);
+    leb(16, &mut doc);
+    doc.extend([9u8; 16]);
+    leb(0, &mut doc); // no heads
+    leb(1, &mut doc); // change columns: the actor column (id 0, actor)
+    leb(0x01, &mut doc);
+    leb(actors.len() as u64, &mut doc);
+    leb(0, &mut doc); // no operation columns
+    doc.extend(&actors);
+    let msg = sync_message(&[], &[chunk(0, &doc)]);
+    let err = rejected(&msg, &SyncLimits::default());
+    assert!(
+        matches!(
+            &err,
+            SyncRejected::OverLimit {
+                setting: "max-document-ops",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsorted_or_overlong_hash_lists_are_refused() {
+    // automerge asserts its hash lists are sorted when it encodes them.
+    let mut m = vec![0x42, 2];
+    m.extend([0xbb; 32]);
+    m.extend([0xaa; 32]);
+    m.extend([0, 0, 0]);
+    assert!(
+        rejected(&m, &SyncLimits::default())
+            .to_string()
+            .contains("sorted")
+    );
+    let mut sorted = vec![0x42, 2];
+    sorted.extend([0xaa; 32]);
+    sorted.extend([0xbb; 32]);
+    sorted.extend([0, 0, 0]);
+    assert!(validate_sync(&sorted, &SyncLimits::default()).is_ok());
+    // More heads than any document has concurrently.
+    let mut long = vec![0x42];
+    leb(5000, &mut long);
+    for i in 0..5000u32 {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        long.extend(h);
+    }
+    long.extend([0, 0, 0]);
+    assert!(matches!(
+        rejected(&long, &SyncLimits::default()),
+        SyncRejected::Malformed(_)
+    ));
+}

@@ -20,16 +20,24 @@ use axum::{Json, Router};
 use dealersync_core::access::{Claims, DocumentOwner, Principal, Role};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{SiteHeader, SiteKind};
+use dealersync_core::spreadsheet::neutralise;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthError, Authenticator, TokenRequest, parse_ttl};
 use crate::registry::{DocumentWriter, Registry, RegistryError, Revocation, SiteRecord};
+use crate::telemetry::clip;
 
 /// Default lifetime of tokens issued through the API and the CLI.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30 * 86_400);
 
+/// Longest `?doc=` accepted before it is parsed as a document id.
+pub const MAX_DOCUMENT_ID_CHARS: usize = 64;
+
 /// Most audit rows one request returns.
 pub const MAX_AUDIT_ROWS: u32 = 10_000;
+
+use crate::admission::admit_site;
+pub use crate::admission::{SyncAuth, extensions};
 
 /// What the API handlers share.
 #[derive(Clone)]
@@ -43,86 +51,15 @@ pub struct ApiState {
     pub documents: Arc<dyn DocumentWriter>,
 }
 
-/// What the WebSocket upgrade handler needs from the token on the request.
-pub struct SyncAuth {
-    /// The verified claims (for `Registry::bind_peer` on `join`).
-    pub claims: Claims,
-    /// The engine's view of the connection: live access rule, user and device.
-    pub info: dealersync_core::protocol::ConnInfo,
-    /// The subprotocol to select (`.protocols([..])` on the upgrade) when the token
-    /// came as a `Sec-WebSocket-Protocol` entry; browsers fail the handshake otherwise.
-    pub subprotocol: Option<&'static str>,
-    /// When to close the connection with an `error` saying the token expired.
-    pub expires_in: Duration,
-}
-
-impl ApiState {
-    /// Authenticates a WebSocket upgrade: `Err` is the 401 answer to send instead.
-    pub fn authenticate_sync(
-        &self,
-        headers: &axum::http::HeaderMap,
-        uri: &axum::http::Uri,
-    ) -> Result<SyncAuth, ApiError> {
-        let (claims, place) = self.auth.authenticate(headers, uri)?;
-        Ok(SyncAuth {
-            info: self.registry.conn_info(&claims),
-            subprotocol: (place == crate::auth::TokenPlace::Subprotocol)
-                .then_some(crate::auth::SUBPROTOCOL),
-            expires_in: crate::auth::time_left(&claims),
-            claims,
-        })
-    }
-}
-
-/// What the relay plugs in (`server::serve(options, api::extensions(state), ..)`):
-/// WebSocket upgrades are admitted by token, with the registry's live access rule, and
-/// the `/api/...` routes are served next to `/sync`.
-pub fn extensions(state: ApiState) -> crate::server::Extensions {
-    let auth_state = state.clone();
-    crate::server::Extensions {
-        authorize: Arc::new(
-            move |headers, uri| match auth_state.authenticate_sync(headers, uri) {
-                Ok(a) => Ok(crate::server::Admission {
-                    info: a.info,
-                    subprotocol: a.subprotocol,
-                    expires_in: Some(a.expires_in),
-                    // Admins are trusted with the engine's time (tools, imports).
-                    engine_share: (a.claims.role != Role::Admin).then(|| a.claims.sub.clone()),
-                    join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
-                }),
-                Err(e) => {
-                    tracing::info!(uri = %crate::auth::redacted(uri), error = %e.message, "sync connection refused");
-                    Err(Box::new(e.into_response()))
-                }
-            },
-        ),
-        routes: router(state),
-    }
-}
-
-/// The relay's check of a `join`: the peer and storage ids are bound to the token's
-/// user and device ([`Registry::bind_peer`]); another user's or device's are refused,
-/// and so is any join when the bindings cannot be read (fail closed).
-fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinCheck {
-    Arc::new(move |peer, storage| {
-        let now = dealersync_core::time::now_ms();
-        match registry.bind_peer(peer, storage, &claims, now) {
-            Ok(()) => Ok(()),
-            Err(e @ RegistryError::PeerTaken { .. }) => {
-                tracing::warn!(sub = %claims.sub, peer, error = %e, "join refused");
-                Err(e.to_string())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot check the peer binding; refusing the join");
-                Err(format!("cannot check the peer id: {e}"))
-            }
-        }
-    })
-}
-
 impl FromRef<ApiState> for Arc<Authenticator> {
     fn from_ref(s: &ApiState) -> Self {
         s.auth.clone()
+    }
+}
+
+impl FromRef<ApiState> for Arc<Registry> {
+    fn from_ref(s: &ApiState) -> Self {
+        s.registry.clone()
     }
 }
 
@@ -146,11 +83,11 @@ pub fn router(state: ApiState) -> Router {
 pub struct ApiError {
     status: StatusCode,
     kind: &'static str,
-    message: String,
+    pub(crate) message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             kind,
@@ -164,7 +101,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no document {doc}"),
+            format!("no document {}", clip(doc)),
         )
     }
 
@@ -263,13 +200,23 @@ impl<S> FromRequestParts<S> for Caller
 where
     S: Send + Sync,
     Arc<Authenticator>: FromRef<S>,
+    Arc<Registry>: FromRef<S>,
 {
     type Rejection = ApiError;
 
+    /// Verifies the token on the blocking pool: the revocation check and the registry
+    /// refresh read SQLite, and a burst of API calls must not hold up the async
+    /// workers that answer `/healthz` and the sockets.
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let auth = Arc::<Authenticator>::from_ref(state);
-        let (claims, _place) = auth.authenticate(&parts.headers, &parts.uri)?;
-        Ok(Caller(claims))
+        let registry = Arc::<Registry>::from_ref(state);
+        let (headers, uri) = (parts.headers.clone(), parts.uri.clone());
+        blocking(move || {
+            let (claims, _place) = auth.authenticate(&headers, &uri)?;
+            admit_site(&registry, &claims)?;
+            Ok(Caller(claims))
+        })
+        .await
     }
 }
 
@@ -288,7 +235,12 @@ where
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(r) => Err(ApiError::new(r.status(), "bad_request", r.body_text())),
+            // serde quotes the offending value, which may be megabytes long.
+            Err(r) => Err(ApiError::new(
+                r.status(),
+                "bad_request",
+                crate::telemetry::clip_to(&r.body_text(), 300),
+            )),
         }
     }
 }
@@ -322,16 +274,29 @@ fn wants_csv(format: &Option<String>) -> Result<bool, ApiError> {
     }
 }
 
+/// Rows as CSV, every cell passed through [`neutralise`] so that a site name or user
+/// typed as `=HYPERLINK(...)` opens as text in a spreadsheet.
 fn csv_response<T: Serialize>(rows: &[T]) -> Result<Response, ApiError> {
+    let internal = |e: &dyn std::fmt::Display| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    };
+    // Serialise first (the csv serializer writes headers in field order), then write
+    // the cells again neutralised.
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.serialize(r).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        w.serialize(r).map_err(|e| internal(&e))?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+    let plain = w.into_inner().map_err(|e| internal(&e))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(plain.as_slice());
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for record in reader.records() {
+        let record = record.map_err(|e| internal(&e))?;
+        w.write_record(record.iter().map(|c| neutralise(c).into_owned()))
+            .map_err(|e| internal(&e))?;
+    }
+    let bytes = w.into_inner().map_err(|e| internal(&e))?;
     Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], bytes).into_response())
 }
 
@@ -410,11 +375,15 @@ async fn list_sites(
 
 async fn network(State(st): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
     let reg = st.registry.clone();
-    let id = blocking(move || Ok(reg.network_document()?)).await?;
-    match id {
-        Some(id) if reg_can_read(&st.registry, &caller, &id) => {
-            Ok(Json(serde_json::json!({ "documentId": id.to_string() })).into_response())
-        }
+    // `access` may reload the registry from SQLite: on the blocking pool too.
+    let readable = blocking(move || {
+        Ok(reg
+            .network_document()?
+            .filter(|id| reg_can_read(&reg, &caller, id)))
+    })
+    .await?;
+    match readable {
+        Some(id) => Ok(Json(serde_json::json!({ "documentId": id.to_string() })).into_response()),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -443,11 +412,20 @@ async fn audit(
     let raw = q
         .doc
         .ok_or_else(|| ApiError::bad_request("missing ?doc=<document id>"))?;
-    let doc: DocumentId = raw.parse().map_err(|_| ApiError::no_document(&raw))?;
+    // A document id is 20 bytes in bs58check, about 28 characters; parsing a long
+    // string as base58 takes quadratic time, so anything longer is refused unread.
+    if raw.len() > MAX_DOCUMENT_ID_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "?doc= is {} characters; a document id has at most {MAX_DOCUMENT_ID_CHARS}",
+            raw.len()
+        )));
+    }
     let limit = q.limit.unwrap_or(1000).clamp(1, MAX_AUDIT_ROWS);
     let reg = st.registry.clone();
     let who = caller.principal();
-    let rows = blocking(move || {
+    // Parsing, the query and writing up to 10,000 rows all run on the blocking pool.
+    blocking(move || {
+        let doc: DocumentId = raw.parse().map_err(|_| ApiError::no_document(&raw))?;
         reg.refresh()?;
         let tree = reg.tree();
         // Unreadable and unknown look the same; readable-but-not-managed is 403.
@@ -465,14 +443,14 @@ async fn audit(
                 "the audit log is for managers of the site and above",
             ));
         }
-        Ok(reg.audit(&doc, limit)?)
+        let rows = reg.audit(&doc, limit)?;
+        if csv {
+            csv_response(&rows)
+        } else {
+            Ok(Json(rows).into_response())
+        }
     })
-    .await?;
-    if csv {
-        csv_response(&rows)
-    } else {
-        Ok(Json(rows).into_response())
-    }
+    .await
 }
 
 /// Body of `POST /api/admin/sites`.
@@ -699,7 +677,21 @@ pub fn issue_recorded(
     registry: &Registry,
     req: &TokenRequest,
 ) -> Result<crate::auth::IssuedToken, AdminError> {
-    registry.site(&req.site)?;
+    if req.ttl > crate::auth::MAX_TTL {
+        return Err(RegistryError::Invalid(format!(
+            "a token lives at most {} days",
+            crate::auth::MAX_TTL.as_secs() / 86_400
+        ))
+        .into());
+    }
+    let site = registry.site(&req.site)?;
+    if !site.active {
+        return Err(RegistryError::Invalid(format!(
+            "site {} is deactivated; tokens are issued for active sites only",
+            site.id
+        ))
+        .into());
+    }
     let issued = auth.issue(req)?;
     registry.record_issued(&issued.claims)?;
     tracing::info!(sub = %req.sub, role = %req.role, site = %req.site, jti = %issued.claims.jti, "issued token");

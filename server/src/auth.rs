@@ -746,10 +746,19 @@ pub fn parse_ttl(s: &str) -> Result<Duration, String> {
     if n == 0 {
         return Err("a token lifetime must be more than zero".into());
     }
-    n.checked_mul(unit_secs)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("lifetime {s:?} is too long"))
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_TTL.as_secs() => Ok(Duration::from_secs(secs)),
+        _ => Err(format!(
+            "lifetime {s:?} is too long: a token lives at most {} days; issue a new one \
+             when it runs out",
+            MAX_TTL.as_secs() / 86_400
+        )),
+    }
 }
+
+/// The longest token lifetime `token --ttl` and the admin API accept: 366 days. A
+/// lost device's token must run out some day even if nobody revokes it.
+pub const MAX_TTL: Duration = Duration::from_secs(366 * 86_400);
 
 /// How long until `claims` expire, zero if they already have: a relay closes a live
 /// connection at that moment with an `error` saying the token expired.
@@ -781,6 +790,11 @@ mod tests {
         assert_eq!(parse_ttl("12h").unwrap(), Duration::from_secs(12 * 3600));
         assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_ttl("2w").unwrap(), Duration::from_secs(14 * 86_400));
+        assert_eq!(parse_ttl("366d").unwrap(), MAX_TTL);
+        for too_long in ["367d", "5000w", "31622401"] {
+            let e = parse_ttl(too_long).unwrap_err();
+            assert!(e.contains("at most 366 days"), "{too_long}: {e}");
+        }
         for bad in ["", "d", "3y", "0d", "-1h", "1.5h"] {
             assert!(parse_ttl(bad).is_err(), "{bad} parsed");
         }

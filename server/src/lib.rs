@@ -5,21 +5,34 @@
 //! - [`relay`]: the driver that runs the sync engine with group commits.
 //! - [`ws`]: one task per WebSocket: limits, keepalive, metrics.
 //! - [`server`]: routes, start-up, graceful shutdown.
+//! - [`listener`]: the accept loop: header timeout, connection limits, fd budget.
+//! - [`gate`]: connection counts per client address and in total.
 //! - [`telemetry`]: tracing set-up and the Prometheus metric names.
 //! - [`wire`]: what the transport reads from frames (type, ids) and its own `error`s.
+//! - [`admission`]: who may open a WebSocket and stay connected (token, site, peer
+//!   ids, revocation).
 //! - [`api`]: the JSON API and the admin operations shared with the CLI.
 //! - [`auth`]: token verification, issuing and extraction from requests.
 //! - [`demo`]: the demo network `serve --demo` seeds.
 //! - [`registry`]: the site registry, token records and revocations.
+//! - [`peer_binding`]: peer and storage ids bound to users and devices.
+//! - [`site_rules`]: what site ids and names may be.
+//! - [`revocation`]: revocations as open connections see them (in memory, notified).
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod demo;
 pub mod documents;
 pub mod fairness;
+pub mod gate;
+pub mod listener;
+pub mod peer_binding;
 pub mod registry;
 pub mod relay;
+pub mod revocation;
 pub mod server;
+pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
 pub mod wire;

@@ -14,6 +14,7 @@ use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::SyncLimits;
 use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs};
 use dealersync_server::auth::{AuthArgs, Authenticator};
+use dealersync_server::listener::ConnectionLimits;
 use dealersync_server::registry::{Registry, StoreDocuments};
 use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
@@ -116,6 +117,9 @@ struct ServeArgs {
     /// Most bytes a sync message may inflate to (compressed changes and documents).
     #[arg(long, env = "DEALERSYNC_MAX_INFLATED_BYTES", default_value = "64MiB", value_parser = parse_size)]
     max_inflated_bytes: usize,
+    /// Most operations (or changes) in a whole document sent in one sync message.
+    #[arg(long, env = "DEALERSYNC_MAX_DOCUMENT_OPS", default_value_t = 5_000_000)]
+    max_document_ops: u64,
     /// Largest stored document: changes that would grow one past it are refused.
     /// Keep it below --max-frame-bytes so a new device's first sync fits one frame.
     #[arg(long, env = "DEALERSYNC_MAX_DOCUMENT_BYTES", default_value = "12MiB", value_parser = parse_size)]
@@ -141,6 +145,20 @@ struct ServeArgs {
     /// earlier) and print a token per role and the URLs.
     #[arg(long, env = "DEALERSYNC_DEMO")]
     demo: bool,
+    /// Seconds a client may take to send a request's headers (from connecting, or
+    /// from its previous request); a silent connection is closed after this long.
+    #[arg(long, env = "DEALERSYNC_HEADER_TIMEOUT_SECS", default_value_t = 10.0)]
+    header_timeout_secs: f64,
+    /// Seconds an upgraded WebSocket may take to send its `join`.
+    #[arg(long, env = "DEALERSYNC_JOIN_TIMEOUT_SECS", default_value_t = 10.0)]
+    join_timeout_secs: f64,
+    /// Connections held at once (0 = derived from the file descriptor limit, keeping
+    /// a tenth of it, at least 64, for the database, /healthz and the API).
+    #[arg(long, env = "DEALERSYNC_MAX_CONNECTIONS", default_value_t = 0)]
+    max_connections: usize,
+    /// Connections held at once from one client address.
+    #[arg(long, env = "DEALERSYNC_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
+    max_connections_per_ip: usize,
     #[command(flatten)]
     auth: AuthArgs,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
@@ -280,9 +298,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 max_changes_per_message: args.max_changes_per_message,
                 max_ops_per_message: args.max_ops_per_message,
                 max_inflated_bytes: args.max_inflated_bytes as u64,
+                max_document_ops: args.max_document_ops,
                 max_document_bytes: args.max_document_bytes as u64,
             },
+            join_timeout: seconds(args.join_timeout_secs)?,
             ..Limits::default()
+        },
+        connections: ConnectionLimits {
+            header_read_timeout: seconds(args.header_timeout_secs)?,
+            max_connections: (args.max_connections > 0).then_some(args.max_connections),
+            max_connections_per_ip: args.max_connections_per_ip.max(1),
         },
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         busy_timeout: Duration::from_millis(args.busy_timeout_ms),
@@ -309,6 +334,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             },
         ))
+}
+
+/// A positive number of seconds from a flag.
+fn seconds(s: f64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(
+        s.is_finite() && s > 0.0 && s <= 86_400.0,
+        "a timeout must be between 0 and 86400 seconds, not {s}"
+    );
+    Ok(Duration::from_secs_f64(s))
 }
 
 /// The address to print for connecting: a wildcard listen address is reachable on

@@ -30,12 +30,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::auth::{AuthError, Revocations};
+use crate::revocation::RevocationList;
+use crate::site_rules::{validate_site_id, validate_site_name};
 
 /// The registry's layout version in `schema_versions`.
 pub const REGISTRY_SCHEMA_VERSION: i64 = 1;
 
-/// How long a peer or storage id stays bound to a user without being used: 90 days.
-pub const PEER_BINDING_RETENTION_MS: i64 = 90 * 86_400_000;
+pub use crate::peer_binding::{MAX_PEER_ID_BYTES, PEER_BINDING_RETENTION_MS};
 
 /// The file name of the server database inside the data directory.
 pub const DB_FILE: &str = "dealersync.db";
@@ -58,10 +59,10 @@ pub enum RegistryError {
         reason: String,
     },
     /// No such site.
-    #[error("no site {0:?}")]
+    #[error("no site {:?}", crate::telemetry::clip(.0))]
     UnknownSite(String),
     /// The site id is taken.
-    #[error("site {0:?} already exists")]
+    #[error("site {:?} already exists", crate::telemetry::clip(.0))]
     SiteExists(String),
     /// The request breaks a rule of the tree; the message says which.
     #[error("{0}")]
@@ -76,6 +77,14 @@ pub enum RegistryError {
         kind: &'static str,
         /// The id claimed.
         id: String,
+    },
+    /// A peer or storage id in `join` is longer than [`MAX_PEER_ID_BYTES`].
+    #[error("{kind} id of {len} bytes is longer than {MAX_PEER_ID_BYTES} bytes")]
+    IdTooLong {
+        /// `peer` or `storage`.
+        kind: &'static str,
+        /// Its length in bytes.
+        len: usize,
     },
     /// The database was written by a newer dealersync.
     #[error(
@@ -230,6 +239,8 @@ pub struct Registry {
     /// Serialises site changes: each is check-then-write across two connections, and
     /// two concurrent creations of one id must not both pass the check.
     changes: Mutex<()>,
+    /// The revocations as open connections see them.
+    revocations: RevocationList,
 }
 
 impl std::fmt::Debug for Registry {
@@ -322,8 +333,10 @@ impl Registry {
             data_version: Mutex::new(-1),
             last_refresh: std::sync::atomic::AtomicI64::new(0),
             changes: Mutex::new(()),
+            revocations: RevocationList::default(),
         };
         reg.rebuild_tree()?;
+        reg.poll_revocations()?;
         Ok(reg)
     }
 
@@ -332,7 +345,7 @@ impl Registry {
         Self::open(&data_dir.join(DB_FILE))
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves SQLite consistent (statements are
         // atomic), so the poisoned guard is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
@@ -399,9 +412,10 @@ impl Registry {
     ) -> Result<SiteRecord, RegistryError> {
         let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         validate_site_id(&header.id)?;
-        if header.name.trim().is_empty() {
-            return Err(RegistryError::Invalid("a site needs a name".into()));
-        }
+        let header = SiteHeader {
+            name: validate_site_name(&header.name)?,
+            ..header
+        };
         let network = self.ensure_network_locked(docs)?;
         {
             let conn = self.conn();
@@ -448,11 +462,9 @@ impl Registry {
         name: &str,
     ) -> Result<SiteRecord, RegistryError> {
         let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
-        if name.trim().is_empty() {
-            return Err(RegistryError::Invalid("a site needs a name".into()));
-        }
+        let name = validate_site_name(name)?;
         let mut site = self.site(id)?;
-        site.name = name.trim().to_string();
+        site.name = name;
         self.write_header(docs, &site)?;
         self.conn().execute(
             "UPDATE sites SET name = ?2 WHERE id = ?1",
@@ -628,9 +640,21 @@ impl Registry {
 
     /// What the sync engine needs to know about a connection authenticated by
     /// `claims`: its live access rule, and the user and device for the audit log.
+    /// Once the token or its device is revoked the rule grants nothing, so a change
+    /// sent after the revocation is neither stored nor audited even if it arrives
+    /// before the connection is closed.
     pub fn conn_info(self: &Arc<Self>, claims: &Claims) -> ConnInfo {
+        let policy = self.policy(claims.principal());
+        let reg = Arc::clone(self);
+        let (jti, device) = (claims.jti.clone(), claims.device.clone());
         ConnInfo {
-            access: Box::new(self.policy(claims.principal())),
+            access: Box::new(move |doc| {
+                if reg.revocations.revoked(&jti, device.as_deref()).is_some() {
+                    Access::None
+                } else {
+                    policy(doc)
+                }
+            }),
             user: Some(claims.sub.clone()),
             device: claims.device.clone(),
         }
@@ -661,55 +685,6 @@ impl Registry {
                 claims.exp as i64
             ],
         )?;
-        Ok(())
-    }
-
-    /// Binds the peer id (and storage id) a connection claims in `join` to its token's
-    /// user and device, or refuses if another user or device holds them: another
-    /// connection cannot speak as that peer, nor pick up its saved sync states.
-    /// Bindings unused for [`PEER_BINDING_RETENTION_MS`] lapse (browsers make up a new
-    /// peer id per page load, and those must not pile up forever).
-    pub fn bind_peer(
-        &self,
-        peer: &str,
-        storage: Option<&str>,
-        claims: &Claims,
-        now_ms: i64,
-    ) -> Result<(), RegistryError> {
-        let device = claims.device.as_deref().unwrap_or("");
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "DELETE FROM peer_bindings WHERE last_seen < ?1",
-            [now_ms - PEER_BINDING_RETENTION_MS],
-        )?;
-        for (kind, id) in [("peer", Some(peer)), ("storage", storage)] {
-            let Some(id) = id else { continue };
-            let holder: Option<(String, String)> = tx
-                .query_row(
-                    "SELECT sub, device FROM peer_bindings WHERE kind = ?1 AND id = ?2",
-                    params![kind, id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            match holder {
-                Some((sub, dev)) if sub != claims.sub || dev != device => {
-                    return Err(RegistryError::PeerTaken {
-                        kind,
-                        id: id.to_string(),
-                    });
-                }
-                _ => {
-                    tx.execute(
-                        "INSERT INTO peer_bindings (kind, id, sub, device, last_seen)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (kind, id) DO UPDATE SET last_seen = excluded.last_seen",
-                        params![kind, id, claims.sub, device, now_ms],
-                    )?;
-                }
-            }
-        }
-        tx.commit()?;
         Ok(())
     }
 
@@ -747,12 +722,37 @@ impl Registry {
         if value.trim().is_empty() {
             return Err(RegistryError::Invalid(format!("empty {kind} to revoke")));
         }
-        self.conn().execute(
-            "INSERT OR IGNORE INTO revocations (kind, value, revoked_at) VALUES (?1, ?2, ?3)",
-            params![kind, value, now_ms()],
-        )?;
-        tracing::info!(kind, value = %value, "revoked");
+        {
+            let conn = self.conn();
+            conn.execute(
+                "INSERT OR IGNORE INTO revocations (kind, value, revoked_at) VALUES (?1, ?2, ?3)",
+                params![kind, value, now_ms()],
+            )?;
+            // Open connections of this token or device see it before we return.
+            self.revocations.reload(&conn)?;
+        }
+        tracing::info!(kind, value = %crate::telemetry::clip(value), "revoked");
         Ok(())
+    }
+
+    /// Reloads the revocation list if the table changed (another process may have run
+    /// `dealersync-server revoke`); returns whether it did. The relay calls this every
+    /// [`crate::revocation::POLL_INTERVAL`].
+    pub fn poll_revocations(&self) -> Result<bool, RegistryError> {
+        let conn = self.conn();
+        Ok(self.revocations.reload(&conn)?)
+    }
+
+    /// Why a token with this id and device may no longer be used, as of the last
+    /// reload of the revocation list (no database query).
+    pub fn revoked(&self, jti: &str, device: Option<&str>) -> Option<AuthError> {
+        self.revocations.revoked(jti, device)
+    }
+
+    /// Changes whenever the revocation list may have grown: open connections wait on
+    /// it and then check their own token with [`Registry::revoked`].
+    pub fn revocation_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
     }
 
     /// The audit log of one document, newest first, at most `limit` rows. The table is
@@ -883,22 +883,6 @@ fn get_site(conn: &Connection, id: &str) -> Result<Option<SiteRecord>, RegistryE
     row.transpose()
 }
 
-fn validate_site_id(id: &str) -> Result<(), RegistryError> {
-    let ok = !id.is_empty()
-        && id.len() <= 40
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !id.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(RegistryError::Invalid(format!(
-            "invalid site id {id:?}: use 1-40 lowercase letters, digits and dashes, e.g. dc-north"
-        )))
-    }
-}
-
 /// Head office has no parent and there is one; every other site hangs below an active
 /// site.
 fn check_parent(
@@ -949,16 +933,6 @@ fn check_parent(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn site_ids_are_slugs() {
-        for ok in ["hq", "dc-north", "agent-7"] {
-            validate_site_id(ok).unwrap();
-        }
-        for bad in ["", "HQ", "dc north", "-x", "站点", &"a".repeat(41)] {
-            assert!(validate_site_id(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn revocation_check_distinguishes_jti_and_device() {

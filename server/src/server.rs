@@ -13,17 +13,21 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use dealersync_core::protocol::PeerId;
 use dealersync_core::protocol::engine::ConnInfo;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 use tracing::info;
 
+use crate::listener::{self, ConnTicket, ConnectionLimits};
 use crate::relay::{Relay, RelayConfig, RelayHandle};
 use crate::storage::{Durability, SqliteStore, StoreOptions};
 use crate::telemetry;
 use crate::ws::{self, Limits};
+
+/// How long shutdown waits for open connections (WebSockets closing with 1001
+/// included) before the relay commits what is pending and exits.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(10);
 
 /// How much larger than the frame limit the socket's own hard cap is, so that a frame
 /// just over the limit is read and answered with a precise `error` message.
@@ -46,6 +50,8 @@ pub struct ServeOptions {
     pub busy_timeout: Duration,
     /// Memory budget in documents; `None` for no limit beyond idle unloading.
     pub max_loaded_docs: Option<usize>,
+    /// Header timeout and connection caps.
+    pub connections: ConnectionLimits,
 }
 
 /// Decides who a WebSocket connection is before it is upgraded: from the request's
@@ -59,6 +65,17 @@ pub type Authorize =
 /// before the sync engine sees it: `Err` is the reason to send in an `error` before
 /// closing. Runs on a blocking thread (it may write to the database).
 pub type JoinCheck = Arc<dyn Fn(&str, Option<&str>) -> Result<(), String> + Send + Sync>;
+
+/// Tells an open connection that its credentials were revoked: `changes` moves when
+/// the revocation list may have grown, then `check` says why this connection's token
+/// may no longer be used, if it may not.
+#[derive(Clone)]
+pub struct RevocationCheck {
+    /// Moves whenever revocations may have been added.
+    pub changes: watch::Receiver<u64>,
+    /// The reason to send in an `error` before closing, if the token is revoked.
+    pub check: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+}
 
 /// A WebSocket connection the authorizer let in.
 pub struct Admission {
@@ -74,6 +91,8 @@ pub struct Admission {
     /// Whose share of the engine's time this connection spends (the user); `None` for
     /// trusted connections without a share (admins, tools).
     pub engine_share: Option<String>,
+    /// Closes the connection when its credentials are revoked; `None` if they cannot be.
+    pub revocation: Option<RevocationCheck>,
 }
 
 impl std::fmt::Debug for Admission {
@@ -84,6 +103,7 @@ impl std::fmt::Debug for Admission {
             .field("expires_in", &self.expires_in)
             .field("join_check", &self.join_check.is_some())
             .field("engine_share", &self.engine_share)
+            .field("revocation", &self.revocation.is_some())
             .finish()
     }
 }
@@ -97,6 +117,7 @@ impl Admission {
             expires_in: None,
             join_check: None,
             engine_share: None,
+            revocation: None,
         }
     }
 }
@@ -194,6 +215,7 @@ pub async fn serve_with(
         .route("/metrics", get(render_metrics))
         .with_state(state)
         .merge(extensions.routes);
+    let gate = listener::gate_for(&options.connections);
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -204,20 +226,9 @@ pub async fn serve_with(
         "dealersync relay listening; WebSocket at /sync"
     );
     ready(addr);
-    // Sync messages are small and latency-bound: with Nagle's algorithm on, a reply
-    // waits for the peer's delayed ACK (~40 ms on Linux), which the load tool saw as a
-    // p90/p99 cluster near 40-50 ms. Browsers and Node's `ws` disable it too.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY on a connection");
-        }
-    });
+    let stopping = stop_tx.subscribe();
     let (engine, health) = (relay.handle(), relay.handle());
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    tokio::spawn(async move {
         tokio::select! {
             _ = shutdown => info!("shutting down: closing connections, finishing commits"),
             _ = engine.engine_stopped() => {
@@ -225,8 +236,19 @@ pub async fn serve_with(
             }
         }
         let _ = stop_tx.send(true);
-    })
-    .await?;
+        // Keep the sender alive until the process ends: receivers treat a dropped
+        // sender as a change.
+        std::future::pending::<()>().await;
+    });
+    listener::serve(
+        listener,
+        app,
+        gate,
+        options.connections.clone(),
+        stopping,
+        SHUTDOWN_DRAIN,
+    )
+    .await;
     tokio::task::spawn_blocking(move || relay.shutdown()).await?;
     if !health.is_healthy() {
         anyhow::bail!("the sync engine stopped on an internal error (see the log above)");
@@ -238,13 +260,21 @@ pub async fn serve_with(
 async fn sync_socket(
     upgrade: WebSocketUpgrade,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    ticket: Option<axum::Extension<ConnTicket>>,
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let admission = match (state.authorize)(&headers, &uri) {
-        Ok(a) => a,
-        Err(refusal) => {
+    // The authorizer reads SQLite (revocations, the registry): off the async workers.
+    let authorize = state.authorize.clone();
+    let decided = tokio::task::spawn_blocking(move || authorize(&headers, &uri)).await;
+    let admission = match decided {
+        Ok(Ok(a)) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "the authorizer failed");
+            return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        Ok(Err(refusal)) => {
             telemetry::count_error("unauthorized");
             tracing::info!(remote = %remote, status = %refusal.status(), "WebSocket refused");
             return *refusal;
@@ -255,6 +285,7 @@ async fn sync_socket(
     let info = admission.info;
     let join_check = admission.join_check;
     let engine_share = admission.engine_share;
+    let revocation = admission.revocation;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -263,7 +294,9 @@ async fn sync_socket(
     upgrade
         .max_message_size(cap)
         .max_frame_size(cap)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |socket| async move {
+            // The connection keeps its place at the gate while the socket lives.
+            let _ticket = ticket;
             ws::serve_socket(
                 socket,
                 state.relay,
@@ -271,11 +304,13 @@ async fn sync_socket(
                     info,
                     join_check,
                     engine_share,
+                    revocation,
                 },
                 limits,
                 remote,
                 state.shutdown,
             )
+            .await
         })
         .into_response()
 }

@@ -30,7 +30,9 @@ pub const COMMIT_BATCH_CHANGES: &str = "dealersync_storage_commit_batch_changes"
 pub const COMMIT_BATCH_BYTES: &str = "dealersync_storage_commit_batch_bytes";
 /// Errors, by `kind`: storage `full`/`busy`/`corrupt`/`io`, and per-connection
 /// `frame_too_large`, `rate_limited`, `text_frame`, `slow_consumer`, `write_timeout`,
-/// `dead_socket`, `unauthorized`, and the engine's `bad_frame`, `protocol`, `storage`,
+/// `dead_socket`, `unauthorized`, `join_timeout`, `token_revoked`, the accept loop's
+/// `header_timeout`, `idle_evicted`, `too_many_connections[_per_ip]`, `accept`, and the
+/// engine's `bad_frame`, `protocol`, `storage`,
 /// `overloaded` closes (counter).
 pub const ERRORS: &str = "dealersync_errors_total";
 
@@ -128,4 +130,61 @@ pub fn export_engine_stats(stats: &dealersync_core::protocol::EngineStats) {
     metrics::counter!(READ_ONLY_REJECTIONS).absolute(stats.read_only_rejections);
     metrics::counter!(EPHEMERAL_RELAYED).absolute(stats.ephemeral_relayed);
     metrics::counter!(EPHEMERAL_DUPLICATES).absolute(stats.ephemeral_duplicates);
+}
+
+/// Most characters of peer-supplied text that [`clip`] keeps.
+pub const CLIP_CHARS: usize = 80;
+
+/// Text from a peer made safe for a log line or an error message: at most
+/// [`CLIP_CHARS`] characters, control characters escaped, and when cut an ellipsis and
+/// the original length in bytes. Any token holder can send ids and texts of any
+/// length; without this, each one would be copied into every log line that names it.
+pub fn clip(s: &str) -> String {
+    clip_to(s, CLIP_CHARS)
+}
+
+/// [`clip`] to `max_chars` characters: for error messages that quote input inside a
+/// longer explanation (a JSON body rejected by serde names the bad value).
+pub fn clip_to(s: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(max_chars * 4) + 24);
+    for (n, c) in s.chars().enumerate() {
+        if n == max_chars {
+            out.push_str(&format!("… ({} bytes)", s.len()));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_text_and_cuts_long_text_with_its_length() {
+        assert_eq!(clip("peer-1"), "peer-1");
+        assert_eq!(clip(""), "");
+        let exact = "a".repeat(CLIP_CHARS);
+        assert_eq!(clip(&exact), exact);
+        let long = "x".repeat(1_000_000);
+        let c = clip(&long);
+        assert_eq!(c, format!("{}… (1000000 bytes)", "x".repeat(CLIP_CHARS)));
+        // Characters, not bytes: a cut never splits a multi-byte character.
+        let wide = "王".repeat(200);
+        assert_eq!(
+            clip(&wide),
+            format!("{}… (600 bytes)", "王".repeat(CLIP_CHARS))
+        );
+    }
+
+    #[test]
+    fn clip_escapes_control_characters() {
+        assert_eq!(clip("a\nb\u{0}c\u{1b}[2J"), "a\\nb\\u{0}c\\u{1b}[2J");
+        assert_eq!(clip_to("abcdef", 3), "abc… (6 bytes)");
+    }
 }

@@ -6,16 +6,18 @@
 //! `error` message and a close; other peers never wait on it.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, close_code};
 use dealersync_core::protocol::engine::{CloseReason, ConnInfo};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
-use crate::relay::{Outgoing, RelayHandle};
-use crate::server::JoinCheck;
+use crate::relay::{Outbox, Outgoing, RelayHandle};
+use crate::server::{JoinCheck, RevocationCheck};
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
 use dealersync_core::protocol::{
@@ -40,6 +42,8 @@ pub struct Limits {
     pub expires_in: Option<Duration>,
     /// Bounds on sync messages, checked here before the engine sees a frame.
     pub sync: SyncLimits,
+    /// How long an upgraded connection may take to send its `join`.
+    pub join_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -52,6 +56,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(30),
             expires_in: None,
             sync: SyncLimits::default(),
+            join_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -126,6 +131,14 @@ pub struct Admitted {
     pub join_check: Option<JoinCheck>,
     /// Whose share of the engine's time the connection spends; `None` if unmetered.
     pub engine_share: Option<String>,
+    /// Ends the connection when its credentials are revoked.
+    pub revocation: Option<RevocationCheck>,
+}
+
+/// The checks a connection task runs on the credentials while the connection lives.
+struct Checks {
+    join_check: Option<JoinCheck>,
+    revocation: Option<RevocationCheck>,
 }
 
 /// Serves one upgraded WebSocket until it ends, then frees its engine state.
@@ -138,7 +151,10 @@ pub async fn serve_socket(
     shutdown: watch::Receiver<bool>,
 ) {
     let (outbox_tx, outbox_rx) = mpsc::channel(limits.outbox_capacity);
+    let outbox_tx = Outbox::new(outbox_tx);
+    let queued_bytes = outbox_tx.queued_bytes.clone();
     let join_check = admitted.join_check;
+    let revocation = admitted.revocation;
     let conn = relay
         .connect(admitted.info, outbox_tx, admitted.engine_share)
         .await;
@@ -148,7 +164,16 @@ pub async fn serve_socket(
     async {
         info!("connected");
         run(
-            socket, &relay, conn, &limits, join_check, outbox_rx, shutdown,
+            socket,
+            &relay,
+            conn,
+            &limits,
+            Checks {
+                join_check,
+                revocation,
+            },
+            (outbox_rx, queued_bytes),
+            shutdown,
         )
         .await;
         relay.disconnect(conn).await;
@@ -164,10 +189,14 @@ async fn run(
     relay: &RelayHandle,
     conn: dealersync_core::protocol::engine::ConnId,
     limits: &Limits,
-    join_check: Option<JoinCheck>,
-    mut outbox: mpsc::Receiver<Outgoing>,
+    checks: Checks,
+    (mut outbox, queued_bytes): (mpsc::Receiver<Outgoing>, Arc<AtomicUsize>),
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let Checks {
+        join_check,
+        mut revocation,
+    } = checks;
     let (mut sink, mut stream) = socket.split();
     let mut rate = RateLimit::new(limits.max_messages_per_sec);
     let mut ping = tokio::time::interval(limits.ping_interval);
@@ -176,9 +205,12 @@ async fn run(
     let mut last_heard = Instant::now();
     let mut sync_pending: Option<Instant> = None;
     let mut peer: Option<String> = None;
+    let in_flight = Arc::new(Semaphore::new(IN_FLIGHT_UNITS));
     // Far enough in the future to never fire when the credentials do not expire.
     let expiry = tokio::time::sleep(limits.expires_in.unwrap_or(Duration::from_secs(1 << 40)));
     tokio::pin!(expiry);
+    let join_deadline = tokio::time::sleep(limits.join_timeout);
+    tokio::pin!(join_deadline);
 
     let end = loop {
         tokio::select! {
@@ -231,6 +263,16 @@ async fn run(
                             ));
                         }
                         let frame_len = bytes.len();
+                        // Bytes in flight to the engine are bounded per connection: a
+                        // peer pipelining large frames waits here (and stops reading
+                        // its socket) instead of piling them up in the relay's memory.
+                        let Ok(in_flight) = in_flight
+                            .clone()
+                            .acquire_many_owned(in_flight_units(frame_len))
+                            .await
+                        else {
+                            break End::Quiet;
+                        };
                         let decoded = decode(bytes, &limits.sync).await;
                         let kind = match &decoded {
                             Ok(inbound) => inbound.message.kind().as_str(),
@@ -245,7 +287,7 @@ async fn run(
                                 ..
                             }) = &decoded
                         {
-                            tracing::Span::current().record("peer", sender_id.0.as_str());
+                            tracing::Span::current().record("peer", telemetry::clip(&sender_id.0).as_str());
                             peer = Some(sender_id.0.clone());
                             // Vetted before the engine sees it: the engine lets a
                             // second connection with the same peer id replace the
@@ -264,12 +306,13 @@ async fn run(
                             sync_pending = Some(Instant::now());
                         }
                         tracing::trace!(kind, len = frame_len, "frame in");
-                        relay.frame(conn, decoded, frame_len).await;
+                        relay.frame(conn, decoded, frame_len, Some(in_flight)).await;
                     }
                 }
             }
             out = outbox.recv() => match out {
                 Some(Outgoing::Frame(kind, bytes)) => {
+                    queued_bytes.fetch_sub(bytes.len(), Ordering::AcqRel);
                     count(MESSAGES_OUT, BYTES_OUT, kind.as_str(), bytes.len());
                     tracing::trace!(kind = kind.as_str(), len = bytes.len(), "frame out");
                     if kind == MessageKind::Sync
@@ -324,6 +367,14 @@ async fn run(
                 close_code::POLICY,
                 "the token expired; reconnect with a fresh one",
             )),
+            _ = &mut join_deadline, if peer.is_none() => break End::Breach(Breach::new(
+                "join_timeout",
+                close_code::POLICY,
+                format!("no join within {} s of connecting", limits.join_timeout.as_secs_f32()),
+            )),
+            why = revoked(&mut revocation) => {
+                break End::Breach(Breach::new("token_revoked", close_code::POLICY, why))
+            }
         }
     };
 
@@ -409,6 +460,31 @@ async fn decode(bytes: axum::body::Bytes, limits: &SyncLimits) -> Result<Inbound
                 "the frame could not be decoded: {e}"
             ))))
         })
+}
+
+/// Bytes of one connection's frames that may wait for the engine at once, in KiB units
+/// of a semaphore: 32 MiB, two of the largest frames.
+const IN_FLIGHT_UNITS: usize = 32 * 1024;
+
+/// The semaphore units a frame of `len` bytes holds while it waits for the engine.
+fn in_flight_units(len: usize) -> u32 {
+    len.div_ceil(1024).clamp(1, IN_FLIGHT_UNITS) as u32
+}
+
+/// Resolves with the reason once this connection's credentials are revoked; never if
+/// they cannot be. Cancel-safe: the receiver remembers which generation it saw.
+async fn revoked(revocation: &mut Option<RevocationCheck>) -> String {
+    let Some(r) = revocation else {
+        return std::future::pending().await;
+    };
+    loop {
+        if r.changes.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if let Some(why) = (r.check)() {
+            return why;
+        }
+    }
 }
 
 /// How long a closing connection waits for the peer's close.

@@ -16,7 +16,7 @@ use dealersync_core::protocol::validate::ValidSync;
 use dealersync_core::protocol::{
     DocumentId, Inbound, Message, PeerId, PeerMetadata, StorageId, SyncLimits, decode_frame,
 };
-use dealersync_server::relay::{Outgoing, Relay, RelayConfig, RelayHandle};
+use dealersync_server::relay::{Outbox, Outgoing, Relay, RelayConfig, RelayHandle};
 use dealersync_server::storage::{SqliteStore, StoreOptions};
 use tokio::sync::mpsc;
 
@@ -30,7 +30,7 @@ async fn joined(
     let conn = relay
         .connect(
             ConnInfo::with_access(|_| Access::ReadWrite),
-            outbox,
+            Outbox::new(outbox),
             Some(name.to_string()),
         )
         .await;
@@ -45,6 +45,7 @@ async fn joined(
             conn,
             decode_frame(&join, &SyncLimits::default()),
             join.len(),
+            None,
         )
         .await;
     (conn, rx)
@@ -116,6 +117,7 @@ async fn a_panic_on_one_message_closes_that_peer_only() {
             bystander,
             decode_frame(&ask, &SyncLimits::default()),
             ask.len(),
+            None,
         )
         .await;
     next(&mut bystander_rx, |o| match o {
@@ -141,7 +143,7 @@ async fn a_panic_on_one_message_closes_that_peer_only() {
         frame_len: ZERO_BIT_BLOOM.len(),
     };
     handle
-        .frame(attacker, Ok(smuggled), ZERO_BIT_BLOOM.len())
+        .frame(attacker, Ok(smuggled), ZERO_BIT_BLOOM.len(), None)
         .await;
     let error = next(&mut attacker_rx, |o| match o {
         Outgoing::Frame(_, bytes) => match Message::decode(&bytes) {
@@ -168,7 +170,12 @@ async fn a_panic_on_one_message_closes_that_peer_only() {
     let (again, mut again_rx) = joined(&handle, "bystander-again").await;
     let ask = request("bystander-again", doc);
     handle
-        .frame(again, decode_frame(&ask, &SyncLimits::default()), ask.len())
+        .frame(
+            again,
+            decode_frame(&ask, &SyncLimits::default()),
+            ask.len(),
+            None,
+        )
         .await;
     let reply = next(&mut again_rx, |o| match o {
         Outgoing::Frame(_, bytes) => match Message::decode(&bytes) {

@@ -32,6 +32,7 @@ async fn extensions_authorize_connections_and_add_routes() {
                     expires_in: Some(Duration::from_millis(300)),
                     join_check: None,
                     engine_share: None,
+                    revocation: None,
                 }),
                 _ => Err(Box::new(
                     (StatusCode::UNAUTHORIZED, "no valid token").into_response(),

@@ -1,6 +1,7 @@
 //! Printing: aligned tables for people, JSON and CSV for scripts, money in yuan.
 
 use anyhow::{Result, bail};
+use dealersync_core::spreadsheet::neutralise;
 use serde::Serialize;
 
 /// Rows with a header, printed aligned or as CSV.
@@ -65,9 +66,14 @@ impl Table {
     /// The table as CSV with a header row.
     pub fn to_csv(&self) -> Result<String> {
         let mut w = csv::Writer::from_writer(Vec::new());
-        w.write_record(&self.headers)?;
+        // Cells are customer names, notes and ids typed on any device: a cell that a
+        // spreadsheet would run as a formula is written as text.
+        let safe = |cells: &[String]| -> Vec<String> {
+            cells.iter().map(|c| neutralise(c).into_owned()).collect()
+        };
+        w.write_record(safe(&self.headers))?;
         for r in &self.rows {
-            w.write_record(r)?;
+            w.write_record(safe(r))?;
         }
         Ok(String::from_utf8(w.into_inner()?)?)
     }
@@ -188,6 +194,22 @@ mod tests {
         assert_eq!(lines[2], "王伟  1");
         assert_eq!(lines[3], "Li    22");
         assert_eq!(t.to_csv().unwrap(), "name,n\n王伟,1\nLi,22\n");
+    }
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        let mut t = Table::new(&["name", "amount"]);
+        t.row(vec![
+            "=HYPERLINK(\"http://x/\",\"y\")".into(),
+            "-3.07".into(),
+        ]);
+        t.row(vec!["@SUM(A1)".into(), "-152,000.50".into()]);
+        t.row(vec!["+86 138".into(), "12".into()]);
+        assert_eq!(
+            t.to_csv().unwrap(),
+            "name,amount\n\"'=HYPERLINK(\"\"http://x/\"\",\"\"y\"\")\",-3.07\n\
+             '@SUM(A1),\"-152,000.50\"\n'+86 138,12\n"
+        );
     }
 
     #[test]

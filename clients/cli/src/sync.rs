@@ -511,9 +511,14 @@ impl<'a> Session<'a> {
         };
         let (mut sink, mut frames) = stream.split();
         let store = self.ws.store.clone();
-        let mut outputs = self
+        // The `join` goes out before the documents are loaded: the relay closes a
+        // socket that does not join within its join timeout (10 s by default), and
+        // loading a large store on a busy machine can take longer than that.
+        let join = self
             .engine
             .connect_to_server(SERVER, ConnInfo::full_access());
+        self.flush(&mut sink, join).await?;
+        let mut outputs = Vec::new();
         for s in &self.starts {
             outputs.extend(self.engine.open(s.doc.id, &*store)?);
         }

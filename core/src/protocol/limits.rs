@@ -29,8 +29,9 @@ pub const MAX_CBOR_ITEMS: usize = 4096;
 pub const MAX_CBOR_DEPTH: usize = 8;
 
 /// Most change hashes in one list of a sync message (`heads`, `need`, a `have`'s
-/// `lastSync`).
-pub const MAX_HASHES: usize = 65_536;
+/// `lastSync`). Real lists hold the few concurrent heads of a document; a long list
+/// of hashes the relay does not have makes automerge answer with as long a list.
+pub const MAX_HASHES: usize = 1024;
 
 /// Most `have` entries in one sync message. automerge sends zero or one.
 pub const MAX_HAVES: usize = 16;
@@ -59,6 +60,10 @@ pub struct SyncLimits {
     /// Most bytes one sync message may inflate to (compressed changes and documents
     /// decompressed, plus uncompressed changes).
     pub max_inflated_bytes: u64,
+    /// Most operations (and changes) a whole document sent in a sync message may
+    /// hold. Counted from its columns before automerge loads it, so a column that
+    /// claims billions of entries in a few bytes costs nothing.
+    pub max_document_ops: u64,
     /// Largest stored document, in bytes: a change that would grow a document past it
     /// is refused. Kept below the frame limit so that a new device's first sync of the
     /// whole document fits in one message.
@@ -73,6 +78,7 @@ impl Default for SyncLimits {
             max_changes_per_message: 50_000,
             max_ops_per_message: 500_000,
             max_inflated_bytes: 64 * 1024 * 1024,
+            max_document_ops: 5_000_000,
             max_document_bytes: 12 * 1024 * 1024,
         }
     }
@@ -88,6 +94,7 @@ impl SyncLimits {
             max_changes_per_message: u64::MAX,
             max_ops_per_message: u64::MAX,
             max_inflated_bytes: u64::MAX,
+            max_document_ops: u64::MAX,
             max_document_bytes: u64::MAX,
         }
     }

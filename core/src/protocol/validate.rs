@@ -185,6 +185,26 @@ impl<'a> Reader<'a> {
         Err(malformed(format!("{what} overflows 64 bits")))
     }
 
+    /// Signed LEB128, at most 64 bits.
+    fn sleb(&mut self, what: &str) -> Result<i64, SyncRejected> {
+        let mut value: i64 = 0;
+        let mut shift = 0;
+        loop {
+            let b = self.byte(what)?;
+            if shift >= 64 {
+                return Err(malformed(format!("{what} overflows 64 bits")));
+            }
+            value |= i64::from(b & 0x7f) << shift;
+            shift += 7;
+            if b & 0x80 == 0 {
+                if shift < 64 && b & 0x40 != 0 {
+                    value |= -1i64 << shift;
+                }
+                return Ok(value);
+            }
+        }
+    }
+
     fn take(&mut self, n: u64, what: &str) -> Result<&'a [u8], SyncRejected> {
         let n = usize::try_from(n)
             .ok()
@@ -217,9 +237,18 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// A list of change hashes, sorted as automerge writes them (it asserts the order
+    /// of lists it encodes, so an unsorted one from a peer must never reach it).
     fn hashes(&mut self, what: &str) -> Result<(), SyncRejected> {
         let n = self.count(what, 32, MAX_HASHES)?;
-        self.take(n * 32, what)?;
+        let bytes = self.take(n * 32, what)?;
+        if bytes
+            .chunks(32)
+            .zip(bytes.chunks(32).skip(1))
+            .any(|(a, b)| a > b)
+        {
+            return Err(malformed(format!("{what} are not sorted")));
+        }
         Ok(())
     }
 }
@@ -413,6 +442,13 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 budget.limits.max_change_bytes,
                 "max-change-bytes",
             )?;
+            let limit = budget.limits.max_change_ops;
+            over(
+                "operations in one change",
+                change_ops(chunk_body(chunk)?, limit)?,
+                limit,
+                "max-change-ops",
+            )?;
             let change =
                 Change::try_from(chunk).map_err(|e| malformed(format!("invalid change: {e}")))?;
             budget.change(&change)
@@ -420,7 +456,8 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
         CHUNK_COMPRESSED => {
             // Inflate at most one byte past the limit: enough to know it is over.
             let limit = budget.limits.max_change_bytes;
-            let inflated = inflated_size(chunk_body(chunk)?, limit.saturating_add(1))?;
+            let body = inflate(chunk_body(chunk)?, limit.saturating_add(1))?;
+            let inflated = body.len() as u64;
             over(
                 "change size in bytes (inflated)",
                 inflated,
@@ -428,6 +465,13 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 "max-change-bytes",
             )?;
             budget.inflate(inflated)?;
+            let ops_limit = budget.limits.max_change_ops;
+            over(
+                "operations in one change",
+                change_ops(&body, ops_limit)?,
+                ops_limit,
+                "max-change-ops",
+            )?;
             let change = Change::try_from(chunk)
                 .map_err(|e| malformed(format!("invalid compressed change: {e}")))?;
             budget.change(&change)
@@ -437,8 +481,15 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 .limits
                 .max_inflated_bytes
                 .saturating_sub(budget.inflated);
-            let size = document_inflated_size(chunk_body(chunk)?, left.saturating_add(1))?;
-            budget.inflate(size)?;
+            let max_ops = budget.limits.max_document_ops;
+            let shape = document_shape(chunk_body(chunk)?, left.saturating_add(1), max_ops)?;
+            budget.inflate(shape.inflated)?;
+            over(
+                "operations in a document chunk",
+                shape.ops.max(shape.changes),
+                max_ops,
+                "max-document-ops",
+            )?;
             let doc = Automerge::load(chunk).map_err(invalid)?;
             for change in doc.get_changes(&[]) {
                 budget.change(&change)?;
@@ -459,37 +510,162 @@ fn inflated_size(data: &[u8], cap: u64) -> Result<u64, SyncRejected> {
         .map_err(|e| malformed(format!("compressed data does not inflate: {e}")))
 }
 
-/// The size of a document chunk's body once its deflated columns are inflated,
-/// counting at most `cap`. Walks the layout automerge writes: actors, heads, change
-/// and operation column metadata, then the column data.
-fn document_inflated_size(body: &[u8], cap: u64) -> Result<u64, SyncRejected> {
+/// What a document chunk holds, measured without loading it.
+struct DocumentShape {
+    /// Its body's size with deflated columns inflated (counting stops past the cap).
+    inflated: u64,
+    /// Operations, from the length of the operation action column.
+    ops: u64,
+    /// Changes, from the length of the change actor column.
+    changes: u64,
+}
+
+/// Measures a document chunk's body, inflating at most `cap` bytes. Walks the layout
+/// automerge writes (actors, heads, change and operation column metadata, then the
+/// column data) and counts the operations and changes from the run-length encoded
+/// columns that decide them, so that a column claiming billions of entries in a few
+/// bytes is refused before automerge iterates it.
+fn document_shape(body: &[u8], cap: u64, max_ops: u64) -> Result<DocumentShape, SyncRejected> {
     let mut r = Reader::new(body);
     let actors = r.count("actors", 1, usize::MAX)?;
     for _ in 0..actors {
         let len = r.uleb("actor id length")?;
         r.take(len, "actor id")?;
     }
-    r.hashes("document heads")?;
+    let heads = r.count("document heads", 32, usize::MAX)?;
+    r.take(heads * 32, "document heads")?;
     let mut columns = Vec::new();
-    for what in ["change columns", "operation columns"] {
+    for (group, what) in ["change columns", "operation columns"]
+        .into_iter()
+        .enumerate()
+    {
         let n = r.count(what, 2, usize::MAX)?;
         for _ in 0..n {
             let spec = r.uleb("column specification")?;
             let len = r.uleb("column length")?;
-            columns.push((spec, len));
+            columns.push((group, spec, len));
         }
     }
-    let mut total = r.pos as u64;
+    let mut shape = DocumentShape {
+        inflated: r.pos as u64,
+        ops: 0,
+        changes: 0,
+    };
+    for (group, spec, len) in columns {
+        let data = r.take(len, "column data")?;
+        let counted = (group == 0 && is_column(spec, CHANGE_ACTOR_COLUMN))
+            || (group == 1 && is_column(spec, ACTION_COLUMN));
+        let left = cap.saturating_sub(shape.inflated);
+        let size = if spec & COLUMN_DEFLATE != 0 {
+            if counted {
+                let bytes = inflate(data, left)?;
+                count_into(&mut shape, group, rle_len(&bytes, max_ops)?);
+                bytes.len() as u64
+            } else {
+                inflated_size(data, left)?
+            }
+        } else {
+            if counted {
+                count_into(&mut shape, group, rle_len(data, max_ops)?);
+            }
+            len
+        };
+        shape.inflated = shape.inflated.saturating_add(size);
+        if shape.inflated >= cap {
+            return Ok(shape);
+        }
+    }
+    shape.inflated = shape.inflated.saturating_add(r.remaining() as u64);
+    Ok(shape)
+}
+
+fn count_into(shape: &mut DocumentShape, group: usize, n: u64) {
+    if group == 0 {
+        shape.changes = n;
+    } else {
+        shape.ops = n;
+    }
+}
+
+/// Column id and type (the specification without its deflate bit) of the operation
+/// action column, whose length is the number of operations, in changes and documents.
+const ACTION_COLUMN: (u64, u64) = (4, 2);
+/// The same for a document's change actor column: its length is the number of changes.
+const CHANGE_ACTOR_COLUMN: (u64, u64) = (0, 1);
+
+fn is_column(spec: u64, (id, ty): (u64, u64)) -> bool {
+    spec >> 4 == id && spec & 0b111 == ty
+}
+
+/// Raw deflate `data` inflated, at most `cap` bytes of it.
+fn inflate(data: &[u8], cap: u64) -> Result<Vec<u8>, SyncRejected> {
+    let mut out = Vec::new();
+    flate2::bufread::DeflateDecoder::new(data)
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| malformed(format!("compressed data does not inflate: {e}")))?;
+    Ok(out)
+}
+
+/// Entries in a run-length encoded column of unsigned integers (automerge's RLE:
+/// a signed count, then one value repeated, that many literal values, or a count of
+/// nulls). Counts runs, not entries, so a run of 2^60 costs one step; stops once past
+/// `cap` and returns the count so far.
+fn rle_len(col: &[u8], cap: u64) -> Result<u64, SyncRejected> {
+    let mut r = Reader::new(col);
+    let mut total: u64 = 0;
+    while !r.is_empty() && total <= cap {
+        let n = r.sleb("run length")?;
+        if n > 0 {
+            r.uleb("run value")?;
+            total = total.saturating_add(n as u64);
+        } else if n < 0 {
+            for _ in 0..n.unsigned_abs() {
+                r.uleb("literal value")?;
+                total = total.saturating_add(1);
+                if total > cap {
+                    break;
+                }
+            }
+        } else {
+            total = total.saturating_add(r.uleb("null run length")?);
+        }
+    }
+    Ok(total)
+}
+
+/// Operations in a change, from its body (what follows the chunk header): the length
+/// of its action column. Walks deps, actor, seq, start op, time, message, other
+/// actors and the column metadata as automerge writes them.
+fn change_ops(body: &[u8], cap: u64) -> Result<u64, SyncRejected> {
+    let mut r = Reader::new(body);
+    let deps = r.count("dependencies", 32, usize::MAX)?;
+    r.take(deps * 32, "dependencies")?;
+    let len = r.uleb("actor id length")?;
+    r.take(len, "actor id")?;
+    r.uleb("seq")?;
+    r.uleb("start op")?;
+    r.sleb("time")?;
+    let len = r.uleb("message length")?;
+    r.take(len, "message")?;
+    let others = r.count("other actors", 1, usize::MAX)?;
+    for _ in 0..others {
+        let len = r.uleb("actor id length")?;
+        r.take(len, "actor id")?;
+    }
+    let n = r.count("operation columns", 2, usize::MAX)?;
+    let mut columns = Vec::new();
+    for _ in 0..n {
+        let spec = r.uleb("column specification")?;
+        let len = r.uleb("column length")?;
+        columns.push((spec, len));
+    }
+    let mut ops = 0;
     for (spec, len) in columns {
         let data = r.take(len, "column data")?;
-        total = total.saturating_add(if spec & COLUMN_DEFLATE != 0 {
-            inflated_size(data, cap.saturating_sub(total))?
-        } else {
-            len
-        });
-        if total >= cap {
-            return Ok(total);
+        if is_column(spec, ACTION_COLUMN) {
+            ops = rle_len(data, cap)?;
         }
     }
-    Ok(total.saturating_add(r.remaining() as u64))
+    Ok(ops)
 }

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -156,6 +158,18 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The server process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Whether the server process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
     /// The server's log so far.
@@ -632,6 +646,7 @@ pub fn serve_options(data_dir: &Path, busy_timeout: Duration) -> (u16, ServeOpti
         idle_unload: Duration::from_secs(60),
         busy_timeout,
         max_loaded_docs: None,
+        connections: Default::default(),
     };
     (port, options)
 }
