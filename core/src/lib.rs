@@ -31,3 +31,6 @@ pub mod schema;
 pub mod spreadsheet;
 pub mod store;
 pub mod time;
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
