@@ -276,6 +276,7 @@ fn open_auth(
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init_tracing(args.log_json);
+    telemetry::install_panic_hook();
     let metrics = telemetry::install_metrics()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;

@@ -106,6 +106,31 @@ pub fn count_error(kind: &'static str) {
     metrics::counter!(ERRORS, "kind" => kind).increment(1);
 }
 
+/// Routes panic messages to the log, at most one a second (with the count of those
+/// not logged). A panic the relay contains (automerge refusing a peer's bytes by
+/// panicking, caught by the validator or the engine loop) must not let a peer fill
+/// the log or stderr with one message per frame; its reason reaches the peer anyway.
+pub fn install_panic_hook() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_SECOND: AtomicU64 = AtomicU64::new(0);
+    static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        let now = dealersync_core::time::now_ms().max(0) as u64 / 1000;
+        if LAST_SECOND.swap(now, Ordering::AcqRel) == now {
+            SUPPRESSED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
+        let thread = std::thread::current();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            suppressed,
+            "panic: {}",
+            clip(&info.to_string())
+        );
+    }));
+}
+
 /// Sets up tracing: level from `RUST_LOG` (default `info`), JSON lines if asked.
 pub fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;

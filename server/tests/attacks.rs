@@ -36,8 +36,11 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// The longest one bystander round trip may take while an attack runs: generous for a
-/// busy 2-core machine running a debug build; a stalled engine takes seconds.
-const WORST_BOUND: Duration = Duration::from_secs(2);
+/// busy 2-core machine running a debug build with two of these tests at once (growing
+/// a document to 12 MiB in 1 MB changes measured 1.3 s worst alone, 2.5 s beside other
+/// builds); before the fixes the attacks held the bystander 4.7 s to over 40 s.
+/// The benchmark (`stall_figures`) measures the figures; this only catches a stall.
+const WORST_BOUND: Duration = Duration::from_secs(4);
 /// How long one bystander round trip may take at all before the bystander gives up.
 const ROUND_DEADLINE: Duration = Duration::from_secs(10);
 /// How long the attacker may wait for its `error` and close.

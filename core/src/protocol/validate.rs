@@ -358,11 +358,21 @@ pub fn validate_sync(data: &[u8], limits: &SyncLimits) -> Result<ValidSync, Sync
             )));
         }
     }
-    let message = sync::Message::decode(data).map_err(|e| malformed(e.to_string()))?;
+    let message = guarded("the sync message", || sync::Message::decode(data))?
+        .map_err(|e| malformed(e.to_string()))?;
     Ok(ValidSync {
         message,
         changes: budget.changes,
     })
+}
+
+/// Runs one of automerge's parsers on peer bytes. automerge 0.12 still unwraps on some
+/// malformed input (an operation counter or actor index that does not fit 32 bits,
+/// found by fuzzing): such a panic is a refusal of the message, not the end of the
+/// connection's task.
+fn guarded<T>(what: &str, parse: impl FnOnce() -> T) -> Result<T, SyncRejected> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse))
+        .map_err(|_| malformed(format!("automerge cannot parse {what} in it")))
 }
 
 /// A Bloom filter as automerge writes it: empty, or entries ≥ 1, bits per entry and
@@ -449,8 +459,8 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 limit,
                 "max-change-ops",
             )?;
-            let change =
-                Change::try_from(chunk).map_err(|e| malformed(format!("invalid change: {e}")))?;
+            let change = guarded("a change", || Change::try_from(chunk))?
+                .map_err(|e| malformed(format!("invalid change: {e}")))?;
             budget.change(&change)
         }
         CHUNK_COMPRESSED => {
@@ -472,7 +482,7 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 ops_limit,
                 "max-change-ops",
             )?;
-            let change = Change::try_from(chunk)
+            let change = guarded("a compressed change", || Change::try_from(chunk))?
                 .map_err(|e| malformed(format!("invalid compressed change: {e}")))?;
             budget.change(&change)
         }
@@ -490,7 +500,7 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 max_ops,
                 "max-document-ops",
             )?;
-            let doc = Automerge::load(chunk).map_err(invalid)?;
+            let doc = guarded("a document", || Automerge::load(chunk))?.map_err(invalid)?;
             for change in doc.get_changes(&[]) {
                 budget.change(&change)?;
             }
