@@ -4,6 +4,8 @@
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]      e.g. fuzz/run.sh 20   or   fuzz/run.sh 600 engine
 #
+# FUZZ_SEED=N fixes libFuzzer's random seed (CI does, so that a run there repeats the
+# one that passed here rather than finding a new input at random).
 # Installs cargo-fuzz if it is missing. Each target starts from its seed corpus
 # (fuzz/corpus/<target>) and its saved regressions (fuzz/regressions/<target>, minus
 # the known-open ones listed in fuzz/regressions/OPEN); what it learns is kept in
@@ -56,7 +58,8 @@ for t in "${TARGETS[@]}"; do
     log="work/$t.log"
     if cargo fuzz run --sanitizer none "$t" "$work" "$seeds" -- \
         -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2048 \
-        -max_len="$(max_len "$t")" -print_final_stats=1 >"$log" 2>&1; then
+        -max_len="$(max_len "$t")" -print_final_stats=1 ${FUZZ_SEED:+-seed="$FUZZ_SEED"} \
+        >"$log" 2>&1; then
         grep -E "^(Done|stat::number_of_executed_units)" "$log" | tail -n 1 || true
     else
         failed+=("$t")

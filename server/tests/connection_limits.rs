@@ -118,7 +118,7 @@ async fn silent_sockets_beyond_the_fd_limit_do_not_stop_health_checks_or_the_api
     let token = admin_token(dir.path());
     let s = Limited::start(dir.path(), 256, &["--header-timeout-secs", "2"]).await;
     assert!(
-        s.log().contains("max_connections=192"),
+        s.log().contains("max_connections=160"),
         "the budget is the fd limit less the reserve:\n{}",
         s.log()
     );

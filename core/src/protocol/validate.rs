@@ -654,7 +654,7 @@ fn change_ops(body: &[u8], cap: u64) -> Result<u64, SyncRejected> {
     let len = r.uleb("actor id length")?;
     r.take(len, "actor id")?;
     r.uleb("seq")?;
-    r.uleb("start op")?;
+    let start_op = r.uleb("start op")?;
     r.sleb("time")?;
     let len = r.uleb("message length")?;
     r.take(len, "message")?;
@@ -676,6 +676,67 @@ fn change_ops(body: &[u8], cap: u64) -> Result<u64, SyncRejected> {
         if is_column(spec, ACTION_COLUMN) {
             ops = rle_len(data, cap)?;
         }
+        check_id_column(spec & 0b111, data)?;
+    }
+    // Past the cap the caller refuses it by the limit, which says more.
+    if ops <= cap && start_op.saturating_add(ops) > u64::from(u32::MAX) {
+        return Err(malformed("operation counters do not fit 32 bits"));
     }
     Ok(ops)
+}
+
+/// Column types whose values are actor indices or operation counters, which automerge
+/// 0.12 unwraps into 32 bits while it verifies a change (a larger one panicked it).
+const COLUMN_ACTOR: u64 = 1;
+const COLUMN_INTEGER: u64 = 2;
+const COLUMN_DELTA: u64 = 3;
+
+/// Checks that every value of an actor, integer or delta column fits 32 bits (a delta
+/// column's running sum, from 0). Other column types are not ids.
+fn check_id_column(ty: u64, col: &[u8]) -> Result<(), SyncRejected> {
+    let too_big = || malformed("an actor index or operation counter does not fit 32 bits");
+    let max = i128::from(u32::MAX);
+    let mut r = Reader::new(col);
+    let mut sum: i128 = 0;
+    match ty {
+        COLUMN_ACTOR | COLUMN_INTEGER => {
+            while !r.is_empty() {
+                let n = r.sleb("run length")?;
+                if n == 0 {
+                    r.uleb("null run length")?;
+                    continue;
+                }
+                for _ in 0..if n > 0 { 1 } else { n.unsigned_abs() } {
+                    if r.uleb("column value")? > u64::from(u32::MAX) {
+                        return Err(too_big());
+                    }
+                }
+            }
+        }
+        COLUMN_DELTA => {
+            while !r.is_empty() {
+                let n = r.sleb("run length")?;
+                if n == 0 {
+                    r.uleb("null run length")?;
+                } else if n > 0 {
+                    // A run of one delta: the sums move one way, so the ends bound them.
+                    let d = i128::from(r.sleb("delta")?);
+                    let first = sum + d;
+                    sum += d * i128::from(n);
+                    if !(0..=max).contains(&first) || !(0..=max).contains(&sum) {
+                        return Err(too_big());
+                    }
+                } else {
+                    for _ in 0..n.unsigned_abs() {
+                        sum += i128::from(r.sleb("delta")?);
+                        if !(0..=max).contains(&sum) {
+                            return Err(too_big());
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -141,6 +141,7 @@ impl EngineLoop {
         let Some((token, batch)) = self.engine.take_write_batch() else {
             return false;
         };
+        failpoint("engine-commit");
         self.in_flight = Some(token);
         if self.batches.send((token, batch)).is_err() {
             // The writer is gone (it panicked): nothing can become durable any more.
@@ -449,5 +450,17 @@ pub(super) fn engine_error(
             doc,
             reason: other.to_string(),
         },
+    }
+}
+
+/// Fault injection: with the cargo feature `failpoints` (the test suite's build only),
+/// panics when `DEALERSYNC_FAILPOINT` names this point, so that tests can prove what an
+/// engine panic outside any message does (the relay stops, `/healthz` fails, the
+/// process exits non-zero). Compiled to nothing otherwise.
+#[inline]
+fn failpoint(_name: &str) {
+    #[cfg(feature = "failpoints")]
+    if std::env::var("DEALERSYNC_FAILPOINT").as_deref() == Ok(_name) {
+        panic!("failpoint {_name}");
     }
 }

@@ -44,6 +44,7 @@ pub struct Server {
     pub port: u16,
     pub data_dir: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     log: PathBuf,
     /// An admin token of this data directory (every document, the admin API).
     pub token: String,
@@ -103,11 +104,20 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts the server on a free port and waits for `/healthz`.
     pub async fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Server::start_with_env(data_dir, extra, &[]).await
+    }
+
+    /// [`Server::start`] with extra environment variables for the server process.
+    pub async fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let mut s = Server {
             child: None,
             port: free_port(),
             data_dir: data_dir.to_path_buf(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             log: data_dir.join("server.log"),
             token: admin_token(data_dir),
         };
@@ -129,6 +139,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_SERVER_LOG").unwrap_or("info,dealersync_server=debug".into()),
@@ -163,6 +174,18 @@ impl Server {
     /// The server process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// The exit status once the process has ended, waiting up to `deadline`.
+    pub async fn exit_status(&mut self, deadline: Duration) -> Option<std::process::ExitStatus> {
+        let until = Instant::now() + deadline;
+        while Instant::now() < until {
+            if let Some(status) = self.child.as_mut()?.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 
     /// Whether the server process is still running.
