@@ -96,6 +96,7 @@ fn ev(kind: EventKind, at: Millis, by: &str) -> CustomerEvent {
         amount: None,
         vin: None,
         score: None,
+        direction: None,
     }
 }
 

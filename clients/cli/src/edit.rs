@@ -11,8 +11,9 @@ use dealersync_core::domain::{
     self, CheckDigitPolicy, CustomerUpdate, NewCustomer, NewEvent, NewVehicle, VehicleAction,
 };
 use dealersync_core::schema::{
-    CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus,
 };
+use dealersync_core::time::parse_cst;
 use serde_json::json;
 
 use crate::cli::*;
@@ -115,11 +116,18 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
             amount,
             vin,
             score,
+            at,
+            direction,
         } => {
             let id = customer_id(ws, doc, &id)?;
             let kind: EventKind = kind.parse()?;
-            let at = now();
+            let t = now();
+            let at = at.as_deref().map(parse_cst).transpose()?.unwrap_or(t);
             let event = NewEvent {
+                direction: direction
+                    .as_deref()
+                    .map(str::parse::<CallDirection>)
+                    .transpose()?,
                 kind,
                 at,
                 note,
@@ -130,9 +138,7 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
                     .transpose()?,
                 score,
             };
-            let e = ws.edit_site(doc, |am| {
-                Ok(domain::record_event(am, &id, &event, &by, at)?)
-            })?;
+            let e = ws.edit_site(doc, |am| Ok(domain::record_event(am, &id, &event, &by, t)?))?;
             done(ctx, &e, format!("recorded {} for customer {id}", e.kind))
         }
         CustomerCommand::List { .. } | CustomerCommand::Show { .. } => {
@@ -141,7 +147,7 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
     }
 }
 
-/// `vehicle receive|reserve|release|sell|deliver|transfer`.
+/// `vehicle receive|ship|arrive|reserve|release|sell|deliver|transfer`.
 pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> Result<ExitCode> {
     ws.require_write(doc)?;
     let by = ws.config.claims.sub.clone();
@@ -188,6 +194,35 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 format!("received {} {} ({})", v.vin, v.model, v.status),
             )
         }
+        VehicleCommand::Ship { vin, eta } => {
+            let vin = vin_of(&vin)?;
+            let action = VehicleAction::Ship {
+                eta: eta.as_deref().map(parse_date).transpose()?,
+            };
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(am, &vin, &action, &by, now())?)
+            })?;
+            let v = show(&vin)?;
+            done(ctx, &v, format!("{vin} is in transit"))
+        }
+        VehicleCommand::Arrive { vin } => {
+            let vin = vin_of(&vin)?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(
+                    am,
+                    &vin,
+                    &VehicleAction::Arrive,
+                    &by,
+                    now(),
+                )?)
+            })?;
+            let v = show(&vin)?;
+            done(
+                ctx,
+                &v,
+                format!("{vin} arrived: in stock, days in stock count from now"),
+            )
+        }
         VehicleCommand::Reserve { vin, customer } => {
             let vin = vin_of(&vin)?;
             let customer = customer_id(ws, doc, &customer)?;
@@ -214,41 +249,35 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             let v = show(&vin)?;
             done(ctx, &v, format!("released {vin}; it is in stock again"))
         }
-        VehicleCommand::Sell { vin, customer } => {
+        VehicleCommand::Sell {
+            vin,
+            customer,
+            price,
+        } => {
             let vin = vin_of(&vin)?;
-            let customer = customer.map(|c| customer_id(ws, doc, &c)).transpose()?;
+            if customer.is_none()
+                && reread(ws, doc)?
+                    .vehicles
+                    .get(&vin)
+                    .is_some_and(|v| v.status == VehicleStatus::InStock)
+            {
+                bail!(
+                    "vehicle {vin} is in stock, not reserved: say who buys it with --customer ID"
+                );
+            }
+            let sale = domain::Sale {
+                customer: customer.map(|c| customer_id(ws, doc, &c)).transpose()?,
+                price: price.as_deref().map(parse_yuan).transpose()?,
+            };
             ws.edit_site(doc, |am| {
-                let t = now();
-                let current = domain::get_vehicle(am, &vin)?.ok_or_else(|| {
-                    anyhow!("no vehicle {vin} at site {}", doc.label)
-                })?;
-                match (current.status, &customer) {
-                    // Selling straight from stock reserves and sells in one step.
-                    (VehicleStatus::InStock, Some(c)) => {
-                        let reserve = VehicleAction::Reserve { customer: c.clone() };
-                        domain::move_vehicle(am, &vin, &reserve, &by, t)?;
-                    }
-                    (VehicleStatus::InStock, None) => bail!(
-                        "vehicle {vin} is in stock, not reserved: say who buys it with --customer ID"
-                    ),
-                    (VehicleStatus::Reserved, Some(c))
-                        if current.reserved_for.as_deref() != Some(c.as_str()) =>
-                    {
-                        bail!(
-                            "vehicle {vin} is reserved for customer {}; release it first to sell it to {c}",
-                            current.reserved_for.as_deref().unwrap_or("?")
-                        )
-                    }
-                    _ => {}
-                }
-                Ok(domain::move_vehicle(am, &vin, &VehicleAction::Sell, &by, t)?)
+                Ok(domain::sell_vehicle(am, &vin, &sale, &by, now())?)
             })?;
             let v = show(&vin)?;
             done(
                 ctx,
                 &v,
                 format!(
-                    "sold {vin} to customer {}",
+                    "sold {vin} to customer {}; the order is on the customer's history",
                     v.sold_to.clone().unwrap_or_default()
                 ),
             )
@@ -265,7 +294,14 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 )?)
             })?;
             let v = show(&vin)?;
-            done(ctx, &v, format!("delivered {vin}"))
+            done(
+                ctx,
+                &v,
+                format!(
+                    "delivered {vin} to customer {}; the delivery is on the customer's history",
+                    v.sold_to.clone().unwrap_or_default()
+                ),
+            )
         }
         VehicleCommand::Transfer { vin, to } => {
             let vin = vin_of(&vin)?;
@@ -292,6 +328,39 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
         VehicleCommand::List { .. } | VehicleCommand::Show { .. } => {
             unreachable!("read commands are handled in commands.rs")
         }
+    }
+}
+
+/// `walk-in add`.
+pub fn walk_in(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: WalkInCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    let net = ws.network()?;
+    match cmd {
+        WalkInCommand::Add {
+            party,
+            model,
+            note,
+            at,
+        } => {
+            let t = now();
+            let new = domain::NewWalkIn {
+                id: uuid::Uuid::new_v4().to_string(),
+                at: at.as_deref().map(parse_cst).transpose()?.unwrap_or(t),
+                party_size: party,
+                model_of_interest: model,
+                note,
+            };
+            let w = ws.edit_site(doc, |am| {
+                Ok(domain::record_walk_in(am, &net, &new, &by, t)?)
+            })?;
+            done(
+                ctx,
+                &w,
+                format!("recorded a walk-in of {} (one visit)", w.party_size),
+            )
+        }
+        WalkInCommand::List => unreachable!("read commands are handled in commands.rs"),
     }
 }
 

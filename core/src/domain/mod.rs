@@ -19,9 +19,11 @@ mod network;
 mod parts;
 mod phone;
 mod read;
+mod sale;
 mod targets;
 mod vehicles;
 mod vin;
+mod walk_ins;
 
 pub use customers::{
     CustomerUpdate, NewCustomer, NewEvent, add_customer, customer_transition_allowed,
@@ -41,10 +43,11 @@ pub use read::{
 pub use targets::{set_consultant_target, set_site_target};
 pub(crate) use vehicles::put_vehicle_record;
 pub use vehicles::{
-    NewVehicle, VehicleAction, move_vehicle, receive_vehicle, transfer_vehicle,
+    NewVehicle, Sale, VehicleAction, move_vehicle, receive_vehicle, sell_vehicle, transfer_vehicle,
     vehicle_transition_allowed,
 };
 pub use vin::{CheckDigitPolicy, Vin, VinError, check_digit};
+pub use walk_ins::{MAX_PARTY_SIZE, NewWalkIn, record_walk_in};
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
@@ -168,8 +171,8 @@ pub enum DomainError {
         action: &'static str,
         /// Current status.
         from: VehicleStatus,
-        /// The status the step starts from.
-        needs: VehicleStatus,
+        /// The status (or statuses) the step starts from.
+        needs: String,
     },
     /// A quantity, amount or price below zero.
     #[error("{field} cannot be negative, got {value}")]
@@ -349,6 +352,26 @@ fn key_like(field: impl Into<String>, value: &str) -> Result<String> {
         });
     }
     Ok(t)
+}
+
+/// How far in the future an event's time may be: the devices' clocks disagree by a
+/// few minutes, and a time typed to the minute rounds up.
+pub const CLOCK_SKEW_MS: Millis = 5 * 60_000;
+
+/// Refuses a time of something that happened later than `now` (plus the clock skew):
+/// an event is recorded when, or after, it happens.
+fn event_time(field: impl Into<String>, at: Millis, now: Millis) -> Result<()> {
+    if at > now.saturating_add(CLOCK_SKEW_MS) {
+        return Err(DomainError::Invalid {
+            field: field.into(),
+            reason: format!(
+                "{} is in the future (now is {})",
+                crate::time::cst_minute(at),
+                crate::time::cst_minute(now)
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn not_negative(field: impl Into<String>, value: i64) -> Result<()> {
