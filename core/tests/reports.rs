@@ -83,6 +83,8 @@ fn vehicle(
         consultant: None,
         transfer_from: None,
         transfer_to: None,
+        discount_approved_by: None,
+        discount_approved_at: None,
         updated_at: arrived.unwrap_or(0),
     }
 }

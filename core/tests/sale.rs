@@ -6,6 +6,7 @@ mod common;
 
 use automerge::AutoCommit;
 use common::*;
+use dealersync_core::access::Role;
 use dealersync_core::domain::{self, DomainError, NewEvent, Sale, VehicleAction};
 use dealersync_core::reports::{self, KpiLevel};
 use dealersync_core::schema::{
@@ -94,13 +95,13 @@ fn selling_a_reserved_vehicle_records_the_order_on_its_customer_in_the_same_chan
 
 #[test]
 fn selling_from_stock_reserves_and_sells_at_the_agreed_price_in_one_change() {
-    let (mut doc, _, v) = floor();
+    let (mut doc, net, v) = floor();
     let sale = Sale {
         customer: Some("c2".into()),
         price: Some(14_200_000),
     };
     one_change(&mut doc, |d| {
-        domain::sell_vehicle(d, &v, &sale, "li", T0 + HOUR)
+        domain::sell_vehicle(d, &net, &v, &sale, "li", Role::Consultant, T0 + HOUR)
     });
     let got = domain::get_vehicle(&doc, &v).unwrap().unwrap();
     assert_eq!(got.status, VehicleStatus::Sold);
@@ -116,26 +117,50 @@ fn selling_from_stock_reserves_and_sells_at_the_agreed_price_in_one_change() {
 
 #[test]
 fn sale_refusals_leave_the_document_unchanged() {
-    let (mut doc, _, v) = floor();
+    let (mut doc, net, v) = floor();
     let to = |c: Option<&str>, price| Sale {
         customer: c.map(Into::into),
         price,
     };
     let msg = refused(&mut doc, |d| {
-        domain::sell_vehicle(d, &v, &to(None, None), "li", T0)
+        domain::sell_vehicle(d, &net, &v, &to(None, None), "li", Role::Consultant, T0)
     });
     assert!(msg.contains("name the customer"), "{msg}");
     let msg = refused(&mut doc, |d| {
-        domain::sell_vehicle(d, &v, &to(Some("ghost"), None), "li", T0)
+        domain::sell_vehicle(
+            d,
+            &net,
+            &v,
+            &to(Some("ghost"), None),
+            "li",
+            Role::Consultant,
+            T0,
+        )
     });
     assert_eq!(msg, "unknown customer \"ghost\" at this site");
     let msg = refused(&mut doc, |d| {
-        domain::sell_vehicle(d, &v, &to(Some("c1"), Some(-1)), "li", T0)
+        domain::sell_vehicle(
+            d,
+            &net,
+            &v,
+            &to(Some("c1"), Some(-1)),
+            "li",
+            Role::Consultant,
+            T0,
+        )
     });
     assert!(msg.contains("cannot be negative"), "{msg}");
     reserve(&mut doc, &v, "c1", T0);
     let msg = refused(&mut doc, |d| {
-        domain::sell_vehicle(d, &v, &to(Some("c2"), None), "li", T0)
+        domain::sell_vehicle(
+            d,
+            &net,
+            &v,
+            &to(Some("c2"), None),
+            "li",
+            Role::Consultant,
+            T0,
+        )
     });
     assert!(msg.contains("reserved for customer c1"), "{msg}");
     domain::merge_customer(&mut doc, "c1", "c2", "wang", T0).unwrap();
@@ -197,7 +222,7 @@ fn a_delivery_event_is_the_vehicles_delivery_or_refused() {
         customer: Some("c2".into()),
         price: None,
     };
-    domain::sell_vehicle(&mut doc, &v, &sale, "li", T0).unwrap();
+    domain::sell_vehicle(&mut doc, &net, &v, &sale, "li", Role::Consultant, T0).unwrap();
     let msg = refused(&mut doc, |d| {
         domain::record_event(d, "c1", &delivery(Some(&v), T0), "li", T0)
     });
@@ -230,14 +255,13 @@ fn a_delivery_event_is_the_vehicles_delivery_or_refused() {
 /// count one unit, at the order's price.
 #[test]
 fn a_delivery_is_counted_once() {
-    let (mut doc, _, v) = floor();
-    let (_, net) = network();
+    let (mut doc, net, v) = floor();
     let march = Period::Month(2026, 3);
     let sale = Sale {
         customer: Some("c1".into()),
         price: Some(14_000_000),
     };
-    domain::sell_vehicle(&mut doc, &v, &sale, "li", T0 + HOUR).unwrap();
+    domain::sell_vehicle(&mut doc, &net, &v, &sale, "li", Role::Consultant, T0 + HOUR).unwrap();
     let mut tablet = device(&mut doc, "tablet");
     domain::move_vehicle(&mut doc, &v, &VehicleAction::Deliver, "li", T0 + 48 * HOUR).unwrap();
     let typed = NewEvent {

@@ -133,6 +133,34 @@ fn demo_network_is_complete_valid_and_seeded_once() {
             row.site
         );
     }
+    // ... and has a discount above the consultant's limit waiting for the manager, while
+    // the sales above it went through an approval recorded on the vehicle.
+    for site in &site_docs {
+        if site.customers.is_empty() {
+            continue;
+        }
+        let pending = site.customers.values().any(|c| {
+            site.vehicles.keys().any(|vin| {
+                matches!(
+                    domain::discount_state(c, vin),
+                    Some(domain::DiscountState::Pending { .. })
+                )
+            })
+        });
+        assert!(pending, "no pending discount at {}", site.site.id);
+        for v in site
+            .vehicles
+            .values()
+            .filter(|v| v.status == VehicleStatus::Sold)
+        {
+            let buyer = &site.customers[v.sold_to.as_ref().unwrap()];
+            if let Some(domain::DiscountState::Approved { by, .. }) =
+                domain::discount_state(buyer, &v.vin)
+            {
+                assert_eq!(v.discount_approved_by.as_deref(), Some(by.as_str()));
+            }
+        }
+    }
     assert_eq!(customers, summary.customers);
     assert_eq!(vehicles, summary.vehicles);
     assert!((200..=600).contains(&customers), "{customers} customers");

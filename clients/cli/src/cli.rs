@@ -36,6 +36,9 @@ pub enum Command {
     /// Customers (leads) and their history.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// Discounts above your limit: request, approve or refuse (managers), list.
+    #[command(subcommand)]
+    Discount(DiscountCommand),
     /// Walk-in visitors who gave no phone number.
     #[command(subcommand, name = "walk-in")]
     WalkIn(WalkInCommand),
@@ -166,6 +169,40 @@ pub enum CustomerCommand {
         #[arg(long)]
         direction: Option<String>,
     },
+}
+
+/// `discount ...`
+#[derive(Debug, Subcommand)]
+pub enum DiscountCommand {
+    /// Ask a manager for a discount on a vehicle for a customer, above your limit.
+    Request {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+        /// The discount in yuan, e.g. 8000.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Approve the pending request (managers, up to their own limit).
+    Approve {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+    },
+    /// Refuse the pending request (managers).
+    Refuse {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+    },
+    /// Discount requests and decisions at this site, pending first.
+    List,
 }
 
 /// `walk-in ...`

@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
-use dealersync_core::schema::{Customer, CustomerStatus, SiteDocument, Vehicle, VehicleStatus};
+use dealersync_core::schema::{
+    Customer, CustomerStatus, EventKind, SiteDocument, Vehicle, VehicleStatus,
+};
 use serde_json::json;
 
 use crate::cli::*;
@@ -25,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Customer(c) => customer(&Workspace::open(home)?, &ctx, c),
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
         Command::WalkIn(c) => walk_in(&Workspace::open(home)?, &ctx, c),
+        Command::Discount(c) => discount(&Workspace::open(home)?, &ctx, c),
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
         Command::Conflicts(c) => crate::conflicts::run(&Workspace::open(home)?, &ctx, c),
@@ -252,6 +255,66 @@ fn vehicle(ws: &Workspace, ctx: &Ctx, cmd: VehicleCommand) -> Result<ExitCode> {
             }
         }
         other => return crate::edit::vehicle(ws, ctx, &doc, other),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn discount(ws: &Workspace, ctx: &Ctx, cmd: DiscountCommand) -> Result<ExitCode> {
+    let doc = ws.pick_site(ctx.site.as_deref())?;
+    match cmd {
+        DiscountCommand::List => {
+            let (_, site) = ws.site_doc(&doc)?;
+            let mut rows = Vec::new();
+            for c in site.customers.values().filter(|c| c.merged_into.is_none()) {
+                let mut vins: Vec<&str> = c
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == EventKind::DiscountRequest)
+                    .filter_map(|e| e.vin.as_deref())
+                    .collect();
+                vins.sort_unstable();
+                vins.dedup();
+                for vin in vins {
+                    if let Some(state) = dealersync_core::domain::discount_state(c, vin) {
+                        rows.push((c, vin.to_string(), state));
+                    }
+                }
+            }
+            use dealersync_core::domain::DiscountState::*;
+            let pending_first = |s: &dealersync_core::domain::DiscountState| match s {
+                Pending { .. } => 0,
+                _ => 1,
+            };
+            rows.sort_by_key(|(c, vin, s)| (pending_first(s), c.id.clone(), vin.clone()));
+            if ctx.json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(c, vin, s)| json!({"customer": c.id, "vin": vin, "discount": s}))
+                    .collect();
+                print_json(&v)?;
+            } else {
+                let mut t =
+                    Table::new(&["customer", "name", "vin", "state", "amount", "by", "when"]);
+                for (c, vin, s) in rows {
+                    let (state, amount, by, at) = match &s {
+                        Pending { amount, by, at } => ("pending", amount, by, at),
+                        Approved { amount, by, at } => ("approved", amount, by, at),
+                        Refused { amount, by, at } => ("refused", amount, by, at),
+                    };
+                    t.row(vec![
+                        short(&c.id),
+                        c.name.clone(),
+                        vin,
+                        state.into(),
+                        yuan(*amount),
+                        by.clone(),
+                        when(*at),
+                    ]);
+                }
+                print!("{}", t.render());
+            }
+        }
+        other => return crate::edit::discount(ws, ctx, &doc, other),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -269,8 +269,18 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 customer: customer.map(|c| customer_id(ws, doc, &c)).transpose()?,
                 price: price.as_deref().map(parse_yuan).transpose()?,
             };
+            let net = ws.network()?;
+            let role = ws.config.claims.role;
             ws.edit_site(doc, |am| {
-                Ok(domain::sell_vehicle(am, &vin, &sale, &by, now())?)
+                Ok(domain::sell_vehicle(
+                    am,
+                    &net,
+                    &vin,
+                    &sale,
+                    &by,
+                    role,
+                    now(),
+                )?)
             })?;
             let v = show(&vin)?;
             done(
@@ -329,6 +339,67 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             unreachable!("read commands are handled in commands.rs")
         }
     }
+}
+
+/// `discount request|approve|refuse`.
+pub fn discount(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: DiscountCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    let role = ws.config.claims.role;
+    let vin_of = |vin: &str| -> Result<String> {
+        Ok(domain::parse_vin(vin, CheckDigitPolicy::Enforce)?
+            .as_str()
+            .to_string())
+    };
+    let (vin, customer, decision) = match &cmd {
+        DiscountCommand::Request { vin, customer, .. } => (vin, customer, None),
+        DiscountCommand::Approve { vin, customer } => {
+            (vin, customer, Some(domain::DiscountDecision::Approve))
+        }
+        DiscountCommand::Refuse { vin, customer } => {
+            (vin, customer, Some(domain::DiscountDecision::Refuse))
+        }
+        DiscountCommand::List => unreachable!("read commands are handled in commands.rs"),
+    };
+    let vin = vin_of(vin)?;
+    let customer = customer_id(ws, doc, customer)?;
+    let e = match (decision, &cmd) {
+        (None, DiscountCommand::Request { amount, .. }) => {
+            let amount = parse_yuan(amount)?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::request_discount(
+                    am,
+                    &customer,
+                    &vin,
+                    amount,
+                    &by,
+                    now(),
+                )?)
+            })?
+        }
+        (Some(d), _) => {
+            let net = ws.network()?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::decide_discount(
+                    am,
+                    &net,
+                    &customer,
+                    &vin,
+                    d,
+                    &by,
+                    role,
+                    now(),
+                )?)
+            })?
+        }
+        _ => unreachable!("a request has an amount"),
+    };
+    let line = format!(
+        "{} {} on {vin} for customer {customer}",
+        e.kind,
+        crate::output::yuan(e.amount.unwrap_or(0))
+    );
+    done(ctx, &e, line)
 }
 
 /// `walk-in add`.

@@ -65,6 +65,8 @@ fn device(sub: &str, role: &str, site: &str) -> Device {
         NOW,
     )
     .unwrap();
+    // Consultants give up to 10,000 yuan off without a manager.
+    domain::set_discount_limit(&mut net, "consultant", 1_000_000, "admin", NOW).unwrap();
     let store =
         SqliteStore::open_file(&d.home().join("store.sqlite"), &StoreOptions::default()).unwrap();
     let network = DocumentId::random();
@@ -455,6 +457,49 @@ fn the_sales_floor_offline() {
         .unwrap()["visits"]
         .clone();
     assert_eq!(visits, 1, "the walk-in batch");
+
+    // 22,000 yuan off is above the consultant's limit: a request, waiting for a manager.
+    let dear = vin(502);
+    d.json(&[
+        "vehicle", "receive", &dear, "--model", "SDN-A", "--trim", "Comfort", "--colour", "红",
+    ]);
+    let err = d.fails(&[
+        "vehicle",
+        "sell",
+        &dear,
+        "--customer",
+        &c,
+        "--price",
+        "130000",
+    ]);
+    assert!(err.contains("consultant limit of 1000000 fen"), "{err}");
+    let req = d.json(&[
+        "discount",
+        "request",
+        &dear,
+        "--customer",
+        &c,
+        "--amount",
+        "22000",
+    ]);
+    assert_eq!(req["kind"], "discount_request");
+    assert_eq!(req["amount"], 2_200_000);
+    let listed = d.json(&["discount", "list"]);
+    assert_eq!(listed[0]["discount"]["state"], "pending", "{listed}");
+    let before = heads(&d, "rs");
+    let err = d.fails(&["discount", "approve", &dear, "--customer", &c]);
+    assert!(err.contains("by a manager"), "{err}");
+    let err = d.fails(&[
+        "vehicle",
+        "sell",
+        &dear,
+        "--customer",
+        &c,
+        "--price",
+        "130000",
+    ]);
+    assert!(err.contains("waiting for a manager"), "{err}");
+    assert_eq!(heads(&d, "rs"), before);
 
     let arrived = d.json(&["vehicle", "arrive", &coming]);
     assert_eq!(arrived["status"], "in_stock");

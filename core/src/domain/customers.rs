@@ -310,6 +310,15 @@ pub fn record_event(
         score: event.score,
         direction: event.direction,
     };
+    if matches!(
+        event.kind,
+        EventKind::DiscountApproved | EventKind::DiscountRefused
+    ) {
+        return Err(DomainError::Invalid {
+            field: format!("{} event of customer {customer}", event.kind),
+            reason: "a discount is approved or refused by a manager (`dealersync discount approve|refuse`)".into(),
+        });
+    }
     if event.kind == EventKind::Delivery {
         // A delivery is the vehicle's: recorded once, with the vehicle's status, by
         // the one-sale path (see `sale`), whichever command the consultant typed.

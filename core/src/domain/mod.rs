@@ -13,6 +13,7 @@
 //! [`crate::schema`]).
 
 mod customers;
+mod discounts;
 mod documents;
 mod forecasts;
 mod network;
@@ -28,6 +29,10 @@ mod walk_ins;
 pub use customers::{
     CustomerUpdate, NewCustomer, NewEvent, add_customer, customer_transition_allowed,
     merge_customer, record_event, set_customer_status, update_customer,
+};
+pub use discounts::{
+    DiscountDecision, DiscountState, decide_discount, discount_limit, discount_state,
+    request_discount,
 };
 pub use documents::{
     create_network_document, create_site_document, init_network_document, init_site_document,
@@ -53,8 +58,8 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
 
 use crate::schema::{
-    BadPeriod, CustomerStatus, Millis, NetworkDocument, Period, SchemaError, SiteHeader, SiteKind,
-    VehicleModel, VehicleStatus,
+    BadPeriod, CustomerStatus, Fen, Millis, NetworkDocument, Period, SchemaError, SiteHeader,
+    SiteKind, VehicleModel, VehicleStatus,
 };
 
 /// Why an operation was rejected. Every variant names the record and field concerned,
@@ -173,6 +178,22 @@ pub enum DomainError {
         from: VehicleStatus,
         /// The status (or statuses) the step starts from.
         needs: String,
+    },
+    /// A sale whose discount is above the seller's limit without an approval covering it.
+    #[error(
+        "vehicle {vin}: a discount of {discount} fen is above the {role} limit of {limit} fen; {state}"
+    )]
+    DiscountNotApproved {
+        /// The VIN.
+        vin: String,
+        /// The discount of the sale (list price − price), in fen.
+        discount: Fen,
+        /// The seller's role.
+        role: &'static str,
+        /// That role's limit, in fen.
+        limit: Fen,
+        /// Where the discount request stands, and what to do.
+        state: String,
     },
     /// A quantity, amount or price below zero.
     #[error("{field} cannot be negative, got {value}")]

@@ -3,6 +3,7 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ReadDoc as AmReadDoc};
 
+use crate::access::Role;
 use crate::schema::{CustomerEvent, Fen, Millis, NetworkDocument, Vehicle, VehicleStatus};
 
 use super::customers::live_customer_obj;
@@ -94,6 +95,8 @@ pub fn receive_vehicle(
         transfer_from: None,
         transfer_to: None,
         updated_at: now,
+        discount_approved_by: None,
+        discount_approved_at: None,
     };
     commit_write(
         doc,
@@ -131,6 +134,13 @@ fn write_vehicle_fields(doc: &mut AutoCommit, obj: &ObjId, v: &Vehicle) -> Resul
     put_opt_str(doc, obj, "transferFrom", v.transfer_from.as_deref())?;
     put_opt_str(doc, obj, "transferTo", v.transfer_to.as_deref())?;
     doc.put(obj, "updatedAt", v.updated_at)?;
+    // Written only when there is one, so records without an approval stay as they were.
+    if let Some(by) = &v.discount_approved_by {
+        doc.put(obj, "discountApprovedBy", by.as_str())?;
+    }
+    if let Some(at) = v.discount_approved_at {
+        doc.put(obj, "discountApprovedAt", at)?;
+    }
     Ok(())
 }
 
@@ -298,11 +308,18 @@ pub struct Sale {
 /// Sells a vehicle: a reserved one to its customer, or one in stock to
 /// `sale.customer` (reserved and sold in one change). Records the customer's `order`
 /// event with the price and the VIN, in the same change as the vehicle's status.
+///
+/// A discount (list price − price) above the limit of the seller's `role` in the
+/// network's policy needs a manager's approval covering it (see
+/// [`super::decide_discount`]); the approver and the time are written on the vehicle.
+#[allow(clippy::too_many_arguments)]
 pub fn sell_vehicle(
     doc: &mut AutoCommit,
+    net: &NetworkDocument,
     vin: &str,
     sale: &Sale,
     by: &str,
+    role: Role,
     now: Millis,
 ) -> Result<()> {
     let by = key_like("consultant", by)?;
@@ -329,6 +346,7 @@ pub fn sell_vehicle(
             from,
             reserved_for: None,
             sold_to: None,
+            approval: None,
         },
         None => check_step(doc, &key, &VehicleAction::Sell)?,
     };
@@ -343,8 +361,20 @@ pub fn sell_vehicle(
             reason: format!("it is reserved for customer {r}; release it first to sell it to {c}"),
         });
     }
+    let list_price: Fen = autosurgeon::hydrate_prop(doc, &step.obj, "listPrice")
+        .map_err(read_err(format!("listPrice of vehicle {key}")))?;
+    let buyer = step.reserved_for.clone().expect("checked by check_step");
+    let discount = sale.price.map_or(0, |p| list_price.saturating_sub(p));
+    let approval = super::discounts::check_sale_discount(doc, net, &buyer, &key, discount, role)?;
     let side = sale_side(doc, &step, sale.price, &by, now)?;
-    write_step(doc, &step, &VehicleAction::Sell, Some(&side), &by, now)
+    match approval {
+        None => write_step(doc, &step, &VehicleAction::Sell, Some(&side), &by, now),
+        Some((approver, at)) => {
+            let mut step = step;
+            step.approval = Some((approver, at));
+            write_step(doc, &step, &VehicleAction::Sell, Some(&side), &by, now)
+        }
+    }
 }
 
 /// Records the delivery of `vin` to `customer` from a customer event (`at`, note and
@@ -385,6 +415,8 @@ struct StepCheck {
     from: VehicleStatus,
     reserved_for: Option<String>,
     sold_to: Option<String>,
+    /// The discount approval a sale carries (approver, when).
+    approval: Option<(String, Millis)>,
 }
 
 fn check_step(doc: &AutoCommit, vin: &str, action: &VehicleAction) -> Result<StepCheck> {
@@ -422,6 +454,7 @@ fn check_step(doc: &AutoCommit, vin: &str, action: &VehicleAction) -> Result<Ste
         from,
         reserved_for,
         sold_to,
+        approval: None,
     })
 }
 
@@ -500,6 +533,10 @@ fn write_step(
                 }
                 doc.put(obj, "soldTo", c)?;
                 doc.put(obj, "consultant", by)?;
+                if let Some((approver, at)) = &step.approval {
+                    doc.put(obj, "discountApprovedBy", approver.as_str())?;
+                    doc.put(obj, "discountApprovedAt", *at)?;
+                }
             }
             VehicleAction::Deliver => {}
         }

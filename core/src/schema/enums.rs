@@ -164,6 +164,8 @@ string_enum!(
         DiscountRequest = "discount_request",
         /// A discount approved by a manager (amount in fen).
         DiscountApproved = "discount_approved",
+        /// A discount request refused by a manager (amount in fen).
+        DiscountRefused = "discount_refused",
         /// Delivery of the vehicle.
         Delivery = "delivery",
         /// Insurance arranged.

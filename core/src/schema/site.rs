@@ -191,6 +191,15 @@ pub struct Vehicle {
     /// When its status last changed.
     #[autosurgeon(rename = "updatedAt")]
     pub updated_at: Millis,
+    /// The manager who approved the discount of its sale, when it was above the
+    /// seller's limit; absent otherwise (and on records older than approvals).
+    #[autosurgeon(rename = "discountApprovedBy", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_approved_by: Option<String>,
+    /// When that approval was given.
+    #[autosurgeon(rename = "discountApprovedAt", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_approved_at: Option<Millis>,
 }
 
 /// One cell of a demand forecast.

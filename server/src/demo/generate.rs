@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use automerge::AutoCommit;
+use dealersync_core::access::Role;
 use dealersync_core::domain::{
-    self, CheckDigitPolicy, DomainError, NewCustomer, NewEvent, NewVehicle, VehicleAction, Vin,
+    self, CheckDigitPolicy, DiscountDecision, DomainError, NewCustomer, NewEvent, NewVehicle,
+    VehicleAction, Vin,
 };
 use dealersync_core::schema::{
     CustomerSource, CustomerStatus, EventKind, Millis, NetworkDocument, SiteKind, Target,
@@ -21,6 +23,9 @@ use crate::registry::RegistryError;
 use super::catalogue::{
     COLOURS, DemoSite, GIVEN, MOBILE_PREFIXES, MODELS, SITES, SOURCES, SURNAMES,
 };
+
+/// The demo's manager (see the demo tokens), who approves discounts.
+const DEMO_MANAGER: &str = "sun.hao";
 
 pub(super) fn seed_network(doc: &mut AutoCommit, now: Millis) -> Result<(), RegistryError> {
     let by = "zhou.min";
@@ -258,7 +263,28 @@ pub(super) fn seed_site(
             customer: Some(id.clone()),
             price: Some(list_price - discount),
         };
-        domain::sell_vehicle(doc, vin.as_str(), &sale, consultant, t)?;
+        if discount > domain::discount_limit(net, Role::Consultant) {
+            domain::request_discount(doc, &id, vin.as_str(), discount, consultant, t)?;
+            domain::decide_discount(
+                doc,
+                net,
+                &id,
+                vin.as_str(),
+                DiscountDecision::Approve,
+                DEMO_MANAGER,
+                Role::Manager,
+                t,
+            )?;
+        }
+        domain::sell_vehicle(
+            doc,
+            net,
+            vin.as_str(),
+            &sale,
+            consultant,
+            Role::Consultant,
+            t,
+        )?;
         if stage < 85 {
             continue;
         }
@@ -285,8 +311,8 @@ pub(super) fn seed_site(
     let mut customers = site.customers;
     if site.customers > 0 {
         seed_sale_this_month(doc, net, rng, &mut new_vehicle, consultants[0], now)?;
-        customers += 1;
-        vehicles += 1;
+        customers += 2;
+        vehicles += 2;
     }
 
     // Stock on the books: mostly in stock (some slow movers), some on the way.
@@ -341,7 +367,7 @@ pub(super) fn seed_site(
 
 /// A walk-in who bought a car from stock and took delivery this month (CST): visit,
 /// sale at a small discount, delivery, all between the month's start (or three days
-/// ago, if later) and now.
+/// ago, if later) and now; and another whose discount request waits for the manager.
 fn seed_sale_this_month(
     doc: &mut AutoCommit,
     net: &NetworkDocument,
@@ -388,7 +414,15 @@ fn seed_sale_this_month(
         customer: Some(id),
         price: Some(list_price - 200_000),
     };
-    domain::sell_vehicle(doc, vin.as_str(), &sale, consultant, at(1))?;
+    domain::sell_vehicle(
+        doc,
+        net,
+        vin.as_str(),
+        &sale,
+        consultant,
+        Role::Consultant,
+        at(1),
+    )?;
     domain::move_vehicle(
         doc,
         vin.as_str(),
@@ -396,6 +430,37 @@ fn seed_sale_this_month(
         consultant,
         at(2),
     )?;
+
+    // A second walk-in is negotiating a car in stock: 8,000 yuan off, above the
+    // consultant's limit, waiting for the manager.
+    let id = uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string();
+    domain::add_customer(
+        doc,
+        net,
+        &NewCustomer {
+            id: id.clone(),
+            name: chinese_name(rng),
+            phone: mobile_number(rng),
+            source: CustomerSource::WalkIn,
+            model_of_interest: Some(model.into()),
+            consultant: Some(consultant.into()),
+        },
+        consultant,
+        at(0),
+    )?;
+    domain::record_event(
+        doc,
+        &id,
+        &NewEvent::new(EventKind::Visit, at(0)),
+        consultant,
+        at(0),
+    )?;
+    let v = new_vehicle(rng, model);
+    let vin = v.vin.clone();
+    domain::receive_vehicle(doc, net, &v, consultant, at(0) - 10 * DAY_MS)?;
+    domain::request_discount(doc, &id, vin.as_str(), 800_000, consultant, at(3))?;
     Ok(())
 }
 
