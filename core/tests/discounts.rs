@@ -313,3 +313,77 @@ fn discount_request_refusals_leave_the_document_unchanged() {
     assert!(msg.contains("discount approve"), "{msg}");
     let _ = net;
 }
+
+/// Every (state, step) pair of a discount: a request is taken in any state (it
+/// supersedes), a decision only while one is pending, and an over-limit sale only once
+/// approved. Refused steps leave the document unchanged.
+#[test]
+fn every_discount_step_from_every_state() {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum At {
+        Nothing,
+        Pending,
+        Approved,
+        Refused,
+    }
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Request,
+        Approve,
+        Refuse,
+        Sell,
+    }
+    let reach = |at: At| {
+        let (mut doc, net, v) = floor();
+        if at != At::Nothing {
+            domain::request_discount(&mut doc, "c1", &v, 600_000, "li", T0).unwrap();
+        }
+        let decision = match at {
+            At::Approved => Some(DiscountDecision::Approve),
+            At::Refused => Some(DiscountDecision::Refuse),
+            _ => None,
+        };
+        if let Some(d) = decision {
+            domain::decide_discount(&mut doc, &net, "c1", &v, d, "zhang", Role::Manager, T0)
+                .unwrap();
+        }
+        (doc, net, v)
+    };
+    for at in [At::Nothing, At::Pending, At::Approved, At::Refused] {
+        for step in [Step::Request, Step::Approve, Step::Refuse, Step::Sell] {
+            let (mut doc, net, v) = reach(at);
+            let allowed = match step {
+                Step::Request => true,
+                Step::Approve | Step::Refuse => at == At::Pending,
+                Step::Sell => at == At::Approved,
+            };
+            let run = |d: &mut AutoCommit| -> Result<(), DomainError> {
+                let decide = |d: &mut AutoCommit, how| {
+                    domain::decide_discount(d, &net, "c1", &v, how, "zhang", Role::Manager, T0)
+                        .map(|_| ())
+                };
+                match step {
+                    Step::Request => {
+                        domain::request_discount(d, "c1", &v, 600_000, "li", T0).map(|_| ())
+                    }
+                    Step::Approve => decide(d, DiscountDecision::Approve),
+                    Step::Refuse => decide(d, DiscountDecision::Refuse),
+                    Step::Sell => domain::sell_vehicle(
+                        d,
+                        &net,
+                        &v,
+                        &sale(15_000_000 - 600_000),
+                        "li",
+                        Role::Consultant,
+                        T0,
+                    ),
+                }
+            };
+            if allowed {
+                run(&mut doc).unwrap_or_else(|e| panic!("{step:?} from {at:?}: {e}"));
+            } else {
+                refused(&mut doc, run);
+            }
+        }
+    }
+}

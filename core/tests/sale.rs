@@ -374,3 +374,59 @@ fn an_incoming_transfer_arrives_and_ages_from_its_arrival() {
     let days: Vec<Option<i64>> = ageing.rows.iter().map(|r| r.days_in_stock).collect();
     assert_eq!(days, [Some(10)]);
 }
+
+/// A delivery typed on the customer, from every vehicle status: only a vehicle sold to
+/// that customer takes it; every other status is refused, the document unchanged.
+#[test]
+fn a_delivery_event_from_every_vehicle_status() {
+    use VehicleStatus::*;
+    for &status in VehicleStatus::ALL {
+        let (mut doc, net, _) = floor();
+        let v = vin(60);
+        let received = match status {
+            Ordered | InTransit => status,
+            _ => InStock,
+        };
+        domain::receive_vehicle(&mut doc, &net, &new_vehicle(&v, received), "wang", T0).unwrap();
+        let v = v.to_string();
+        if matches!(status, Reserved | Sold | Delivered) {
+            reserve(&mut doc, &v, "c1", T0);
+        }
+        if matches!(status, Sold | Delivered) {
+            domain::move_vehicle(&mut doc, &v, &VehicleAction::Sell, "li", T0).unwrap();
+        }
+        if status == Delivered {
+            domain::move_vehicle(&mut doc, &v, &VehicleAction::Deliver, "li", T0).unwrap();
+        }
+        if status == TransferredOut {
+            let mut other = AutoCommit::new();
+            domain::init_site_document(
+                &mut other,
+                &header("rs-1", SiteKind::Roadshow, Some("dc-north")),
+                T0,
+            )
+            .unwrap();
+            domain::transfer_vehicle(&mut doc, &mut other, &v, None, "li", T0).unwrap();
+        }
+        assert_eq!(
+            domain::get_vehicle(&doc, &v).unwrap().unwrap().status,
+            status
+        );
+        let event = NewEvent {
+            vin: Some(domain::parse_vin(&v, Default::default()).unwrap()),
+            ..NewEvent::new(EventKind::Delivery, T0 + HOUR)
+        };
+        if status == Sold {
+            one_change(&mut doc, |d| {
+                domain::record_event(d, "c1", &event, "li", T0 + HOUR)
+            });
+            let got = domain::get_vehicle(&doc, &v).unwrap().unwrap();
+            assert_eq!(got.status, Delivered);
+        } else {
+            let msg = refused(&mut doc, |d| {
+                domain::record_event(d, "c1", &event, "li", T0 + HOUR)
+            });
+            assert!(msg.contains(&v), "{status}: {msg}");
+        }
+    }
+}
