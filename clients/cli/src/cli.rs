@@ -307,11 +307,17 @@ pub enum VehicleCommand {
         /// The agreed price in yuan (default: the list price); recorded on the order.
         #[arg(long)]
         price: Option<String>,
+        /// When it was sold, China Standard Time: "2026-11-28 14:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Hand a sold vehicle over to its customer (records the customer's delivery).
     Deliver {
         /// The VIN.
         vin: String,
+        /// When it was handed over, China Standard Time: "2026-11-28 14:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Send a vehicle to another site.
     Transfer {

@@ -32,6 +32,21 @@ fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
+/// When a sale or a delivery happened: `--at` in China Standard Time, or now. The
+/// vehicle's status and the customer's event both take that time; a time in the future
+/// (beyond the clock skew) is refused, as for every event.
+fn happened_at(at: Option<&str>) -> Result<i64> {
+    let t = now();
+    let Some(typed) = at else { return Ok(t) };
+    let at = parse_cst(typed)?;
+    if at > t + domain::CLOCK_SKEW_MS {
+        bail!(
+            "{typed} is in the future: a sale or delivery is recorded when, or after, it happens"
+        );
+    }
+    Ok(at)
+}
+
 /// Resolves a customer id prefix against the current document (before the write).
 fn customer_id(ws: &Workspace, doc: &DocRef, prefix: &str) -> Result<String> {
     let (_, site) = ws.site_doc(doc)?;
@@ -253,8 +268,10 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             vin,
             customer,
             price,
+            at,
         } => {
             let vin = vin_of(&vin)?;
+            let at = happened_at(at.as_deref())?;
             if customer.is_none()
                 && reread(ws, doc)?
                     .vehicles
@@ -272,15 +289,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             let net = ws.network()?;
             let role = ws.config.claims.role;
             ws.edit_site(doc, |am| {
-                Ok(domain::sell_vehicle(
-                    am,
-                    &net,
-                    &vin,
-                    &sale,
-                    &by,
-                    role,
-                    now(),
-                )?)
+                Ok(domain::sell_vehicle(am, &net, &vin, &sale, &by, role, at)?)
             })?;
             let v = show(&vin)?;
             done(
@@ -292,15 +301,16 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 ),
             )
         }
-        VehicleCommand::Deliver { vin } => {
+        VehicleCommand::Deliver { vin, at } => {
             let vin = vin_of(&vin)?;
+            let at = happened_at(at.as_deref())?;
             ws.edit_site(doc, |am| {
                 Ok(domain::move_vehicle(
                     am,
                     &vin,
                     &VehicleAction::Deliver,
                     &by,
-                    now(),
+                    at,
                 )?)
             })?;
             let v = show(&vin)?;

@@ -387,6 +387,8 @@ fn the_sales_floor_offline() {
         "146500",
     ]);
     assert_eq!(s["status"], "sold");
+    let err = d.fails(&["vehicle", "deliver", &sold, "--at", "2099-01-01 10:00"]);
+    assert!(err.contains("in the future"), "{err}");
     let del = d.json(&["vehicle", "deliver", &sold]);
     assert_eq!(del["status"], "delivered");
     let shown = d.json(&["customer", "show", &c]);
