@@ -387,3 +387,13 @@ fn every_discount_step_from_every_state() {
         }
     }
 }
+
+#[test]
+fn a_price_above_the_limit_is_a_discount_to_request() {
+    let (doc, net, v) = floor();
+    let over = |price, role| domain::discount_over_limit(&doc, &net, &v, price, role).unwrap();
+    assert_eq!(over(15_000_000 - 300_000, Role::Consultant), None);
+    assert_eq!(over(15_000_000 - 300_001, Role::Consultant), Some(300_001));
+    assert_eq!(over(15_000_000 - 300_001, Role::Manager), None);
+    assert_eq!(over(16_000_000, Role::Consultant), None, "above list price");
+}

@@ -153,8 +153,32 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
                     .transpose()?,
                 score,
             };
-            let e = ws.edit_site(doc, |am| Ok(domain::record_event(am, &id, &event, &by, t)?))?;
-            done(ctx, &e, format!("recorded {} for customer {id}", e.kind))
+            let role = ws.config.claims.role;
+            let (e, request) = ws.edit_site(doc, |am| {
+                let e = domain::record_event(am, &id, &event, &by, t)?;
+                // A quote on a vehicle above your discount limit is also a request to
+                // the manager for that discount.
+                let over = match (kind, &event.vin, event.amount) {
+                    (EventKind::Quote, Some(v), Some(price)) => {
+                        domain::discount_over_limit(am, &net, v.as_str(), price, role)?
+                            .map(|d| (v.as_str().to_string(), d))
+                    }
+                    _ => None,
+                };
+                let request = match over {
+                    Some((v, d)) => Some(domain::request_discount(am, &id, &v, d, &by, t)?),
+                    None => None,
+                };
+                Ok((e, request))
+            })?;
+            let mut line = format!("recorded {} for customer {id}", e.kind);
+            if let Some(r) = &request {
+                line.push_str(&format!(
+                    "; {} off is above your limit: a discount request is waiting for a manager",
+                    crate::output::yuan(r.amount.unwrap_or(0))
+                ));
+            }
+            done(ctx, &e, line)
         }
         CustomerCommand::List { .. } | CustomerCommand::Show { .. } => {
             unreachable!("read commands are handled in commands.rs")

@@ -486,8 +486,13 @@ fn the_sales_floor_offline() {
     ]);
     assert_eq!(req["kind"], "discount_request");
     assert_eq!(req["amount"], 2_200_000);
+    // A quote above the limit is a request too (it supersedes the earlier one).
+    d.json(&[
+        "customer", "event", &c, "quote", "--vin", &dear, "--amount", "128000",
+    ]);
     let listed = d.json(&["discount", "list"]);
     assert_eq!(listed[0]["discount"]["state"], "pending", "{listed}");
+    assert_eq!(listed[0]["discount"]["amount"], 2_400_000, "{listed}");
     let before = heads(&d, "rs");
     let err = d.fails(&["discount", "approve", &dear, "--customer", &c]);
     assert!(err.contains("by a manager"), "{err}");

@@ -25,6 +25,25 @@ pub fn discount_limit(net: &NetworkDocument, role: Role) -> Fen {
         .max(0)
 }
 
+/// The discount a price on `vin` means (its list price − `price`), when it is above the
+/// limit of `role`: a quote at that price has to become a discount request. `None`
+/// within the limit.
+pub fn discount_over_limit(
+    doc: &AutoCommit,
+    net: &NetworkDocument,
+    vin: &str,
+    price: Fen,
+    role: Role,
+) -> Result<Option<Fen>> {
+    let key = vin.trim().to_ascii_uppercase();
+    let v = get_vehicle(doc, &key)?.ok_or_else(|| DomainError::UnknownVehicle {
+        vin: vin.into(),
+        site: site_id(doc).unwrap_or_default(),
+    })?;
+    let discount = v.list_price.saturating_sub(price);
+    Ok((discount > discount_limit(net, role)).then_some(discount))
+}
+
 /// Where a discount on one vehicle for one customer stands: the last request or
 /// decision about that VIN in the customer's history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -31,8 +31,8 @@ pub use customers::{
     merge_customer, record_event, set_customer_status, update_customer,
 };
 pub use discounts::{
-    DiscountDecision, DiscountState, decide_discount, discount_limit, discount_state,
-    request_discount,
+    DiscountDecision, DiscountState, decide_discount, discount_limit, discount_over_limit,
+    discount_state, request_discount,
 };
 pub use documents::{
     create_network_document, create_site_document, init_network_document, init_site_document,
