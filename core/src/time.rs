@@ -69,6 +69,41 @@ pub fn cst_days_between(from: Millis, to: Millis) -> i64 {
     cst_day(to).saturating_sub(cst_day(from)).max(0)
 }
 
+/// An instant as people read it in China: `YYYY-MM-DD HH:MM` in CST.
+pub fn cst_minute(t: Millis) -> String {
+    in_cst(t).map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M").to_string())
+}
+
+/// A time typed in China Standard Time that is not one: the accepted forms in the
+/// message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{input:?} is not a time; write YYYY-MM-DD HH:MM in China Standard Time, e.g. 2026-11-28 14:30"
+)]
+pub struct BadTime {
+    /// What was typed.
+    pub input: String,
+}
+
+/// Parses a wall-clock time typed in China Standard Time, `YYYY-MM-DD HH:MM` (seconds
+/// and a `T` separator accepted), to UTC milliseconds: the consultant says when the
+/// customer came in, as on the showroom clock.
+pub fn parse_cst(input: &str) -> Result<Millis, BadTime> {
+    let s = input.trim();
+    [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+    .map(|local| local.and_utc().timestamp_millis() - CST_OFFSET_MS)
+    .ok_or_else(|| BadTime {
+        input: input.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +179,27 @@ mod tests {
     #[test]
     fn now_is_after_2020() {
         assert!(now_ms() > utc_ms(2020, 1, 1, 0));
+    }
+
+    #[test]
+    fn typed_times_are_china_standard_time() {
+        // 2026-11-28 14:30 CST is 06:30 UTC the same day.
+        let want = utc_ms(2026, 11, 28, 6) + 30 * 60_000;
+        for typed in [
+            "2026-11-28 14:30",
+            " 2026-11-28T14:30 ",
+            "2026-11-28 14:30:00",
+        ] {
+            assert_eq!(parse_cst(typed), Ok(want), "{typed}");
+        }
+        assert_eq!(cst_minute(want), "2026-11-28 14:30");
+        for bad in [
+            "2026-11-28",
+            "28/11/2026 14:30",
+            "2026-11-31 10:00",
+            "14:30",
+        ] {
+            assert!(parse_cst(bad).is_err(), "{bad}");
+        }
     }
 }

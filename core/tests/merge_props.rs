@@ -218,20 +218,18 @@ fn apply(
             &by,
             now,
         ),
-        Op::Sell { vehicle } => domain::move_vehicle(
-            doc,
-            vin(*vehicle as u32).as_str(),
-            &VehicleAction::Sell,
-            &by,
-            now,
-        ),
-        Op::Deliver { vehicle } => domain::move_vehicle(
-            doc,
-            vin(*vehicle as u32).as_str(),
-            &VehicleAction::Deliver,
-            &by,
-            now,
-        ),
+        Op::Sell { vehicle } | Op::Deliver { vehicle } => {
+            let action = match op {
+                Op::Sell { .. } => VehicleAction::Sell,
+                _ => VehicleAction::Deliver,
+            };
+            let ok = domain::move_vehicle(doc, vin(*vehicle as u32).as_str(), &action, &by, now);
+            // A sale records the customer's order or delivery in the same change.
+            if ok.is_ok() {
+                ledger.events += 1;
+            }
+            ok
+        }
         Op::Forecast {
             month,
             model,

@@ -83,6 +83,8 @@ fn vehicle(
         consultant: None,
         transfer_from: None,
         transfer_to: None,
+        discount_approved_by: None,
+        discount_approved_at: None,
         updated_at: arrived.unwrap_or(0),
     }
 }
@@ -96,6 +98,7 @@ fn ev(kind: EventKind, at: Millis, by: &str) -> CustomerEvent {
         amount: None,
         vin: None,
         score: None,
+        direction: None,
     }
 }
 

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use automerge::{AutoCommit, ReadDoc, Value};
 use dealersync_core::access::Role;
 use dealersync_core::domain::{self, CheckDigitPolicy, Vin};
-use dealersync_core::schema::{NetworkDocument, SiteDocument, SiteKind, VehicleStatus};
+use dealersync_core::reports::{self, KpiLevel};
+use dealersync_core::schema::{
+    EventKind, NetworkDocument, Period, SiteDocument, SiteKind, VehicleStatus,
+};
 use dealersync_core::store::Store;
 use dealersync_server::auth::{AuthConfig, Authenticator};
 use dealersync_server::demo::{DemoError, ensure_demo, seed_demo};
@@ -87,7 +90,21 @@ fn demo_network_is_complete_valid_and_seeded_once() {
             statuses.insert(v.status);
             if v.status == VehicleStatus::Sold || v.status == VehicleStatus::Delivered {
                 let buyer = v.sold_to.as_ref().expect("sold vehicles name the buyer");
-                assert!(site.customers.contains_key(buyer));
+                // One sale: the buyer's order and delivery, each recorded once.
+                let recorded = |kind: EventKind| {
+                    site.customers[buyer]
+                        .events
+                        .iter()
+                        .filter(|e| e.kind == kind && e.vin.as_deref() == Some(vin.as_str()))
+                        .count()
+                };
+                assert_eq!(recorded(EventKind::Order), 1, "order of {vin}");
+                let delivered = usize::from(v.status == VehicleStatus::Delivered);
+                assert_eq!(
+                    recorded(EventKind::Delivery),
+                    delivered,
+                    "delivery of {vin}"
+                );
             }
         }
         // Strings are scalar strings, not text objects.
@@ -96,6 +113,52 @@ fn demo_network_is_complete_valid_and_seeded_once() {
             let (_, c) = doc.get(&customers_obj, id.as_str()).unwrap().unwrap();
             let (name, _) = doc.get(&c, "name").unwrap().unwrap();
             assert!(matches!(name, Value::Scalar(_)), "{name:?}");
+        }
+    }
+    // Every selling site closed a sale this month (2026-03).
+    let site_docs: Vec<SiteDocument> = sites
+        .iter()
+        .map(|s| SiteDocument::read(&load(&store, &s.document_id)).unwrap())
+        .collect();
+    let refs: Vec<&SiteDocument> = site_docs.iter().collect();
+    let kpi = reports::kpis(&net, &refs, Period::Month(2026, 3)).unwrap();
+    for row in kpi
+        .rows
+        .iter()
+        .filter(|r| r.level == KpiLevel::Site && r.site != "hq")
+    {
+        assert!(
+            row.deliveries >= 1,
+            "no delivery this month at {}",
+            row.site
+        );
+    }
+    // ... and has a discount above the consultant's limit waiting for the manager, while
+    // the sales above it went through an approval recorded on the vehicle.
+    for site in &site_docs {
+        if site.customers.is_empty() {
+            continue;
+        }
+        let pending = site.customers.values().any(|c| {
+            site.vehicles.keys().any(|vin| {
+                matches!(
+                    domain::discount_state(c, vin),
+                    Some(domain::DiscountState::Pending { .. })
+                )
+            })
+        });
+        assert!(pending, "no pending discount at {}", site.site.id);
+        for v in site
+            .vehicles
+            .values()
+            .filter(|v| v.status == VehicleStatus::Sold)
+        {
+            let buyer = &site.customers[v.sold_to.as_ref().unwrap()];
+            if let Some(domain::DiscountState::Approved { by, .. }) =
+                domain::discount_state(buyer, &v.vin)
+            {
+                assert_eq!(v.discount_approved_by.as_deref(), Some(by.as_str()));
+            }
         }
     }
     assert_eq!(customers, summary.customers);

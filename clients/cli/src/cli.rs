@@ -36,6 +36,12 @@ pub enum Command {
     /// Customers (leads) and their history.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// Discounts above your limit: request, approve or refuse (managers), list.
+    #[command(subcommand)]
+    Discount(DiscountCommand),
+    /// Walk-in visitors who gave no phone number.
+    #[command(subcommand, name = "walk-in")]
+    WalkIn(WalkInCommand),
     /// Vehicles in stock, by VIN.
     #[command(subcommand)]
     Vehicle(VehicleCommand),
@@ -156,7 +162,69 @@ pub enum CustomerCommand {
         /// Survey score 1-5.
         #[arg(long)]
         score: Option<i64>,
+        /// When it happened, China Standard Time: "2026-11-28 14:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// For calls: inbound (the customer rang) or outbound (you rang).
+        #[arg(long)]
+        direction: Option<String>,
     },
+}
+
+/// `discount ...`
+#[derive(Debug, Subcommand)]
+pub enum DiscountCommand {
+    /// Ask a manager for a discount on a vehicle for a customer, above your limit.
+    Request {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+        /// The discount in yuan, e.g. 8000.
+        #[arg(long)]
+        amount: String,
+    },
+    /// Approve the pending request (managers, up to their own limit).
+    Approve {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+    },
+    /// Refuse the pending request (managers).
+    Refuse {
+        /// The VIN.
+        vin: String,
+        /// Customer id (a unique prefix is enough).
+        #[arg(long)]
+        customer: String,
+    },
+    /// Discount requests and decisions at this site, pending first.
+    List,
+}
+
+/// `walk-in ...`
+#[derive(Debug, Subcommand)]
+pub enum WalkInCommand {
+    /// Record a batch of visitors who gave no phone (来店批次): a visit in the KPIs.
+    Add {
+        /// How many people came together.
+        #[arg(long, default_value_t = 1)]
+        party: i64,
+        /// The model they looked at.
+        #[arg(long)]
+        model: Option<String>,
+        /// Free-text note.
+        #[arg(long)]
+        note: Option<String>,
+        /// When they came, China Standard Time: "2026-11-28 14:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List walk-in batches, newest first.
+    List,
 }
 
 /// `vehicle ...`
@@ -202,6 +270,20 @@ pub enum VehicleCommand {
         /// The VIN.
         vin: String,
     },
+    /// Record that an ordered vehicle left the manufacturer: in transit, with an ETA.
+    Ship {
+        /// The VIN.
+        vin: String,
+        /// Expected arrival (YYYY-MM-DD).
+        #[arg(long)]
+        eta: Option<String>,
+    },
+    /// Record that an ordered or in-transit vehicle (an incoming transfer too) arrived:
+    /// it enters stock now, and its days in stock count from now.
+    Arrive {
+        /// The VIN.
+        vin: String,
+    },
     /// Hold a vehicle for a customer.
     Reserve {
         /// The VIN.
@@ -222,11 +304,20 @@ pub enum VehicleCommand {
         /// Customer id (a unique prefix is enough); needed when selling from stock.
         #[arg(long)]
         customer: Option<String>,
+        /// The agreed price in yuan (default: the list price); recorded on the order.
+        #[arg(long)]
+        price: Option<String>,
+        /// When it was sold, China Standard Time: "2026-11-28 14:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
     },
-    /// Hand a sold vehicle over to its customer.
+    /// Hand a sold vehicle over to its customer (records the customer's delivery).
     Deliver {
         /// The VIN.
         vin: String,
+        /// When it was handed over, China Standard Time: "2026-11-28 14:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Send a vehicle to another site.
     Transfer {

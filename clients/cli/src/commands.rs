@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
-use dealersync_core::schema::{Customer, CustomerStatus, SiteDocument, VehicleStatus};
+use dealersync_core::schema::{
+    Customer, CustomerStatus, EventKind, SiteDocument, Vehicle, VehicleStatus,
+};
 use serde_json::json;
 
 use crate::cli::*;
@@ -24,6 +26,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Status => crate::sync::status(&Workspace::open(home)?, &ctx),
         Command::Customer(c) => customer(&Workspace::open(home)?, &ctx, c),
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
+        Command::WalkIn(c) => walk_in(&Workspace::open(home)?, &ctx, c),
+        Command::Discount(c) => discount(&Workspace::open(home)?, &ctx, c),
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
         Command::Conflicts(c) => crate::conflicts::run(&Workspace::open(home)?, &ctx, c),
@@ -66,6 +70,18 @@ pub fn find_customer<'a>(site: &'a SiteDocument, id: &str) -> Result<&'a Custome
             site.site.id
         ),
     }
+}
+
+/// Days a vehicle has been (or was) on this site's books: from its arrival to today,
+/// or to the day it left (delivered to its customer, or transferred out), so a car
+/// handed over in March does not keep ageing. `None` before it arrives.
+pub fn days_on_books(v: &Vehicle, today: i64) -> Option<i64> {
+    let arrived = v.arrived_at?;
+    let end = match v.status {
+        VehicleStatus::Delivered | VehicleStatus::TransferredOut => v.updated_at,
+        _ => today,
+    };
+    Some(dealersync_core::time::cst_days_between(arrived, end))
 }
 
 fn short(id: &str) -> String {
@@ -139,7 +155,10 @@ fn customer(ws: &Workspace, ctx: &Ctx, cmd: CustomerCommand) -> Result<ExitCode>
                 for e in &c.events {
                     t.row(vec![
                         when(e.at),
-                        e.kind.to_string(),
+                        match e.direction {
+                            Some(d) => format!("{} ({d})", e.kind),
+                            None => e.kind.to_string(),
+                        },
                         e.by.clone(),
                         e.amount.map(yuan).unwrap_or_else(|| "-".into()),
                         opt(&e.vin),
@@ -176,6 +195,7 @@ fn vehicle(ws: &Workspace, ctx: &Ctx, cmd: VehicleCommand) -> Result<ExitCode> {
                     "colour",
                     "status",
                     "list price",
+                    "eta",
                     "arrived",
                     "days",
                     "customer",
@@ -189,9 +209,10 @@ fn vehicle(ws: &Workspace, ctx: &Ctx, cmd: VehicleCommand) -> Result<ExitCode> {
                         v.colour.clone(),
                         v.status.to_string(),
                         yuan(v.list_price),
+                        v.eta.map(date).unwrap_or_else(|| "-".into()),
                         v.arrived_at.map(date).unwrap_or_else(|| "-".into()),
-                        v.arrived_at
-                            .map(|a| ((today - a) / 86_400_000).to_string())
+                        days_on_books(v, today)
+                            .map(|d| d.to_string())
                             .unwrap_or_else(|| "-".into()),
                         short(
                             v.sold_to
@@ -234,6 +255,94 @@ fn vehicle(ws: &Workspace, ctx: &Ctx, cmd: VehicleCommand) -> Result<ExitCode> {
             }
         }
         other => return crate::edit::vehicle(ws, ctx, &doc, other),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn discount(ws: &Workspace, ctx: &Ctx, cmd: DiscountCommand) -> Result<ExitCode> {
+    let doc = ws.pick_site(ctx.site.as_deref())?;
+    match cmd {
+        DiscountCommand::List => {
+            let (_, site) = ws.site_doc(&doc)?;
+            let mut rows = Vec::new();
+            for c in site.customers.values().filter(|c| c.merged_into.is_none()) {
+                let mut vins: Vec<&str> = c
+                    .events
+                    .iter()
+                    .filter(|e| e.kind == EventKind::DiscountRequest)
+                    .filter_map(|e| e.vin.as_deref())
+                    .collect();
+                vins.sort_unstable();
+                vins.dedup();
+                for vin in vins {
+                    if let Some(state) = dealersync_core::domain::discount_state(c, vin) {
+                        rows.push((c, vin.to_string(), state));
+                    }
+                }
+            }
+            use dealersync_core::domain::DiscountState::*;
+            let pending_first = |s: &dealersync_core::domain::DiscountState| match s {
+                Pending { .. } => 0,
+                _ => 1,
+            };
+            rows.sort_by_key(|(c, vin, s)| (pending_first(s), c.id.clone(), vin.clone()));
+            if ctx.json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(c, vin, s)| json!({"customer": c.id, "vin": vin, "discount": s}))
+                    .collect();
+                print_json(&v)?;
+            } else {
+                let mut t =
+                    Table::new(&["customer", "name", "vin", "state", "amount", "by", "when"]);
+                for (c, vin, s) in rows {
+                    let (state, amount, by, at) = match &s {
+                        Pending { amount, by, at } => ("pending", amount, by, at),
+                        Approved { amount, by, at } => ("approved", amount, by, at),
+                        Refused { amount, by, at } => ("refused", amount, by, at),
+                    };
+                    t.row(vec![
+                        short(&c.id),
+                        c.name.clone(),
+                        vin,
+                        state.into(),
+                        yuan(*amount),
+                        by.clone(),
+                        when(*at),
+                    ]);
+                }
+                print!("{}", t.render());
+            }
+        }
+        other => return crate::edit::discount(ws, ctx, &doc, other),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn walk_in(ws: &Workspace, ctx: &Ctx, cmd: WalkInCommand) -> Result<ExitCode> {
+    let doc = ws.pick_site(ctx.site.as_deref())?;
+    match cmd {
+        WalkInCommand::List => {
+            let (_, site) = ws.site_doc(&doc)?;
+            let mut list: Vec<_> = site.walk_ins.values().collect();
+            list.sort_by(|a, b| b.at.cmp(&a.at).then(a.id.cmp(&b.id)));
+            if ctx.json {
+                print_json(&list)?;
+            } else {
+                let mut t = Table::new(&["when", "people", "by", "model", "note"]);
+                for w in list {
+                    t.row(vec![
+                        when(w.at),
+                        w.party_size.to_string(),
+                        w.by.clone(),
+                        opt(&w.model_of_interest),
+                        opt(&w.note),
+                    ]);
+                }
+                print!("{}", t.render());
+            }
+        }
+        other => return crate::edit::walk_in(ws, ctx, &doc, other),
     }
     Ok(ExitCode::SUCCESS)
 }

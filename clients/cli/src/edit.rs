@@ -11,8 +11,9 @@ use dealersync_core::domain::{
     self, CheckDigitPolicy, CustomerUpdate, NewCustomer, NewEvent, NewVehicle, VehicleAction,
 };
 use dealersync_core::schema::{
-    CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteDocument, VehicleStatus,
 };
+use dealersync_core::time::parse_cst;
 use serde_json::json;
 
 use crate::cli::*;
@@ -29,6 +30,21 @@ fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<Exit
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// When a sale or a delivery happened: `--at` in China Standard Time, or now. The
+/// vehicle's status and the customer's event both take that time; a time in the future
+/// (beyond the clock skew) is refused, as for every event.
+fn happened_at(at: Option<&str>) -> Result<i64> {
+    let t = now();
+    let Some(typed) = at else { return Ok(t) };
+    let at = parse_cst(typed)?;
+    if at > t + domain::CLOCK_SKEW_MS {
+        bail!(
+            "{typed} is in the future: a sale or delivery is recorded when, or after, it happens"
+        );
+    }
+    Ok(at)
 }
 
 /// Resolves a customer id prefix against the current document (before the write).
@@ -115,11 +131,18 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
             amount,
             vin,
             score,
+            at,
+            direction,
         } => {
             let id = customer_id(ws, doc, &id)?;
             let kind: EventKind = kind.parse()?;
-            let at = now();
+            let t = now();
+            let at = at.as_deref().map(parse_cst).transpose()?.unwrap_or(t);
             let event = NewEvent {
+                direction: direction
+                    .as_deref()
+                    .map(str::parse::<CallDirection>)
+                    .transpose()?,
                 kind,
                 at,
                 note,
@@ -130,10 +153,32 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
                     .transpose()?,
                 score,
             };
-            let e = ws.edit_site(doc, |am| {
-                Ok(domain::record_event(am, &id, &event, &by, at)?)
+            let role = ws.config.claims.role;
+            let (e, request) = ws.edit_site(doc, |am| {
+                let e = domain::record_event(am, &id, &event, &by, t)?;
+                // A quote on a vehicle above your discount limit is also a request to
+                // the manager for that discount.
+                let over = match (kind, &event.vin, event.amount) {
+                    (EventKind::Quote, Some(v), Some(price)) => {
+                        domain::discount_over_limit(am, &net, v.as_str(), price, role)?
+                            .map(|d| (v.as_str().to_string(), d))
+                    }
+                    _ => None,
+                };
+                let request = match over {
+                    Some((v, d)) => Some(domain::request_discount(am, &id, &v, d, &by, t)?),
+                    None => None,
+                };
+                Ok((e, request))
             })?;
-            done(ctx, &e, format!("recorded {} for customer {id}", e.kind))
+            let mut line = format!("recorded {} for customer {id}", e.kind);
+            if let Some(r) = &request {
+                line.push_str(&format!(
+                    "; {} off is above your limit: a discount request is waiting for a manager",
+                    crate::output::yuan(r.amount.unwrap_or(0))
+                ));
+            }
+            done(ctx, &e, line)
         }
         CustomerCommand::List { .. } | CustomerCommand::Show { .. } => {
             unreachable!("read commands are handled in commands.rs")
@@ -141,7 +186,7 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
     }
 }
 
-/// `vehicle receive|reserve|release|sell|deliver|transfer`.
+/// `vehicle receive|ship|arrive|reserve|release|sell|deliver|transfer`.
 pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> Result<ExitCode> {
     ws.require_write(doc)?;
     let by = ws.config.claims.sub.clone();
@@ -188,6 +233,35 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 format!("received {} {} ({})", v.vin, v.model, v.status),
             )
         }
+        VehicleCommand::Ship { vin, eta } => {
+            let vin = vin_of(&vin)?;
+            let action = VehicleAction::Ship {
+                eta: eta.as_deref().map(parse_date).transpose()?,
+            };
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(am, &vin, &action, &by, now())?)
+            })?;
+            let v = show(&vin)?;
+            done(ctx, &v, format!("{vin} is in transit"))
+        }
+        VehicleCommand::Arrive { vin } => {
+            let vin = vin_of(&vin)?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::move_vehicle(
+                    am,
+                    &vin,
+                    &VehicleAction::Arrive,
+                    &by,
+                    now(),
+                )?)
+            })?;
+            let v = show(&vin)?;
+            done(
+                ctx,
+                &v,
+                format!("{vin} arrived: in stock, days in stock count from now"),
+            )
+        }
         VehicleCommand::Reserve { vin, customer } => {
             let vin = vin_of(&vin)?;
             let customer = customer_id(ws, doc, &customer)?;
@@ -214,58 +288,64 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             let v = show(&vin)?;
             done(ctx, &v, format!("released {vin}; it is in stock again"))
         }
-        VehicleCommand::Sell { vin, customer } => {
+        VehicleCommand::Sell {
+            vin,
+            customer,
+            price,
+            at,
+        } => {
             let vin = vin_of(&vin)?;
-            let customer = customer.map(|c| customer_id(ws, doc, &c)).transpose()?;
+            let at = happened_at(at.as_deref())?;
+            if customer.is_none()
+                && reread(ws, doc)?
+                    .vehicles
+                    .get(&vin)
+                    .is_some_and(|v| v.status == VehicleStatus::InStock)
+            {
+                bail!(
+                    "vehicle {vin} is in stock, not reserved: say who buys it with --customer ID"
+                );
+            }
+            let sale = domain::Sale {
+                customer: customer.map(|c| customer_id(ws, doc, &c)).transpose()?,
+                price: price.as_deref().map(parse_yuan).transpose()?,
+            };
+            let net = ws.network()?;
+            let role = ws.config.claims.role;
             ws.edit_site(doc, |am| {
-                let t = now();
-                let current = domain::get_vehicle(am, &vin)?.ok_or_else(|| {
-                    anyhow!("no vehicle {vin} at site {}", doc.label)
-                })?;
-                match (current.status, &customer) {
-                    // Selling straight from stock reserves and sells in one step.
-                    (VehicleStatus::InStock, Some(c)) => {
-                        let reserve = VehicleAction::Reserve { customer: c.clone() };
-                        domain::move_vehicle(am, &vin, &reserve, &by, t)?;
-                    }
-                    (VehicleStatus::InStock, None) => bail!(
-                        "vehicle {vin} is in stock, not reserved: say who buys it with --customer ID"
-                    ),
-                    (VehicleStatus::Reserved, Some(c))
-                        if current.reserved_for.as_deref() != Some(c.as_str()) =>
-                    {
-                        bail!(
-                            "vehicle {vin} is reserved for customer {}; release it first to sell it to {c}",
-                            current.reserved_for.as_deref().unwrap_or("?")
-                        )
-                    }
-                    _ => {}
-                }
-                Ok(domain::move_vehicle(am, &vin, &VehicleAction::Sell, &by, t)?)
+                Ok(domain::sell_vehicle(am, &net, &vin, &sale, &by, role, at)?)
             })?;
             let v = show(&vin)?;
             done(
                 ctx,
                 &v,
                 format!(
-                    "sold {vin} to customer {}",
+                    "sold {vin} to customer {}; the order is on the customer's history",
                     v.sold_to.clone().unwrap_or_default()
                 ),
             )
         }
-        VehicleCommand::Deliver { vin } => {
+        VehicleCommand::Deliver { vin, at } => {
             let vin = vin_of(&vin)?;
+            let at = happened_at(at.as_deref())?;
             ws.edit_site(doc, |am| {
                 Ok(domain::move_vehicle(
                     am,
                     &vin,
                     &VehicleAction::Deliver,
                     &by,
-                    now(),
+                    at,
                 )?)
             })?;
             let v = show(&vin)?;
-            done(ctx, &v, format!("delivered {vin}"))
+            done(
+                ctx,
+                &v,
+                format!(
+                    "delivered {vin} to customer {}; the delivery is on the customer's history",
+                    v.sold_to.clone().unwrap_or_default()
+                ),
+            )
         }
         VehicleCommand::Transfer { vin, to } => {
             let vin = vin_of(&vin)?;
@@ -292,6 +372,100 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
         VehicleCommand::List { .. } | VehicleCommand::Show { .. } => {
             unreachable!("read commands are handled in commands.rs")
         }
+    }
+}
+
+/// `discount request|approve|refuse`.
+pub fn discount(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: DiscountCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    let role = ws.config.claims.role;
+    let vin_of = |vin: &str| -> Result<String> {
+        Ok(domain::parse_vin(vin, CheckDigitPolicy::Enforce)?
+            .as_str()
+            .to_string())
+    };
+    let (vin, customer, decision) = match &cmd {
+        DiscountCommand::Request { vin, customer, .. } => (vin, customer, None),
+        DiscountCommand::Approve { vin, customer } => {
+            (vin, customer, Some(domain::DiscountDecision::Approve))
+        }
+        DiscountCommand::Refuse { vin, customer } => {
+            (vin, customer, Some(domain::DiscountDecision::Refuse))
+        }
+        DiscountCommand::List => unreachable!("read commands are handled in commands.rs"),
+    };
+    let vin = vin_of(vin)?;
+    let customer = customer_id(ws, doc, customer)?;
+    let e = match (decision, &cmd) {
+        (None, DiscountCommand::Request { amount, .. }) => {
+            let amount = parse_yuan(amount)?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::request_discount(
+                    am,
+                    &customer,
+                    &vin,
+                    amount,
+                    &by,
+                    now(),
+                )?)
+            })?
+        }
+        (Some(d), _) => {
+            let net = ws.network()?;
+            ws.edit_site(doc, |am| {
+                Ok(domain::decide_discount(
+                    am,
+                    &net,
+                    &customer,
+                    &vin,
+                    d,
+                    &by,
+                    role,
+                    now(),
+                )?)
+            })?
+        }
+        _ => unreachable!("a request has an amount"),
+    };
+    let line = format!(
+        "{} {} on {vin} for customer {customer}",
+        e.kind,
+        crate::output::yuan(e.amount.unwrap_or(0))
+    );
+    done(ctx, &e, line)
+}
+
+/// `walk-in add`.
+pub fn walk_in(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: WalkInCommand) -> Result<ExitCode> {
+    ws.require_write(doc)?;
+    let by = ws.config.claims.sub.clone();
+    let net = ws.network()?;
+    match cmd {
+        WalkInCommand::Add {
+            party,
+            model,
+            note,
+            at,
+        } => {
+            let t = now();
+            let new = domain::NewWalkIn {
+                id: uuid::Uuid::new_v4().to_string(),
+                at: at.as_deref().map(parse_cst).transpose()?.unwrap_or(t),
+                party_size: party,
+                model_of_interest: model,
+                note,
+            };
+            let w = ws.edit_site(doc, |am| {
+                Ok(domain::record_walk_in(am, &net, &new, &by, t)?)
+            })?;
+            done(
+                ctx,
+                &w,
+                format!("recorded a walk-in of {} (one visit)", w.party_size),
+            )
+        }
+        WalkInCommand::List => unreachable!("read commands are handled in commands.rs"),
     }
 }
 

@@ -65,6 +65,8 @@ fn device(sub: &str, role: &str, site: &str) -> Device {
         NOW,
     )
     .unwrap();
+    // Consultants give up to 10,000 yuan off without a manager.
+    domain::set_discount_limit(&mut net, "consultant", 1_000_000, "admin", NOW).unwrap();
     let store =
         SqliteStore::open_file(&d.home().join("store.sqlite"), &StoreOptions::default()).unwrap();
     let network = DocumentId::random();
@@ -325,6 +327,193 @@ fn vehicles_parts_and_forecasts_offline() {
     let err = d.fails(&["report", "kpi", "--period", "2026-Q5"]);
     assert!(err.contains("2026-Q5"), "{err}");
     assert_eq!(d.json(&["conflicts", "list"]), Value::Array(vec![]));
+}
+
+/// A vehicle and its customer are one sale: selling and delivering write the customer's
+/// order and delivery; a delivery typed on the customer for a car in stock is refused;
+/// arrivals enter stock; the KPIs count the delivery once.
+#[test]
+fn the_sales_floor_offline() {
+    let d = device("li", "consultant", "rs");
+    let c = d.json(&[
+        "customer",
+        "add",
+        "--name",
+        "钱七",
+        "--phone",
+        "13600136000",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (sold, coming) = (vin(500), vin(501));
+    d.json(&[
+        "vehicle", "receive", &sold, "--model", "SDN-A", "--trim", "Comfort", "--colour", "白",
+    ]);
+    d.json(&[
+        "vehicle",
+        "receive",
+        &coming,
+        "--model",
+        "SDN-A",
+        "--trim",
+        "Luxury",
+        "--colour",
+        "黑",
+        "--status",
+        "ordered",
+        "--eta",
+        "2026-12-20",
+    ]);
+    let listed = d.ok(&["vehicle", "list", "--status", "ordered"]);
+    assert!(
+        listed.contains("eta") && listed.contains("2026-12-20"),
+        "{listed}"
+    );
+
+    // Still in stock: a delivery on the customer is refused, nothing written.
+    let before = heads(&d, "rs");
+    let err = d.fails(&["customer", "event", &c, "delivery", "--vin", &sold]);
+    assert!(err.contains("in_stock, not sold"), "{err}");
+    assert_eq!(heads(&d, "rs"), before);
+
+    let s = d.json(&[
+        "vehicle",
+        "sell",
+        &sold,
+        "--customer",
+        &c,
+        "--price",
+        "146500",
+    ]);
+    assert_eq!(s["status"], "sold");
+    let err = d.fails(&["vehicle", "deliver", &sold, "--at", "2099-01-01 10:00"]);
+    assert!(err.contains("in the future"), "{err}");
+    let del = d.json(&["vehicle", "deliver", &sold]);
+    assert_eq!(del["status"], "delivered");
+    let shown = d.json(&["customer", "show", &c]);
+    assert_eq!(shown["status"], "delivered");
+    let events: Vec<(String, Value, Value)> = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["amount"].clone(),
+                e["vin"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        [
+            (
+                "order".into(),
+                Value::from(14_650_000),
+                Value::from(sold.as_str())
+            ),
+            ("delivery".into(), Value::Null, Value::from(sold.as_str())),
+        ]
+    );
+    let err = d.fails(&["customer", "event", &c, "delivery", "--vin", &sold]);
+    assert!(err.contains("already delivered"), "{err}");
+
+    let kpi = d.json(&["report", "kpi"]);
+    let site_row = kpi["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["level"] == "site" && r["site"] == "rs")
+        .unwrap_or_else(|| panic!("{kpi}"))
+        .clone();
+    assert_eq!(site_row["deliveries"], 1, "{site_row}");
+    assert_eq!(site_row["revenue"], 14_650_000, "{site_row}");
+
+    // Walk-ins with no phone are visits; calls have a direction; events take their time.
+    let w = d.json(&["walk-in", "add", "--party", "3", "--model", "SDN-A"]);
+    assert_eq!(w["partySize"], 3);
+    assert_eq!(d.json(&["walk-in", "list"]).as_array().unwrap().len(), 1);
+    let call = d.json(&[
+        "customer",
+        "event",
+        &c,
+        "call",
+        "--direction",
+        "outbound",
+        "--at",
+        "2026-11-28 14:30",
+    ]);
+    assert_eq!(call["direction"], "outbound");
+    assert_eq!(call["at"], 1_795_847_400_000_i64, "14:30 CST is 06:30 UTC");
+    let err = d.fails(&["customer", "event", &c, "visit", "--at", "2099-01-01 10:00"]);
+    assert!(err.contains("in the future"), "{err}");
+    let err = d.fails(&["customer", "event", &c, "visit", "--at", "yesterday"]);
+    assert!(err.contains("YYYY-MM-DD HH:MM"), "{err}");
+    let kpi = d.json(&["report", "kpi"]);
+    let visits = kpi["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["level"] == "site" && r["site"] == "rs")
+        .unwrap()["visits"]
+        .clone();
+    assert_eq!(visits, 1, "the walk-in batch");
+
+    // 22,000 yuan off is above the consultant's limit: a request, waiting for a manager.
+    let dear = vin(502);
+    d.json(&[
+        "vehicle", "receive", &dear, "--model", "SDN-A", "--trim", "Comfort", "--colour", "红",
+    ]);
+    let err = d.fails(&[
+        "vehicle",
+        "sell",
+        &dear,
+        "--customer",
+        &c,
+        "--price",
+        "130000",
+    ]);
+    assert!(err.contains("consultant limit of 1000000 fen"), "{err}");
+    let req = d.json(&[
+        "discount",
+        "request",
+        &dear,
+        "--customer",
+        &c,
+        "--amount",
+        "22000",
+    ]);
+    assert_eq!(req["kind"], "discount_request");
+    assert_eq!(req["amount"], 2_200_000);
+    // A quote above the limit is a request too (it supersedes the earlier one).
+    d.json(&[
+        "customer", "event", &c, "quote", "--vin", &dear, "--amount", "128000",
+    ]);
+    let listed = d.json(&["discount", "list"]);
+    assert_eq!(listed[0]["discount"]["state"], "pending", "{listed}");
+    assert_eq!(listed[0]["discount"]["amount"], 2_400_000, "{listed}");
+    let before = heads(&d, "rs");
+    let err = d.fails(&["discount", "approve", &dear, "--customer", &c]);
+    assert!(err.contains("by a manager"), "{err}");
+    let err = d.fails(&[
+        "vehicle",
+        "sell",
+        &dear,
+        "--customer",
+        &c,
+        "--price",
+        "130000",
+    ]);
+    assert!(err.contains("waiting for a manager"), "{err}");
+    assert_eq!(heads(&d, "rs"), before);
+
+    let arrived = d.json(&["vehicle", "arrive", &coming]);
+    assert_eq!(arrived["status"], "in_stock");
+    assert_eq!(arrived["eta"], Value::Null);
+    assert!(arrived["arrivedAt"].as_i64().unwrap() > NOW);
+    let err = d.fails(&["vehicle", "arrive", &coming]);
+    assert!(err.contains("in_stock"), "{err}");
 }
 
 #[test]

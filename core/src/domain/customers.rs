@@ -4,13 +4,13 @@ use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ReadDoc as AmReadDoc, Value};
 
 use crate::schema::{
-    Customer, CustomerEvent, CustomerSource, CustomerStatus, EventKind, Fen, Millis,
+    CallDirection, Customer, CustomerEvent, CustomerSource, CustomerStatus, EventKind, Fen, Millis,
     NetworkDocument,
 };
 
 use super::{
-    DomainError, Result, Vin, catalogue_model, commit_write, key_like, map_at, non_empty,
-    normalise_phone, not_negative, put_opt_i64, put_opt_str, read_err, root_map,
+    DomainError, Result, Vin, catalogue_model, commit_write, event_time, key_like, map_at,
+    non_empty, normalise_phone, not_negative, put_opt_i64, put_opt_str, read_err, root_map,
 };
 
 /// A customer as entered by a consultant.
@@ -96,7 +96,11 @@ fn write_customer_fields(doc: &mut AutoCommit, obj: &ObjId, c: &Customer) -> Res
     Ok(())
 }
 
-fn write_event_fields(doc: &mut AutoCommit, obj: &ObjId, e: &CustomerEvent) -> Result<()> {
+pub(super) fn write_event_fields(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    e: &CustomerEvent,
+) -> Result<()> {
     doc.put(obj, "kind", e.kind.as_str())?;
     doc.put(obj, "at", e.at)?;
     doc.put(obj, "by", e.by.as_str())?;
@@ -104,6 +108,11 @@ fn write_event_fields(doc: &mut AutoCommit, obj: &ObjId, e: &CustomerEvent) -> R
     put_opt_i64(doc, obj, "amount", e.amount)?;
     put_opt_str(doc, obj, "vin", e.vin.as_deref())?;
     put_opt_i64(doc, obj, "score", e.score)?;
+    // Only calls have a direction; other events leave the key out (readers take a
+    // missing key as none), so they cost nothing more than before.
+    if let Some(d) = e.direction {
+        doc.put(obj, "direction", d.as_str())?;
+    }
     Ok(())
 }
 
@@ -211,6 +220,8 @@ pub struct NewEvent {
     pub vin: Option<Vin>,
     /// Survey score, 1 to 5 (only for surveys).
     pub score: Option<i64>,
+    /// Inbound or outbound (only for calls; optional there).
+    pub direction: Option<CallDirection>,
 }
 
 impl NewEvent {
@@ -223,12 +234,22 @@ impl NewEvent {
             amount: None,
             vin: None,
             score: None,
+            direction: None,
         }
     }
 }
 
 /// Appends an event to a customer's history. The event is inserted after the last
 /// element, so events recorded concurrently on several devices all survive the merge.
+///
+/// `at` is when it happened, which may be before the customer was entered (a lead is
+/// often typed in after the first visit or call) but not later than `now` plus
+/// [`super::CLOCK_SKEW_MS`].
+///
+/// A `delivery` must name its vehicle, sold to this customer at this site: it is then
+/// recorded as the vehicle's delivery (status `delivered` in the same change), so a
+/// delivery is counted once. A vehicle still in stock, or sold to someone else, is
+/// refused.
 pub fn record_event(
     doc: &mut AutoCommit,
     customer: &str,
@@ -243,6 +264,17 @@ pub fn record_event(
             format!("{} event amount of customer {customer}", event.kind),
             a,
         )?;
+    }
+    event_time(
+        format!("{} event of customer {customer}", event.kind),
+        event.at,
+        now,
+    )?;
+    if event.direction.is_some() && event.kind != EventKind::Call {
+        return Err(DomainError::Invalid {
+            field: format!("{} event direction of customer {customer}", event.kind),
+            reason: "only calls are inbound or outbound".into(),
+        });
     }
     match (event.kind, event.score) {
         (EventKind::Survey, Some(s)) if (1..=5).contains(&s) => {}
@@ -263,15 +295,7 @@ pub fn record_event(
         }
         (_, None) => {}
     }
-    let events = match doc.get(&obj, "events")? {
-        Some((Value::Object(ObjType::List), id)) => id,
-        _ => {
-            return Err(DomainError::NotADocument {
-                kind: "site",
-                reason: format!("customer {customer} has no events list"),
-            });
-        }
-    };
+    let (events, len) = events_list(doc, &obj, customer)?;
     let record = CustomerEvent {
         kind: event.kind,
         at: event.at,
@@ -284,8 +308,26 @@ pub fn record_event(
         amount: event.amount,
         vin: event.vin.as_ref().map(|v| v.as_str().to_string()),
         score: event.score,
+        direction: event.direction,
     };
-    let len = doc.length(&events);
+    if matches!(
+        event.kind,
+        EventKind::DiscountApproved | EventKind::DiscountRefused
+    ) {
+        return Err(DomainError::Invalid {
+            field: format!("{} event of customer {customer}", event.kind),
+            reason: "a discount is approved or refused by a manager (`dealersync discount approve|refuse`)".into(),
+        });
+    }
+    if event.kind == EventKind::Delivery {
+        // A delivery is the vehicle's: recorded once, with the vehicle's status, by
+        // the one-sale path (see `sale`), whichever command the consultant typed.
+        let vin = event.vin.as_ref().ok_or_else(|| DomainError::Invalid {
+            field: format!("delivery event of customer {customer}"),
+            reason: "a delivery names the vehicle handed over (its VIN)".into(),
+        })?;
+        return super::vehicles::deliver_to(doc, vin.as_str(), customer, &record, now);
+    }
     commit_write(
         doc,
         format!(
@@ -299,6 +341,20 @@ pub fn record_event(
         },
     )?;
     Ok(record)
+}
+
+/// A customer's events list and its length (where the next event goes).
+pub(super) fn events_list(doc: &AutoCommit, obj: &ObjId, customer: &str) -> Result<(ObjId, usize)> {
+    match doc.get(obj, "events")? {
+        Some((Value::Object(ObjType::List), id)) => {
+            let len = doc.length(&id);
+            Ok((id, len))
+        }
+        _ => Err(DomainError::NotADocument {
+            kind: "site",
+            reason: format!("customer {customer} has no events list"),
+        }),
+    }
 }
 
 /// Whether the sales funnel allows a customer to move from `from` to `to`.

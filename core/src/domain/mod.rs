@@ -13,19 +13,26 @@
 //! [`crate::schema`]).
 
 mod customers;
+mod discounts;
 mod documents;
 mod forecasts;
 mod network;
 mod parts;
 mod phone;
 mod read;
+mod sale;
 mod targets;
 mod vehicles;
 mod vin;
+mod walk_ins;
 
 pub use customers::{
     CustomerUpdate, NewCustomer, NewEvent, add_customer, customer_transition_allowed,
     merge_customer, record_event, set_customer_status, update_customer,
+};
+pub use discounts::{
+    DiscountDecision, DiscountState, decide_discount, discount_limit, discount_over_limit,
+    discount_state, request_discount,
 };
 pub use documents::{
     create_network_document, create_site_document, init_network_document, init_site_document,
@@ -41,17 +48,18 @@ pub use read::{
 pub use targets::{set_consultant_target, set_site_target};
 pub(crate) use vehicles::put_vehicle_record;
 pub use vehicles::{
-    NewVehicle, VehicleAction, move_vehicle, receive_vehicle, transfer_vehicle,
+    NewVehicle, Sale, VehicleAction, move_vehicle, receive_vehicle, sell_vehicle, transfer_vehicle,
     vehicle_transition_allowed,
 };
 pub use vin::{CheckDigitPolicy, Vin, VinError, check_digit};
+pub use walk_ins::{MAX_PARTY_SIZE, NewWalkIn, record_walk_in};
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
 
 use crate::schema::{
-    BadPeriod, CustomerStatus, Millis, NetworkDocument, Period, SchemaError, SiteHeader, SiteKind,
-    VehicleModel, VehicleStatus,
+    BadPeriod, CustomerStatus, Fen, Millis, NetworkDocument, Period, SchemaError, SiteHeader,
+    SiteKind, VehicleModel, VehicleStatus,
 };
 
 /// Why an operation was rejected. Every variant names the record and field concerned,
@@ -168,8 +176,24 @@ pub enum DomainError {
         action: &'static str,
         /// Current status.
         from: VehicleStatus,
-        /// The status the step starts from.
-        needs: VehicleStatus,
+        /// The status (or statuses) the step starts from.
+        needs: String,
+    },
+    /// A sale whose discount is above the seller's limit without an approval covering it.
+    #[error(
+        "vehicle {vin}: a discount of {discount} fen is above the {role} limit of {limit} fen; {state}"
+    )]
+    DiscountNotApproved {
+        /// The VIN.
+        vin: String,
+        /// The discount of the sale (list price − price), in fen.
+        discount: Fen,
+        /// The seller's role.
+        role: &'static str,
+        /// That role's limit, in fen.
+        limit: Fen,
+        /// Where the discount request stands, and what to do.
+        state: String,
     },
     /// A quantity, amount or price below zero.
     #[error("{field} cannot be negative, got {value}")]
@@ -349,6 +373,26 @@ fn key_like(field: impl Into<String>, value: &str) -> Result<String> {
         });
     }
     Ok(t)
+}
+
+/// How far in the future an event's time may be: the devices' clocks disagree by a
+/// few minutes, and a time typed to the minute rounds up.
+pub const CLOCK_SKEW_MS: Millis = 5 * 60_000;
+
+/// Refuses a time of something that happened later than `now` (plus the clock skew):
+/// an event is recorded when, or after, it happens.
+fn event_time(field: impl Into<String>, at: Millis, now: Millis) -> Result<()> {
+    if at > now.saturating_add(CLOCK_SKEW_MS) {
+        return Err(DomainError::Invalid {
+            field: field.into(),
+            reason: format!(
+                "{} is in the future (now is {})",
+                crate::time::cst_minute(at),
+                crate::time::cst_minute(now)
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn not_negative(field: impl Into<String>, value: i64) -> Result<()> {

@@ -3,10 +3,14 @@
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ObjId, ObjType, ReadDoc as AmReadDoc};
 
-use crate::schema::{Fen, Millis, NetworkDocument, Vehicle, VehicleStatus};
+use crate::access::Role;
+use crate::schema::{CustomerEvent, Fen, Millis, NetworkDocument, Vehicle, VehicleStatus};
 
 use super::customers::live_customer_obj;
 use super::read::get_vehicle;
+use super::sale::{
+    CustomerSide, customer_side, delivery_event, delivery_refusal, order_event, write_customer_side,
+};
 use super::{
     DomainError, Result, Vin, catalogue_model, commit, commit_write, key_like, map_at, non_empty,
     not_negative, put_opt_i64, put_opt_str, read_err, root_map, site_id,
@@ -91,6 +95,8 @@ pub fn receive_vehicle(
         transfer_from: None,
         transfer_to: None,
         updated_at: now,
+        discount_approved_by: None,
+        discount_approved_at: None,
     };
     commit_write(
         doc,
@@ -128,6 +134,13 @@ fn write_vehicle_fields(doc: &mut AutoCommit, obj: &ObjId, v: &Vehicle) -> Resul
     put_opt_str(doc, obj, "transferFrom", v.transfer_from.as_deref())?;
     put_opt_str(doc, obj, "transferTo", v.transfer_to.as_deref())?;
     doc.put(obj, "updatedAt", v.updated_at)?;
+    // Written only when there is one, so records without an approval stay as they were.
+    if let Some(by) = &v.discount_approved_by {
+        doc.put(obj, "discountApprovedBy", by.as_str())?;
+    }
+    if let Some(at) = v.discount_approved_at {
+        doc.put(obj, "discountApprovedAt", at)?;
+    }
     Ok(())
 }
 
@@ -158,7 +171,8 @@ pub enum VehicleAction {
         /// Expected arrival.
         eta: Option<Millis>,
     },
-    /// in_transit → in_stock; days in stock count from now.
+    /// ordered or in_transit → in_stock; days in stock count from now. A vehicle
+    /// ordered from the manufacturer may arrive without a recorded shipment.
     Arrive,
     /// in_stock → reserved for a customer of this site.
     Reserve {
@@ -167,15 +181,17 @@ pub enum VehicleAction {
     },
     /// reserved → in_stock: the reservation is released.
     Release,
-    /// reserved → sold, to the customer it was reserved for.
+    /// reserved → sold, to the customer it was reserved for, at the list price; records
+    /// the customer's `order` (see [`sell_vehicle`] for a price or a sale from stock).
     Sell,
-    /// sold → delivered: handed over.
+    /// sold → delivered: handed over; records the customer's `delivery`.
     Deliver,
 }
 
 impl VehicleAction {
-    /// The status this action starts from. Arrive and release both end in stock, but
-    /// only from their own status: an arrival sets the arrival date, a release clears the
+    /// The status this action starts from (for `Arrive`, the usual one: see
+    /// [`VehicleAction::applies_from`]). Arrive and release both end in stock, but only
+    /// from their own status: an arrival sets the arrival date, a release clears the
     /// reservation, and neither may stand in for the other.
     pub fn source(&self) -> VehicleStatus {
         match self {
@@ -184,6 +200,20 @@ impl VehicleAction {
             VehicleAction::Reserve { .. } => VehicleStatus::InStock,
             VehicleAction::Release | VehicleAction::Sell => VehicleStatus::Reserved,
             VehicleAction::Deliver => VehicleStatus::Sold,
+        }
+    }
+
+    /// Whether this action starts from `status`: its [`source`](Self::source), and for
+    /// `Arrive` also `ordered` (the shipment was never recorded; the car is here).
+    pub fn applies_from(&self, status: VehicleStatus) -> bool {
+        status == self.source()
+            || matches!(self, VehicleAction::Arrive) && status == VehicleStatus::Ordered
+    }
+
+    fn needs(&self) -> String {
+        match self {
+            VehicleAction::Arrive => "ordered or in_transit".into(),
+            other => other.source().to_string(),
         }
     }
 
@@ -212,13 +242,14 @@ impl VehicleAction {
 }
 
 /// Whether a vehicle may move from `from` to `to`: ordered → in_transit → in_stock →
-/// reserved → sold → delivered; reserved → in_stock (release); in_stock →
-/// transferred_out (a transfer).
+/// reserved → sold → delivered; ordered → in_stock (it arrived, shipment unrecorded);
+/// reserved → in_stock (release); in_stock → transferred_out (a transfer).
 pub fn vehicle_transition_allowed(from: VehicleStatus, to: VehicleStatus) -> bool {
     use VehicleStatus::*;
     matches!(
         (from, to),
         (Ordered, InTransit)
+            | (Ordered, InStock)
             | (InTransit, InStock)
             | (InStock, Reserved)
             | (Reserved, Sold)
@@ -241,6 +272,8 @@ fn vehicle_obj<D: AmReadDoc>(doc: &D, vin: &str) -> Result<(ObjId, String)> {
 }
 
 /// Moves a vehicle one step along its lifecycle, writing only the fields that change.
+/// Selling and delivering also record the customer's `order` or `delivery` event in
+/// the same change (see [`super::sale`]).
 pub fn move_vehicle(
     doc: &mut AutoCommit,
     vin: &str,
@@ -249,6 +282,144 @@ pub fn move_vehicle(
     now: Millis,
 ) -> Result<()> {
     let by = key_like("consultant", by)?;
+    let step = check_step(doc, vin, action)?;
+    let side = match action {
+        VehicleAction::Sell => Some(sale_side(doc, &step, None, &by, now)?),
+        VehicleAction::Deliver => {
+            let customer = delivered_to(&step)?;
+            let event = delivery_event(&step.vin, None, None, &by, now);
+            Some(customer_side(doc, &customer, event)?)
+        }
+        _ => None,
+    };
+    write_step(doc, &step, action, side.as_ref(), &by, now)
+}
+
+/// A sale: the customer (needed when selling from stock; when the vehicle is reserved
+/// it must be the customer it is reserved for) and the agreed price.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sale {
+    /// The buyer's customer id.
+    pub customer: Option<String>,
+    /// The agreed price in fen; the vehicle's list price when `None`.
+    pub price: Option<Fen>,
+}
+
+/// Sells a vehicle: a reserved one to its customer, or one in stock to
+/// `sale.customer` (reserved and sold in one change). Records the customer's `order`
+/// event with the price and the VIN, in the same change as the vehicle's status.
+///
+/// A discount (list price − price) above the limit of the seller's `role` in the
+/// network's policy needs a manager's approval covering it (see
+/// [`super::decide_discount`]); the approver and the time are written on the vehicle.
+#[allow(clippy::too_many_arguments)]
+pub fn sell_vehicle(
+    doc: &mut AutoCommit,
+    net: &NetworkDocument,
+    vin: &str,
+    sale: &Sale,
+    by: &str,
+    role: Role,
+    now: Millis,
+) -> Result<()> {
+    let by = key_like("consultant", by)?;
+    let (obj, key) = vehicle_obj(doc, vin)?;
+    let from: VehicleStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
+        .map_err(read_err(format!("status of vehicle {key}")))?;
+    if let Some(p) = sale.price {
+        not_negative(format!("sale price of vehicle {key}"), p)?;
+    }
+    let from_stock = match (from, &sale.customer) {
+        (VehicleStatus::InStock, Some(c)) => Some(c.clone()),
+        (VehicleStatus::InStock, None) => {
+            return Err(DomainError::Invalid {
+                field: format!("sale of vehicle {key}"),
+                reason: "it is in stock, not reserved: name the customer who buys it".into(),
+            });
+        }
+        _ => None,
+    };
+    let mut step = match &from_stock {
+        Some(_) => StepCheck {
+            obj,
+            vin: key.clone(),
+            from,
+            reserved_for: None,
+            sold_to: None,
+            approval: None,
+        },
+        None => check_step(doc, &key, &VehicleAction::Sell)?,
+    };
+    if let Some(c) = from_stock {
+        live_customer_obj(doc, &c)?;
+        step.reserved_for = Some(c);
+    } else if let (Some(c), Some(r)) = (&sale.customer, &step.reserved_for)
+        && c != r
+    {
+        return Err(DomainError::Invalid {
+            field: format!("sale of vehicle {key}"),
+            reason: format!("it is reserved for customer {r}; release it first to sell it to {c}"),
+        });
+    }
+    let list_price: Fen = autosurgeon::hydrate_prop(doc, &step.obj, "listPrice")
+        .map_err(read_err(format!("listPrice of vehicle {key}")))?;
+    let buyer = step.reserved_for.clone().expect("checked by check_step");
+    let discount = sale.price.map_or(0, |p| list_price.saturating_sub(p));
+    let approval = super::discounts::check_sale_discount(doc, net, &buyer, &key, discount, role)?;
+    let side = sale_side(doc, &step, sale.price, &by, now)?;
+    match approval {
+        None => write_step(doc, &step, &VehicleAction::Sell, Some(&side), &by, now),
+        Some((approver, at)) => {
+            let mut step = step;
+            step.approval = Some((approver, at));
+            write_step(doc, &step, &VehicleAction::Sell, Some(&side), &by, now)
+        }
+    }
+}
+
+/// Records the delivery of `vin` to `customer` from a customer event (`at`, note and
+/// amount from `event`): the same change as [`VehicleAction::Deliver`].
+pub(super) fn deliver_to(
+    doc: &mut AutoCommit,
+    vin: &str,
+    customer: &str,
+    event: &CustomerEvent,
+    now: Millis,
+) -> Result<CustomerEvent> {
+    let (obj, key) = vehicle_obj(doc, vin)?;
+    let status: VehicleStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
+        .map_err(read_err(format!("status of vehicle {key}")))?;
+    let sold_to = crate::schema::opt_scalar_str::hydrate(doc, &obj, "soldTo".into())
+        .map_err(read_err(format!("soldTo of vehicle {key}")))?;
+    if let Some(e) = delivery_refusal(&key, customer, status, sold_to.as_deref()) {
+        return Err(e);
+    }
+    let step = check_step(doc, &key, &VehicleAction::Deliver)?;
+    let record = delivery_event(&key, event.amount, event.note.clone(), &event.by, event.at);
+    let side = customer_side(doc, customer, record.clone())?;
+    write_step(
+        doc,
+        &step,
+        &VehicleAction::Deliver,
+        Some(&side),
+        &event.by,
+        now,
+    )?;
+    Ok(record)
+}
+
+/// A lifecycle step checked against the document, before anything is written.
+struct StepCheck {
+    obj: ObjId,
+    vin: String,
+    from: VehicleStatus,
+    reserved_for: Option<String>,
+    sold_to: Option<String>,
+    /// The discount approval a sale carries (approver, when).
+    approval: Option<(String, Millis)>,
+}
+
+fn check_step(doc: &AutoCommit, vin: &str, action: &VehicleAction) -> Result<StepCheck> {
     let (obj, vin) = vehicle_obj(doc, vin)?;
     let from: VehicleStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
         .map_err(read_err(format!("status of vehicle {vin}")))?;
@@ -256,12 +427,12 @@ pub fn move_vehicle(
     if !vehicle_transition_allowed(from, to) {
         return Err(DomainError::IllegalVehicleTransition { vin, from, to });
     }
-    if from != action.source() {
+    if !action.applies_from(from) {
         return Err(DomainError::WrongVehicleAction {
             vin,
             action: action.name(),
             from,
-            needs: action.source(),
+            needs: action.needs(),
         });
     }
     if let VehicleAction::Reserve { customer } = action {
@@ -269,43 +440,111 @@ pub fn move_vehicle(
     }
     let reserved_for = crate::schema::opt_scalar_str::hydrate(doc, &obj, "reservedFor".into())
         .map_err(read_err(format!("reservedFor of vehicle {vin}")))?;
+    let sold_to = crate::schema::opt_scalar_str::hydrate(doc, &obj, "soldTo".into())
+        .map_err(read_err(format!("soldTo of vehicle {vin}")))?;
     if matches!(action, VehicleAction::Sell) && reserved_for.is_none() {
         return Err(DomainError::Invalid {
             field: format!("vehicle {vin} reservedFor"),
             reason: "a reserved vehicle must name its customer before it is sold".into(),
         });
     }
-    commit_write(
-        doc,
-        format!("{by}: vehicle {vin} {from} -> {to}"),
-        now,
-        |doc| {
-            doc.put(&obj, "status", to.as_str())?;
-            doc.put(&obj, "updatedAt", now)?;
-            match action {
-                VehicleAction::Ship { eta } => put_opt_i64(doc, &obj, "eta", *eta)?,
-                VehicleAction::Arrive => {
-                    doc.put(&obj, "arrivedAt", now)?;
-                    put_opt_i64(doc, &obj, "eta", None)?;
-                }
-                VehicleAction::Reserve { customer } => {
-                    doc.put(&obj, "reservedFor", customer.as_str())?;
-                    doc.put(&obj, "consultant", by.as_str())?;
-                }
-                VehicleAction::Release => {
-                    put_opt_str(doc, &obj, "reservedFor", None)?;
-                    put_opt_str(doc, &obj, "consultant", None)?;
-                }
-                VehicleAction::Sell => {
-                    let c = reserved_for.as_deref().expect("checked above");
-                    doc.put(&obj, "soldTo", c)?;
-                    doc.put(&obj, "consultant", by.as_str())?;
-                }
-                VehicleAction::Deliver => {}
+    Ok(StepCheck {
+        obj,
+        vin,
+        from,
+        reserved_for,
+        sold_to,
+        approval: None,
+    })
+}
+
+/// The customer side of a sale: an `order` at `price` (default: the list price).
+fn sale_side(
+    doc: &AutoCommit,
+    step: &StepCheck,
+    price: Option<Fen>,
+    by: &str,
+    now: Millis,
+) -> Result<CustomerSide> {
+    let customer = step.reserved_for.as_deref().expect("checked by check_step");
+    let price = match price {
+        Some(p) => p,
+        None => autosurgeon::hydrate_prop(doc, &step.obj, "listPrice")
+            .map_err(read_err(format!("listPrice of vehicle {}", step.vin)))?,
+    };
+    customer_side(doc, customer, order_event(&step.vin, price, by, now))
+}
+
+/// The customer a sold vehicle is handed to: `soldTo` (else, for a record a foreign
+/// client left incomplete, the customer it was reserved for).
+fn delivered_to(step: &StepCheck) -> Result<String> {
+    step.sold_to
+        .clone()
+        .or_else(|| step.reserved_for.clone())
+        .ok_or_else(|| DomainError::Invalid {
+            field: format!("vehicle {} soldTo", step.vin),
+            reason: "a sold vehicle must name its customer before it is delivered".into(),
+        })
+}
+
+/// Writes a checked step, and its customer side, as one change.
+fn write_step(
+    doc: &mut AutoCommit,
+    step: &StepCheck,
+    action: &VehicleAction,
+    side: Option<&CustomerSide>,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    let (obj, vin, from, to) = (&step.obj, &step.vin, step.from, action.target());
+    let message = match side {
+        Some(s) => format!(
+            "{by}: vehicle {vin} {from} -> {to}, {} for customer {}",
+            s.event.kind,
+            step.reserved_for
+                .as_deref()
+                .or(step.sold_to.as_deref())
+                .unwrap_or("?")
+        ),
+        None => format!("{by}: vehicle {vin} {from} -> {to}"),
+    };
+    commit_write(doc, message, now, |doc| {
+        doc.put(obj, "status", to.as_str())?;
+        doc.put(obj, "updatedAt", now)?;
+        match action {
+            VehicleAction::Ship { eta } => put_opt_i64(doc, obj, "eta", *eta)?,
+            VehicleAction::Arrive => {
+                doc.put(obj, "arrivedAt", now)?;
+                put_opt_i64(doc, obj, "eta", None)?;
             }
-            Ok(())
-        },
-    )
+            VehicleAction::Reserve { customer } => {
+                doc.put(obj, "reservedFor", customer.as_str())?;
+                doc.put(obj, "consultant", by)?;
+            }
+            VehicleAction::Release => {
+                put_opt_str(doc, obj, "reservedFor", None)?;
+                put_opt_str(doc, obj, "consultant", None)?;
+            }
+            VehicleAction::Sell => {
+                let c = step.reserved_for.as_deref().expect("checked by check_step");
+                if from == VehicleStatus::InStock {
+                    // Sold straight from stock: the reservation is part of this change.
+                    doc.put(obj, "reservedFor", c)?;
+                }
+                doc.put(obj, "soldTo", c)?;
+                doc.put(obj, "consultant", by)?;
+                if let Some((approver, at)) = &step.approval {
+                    doc.put(obj, "discountApprovedBy", approver.as_str())?;
+                    doc.put(obj, "discountApprovedAt", *at)?;
+                }
+            }
+            VehicleAction::Deliver => {}
+        }
+        if let Some(side) = side {
+            write_customer_side(doc, side)?;
+        }
+        Ok(())
+    })
 }
 
 /// Transfers a vehicle in stock at `from` to the site of `to`: `from` records it

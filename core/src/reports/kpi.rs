@@ -48,9 +48,17 @@ pub(crate) fn deliveries_by_model(
     let mut warnings = Vec::new();
     for (_, doc) in tree.docs() {
         for c in doc.customers.values() {
+            let mut seen: Vec<&str> = Vec::new();
             for e in &c.events {
                 if e.kind != EventKind::Delivery || e.at < start || e.at >= end {
                     continue;
+                }
+                // One delivery per VIN and customer, as in the KPIs.
+                if let Some(vin) = e.vin.as_deref() {
+                    if seen.contains(&vin) {
+                        continue;
+                    }
+                    seen.push(vin);
                 }
                 let model = e
                     .vin
@@ -127,6 +135,14 @@ fn tally<'a>(
                 consultants[idx].entry(consultant.as_str()).or_default();
             }
         }
+        // Walk-in batches who left no phone are visits too (one per batch, whatever
+        // its size), credited to the consultant who received them.
+        for w in doc.walk_ins.values().filter(|w| in_period(w.at)) {
+            sites[idx].visits += 1;
+            if !w.by.is_empty() {
+                consultants[idx].entry(w.by.as_str()).or_default().visits += 1;
+            }
+        }
         for c in doc.customers.values() {
             // Roadshow closing ratio: the cohort of roadshow leads entered in the
             // period, and how many of them ordered before the period ended. A record
@@ -149,7 +165,20 @@ fn tally<'a>(
                     count(consultants[idx].entry(who).or_default());
                 }
             }
+            // A sale is recorded once, by the vehicle's sell and deliver steps; an order
+            // or a delivery of the same VIN seen again on this customer (a copy entered
+            // by hand on an old device, or both sides of an offline edit) is the same
+            // sale and counts once.
+            let mut seen: Vec<(EventKind, &str)> = Vec::new();
             for e in c.events.iter().filter(|e| in_period(e.at)) {
+                if let (EventKind::Order | EventKind::Delivery, Some(vin)) =
+                    (e.kind, e.vin.as_deref())
+                {
+                    if seen.contains(&(e.kind, vin)) {
+                        continue;
+                    }
+                    seen.push((e.kind, vin));
+                }
                 let mut delta = Figures::default();
                 match e.kind {
                     EventKind::Visit => delta.visits = 1,
@@ -284,7 +313,7 @@ pub struct KpiRow {
     pub site_name: String,
     /// Consultant user id (consultant rows only).
     pub consultant: Option<String>,
-    /// Visit events.
+    /// Visit events and walk-in batches (来店批次, visitors who left no phone).
     pub visits: i64,
     /// Call events.
     pub calls: i64,

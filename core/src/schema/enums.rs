@@ -61,6 +61,16 @@ macro_rules! string_enum {
                 let s = scalar_str::hydrate(doc, obj, prop)?;
                 s.parse().map_err(|e: UnknownVariant| HydrateError::unexpected(e.expected_list(), s))
             }
+
+            // The two below serve `Option<Self>`, which dispatches on the value's type:
+            // a scalar string, or text from a client that wrote a plain JS string.
+            fn hydrate_string(s: &str) -> Result<Self, HydrateError> {
+                s.parse().map_err(|e: UnknownVariant| HydrateError::unexpected(e.expected_list(), s.to_string()))
+            }
+
+            fn hydrate_text<D: ReadDoc>(doc: &D, obj: &automerge::ObjId) -> Result<Self, HydrateError> {
+                Self::hydrate_string(&doc.text(obj)?)
+            }
         }
     };
 }
@@ -154,6 +164,8 @@ string_enum!(
         DiscountRequest = "discount_request",
         /// A discount approved by a manager (amount in fen).
         DiscountApproved = "discount_approved",
+        /// A discount request refused by a manager (amount in fen).
+        DiscountRefused = "discount_refused",
         /// Delivery of the vehicle.
         Delivery = "delivery",
         /// Insurance arranged.
@@ -176,6 +188,18 @@ string_enum!(
         Referral = "referral",
         /// A satisfaction survey (score 1-5 in `score`).
         Survey = "survey",
+    }
+);
+
+string_enum!(
+    /// Who placed a call: the customer rang in, or the consultant rang out (a
+    /// follow-up campaign). The plan's call volume is both; outbound calls are the ones
+    /// a consultant's target asks for.
+    CallDirection {
+        /// The customer called the site.
+        Inbound = "inbound",
+        /// The consultant called the customer.
+        Outbound = "outbound",
     }
 );
 

@@ -23,12 +23,14 @@ mod site;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
-    CustomerSource, CustomerStatus, EventKind, SiteKind, UnknownVariant, VehicleStatus,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteKind, UnknownVariant,
+    VehicleStatus,
 };
 pub use network::{NetworkDocument, VehicleModel};
 pub use period::{BadPeriod, Period};
 pub use site::{
     Customer, CustomerEvent, ForecastEntry, PartCount, SiteDocument, SiteHeader, Target, Vehicle,
+    WalkIn,
 };
 
 use autosurgeon::{HydrateError, ReadDoc};

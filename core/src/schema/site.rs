@@ -6,8 +6,9 @@ use autosurgeon::{Counter, Hydrate, HydrateError, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CustomerSource, CustomerStatus, EventKind, Fen, Millis, SCHEMA_VERSION, SchemaError, SiteKind,
-    VehicleStatus, check_version, opt_scalar_str, scalar_str, schema_version,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, SCHEMA_VERSION,
+    SchemaError, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
+    schema_version,
 };
 
 /// Who a site is and where it sits in the network tree.
@@ -47,6 +48,35 @@ pub struct SiteDocument {
     pub forecasts: BTreeMap<String, BTreeMap<String, ForecastEntry>>,
     /// Targets of the site's consultants: consultant → period key → target.
     pub targets: BTreeMap<String, BTreeMap<String, Target>>,
+    /// Walk-in batches (来店批次) who left no phone, by id: visits without a customer.
+    /// Absent from documents created before walk-ins were recorded; read as empty.
+    #[autosurgeon(rename = "walkIns", missing = "Default::default")]
+    #[serde(default)]
+    pub walk_ins: BTreeMap<String, WalkIn>,
+}
+
+/// A batch of people who came in together and gave no phone number: a visit all the
+/// same (the KPIs count it), with no customer record to hang it on.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalkIn {
+    /// Stable id (a UUID), also the key in `walkIns`.
+    #[autosurgeon(with = "scalar_str")]
+    pub id: String,
+    /// When they came.
+    pub at: Millis,
+    /// The consultant who received them (user id).
+    #[autosurgeon(with = "scalar_str")]
+    pub by: String,
+    /// How many people came together.
+    #[autosurgeon(rename = "partySize")]
+    pub party_size: i64,
+    /// The model they looked at.
+    #[autosurgeon(rename = "modelOfInterest", with = "opt_scalar_str")]
+    pub model_of_interest: Option<String>,
+    /// Free text.
+    #[autosurgeon(with = "opt_scalar_str")]
+    pub note: Option<String>,
 }
 
 /// A customer (lead) and their history.
@@ -108,6 +138,10 @@ pub struct CustomerEvent {
     /// Survey score, 1 to 5.
     #[autosurgeon(missing = "Default::default")]
     pub score: Option<i64>,
+    /// Inbound or outbound, on calls only; absent on older events (and read as `None`).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<CallDirection>,
 }
 
 /// A vehicle at a site, identified by its VIN.
@@ -157,6 +191,15 @@ pub struct Vehicle {
     /// When its status last changed.
     #[autosurgeon(rename = "updatedAt")]
     pub updated_at: Millis,
+    /// The manager who approved the discount of its sale, when it was above the
+    /// seller's limit; absent otherwise (and on records older than approvals).
+    #[autosurgeon(rename = "discountApprovedBy", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_approved_by: Option<String>,
+    /// When that approval was given.
+    #[autosurgeon(rename = "discountApprovedAt", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_approved_at: Option<Millis>,
 }
 
 /// One cell of a demand forecast.
@@ -202,6 +245,7 @@ impl SiteDocument {
             parts: BTreeMap::new(),
             forecasts: BTreeMap::new(),
             targets: BTreeMap::new(),
+            walk_ins: BTreeMap::new(),
         }
     }
 

@@ -50,6 +50,9 @@ pub fn network() -> (AutoCommit, NetworkDocument) {
         T0,
     )
     .unwrap();
+    // Consultants may give up to 10,000 yuan off without approval (no other role has a
+    // limit here; the discount tests set their own).
+    domain::set_discount_limit(&mut doc, "consultant", 1_000_000, "admin", T0).unwrap();
     let net = NetworkDocument::read(&doc).unwrap();
     (doc, net)
 }

@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 
 use automerge::AutoCommit;
+use dealersync_core::access::Role;
 use dealersync_core::domain::{
-    self, CheckDigitPolicy, DomainError, NewCustomer, NewEvent, NewVehicle, VehicleAction, Vin,
+    self, CheckDigitPolicy, DiscountDecision, DomainError, NewCustomer, NewEvent, NewVehicle,
+    VehicleAction, Vin,
 };
 use dealersync_core::schema::{
     CustomerSource, CustomerStatus, EventKind, Millis, NetworkDocument, SiteKind, Target,
@@ -21,6 +23,9 @@ use crate::registry::RegistryError;
 use super::catalogue::{
     COLOURS, DemoSite, GIVEN, MOBILE_PREFIXES, MODELS, SITES, SOURCES, SURNAMES,
 };
+
+/// The demo's manager (see the demo tokens), who approves discounts.
+const DEMO_MANAGER: &str = "sun.hao";
 
 pub(super) fn seed_network(doc: &mut AutoCommit, now: Millis) -> Result<(), RegistryError> {
     let by = "zhou.min";
@@ -244,7 +249,9 @@ pub(super) fn seed_site(
         if stage < 70 {
             continue;
         }
-        // Ordered: a vehicle from stock is reserved and sold to the customer.
+        // Ordered: a vehicle from stock is sold to the customer at the quoted price;
+        // the sale records the order (and the delivery, the delivery event) on the
+        // customer in the same change, the one source the KPIs count.
         step(rng, &mut t);
         let mut v = new_vehicle(rng, model);
         let vin = v.vin.clone();
@@ -252,44 +259,37 @@ pub(super) fn seed_site(
         v.status = VehicleStatus::InStock;
         domain::receive_vehicle(doc, net, &v, consultant, arrived)?;
         vehicles += 1;
-        domain::move_vehicle(
+        let sale = domain::Sale {
+            customer: Some(id.clone()),
+            price: Some(list_price - discount),
+        };
+        if discount > domain::discount_limit(net, Role::Consultant) {
+            domain::request_discount(doc, &id, vin.as_str(), discount, consultant, t)?;
+            domain::decide_discount(
+                doc,
+                net,
+                &id,
+                vin.as_str(),
+                DiscountDecision::Approve,
+                DEMO_MANAGER,
+                Role::Manager,
+                t,
+            )?;
+        }
+        domain::sell_vehicle(
             doc,
+            net,
             vin.as_str(),
-            &VehicleAction::Reserve {
-                customer: id.clone(),
-            },
+            &sale,
             consultant,
+            Role::Consultant,
             t,
         )?;
-        domain::record_event(
-            doc,
-            &id,
-            &NewEvent {
-                amount: Some(list_price - discount),
-                vin: Some(vin.clone()),
-                ..NewEvent::new(EventKind::Order, t)
-            },
-            consultant,
-            t,
-        )?;
-        domain::set_customer_status(doc, &id, CustomerStatus::Ordered, consultant, t)?;
-        domain::move_vehicle(doc, vin.as_str(), &VehicleAction::Sell, consultant, t)?;
         if stage < 85 {
             continue;
         }
         step(rng, &mut t);
         domain::move_vehicle(doc, vin.as_str(), &VehicleAction::Deliver, consultant, t)?;
-        domain::record_event(
-            doc,
-            &id,
-            &NewEvent {
-                vin: Some(vin.clone()),
-                ..NewEvent::new(EventKind::Delivery, t)
-            },
-            consultant,
-            t,
-        )?;
-        domain::set_customer_status(doc, &id, CustomerStatus::Delivered, consultant, t)?;
         if rng.random_bool(0.5) && t + 7 * DAY_MS < now {
             let at = t + 7 * DAY_MS;
             domain::record_event(
@@ -303,6 +303,16 @@ pub(super) fn seed_site(
                 at,
             )?;
         }
+    }
+
+    // One sale closed this month at every selling site, through the one-sale path
+    // (sell and deliver record the customer's order and delivery), so the board and
+    // the KPIs of the current month are never empty.
+    let mut customers = site.customers;
+    if site.customers > 0 {
+        seed_sale_this_month(doc, net, rng, &mut new_vehicle, consultants[0], now)?;
+        customers += 2;
+        vehicles += 2;
     }
 
     // Stock on the books: mostly in stock (some slow movers), some on the way.
@@ -352,7 +362,106 @@ pub(super) fn seed_site(
             now,
         )?;
     }
-    Ok((site.customers, vehicles))
+    Ok((customers, vehicles))
+}
+
+/// A walk-in who bought a car from stock and took delivery this month (CST): visit,
+/// sale at a small discount, delivery, all between the month's start (or three days
+/// ago, if later) and now; and another whose discount request waits for the manager.
+fn seed_sale_this_month(
+    doc: &mut AutoCommit,
+    net: &NetworkDocument,
+    rng: &mut StdRng,
+    new_vehicle: &mut impl FnMut(&mut StdRng, &str) -> NewVehicle,
+    consultant: &str,
+    now: Millis,
+) -> Result<(), DomainError> {
+    let key = month_key(now);
+    let first = chrono::NaiveDate::parse_from_str(&format!("{key}-01"), "%Y-%m-%d")
+        .expect("month_key is YYYY-MM");
+    let start = dealersync_core::time::cst_midnight(first).max(now - 3 * DAY_MS);
+    let at = |k: i64| start + (now - start) * k / 4;
+    let model = MODELS.choose(rng).map(|m| m.code).unwrap_or("SDN-A");
+    let id = uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string();
+    domain::add_customer(
+        doc,
+        net,
+        &NewCustomer {
+            id: id.clone(),
+            name: chinese_name(rng),
+            phone: mobile_number(rng),
+            source: CustomerSource::WalkIn,
+            model_of_interest: Some(model.into()),
+            consultant: Some(consultant.into()),
+        },
+        consultant,
+        at(0),
+    )?;
+    domain::record_event(
+        doc,
+        &id,
+        &NewEvent::new(EventKind::Visit, at(0)),
+        consultant,
+        at(0),
+    )?;
+    let v = new_vehicle(rng, model);
+    let vin = v.vin.clone();
+    domain::receive_vehicle(doc, net, &v, consultant, at(0) - 20 * DAY_MS)?;
+    let list_price = net.models.get(model).map(|m| m.list_price).unwrap_or(0);
+    let sale = domain::Sale {
+        customer: Some(id),
+        price: Some(list_price - 200_000),
+    };
+    domain::sell_vehicle(
+        doc,
+        net,
+        vin.as_str(),
+        &sale,
+        consultant,
+        Role::Consultant,
+        at(1),
+    )?;
+    domain::move_vehicle(
+        doc,
+        vin.as_str(),
+        &VehicleAction::Deliver,
+        consultant,
+        at(2),
+    )?;
+
+    // A second walk-in is negotiating a car in stock: 8,000 yuan off, above the
+    // consultant's limit, waiting for the manager.
+    let id = uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string();
+    domain::add_customer(
+        doc,
+        net,
+        &NewCustomer {
+            id: id.clone(),
+            name: chinese_name(rng),
+            phone: mobile_number(rng),
+            source: CustomerSource::WalkIn,
+            model_of_interest: Some(model.into()),
+            consultant: Some(consultant.into()),
+        },
+        consultant,
+        at(0),
+    )?;
+    domain::record_event(
+        doc,
+        &id,
+        &NewEvent::new(EventKind::Visit, at(0)),
+        consultant,
+        at(0),
+    )?;
+    let v = new_vehicle(rng, model);
+    let vin = v.vin.clone();
+    domain::receive_vehicle(doc, net, &v, consultant, at(0) - 10 * DAY_MS)?;
+    domain::request_discount(doc, &id, vin.as_str(), 800_000, consultant, at(3))?;
+    Ok(())
 }
 
 #[cfg(test)]
