@@ -303,10 +303,14 @@ fn a_whole_document_sent_as_one_chunk_is_measured_change_by_change() {
     for _ in 0..6 {
         if let Some(m) = base.sync().generate_sync_message(&mut s1) {
             let bytes = m.encode();
-            let valid = validate_sync(&bytes, &SyncLimits::default()).unwrap();
+            let mut valid = validate_sync(&bytes, &SyncLimits::default()).unwrap();
             if valid.message.changes.iter().any(|c| c[8] == 0) {
                 saw_document = true;
                 assert_eq!(valid.changes.len(), 31, "every change of the document");
+                // The receiver applies only the 30 changes it lacks, one chunk each.
+                valid.keep_new(|h| receiver.get_change_by_hash(h).is_some());
+                assert_eq!(valid.message.changes.len(), 30);
+                assert!(valid.message.changes.iter().all(|c| c[8] == 1));
             }
             receiver
                 .sync()

@@ -139,6 +139,7 @@ async fn a_panic_on_one_message_closes_that_peer_only() {
         sync: Some(ValidSync {
             message: sync::Message::decode(&ZERO_BIT_BLOOM).unwrap(),
             changes: Vec::new(),
+            expanded: None,
         }),
         frame_len: ZERO_BIT_BLOOM.len(),
     };

@@ -26,6 +26,10 @@ pub struct ValidSync {
     pub message: sync::Message,
     /// The changes it carries, a document chunk's changes included, in order.
     pub changes: Vec<ChangeSummary>,
+    /// When the message carried a whole document: each of its changes as a chunk of
+    /// its own, in the order of `changes`, so that the engine can apply only those it
+    /// lacks ([`ValidSync::keep_new`]) instead of loading the whole document again.
+    pub expanded: Option<Vec<Vec<u8>>>,
 }
 
 /// One change of a sync message, as measured by [`validate_sync`].
@@ -51,6 +55,23 @@ pub struct Growth {
 }
 
 impl ValidSync {
+    /// Replaces a message that carried a whole document by the changes `has` says are
+    /// new, each as a chunk of its own: applying them costs what they hold, not what
+    /// the document holds (a device that has more than a third of a document to send
+    /// sends all of it). A message without a document chunk is left as it is.
+    pub fn keep_new(&mut self, has: impl Fn(&ChangeHash) -> bool) {
+        let Some(expanded) = self.expanded.take() else {
+            return;
+        };
+        let new: Vec<Vec<u8>> = expanded
+            .into_iter()
+            .zip(&self.changes)
+            .filter(|(_, c)| !has(&c.hash))
+            .map(|(raw, _)| raw)
+            .collect();
+        self.message.changes = sync::ChunkList::from(new);
+    }
+
     /// The changes a document that `has` some changes would gain. A peer sends a whole
     /// document when it has much to send, so the limits on a message's changes and
     /// operations count only these.
@@ -258,6 +279,10 @@ struct Budget<'l> {
     limits: &'l SyncLimits,
     inflated: u64,
     changes: Vec<ChangeSummary>,
+    /// Each change's bytes, aligned with `changes`.
+    raw: Vec<Vec<u8>>,
+    /// Whether a document chunk was among them.
+    had_document: bool,
 }
 
 impl Budget<'_> {
@@ -271,7 +296,7 @@ impl Budget<'_> {
         )
     }
 
-    fn change(&mut self, change: &Change) -> Result<(), SyncRejected> {
+    fn change(&mut self, change: &Change, raw: Vec<u8>) -> Result<(), SyncRejected> {
         let l = self.limits;
         over(
             "change size in bytes",
@@ -290,6 +315,7 @@ impl Budget<'_> {
             bytes: change.raw_bytes().len() as u64,
             ops: change.len() as u64,
         });
+        self.raw.push(raw);
         Ok(())
     }
 }
@@ -333,6 +359,8 @@ pub fn validate_sync(data: &[u8], limits: &SyncLimits) -> Result<ValidSync, Sync
         limits,
         inflated: 0,
         changes: Vec::new(),
+        raw: Vec::new(),
+        had_document: false,
     };
     let entries = r.count("change entries", 1, usize::MAX)?;
     over(
@@ -363,6 +391,7 @@ pub fn validate_sync(data: &[u8], limits: &SyncLimits) -> Result<ValidSync, Sync
     Ok(ValidSync {
         message,
         changes: budget.changes,
+        expanded: budget.had_document.then_some(budget.raw),
     })
 }
 
@@ -461,7 +490,7 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
             )?;
             let change = guarded("a change", || Change::try_from(chunk))?
                 .map_err(|e| malformed(format!("invalid change: {e}")))?;
-            budget.change(&change)
+            budget.change(&change, chunk.to_vec())
         }
         CHUNK_COMPRESSED => {
             // Inflate at most one byte past the limit: enough to know it is over.
@@ -484,7 +513,7 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
             )?;
             let change = guarded("a compressed change", || Change::try_from(chunk))?
                 .map_err(|e| malformed(format!("invalid compressed change: {e}")))?;
-            budget.change(&change)
+            budget.change(&change, chunk.to_vec())
         }
         CHUNK_DOCUMENT => {
             let left = budget
@@ -501,8 +530,9 @@ fn check_chunk(kind: u8, chunk: &[u8], budget: &mut Budget<'_>) -> Result<(), Sy
                 "max-document-ops",
             )?;
             let doc = guarded("a document", || Automerge::load(chunk))?.map_err(invalid)?;
+            budget.had_document = true;
             for change in doc.get_changes(&[]) {
-                budget.change(&change)?;
+                budget.change(&change, change.raw_bytes().to_vec())?;
             }
             Ok(())
         }

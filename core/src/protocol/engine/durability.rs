@@ -276,11 +276,16 @@ impl Engine {
         &mut self,
         out: &mut Vec<Output>,
         doc_id: DocumentId,
-        queued: Vec<(ConnId, ValidSync)>,
+        mut queued: Vec<(ConnId, ValidSync)>,
         store: &dyn Store,
     ) -> Result<(), Vec<(ConnId, ValidSync)>> {
         if queued.len() < 2 {
             return Err(queued);
+        }
+        if let Some(d) = self.docs.get(&doc_id) {
+            for (_, v) in &mut queued {
+                v.keep_new(|h| has_change(&d.am, h));
+            }
         }
         let mut chunks = Vec::new();
         let mut sender_of: HashMap<ChangeHash, ConnId> = HashMap::new();

@@ -128,7 +128,7 @@ impl Engine {
         out: &mut Vec<Output>,
         conn: ConnId,
         doc_id: DocumentId,
-        valid: ValidSync,
+        mut valid: ValidSync,
         store: &dyn Store,
     ) {
         let Some(c) = self.conns.get(&conn) else {
@@ -150,6 +150,7 @@ impl Engine {
 
         let growth = valid.growth(|h| has_change(&d.am, h));
         let stored = d.snapshot_bytes + d.incremental_bytes;
+        valid.keep_new(|h| has_change(&d.am, h));
         let mut msg = valid.message;
         let new = growth.hashes.clone();
         if !new.is_empty()
