@@ -128,7 +128,7 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         .filter(|r| r.level == KpiLevel::Site && r.site != "hq")
     {
         assert!(
-            row.deliveries >= 1,
+            row.deliveries >= Some(1),
             "no delivery this month at {}",
             row.site
         );

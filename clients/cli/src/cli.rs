@@ -387,6 +387,10 @@ pub struct ReportArgs {
     /// Print CSV instead of a table.
     #[arg(long)]
     pub csv: bool,
+    /// Print every column in the table (by default a report with many columns shows
+    /// the ones that fit an 80-120 column terminal; `--json` and `--csv` have all).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `report ...`

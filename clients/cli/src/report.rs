@@ -40,6 +40,7 @@ fn emit<R: Tabular + Serialize>(
     out: &ReportArgs,
     title: &str,
     report: &R,
+    narrow: Option<&[(&str, &str)]>,
 ) -> Result<()> {
     if ctx.json {
         return print_json(report);
@@ -54,7 +55,11 @@ fn emit<R: Tabular + Serialize>(
         return Ok(());
     }
     println!("{title}");
-    let t = money_in_yuan(t);
+    let t = for_people(t);
+    let t = match narrow {
+        Some(columns) if !out.wide => select(t, columns),
+        _ => t,
+    };
     if t.headers.is_empty() {
         println!("(no rows)");
     } else {
@@ -70,6 +75,67 @@ fn emit<R: Tabular + Serialize>(
         }
     }
     Ok(())
+}
+
+/// The KPI columns shown without `--wide` (field, title): who, how many came, how many
+/// of the new visitors ordered, what was sold against the target. About 90 columns wide.
+const KPI_NARROW: &[(&str, &str)] = &[
+    ("level", "level"),
+    ("site", "site"),
+    ("consultant", "consultant"),
+    ("visits", "visits"),
+    ("firstVisitors", "new"),
+    ("closingRate", "closing"),
+    ("orders", "orders"),
+    ("deliveries", "units"),
+    ("revenue", "revenue (yuan)"),
+    ("targetUnits", "target"),
+    ("unitsAchievement", "achieved"),
+];
+
+/// Keeps `columns` of a table, in that order, under their short titles.
+fn select(t: Table, columns: &[(&str, &str)]) -> Table {
+    let idx: Vec<(usize, &str)> = columns
+        .iter()
+        .filter_map(|(field, title)| {
+            t.headers
+                .iter()
+                .position(|h| h == field || h.strip_suffix(" (yuan)") == Some(field))
+                .map(|i| (i, *title))
+        })
+        .collect();
+    Table {
+        headers: idx.iter().map(|(_, title)| title.to_string()).collect(),
+        rows: t
+            .rows
+            .iter()
+            .map(|r| idx.iter().map(|(i, _)| r[*i].clone()).collect())
+            .collect(),
+    }
+}
+
+/// Columns that describe a row rather than measure it: never "not available".
+const LABEL_COLUMNS: &[&str] = &["level", "site", "siteName", "consultant", "available"];
+
+/// For people: money in yuan, rates in percent, and on a row whose documents this
+/// device does not hold (`available` false) every empty figure reads "n/a", so a site
+/// nobody synced is not mistaken for a site that sold nothing.
+fn for_people(t: Table) -> Table {
+    let mut t = money_in_yuan(t);
+    let available = t.headers.iter().position(|h| h == "available");
+    for row in &mut t.rows {
+        let missing = available.is_some_and(|i| row[i] == "false");
+        for (i, h) in t.headers.iter().enumerate() {
+            let is_rate = h.ends_with("Rate") || h.ends_with("Ratio") || h.ends_with("Achievement");
+            if is_rate && let Ok(x) = row[i].parse::<f64>() {
+                row[i] = format!("{:.1}%", x * 100.0);
+            }
+            if missing && row[i].is_empty() && !LABEL_COLUMNS.contains(&h.as_str()) {
+                row[i] = "n/a".into();
+            }
+        }
+    }
+    t
 }
 
 /// Report columns that hold money in fen (see docs/reports.md).
@@ -142,17 +208,29 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     match cmd {
         ReportCommand::Stock(out) => {
             let r = reports::stock(&net, &sites)?;
-            emit(ctx, &out, &format!("Stock: {} vehicles", r.total_count), &r)?;
+            emit(
+                ctx,
+                &out,
+                &format!("Stock: {} vehicles", r.total_count),
+                &r,
+                None,
+            )?;
         }
         ReportCommand::Forecast { out, month } => {
             let month = month_or_next(month)?;
             let r = reports::forecast_rollup(&net, &sites, month)?;
-            emit(ctx, &out, &format!("Forecast roll-up for {month}"), &r)?;
+            emit(
+                ctx,
+                &out,
+                &format!("Forecast roll-up for {month}"),
+                &r,
+                None,
+            )?;
         }
         ReportCommand::OrderPlan { out, month } => {
             let month = month_or_next(month)?;
             let r = reports::order_plan(&net, &sites, month, now(), &OrderPlanParams::default())?;
-            emit(ctx, &out, &format!("Order plan for {month}"), &r)?;
+            emit(ctx, &out, &format!("Order plan for {month}"), &r, None)?;
         }
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {
@@ -160,7 +238,15 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 None => dealersync_core::schema::month_key(now()).parse()?,
             };
             let r = reports::kpis(&net, &sites, period)?;
-            emit(ctx, &out, &format!("KPIs for {period}"), &r)?;
+            let mut title = format!("KPIs for {period}");
+            if !r.sites_not_available.is_empty() {
+                title.push_str(&format!(
+                    " — covers {} site(s) held on this device; not available here: {}",
+                    r.sites_covered.len(),
+                    r.sites_not_available.join(", ")
+                ));
+            }
+            emit(ctx, &out, &title, &r, Some(KPI_NARROW))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -177,5 +263,39 @@ mod tests {
         let t = money_in_yuan(t);
         assert_eq!(t.headers, vec!["model", "count", "capital (yuan)"]);
         assert_eq!(t.rows[0], vec!["SDN-A", "4", "480,000.00"]);
+    }
+
+    #[test]
+    fn a_site_not_held_reads_not_available_and_rates_read_in_percent() {
+        let mut t = Table::new(&[
+            "level",
+            "site",
+            "available",
+            "visits",
+            "closingRate",
+            "targetUnits",
+        ]);
+        t.row(vec![
+            "site".into(),
+            "ag-1".into(),
+            "false".into(),
+            "".into(),
+            "".into(),
+            "2".into(),
+        ]);
+        t.row(vec![
+            "site".into(),
+            "hq".into(),
+            "true".into(),
+            "0".into(),
+            "0.3333".into(),
+            "".into(),
+        ]);
+        let t = for_people(t);
+        assert_eq!(t.rows[0], vec!["site", "ag-1", "false", "n/a", "n/a", "2"]);
+        assert_eq!(t.rows[1], vec!["site", "hq", "true", "0", "33.3%", ""]);
+        let narrow = select(t, &[("site", "site"), ("closingRate", "closing")]);
+        assert_eq!(narrow.headers, vec!["site", "closing"]);
+        assert_eq!(narrow.rows[1], vec!["hq", "33.3%"]);
     }
 }

@@ -459,6 +459,21 @@ fn the_sales_floor_offline() {
         .unwrap()["visits"]
         .clone();
     assert_eq!(visits, 1, "the walk-in batch");
+    // The KPI table fits a terminal by default; `--wide` has every column.
+    let table = d.ok(&["report", "kpi"]);
+    let widest = table
+        .lines()
+        .skip(1)
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{table}");
+    assert!(
+        table.contains("closing") && !table.contains("callsAchievement"),
+        "{table}"
+    );
+    let wide = d.ok(&["report", "kpi", "--wide"]);
+    assert!(wide.contains("callsAchievement"), "{wide}");
 
     // 22,000 yuan off is above the consultant's limit: a request, waiting for a manager.
     let dear = vin(502);

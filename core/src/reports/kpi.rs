@@ -90,6 +90,12 @@ struct Figures {
     revenue: Fen,
     roadshow_leads: i64,
     roadshow_leads_ordered: i64,
+    /// Customers whose first visit ever is in the period: the closing-rate cohort.
+    first_visitors: i64,
+    /// Of those, customers with an order before the period's end.
+    first_visitors_ordered: i64,
+    /// Of those, customers with a test drive before the period's end.
+    first_visitors_test_driven: i64,
 }
 
 impl Figures {
@@ -102,6 +108,9 @@ impl Figures {
         self.revenue = self.revenue.saturating_add(o.revenue);
         self.roadshow_leads += o.roadshow_leads;
         self.roadshow_leads_ordered += o.roadshow_leads_ordered;
+        self.first_visitors += o.first_visitors;
+        self.first_visitors_ordered += o.first_visitors_ordered;
+        self.first_visitors_test_driven += o.first_visitors_test_driven;
     }
 }
 
@@ -163,6 +172,33 @@ fn tally<'a>(
                 count(&mut sites[idx]);
                 if let Some(who) = c.consultant.as_deref().filter(|w| !w.is_empty()) {
                     count(consultants[idx].entry(who).or_default());
+                }
+            }
+            // Closing rate and test-drive rate: the cohort of customers whose first
+            // visit ever falls in the period, credited to whoever received that visit,
+            // and whether they ordered (test-drove) before the period ended. A person
+            // is counted once however often they came or ordered, so the rate cannot
+            // exceed 100 %. Merged records are the same person: not a second visitor.
+            let first_visit = c
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Visit)
+                .min_by_key(|e| e.at);
+            if let Some(first) = first_visit.filter(|e| c.merged_into.is_none() && in_period(e.at))
+            {
+                let before_end = |k: EventKind| c.events.iter().any(|e| e.kind == k && e.at < end);
+                let cohort = Figures {
+                    first_visitors: 1,
+                    first_visitors_ordered: i64::from(before_end(EventKind::Order)),
+                    first_visitors_test_driven: i64::from(before_end(EventKind::TestDrive)),
+                    ..Figures::default()
+                };
+                sites[idx].add(&cohort);
+                if !first.by.is_empty() {
+                    consultants[idx]
+                        .entry(first.by.as_str())
+                        .or_default()
+                        .add(&cohort);
                 }
             }
             // A sale is recorded once, by the vehicle's sell and deliver steps; an order
@@ -301,7 +337,9 @@ pub enum KpiLevel {
 }
 
 /// KPIs of a site or a consultant for a period. Rates are `None` over a zero
-/// denominator.
+/// denominator. Every figure is `None` on a row whose documents this device does not
+/// hold (`available` false): a site nobody synced is "not available", never a site that
+/// sold nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpiRow {
@@ -313,28 +351,40 @@ pub struct KpiRow {
     pub site_name: String,
     /// Consultant user id (consultant rows only).
     pub consultant: Option<String>,
+    /// Whether the figures were computed from the site's document (a region: from at
+    /// least one document of its subtree). False: every figure is `None`.
+    pub available: bool,
+    /// Region rows: sites of the subtree whose document is not on this device, so the
+    /// sums leave them out (0 on a complete region; `None` on site and consultant rows).
+    pub sites_not_available: Option<i64>,
     /// Visit events and walk-in batches (来店批次, visitors who left no phone).
-    pub visits: i64,
+    pub visits: Option<i64>,
     /// Call events.
-    pub calls: i64,
+    pub calls: Option<i64>,
     /// Test-drive events.
-    pub test_drives: i64,
-    /// test drives / visits.
+    pub test_drives: Option<i64>,
+    /// Customers whose first visit ever was in the period: the cohort of the rates.
+    pub first_visitors: Option<i64>,
+    /// Of those, customers who test-drove before the period's end.
+    pub first_visitors_test_driven: Option<i64>,
+    /// first visitors test-driven / first visitors (0 to 1).
     pub test_drive_rate: Option<f64>,
     /// Order events.
-    pub orders: i64,
-    /// Showroom closing rate: orders / visits.
+    pub orders: Option<i64>,
+    /// Of the first visitors, customers who ordered before the period's end.
+    pub first_visitors_ordered: Option<i64>,
+    /// Showroom closing rate: first visitors ordered / first visitors (0 to 1).
     pub closing_rate: Option<f64>,
     /// Roadshow-sourced customers entered in the period.
-    pub roadshow_leads: i64,
+    pub roadshow_leads: Option<i64>,
     /// Of those, customers with an order before the period's end.
-    pub roadshow_leads_ordered: i64,
+    pub roadshow_leads_ordered: Option<i64>,
     /// roadshow leads ordered / roadshow leads.
     pub roadshow_closing_ratio: Option<f64>,
     /// Delivery events: the units sold.
-    pub deliveries: i64,
+    pub deliveries: Option<i64>,
     /// Revenue of those deliveries, in fen.
-    pub revenue: Fen,
+    pub revenue: Option<Fen>,
     /// Consultants counted at the site or region (not on consultant rows).
     pub consultants: Option<i64>,
     /// deliveries / consultants (not on consultant rows).
@@ -343,7 +393,7 @@ pub struct KpiRow {
     pub target_units: Option<i64>,
     /// Target revenue for the period in fen, if set.
     pub target_revenue: Option<Fen>,
-    /// deliveries / target units.
+    /// deliveries / target units (above 1 means the target was beaten).
     pub units_achievement: Option<f64>,
     /// revenue / target revenue.
     pub revenue_achievement: Option<f64>,
@@ -362,45 +412,55 @@ pub struct KpiRow {
 }
 
 impl KpiRow {
+    /// A row; `f` is `None` when the documents behind it are not on this device, and
+    /// then every figure and rate is `None` (the targets, set in other documents, stay).
     fn new(
         level: KpiLevel,
         site: (&str, &str),
         consultant: Option<&str>,
-        f: &Figures,
+        f: Option<&Figures>,
         target: Option<&Target>,
     ) -> KpiRow {
+        let g = |x: fn(&Figures) -> i64| f.map(x);
+        let r = |num: fn(&Figures) -> i64, den: fn(&Figures) -> i64| {
+            f.and_then(|f| ratio(num(f), den(f)))
+        };
+        let ach = |num: fn(&Figures) -> i64, den: Option<i64>| {
+            f.zip(den).and_then(|(f, d)| ratio(num(f), d))
+        };
         KpiRow {
             level,
             site: site.0.to_string(),
             site_name: site.1.to_string(),
             consultant: consultant.map(str::to_string),
-            visits: f.visits,
-            calls: f.calls,
-            test_drives: f.test_drives,
-            test_drive_rate: ratio(f.test_drives, f.visits),
-            orders: f.orders,
-            closing_rate: ratio(f.orders, f.visits),
-            roadshow_leads: f.roadshow_leads,
-            roadshow_leads_ordered: f.roadshow_leads_ordered,
-            roadshow_closing_ratio: ratio(f.roadshow_leads_ordered, f.roadshow_leads),
-            deliveries: f.deliveries,
-            revenue: f.revenue,
+            available: f.is_some(),
+            sites_not_available: None,
+            visits: g(|f| f.visits),
+            calls: g(|f| f.calls),
+            test_drives: g(|f| f.test_drives),
+            first_visitors: g(|f| f.first_visitors),
+            first_visitors_test_driven: g(|f| f.first_visitors_test_driven),
+            test_drive_rate: r(|f| f.first_visitors_test_driven, |f| f.first_visitors),
+            orders: g(|f| f.orders),
+            first_visitors_ordered: g(|f| f.first_visitors_ordered),
+            closing_rate: r(|f| f.first_visitors_ordered, |f| f.first_visitors),
+            roadshow_leads: g(|f| f.roadshow_leads),
+            roadshow_leads_ordered: g(|f| f.roadshow_leads_ordered),
+            roadshow_closing_ratio: r(|f| f.roadshow_leads_ordered, |f| f.roadshow_leads),
+            deliveries: g(|f| f.deliveries),
+            revenue: g(|f| f.revenue),
             consultants: None,
             units_per_consultant: None,
             target_units: target.map(|t| t.units),
             target_revenue: target.map(|t| t.revenue),
-            units_achievement: target.and_then(|t| ratio(f.deliveries, t.units)),
-            revenue_achievement: target.and_then(|t| ratio(f.revenue, t.revenue)),
+            units_achievement: ach(|f| f.deliveries, target.map(|t| t.units)),
+            revenue_achievement: ach(|f| f.revenue, target.map(|t| t.revenue)),
             target_visits: target.and_then(|t| t.visits),
-            visits_achievement: target
-                .and_then(|t| t.visits)
-                .and_then(|v| ratio(f.visits, v)),
+            visits_achievement: ach(|f| f.visits, target.and_then(|t| t.visits)),
             target_calls: target.and_then(|t| t.calls),
-            calls_achievement: target.and_then(|t| t.calls).and_then(|c| ratio(f.calls, c)),
+            calls_achievement: ach(|f| f.calls, target.and_then(|t| t.calls)),
             target_test_drives: target.and_then(|t| t.test_drives),
-            test_drives_achievement: target
-                .and_then(|t| t.test_drives)
-                .and_then(|d| ratio(f.test_drives, d)),
+            test_drives_achievement: ach(|f| f.test_drives, target.and_then(|t| t.test_drives)),
         }
     }
 }
@@ -411,6 +471,11 @@ impl KpiRow {
 pub struct KpiReport {
     /// The period key, e.g. `2026-03`.
     pub period: String,
+    /// Sites whose document this device holds, in tree order: what the figures cover.
+    pub sites_covered: Vec<String>,
+    /// Sites of the network whose document is not on this device, in tree order: their
+    /// rows say "not available" and the region sums leave them out.
+    pub sites_not_available: Vec<String>,
     /// Sites in tree order: for a site with sites below it its region row first, then
     /// its own site row, then its consultants by user id.
     pub rows: Vec<KpiRow>,
@@ -462,11 +527,26 @@ pub fn kpis(
     let key = period.to_string();
     let t = tally(network, sites, period)?;
     let regions = t.regions(network, &key);
+    let nodes = &t.tree.nodes;
+    // Per subtree: sites with and without their document on this device.
+    let mut held = vec![0i64; nodes.len()];
+    let mut missing = vec![0i64; nodes.len()];
+    for idx in (0..nodes.len()).rev() {
+        if nodes[idx].doc.is_some() {
+            held[idx] += 1;
+        } else {
+            missing[idx] += 1;
+        }
+        if let Some(p) = nodes[idx].parent {
+            held[p] += held[idx];
+            missing[p] += missing[idx];
+        }
+    }
     let mut rows = Vec::new();
-    for (idx, node) in t.tree.nodes.iter().enumerate() {
+    for (idx, node) in nodes.iter().enumerate() {
         let site = (node.header.id.as_str(), node.header.name.as_str());
         if regions.has_children[idx] {
-            let f = &regions.figures[idx];
+            let f = (held[idx] > 0).then_some(&regions.figures[idx]);
             let mut row = KpiRow::new(
                 KpiLevel::Region,
                 site,
@@ -474,18 +554,23 @@ pub fn kpis(
                 f,
                 regions.targets[idx].as_ref(),
             );
-            row.consultants = Some(regions.consultants[idx]);
-            row.units_per_consultant = ratio(f.deliveries, regions.consultants[idx]);
+            row.sites_not_available = Some(missing[idx]);
+            if let Some(f) = f {
+                row.consultants = Some(regions.consultants[idx]);
+                row.units_per_consultant = ratio(f.deliveries, regions.consultants[idx]);
+            }
             rows.push(row);
         }
         let target = t.site_target(network, idx, &key);
-        let mut row = KpiRow::new(KpiLevel::Site, site, None, &t.sites[idx], target);
-        let mine = &t.consultants[idx];
-        let n = mine.len() as i64;
-        row.consultants = Some(n);
-        row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
+        let f = node.doc.map(|_| &t.sites[idx]);
+        let mut row = KpiRow::new(KpiLevel::Site, site, None, f, target);
+        if node.doc.is_some() {
+            let n = t.consultants[idx].len() as i64;
+            row.consultants = Some(n);
+            row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
+        }
         rows.push(row);
-        for (&who, f) in mine {
+        for (&who, f) in &t.consultants[idx] {
             let target = node
                 .doc
                 .and_then(|d| d.targets.get(who))
@@ -494,13 +579,16 @@ pub fn kpis(
                 KpiLevel::Consultant,
                 site,
                 Some(who),
-                f,
+                Some(f),
                 target,
             ));
         }
     }
+    let (covered, not_available) = t.tree.coverage();
     Ok(KpiReport {
         period: key,
+        sites_covered: covered,
+        sites_not_available: not_available,
         rows,
         warnings: t.warnings,
     })
