@@ -705,7 +705,15 @@ fn forecast_rolls_up_agents_and_roadshows_to_head_office() {
     let got: Vec<(&str, u32, &str, i64, i64)> = r
         .rows
         .iter()
-        .map(|r| (r.site.as_str(), r.depth, r.model.as_str(), r.own, r.total))
+        .map(|r| {
+            (
+                r.site.as_str(),
+                r.depth,
+                r.model.as_str(),
+                r.own.unwrap(),
+                r.total,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -1430,7 +1438,7 @@ mod properties {
                         .filter(|c| c.model == model && c.parent.as_deref() == Some(&row.site))
                         .map(|c| c.total)
                         .sum();
-                    prop_assert_eq!(row.total, row.own + children);
+                    prop_assert_eq!(row.total, row.own.unwrap_or(0) + children);
                 }
             }
             prop_assert_eq!(r.rows.len(), docs.len() * 3);
@@ -1652,4 +1660,29 @@ fn a_site_whose_document_is_not_held_is_not_available_never_zero() {
     let data = line.lines().nth(1).unwrap();
     assert!(data.starts_with("site,ag-1,"), "{data}");
     assert!(data.contains(",false,,,,"), "{data}");
+}
+
+#[test]
+fn a_forecast_not_on_this_device_is_unknown_not_zero() {
+    // Without dc-n's document: its own SUV-B 1 is unknown (`None`), not 0; its totals
+    // are what the agents held here forecast (SDN-A ag-1 5 + ag-2 3 + rs-1 1 = 9;
+    // SUV-B ag-1 2 = 2), and the report says dc-n is not covered.
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "dc-n").collect();
+    let r = reports::forecast_rollup(&f.network, &held, month(2026, 5)).unwrap();
+    assert_eq!(r.sites_not_available, vec!["dc-n".to_string()]);
+    let dcn: Vec<(&str, bool, Option<i64>, i64)> = r
+        .rows
+        .iter()
+        .filter(|x| x.site == "dc-n")
+        .map(|x| (x.model.as_str(), x.available, x.own, x.total))
+        .collect();
+    assert_eq!(
+        dcn,
+        vec![("SDN-A", false, None, 9), ("SUV-B", false, None, 2)]
+    );
+    let ag1 = r.rows.iter().find(|x| x.site == "ag-1").unwrap();
+    assert_eq!((ag1.available, ag1.own), (true, Some(5)));
+    // SUV-B for the network: dc-s's region 4 + ag-1 2; dc-n's own 1 is not here.
+    assert_eq!(r.network_total("SUV-B"), 6);
 }

@@ -189,6 +189,19 @@ fn month_or_next(month: Option<String>) -> Result<Period> {
     }
 }
 
+/// The part of a report's title that says which sites it covers, when this device does
+/// not hold every site's document (empty when it does).
+fn not_here(covered: &[String], missing: &[String]) -> String {
+    if missing.is_empty() {
+        return String::new();
+    }
+    format!(
+        " — covers the {} site(s) held on this device; not available here: {}",
+        covered.len(),
+        missing.join(", ")
+    )
+}
+
 /// Runs a `report` command over every site document on the device.
 pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     let net = ws.network()?;
@@ -238,14 +251,10 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 None => dealersync_core::schema::month_key(now()).parse()?,
             };
             let r = reports::kpis(&net, &sites, period)?;
-            let mut title = format!("KPIs for {period}");
-            if !r.sites_not_available.is_empty() {
-                title.push_str(&format!(
-                    " — covers {} site(s) held on this device; not available here: {}",
-                    r.sites_covered.len(),
-                    r.sites_not_available.join(", ")
-                ));
-            }
+            let title = format!(
+                "KPIs for {period}{}",
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
             emit(ctx, &out, &title, &r, Some(KPI_NARROW))?;
         }
     }
