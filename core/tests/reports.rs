@@ -1204,7 +1204,7 @@ fn sales_board_ranks_regions_teams_and_consultants() {
     let b = reports::sales_board(&f.network, &f.sites(), month(2026, 3)).unwrap();
     let table = |rows: &[reports::BoardRow]| -> Vec<(u32, String, i64, Option<f64>)> {
         rows.iter()
-            .map(|r| (r.rank, r.id.clone(), r.units, r.units_achievement))
+            .map(|r| (r.rank, r.id.clone(), r.units.unwrap(), r.units_achievement))
             .collect()
     };
     let s = |x: &str| x.to_string();
@@ -1224,7 +1224,10 @@ fn sales_board_ranks_regions_teams_and_consultants() {
     let hq = &b.regions[1];
     // Revenue 115,000 + 165,000 + 0 = 280,000 of 500,000 + 300,000 + 400,000 + 0 =
     // 1,200,000 yuan: 0.2333.
-    assert_eq!((hq.revenue, hq.target_revenue), (28 * WAN, Some(120 * WAN)));
+    assert_eq!(
+        (hq.revenue, hq.target_revenue),
+        (Some(28 * WAN), Some(120 * WAN))
+    );
     assert_eq!(hq.revenue_achievement, Some(0.2333));
 
     // Teams, each site's own: ag-3 1/1, ag-1 1/2, hq 1/4, dc-s 0/3, then the sites
@@ -1685,4 +1688,23 @@ fn a_forecast_not_on_this_device_is_unknown_not_zero() {
     assert_eq!((ag1.available, ag1.own), (true, Some(5)));
     // SUV-B for the network: dc-s's region 4 + ag-1 2; dc-n's own 1 is not here.
     assert_eq!(r.network_total("SUV-B"), 6);
+}
+
+#[test]
+fn the_sales_board_ranks_a_team_not_on_this_device_last_and_shows_no_zero() {
+    // Without ag-3's document: ag-3 (1 unit of 1, first on the complete board) has no
+    // figures here; it is not a team that sold nothing, so it goes last, not available.
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "ag-3").collect();
+    let b = reports::sales_board(&f.network, &held, month(2026, 3)).unwrap();
+    let last = b.teams.last().unwrap();
+    assert_eq!(
+        (last.id.as_str(), last.available, last.units, last.revenue),
+        ("ag-3", false, None, None)
+    );
+    assert_eq!((last.target_units, last.units_achievement), (Some(1), None));
+    assert_eq!(b.teams[0].id, "ag-1"); // 1 / 2 now leads
+    // dc-s's region: its own document is held (0 units), ag-3's is not.
+    let dcs = b.regions.iter().find(|r| r.id == "dc-s").unwrap();
+    assert_eq!((dcs.available, dcs.units), (true, Some(0)));
 }

@@ -620,16 +620,20 @@ pub struct BoardRow {
     pub name: String,
     /// The site (for a consultant, the site they sell for).
     pub site: String,
+    /// Whether the documents behind the row are on this device (a region: at least
+    /// one of its subtree). False: units and revenue are `None`, and the row is ranked
+    /// after every row with figures.
+    pub available: bool,
     /// Target units; `None` when no target is set.
     pub target_units: Option<i64>,
-    /// Units delivered.
-    pub units: i64,
+    /// Units delivered (`None`: not available on this device).
+    pub units: Option<i64>,
     /// units / target units.
     pub units_achievement: Option<f64>,
     /// Target revenue in fen; `None` when no target is set.
     pub target_revenue: Option<Fen>,
-    /// Revenue delivered, in fen.
-    pub revenue: Fen,
+    /// Revenue delivered, in fen (`None`: not available on this device).
+    pub revenue: Option<Fen>,
     /// revenue / target revenue.
     pub revenue_achievement: Option<f64>,
 }
@@ -665,7 +669,7 @@ impl Tabular for SalesBoard {
 fn board_row(
     level: BoardLevel,
     (id, name, site): (&str, &str, &str),
-    f: &Figures,
+    f: Option<&Figures>,
     target: Option<(i64, Fen)>,
 ) -> BoardRow {
     BoardRow {
@@ -674,19 +678,27 @@ fn board_row(
         id: id.to_string(),
         name: name.to_string(),
         site: site.to_string(),
+        available: f.is_some(),
         target_units: target.map(|t| t.0),
-        units: f.deliveries,
-        units_achievement: target.and_then(|t| ratio(f.deliveries, t.0)),
+        units: f.map(|f| f.deliveries),
+        units_achievement: f.zip(target).and_then(|(f, t)| ratio(f.deliveries, t.0)),
         target_revenue: target.map(|t| t.1),
-        revenue: f.revenue,
-        revenue_achievement: target.and_then(|t| ratio(f.revenue, t.1)),
+        revenue: f.map(|f| f.revenue),
+        revenue_achievement: f.zip(target).and_then(|(f, t)| ratio(f.revenue, t.1)),
     }
 }
 
 /// Sorts for a contest: highest unit achievement first (no target last), then most
-/// units, then most revenue; equal results share a rank ("1, 2, 2, 4").
+/// units, then most revenue, rows not available on this device last of all; equal
+/// results share a rank ("1, 2, 2, 4").
 fn rank(rows: &mut [BoardRow]) {
-    let score = |r: &BoardRow| (r.units_achievement.unwrap_or(-1.0), r.units, r.revenue);
+    let score = |r: &BoardRow| {
+        (
+            r.units_achievement.unwrap_or(-1.0),
+            r.units.unwrap_or(-1),
+            r.revenue.unwrap_or(-1),
+        )
+    };
     rows.sort_by(|a, b| {
         let (sa, sb) = (score(a), score(b));
         sb.0.total_cmp(&sa.0)
@@ -720,6 +732,14 @@ pub fn sales_board(
             .map(|t| (t.units, t.revenue))
     };
     let sub = t.regions(network, &key);
+    // A region is available when any document of its subtree is on this device.
+    let mut held = vec![false; nodes.len()];
+    for idx in (0..nodes.len()).rev() {
+        held[idx] |= nodes[idx].doc.is_some();
+        if let Some(p) = nodes[idx].parent {
+            held[p] |= held[idx];
+        }
+    }
 
     let label = |idx: usize| {
         let h = &nodes[idx].header;
@@ -729,11 +749,15 @@ pub fn sales_board(
         .filter(|&i| sub.has_children[i])
         .map(|i| {
             let target = sub.targets[i].as_ref().map(|t| (t.units, t.revenue));
-            board_row(BoardLevel::Region, label(i), &sub.figures[i], target)
+            let f = held[i].then_some(&sub.figures[i]);
+            board_row(BoardLevel::Region, label(i), f, target)
         })
         .collect();
     let mut teams: Vec<BoardRow> = (0..nodes.len())
-        .map(|i| board_row(BoardLevel::Team, label(i), &t.sites[i], site_target(i)))
+        .map(|i| {
+            let f = nodes[i].doc.map(|_| &t.sites[i]);
+            board_row(BoardLevel::Team, label(i), f, site_target(i))
+        })
         .collect();
     let mut consultants: Vec<BoardRow> = t
         .consultants
@@ -747,7 +771,7 @@ pub fn sales_board(
                 .and_then(|ts| ts.get(&key))
                 .map(|t| (t.units, t.revenue));
             let site = nodes[idx].header.id.as_str();
-            board_row(BoardLevel::Consultant, (who, who, site), f, target)
+            board_row(BoardLevel::Consultant, (who, who, site), Some(f), target)
         })
         .collect();
     rank(&mut regions);
