@@ -54,6 +54,7 @@ fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
         name: format!("{id} name"),
         kind,
         parent: parent.map(Into::into),
+        channel: None,
     }
 }
 
@@ -1406,6 +1407,7 @@ mod properties {
                         name: format!("site {i}"),
                         kind: SiteKind::Agent,
                         parent,
+                        channel: None,
                     };
                     if listed {
                         network.sites.insert(h.id.clone(), h.clone());

@@ -122,6 +122,14 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         .collect();
     let refs: Vec<&SiteDocument> = site_docs.iter().collect();
     let kpi = reports::kpis(&net, &refs, Period::Month(2026, 3)).unwrap();
+    // Every site has its sales channel in the network document, shown on its rows.
+    for (id, h) in &net.sites {
+        assert!(h.channel.is_some(), "no channel on {id}");
+    }
+    assert_eq!(
+        kpi.site("agent-n2").and_then(|r| r.channel),
+        Some(dealersync_core::schema::SiteChannel::BrandStore)
+    );
     for row in kpi
         .rows
         .iter()
@@ -231,6 +239,7 @@ fn demo_refuses_a_data_dir_holding_another_network() {
                 name: "总部".into(),
                 kind: SiteKind::HeadOffice,
                 parent: None,
+                channel: None,
             },
         )
         .unwrap();

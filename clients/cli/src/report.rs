@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use dealersync_core::reports::{self, OrderPlanParams, Tabular};
-use dealersync_core::schema::{Period, SiteDocument};
+use dealersync_core::schema::{Period, SiteChannel, SiteDocument};
 use serde::Serialize;
 
 use crate::cli::{ReportArgs, ReportCommand};
@@ -78,17 +78,18 @@ fn emit<R: Tabular + Serialize>(
 }
 
 /// The KPI columns shown without `--wide` (field, title): who, how many came, how many
-/// of the new visitors ordered, what was sold against the target. About 90 columns wide.
+/// of the new visitors ordered, what was sold against the target. About 100 columns wide.
 const KPI_NARROW: &[(&str, &str)] = &[
     ("level", "level"),
     ("site", "site"),
+    ("channel", "channel"),
     ("consultant", "consultant"),
     ("visits", "visits"),
     ("firstVisitors", "new"),
     ("closingRate", "closing"),
     ("orders", "orders"),
     ("deliveries", "units"),
-    ("revenue", "revenue (yuan)"),
+    ("revenue", "revenue ¥"),
     ("targetUnits", "target"),
     ("unitsAchievement", "achieved"),
 ];
@@ -115,7 +116,14 @@ fn select(t: Table, columns: &[(&str, &str)]) -> Table {
 }
 
 /// Columns that describe a row rather than measure it: never "not available".
-const LABEL_COLUMNS: &[&str] = &["level", "site", "siteName", "consultant", "available"];
+const LABEL_COLUMNS: &[&str] = &[
+    "level",
+    "site",
+    "siteName",
+    "channel",
+    "consultant",
+    "available",
+];
 
 /// For people: money in yuan, rates in percent, and on a row whose documents this
 /// device does not hold (`available` false) every empty figure reads "n/a", so a site
@@ -123,6 +131,13 @@ const LABEL_COLUMNS: &[&str] = &["level", "site", "siteName", "consultant", "ava
 fn for_people(t: Table) -> Table {
     let mut t = money_in_yuan(t);
     let available = t.headers.iter().position(|h| h == "available");
+    if let Some(i) = t.headers.iter().position(|h| h == "channel") {
+        for row in &mut t.rows {
+            if let Ok(c) = row[i].parse::<SiteChannel>() {
+                row[i] = c.label_zh().to_string();
+            }
+        }
+    }
     for row in &mut t.rows {
         let missing = available.is_some_and(|i| row[i] == "false");
         for (i, h) in t.headers.iter().enumerate() {
@@ -130,7 +145,9 @@ fn for_people(t: Table) -> Table {
             if is_rate && let Ok(x) = row[i].parse::<f64>() {
                 row[i] = format!("{:.1}%", x * 100.0);
             }
-            if missing && row[i].is_empty() && !LABEL_COLUMNS.contains(&h.as_str()) {
+            // Targets are set in the network document, known even without the site's.
+            let known = LABEL_COLUMNS.contains(&h.as_str()) || h.starts_with("target");
+            if missing && row[i].is_empty() && !known {
                 row[i] = "n/a".into();
             }
         }

@@ -24,6 +24,7 @@ fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
         name: format!("{id} 站点"),
         kind,
         parent: parent.map(str::to_string),
+        channel: None,
     }
 }
 
@@ -467,7 +468,24 @@ fn the_sales_floor_offline() {
         .map(|l| l.chars().count())
         .max()
         .unwrap();
-    assert!(widest <= 100, "{widest} columns:\n{table}");
+    assert!(widest <= 110, "{widest} columns:\n{table}");
+    // hq's document is not on this consultant's device: "n/a", never 0.
+    let hq_row = table
+        .lines()
+        .find(|l| l.starts_with("site") && l.contains(" hq "))
+        .unwrap();
+    assert!(
+        hq_row.contains("n/a") && !hq_row.contains(" 0 "),
+        "{hq_row}"
+    );
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .contains("not available here: hq"),
+        "{table}"
+    );
     assert!(
         table.contains("closing") && !table.contains("callsAchievement"),
         "{table}"

@@ -38,7 +38,7 @@ pub use documents::{
     create_network_document, create_site_document, init_network_document, init_site_document,
 };
 pub use forecasts::set_forecast;
-pub use network::{DISCOUNT_ROLES, put_model, put_site, set_discount_limit};
+pub use network::{DISCOUNT_ROLES, put_model, put_site, set_discount_limit, set_site_channel};
 pub use parts::adjust_part;
 pub use phone::{PhoneError, normalise_phone};
 pub use read::{

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::schema::{NetworkDocument, Period, SiteDocument, SiteKind};
+use crate::schema::{NetworkDocument, Period, SiteChannel, SiteDocument, SiteKind};
 
 use super::tree::SiteTree;
 use super::{ReportError, ReportWarning, Tabular, expect_month};
@@ -20,6 +20,8 @@ pub struct ForecastRow {
     pub site_name: String,
     /// Site kind.
     pub kind: SiteKind,
+    /// The site's sales channel, from the network document (`None`: not set).
+    pub channel: Option<SiteChannel>,
     /// The site the total rolls up to (`None` for head office).
     pub parent: Option<String>,
     /// Depth in the tree, 0 for head office, for indenting.
@@ -137,6 +139,7 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
                 site: node.header.id.clone(),
                 site_name: node.header.name.clone(),
                 kind: node.header.kind,
+                channel: node.header.channel,
                 parent: node.parent.map(|p| tree.nodes[p].header.id.clone()),
                 depth: node.depth,
                 model: model.clone(),

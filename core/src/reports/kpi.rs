@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::schema::{
-    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteDocument,
-    Target,
+    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteChannel,
+    SiteDocument, Target,
 };
 
 use super::tree::SiteTree;
@@ -349,6 +349,8 @@ pub struct KpiRow {
     pub site: String,
     /// Site name.
     pub site_name: String,
+    /// The site's sales channel, from the network document (`None`: not set).
+    pub channel: Option<SiteChannel>,
     /// Consultant user id (consultant rows only).
     pub consultant: Option<String>,
     /// Whether the figures were computed from the site's document (a region: from at
@@ -416,7 +418,7 @@ impl KpiRow {
     /// then every figure and rate is `None` (the targets, set in other documents, stay).
     fn new(
         level: KpiLevel,
-        site: (&str, &str),
+        site: (&str, &str, Option<SiteChannel>),
         consultant: Option<&str>,
         f: Option<&Figures>,
         target: Option<&Target>,
@@ -432,6 +434,7 @@ impl KpiRow {
             level,
             site: site.0.to_string(),
             site_name: site.1.to_string(),
+            channel: site.2,
             consultant: consultant.map(str::to_string),
             available: f.is_some(),
             sites_not_available: None,
@@ -544,7 +547,11 @@ pub fn kpis(
     }
     let mut rows = Vec::new();
     for (idx, node) in nodes.iter().enumerate() {
-        let site = (node.header.id.as_str(), node.header.name.as_str());
+        let site = (
+            node.header.id.as_str(),
+            node.header.name.as_str(),
+            node.header.channel,
+        );
         if regions.has_children[idx] {
             let f = (held[idx] > 0).then_some(&regions.figures[idx]);
             let mut row = KpiRow::new(

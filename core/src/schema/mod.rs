@@ -23,8 +23,8 @@ mod site;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteKind, UnknownVariant,
-    VehicleStatus,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteChannel, SiteKind,
+    UnknownVariant, VehicleStatus,
 };
 pub use network::{NetworkDocument, VehicleModel};
 pub use period::{BadPeriod, Period};
@@ -83,6 +83,7 @@ mod tests {
             name: "乡镇巡展一队".into(),
             kind: SiteKind::Roadshow,
             parent: Some("dc-north".into()),
+            channel: None,
         }
     }
 

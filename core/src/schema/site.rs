@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, SCHEMA_VERSION,
-    SchemaError, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
+    SchemaError, SiteChannel, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
     schema_version,
 };
 
@@ -26,6 +26,11 @@ pub struct SiteHeader {
     /// The site above this one; `None` only for head office.
     #[autosurgeon(with = "opt_scalar_str")]
     pub parent: Option<String>,
+    /// The sales channel (直销, 总代理, 特许代理, 品牌专卖). Optional: documents
+    /// written before channels existed read as `None`, and a site may not have one yet.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<SiteChannel>,
 }
 
 /// One site's document: everything the site's devices edit offline.
