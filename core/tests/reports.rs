@@ -150,6 +150,7 @@ fn forecast(doc: &mut SiteDocument, month: &str, model: &str, quantity: i64) {
             quantity,
             by: "planner".into(),
             at: cst(2026, 4, 1, 9, 0),
+            adjusted: None,
         },
     );
 }

@@ -98,6 +98,31 @@ pub fn set_site_channel(
     )
 }
 
+/// Sets the day of the month (CST) by the end of which sites submit next month's
+/// forecast. 1 to 28, so that every month has that day.
+pub fn set_forecast_deadline(
+    net_doc: &mut AutoCommit,
+    day: i64,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    if !(1..=28).contains(&day) {
+        return Err(DomainError::Invalid {
+            field: "forecast deadline day".into(),
+            reason: format!("{day} is not a day every month has: give 1 to 28"),
+        });
+    }
+    commit_write(
+        net_doc,
+        format!("{by}: forecast deadline on day {day}"),
+        now,
+        |doc| {
+            doc.put(automerge::ROOT, "forecastDeadlineDay", day)?;
+            Ok(())
+        },
+    )
+}
+
 /// Adds a model to the catalogue, or updates it.
 pub fn put_model(
     net_doc: &mut AutoCommit,

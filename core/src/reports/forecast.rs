@@ -111,7 +111,8 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
                 .map(|cells| {
                     cells
                         .iter()
-                        .map(|(model, e)| (model.clone(), e.quantity))
+                        // A distribution centre's adjustment replaces the site's figure.
+                        .map(|(model, e)| (model.clone(), e.effective()))
                         .collect()
                 })
                 .unwrap_or_default()

@@ -26,11 +26,11 @@ pub use enums::{
     CallDirection, CustomerSource, CustomerStatus, EventKind, SiteChannel, SiteKind,
     UnknownVariant, VehicleStatus,
 };
-pub use network::{NetworkDocument, VehicleModel};
+pub use network::{DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel};
 pub use period::{BadPeriod, Period};
 pub use site::{
-    Customer, CustomerEvent, ForecastEntry, PartCount, SiteDocument, SiteHeader, Target, Vehicle,
-    WalkIn,
+    Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,
+    SiteHeader, Target, Vehicle, WalkIn,
 };
 
 use autosurgeon::{HydrateError, ReadDoc};

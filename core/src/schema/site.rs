@@ -218,6 +218,33 @@ pub struct ForecastEntry {
     pub by: String,
     /// When it was set.
     pub at: Millis,
+    /// The distribution centre's correction of this figure, if any. The site's own
+    /// figure above stays as submitted; the roll-up uses this one where present.
+    /// Absent on documents written before adjustments existed.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted: Option<ForecastAdjustment>,
+}
+
+impl ForecastEntry {
+    /// The figure that counts: the distribution centre's adjustment where there is
+    /// one, else the site's own.
+    pub fn effective(&self) -> i64 {
+        self.adjusted.as_ref().map_or(self.quantity, |a| a.quantity)
+    }
+}
+
+/// A distribution centre's correction of a site's forecast: who, when, and the figure.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastAdjustment {
+    /// Units the distribution centre expects instead.
+    pub quantity: i64,
+    /// Who adjusted it (user id).
+    #[autosurgeon(with = "scalar_str")]
+    pub by: String,
+    /// When.
+    pub at: Millis,
 }
 
 /// A target for a period: units and revenue, and optionally activity.
