@@ -94,6 +94,20 @@ const KPI_NARROW: &[(&str, &str)] = &[
     ("unitsAchievement", "achieved"),
 ];
 
+/// The forecast submission columns shown without `--wide`: who, where they stand, when,
+/// and the units submitted against those that count after adjustment.
+const SUBMISSIONS_NARROW: &[(&str, &str)] = &[
+    ("site", "site"),
+    ("channel", "channel"),
+    ("parent", "reports to"),
+    ("status", "status"),
+    ("submittedAt", "submitted (CST)"),
+    ("models", "models"),
+    ("submittedUnits", "units sent"),
+    ("adjustedModels", "adjusted"),
+    ("units", "units counted"),
+];
+
 /// Keeps `columns` of a table, in that order, under their short titles.
 fn select(t: Table, columns: &[(&str, &str)]) -> Table {
     let idx: Vec<(usize, &str)> = columns
@@ -147,6 +161,11 @@ fn for_people(t: Table) -> Table {
             }
             // Targets are set in the network document, known even without the site's.
             let known = LABEL_COLUMNS.contains(&h.as_str()) || h.starts_with("target");
+            if h.ends_with("At")
+                && let Ok(ms) = row[i].parse::<i64>()
+            {
+                row[i] = crate::output::when(ms);
+            }
             if missing && row[i].is_empty() && !known {
                 row[i] = "n/a".into();
             }
@@ -261,6 +280,18 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             let month = month_or_next(month)?;
             let r = reports::order_plan(&net, &sites, month, now(), &OrderPlanParams::default())?;
             emit(ctx, &out, &format!("Order plan for {month}"), &r, None)?;
+        }
+        ReportCommand::Submissions { out, month } => {
+            let month = month_or_next(month)?;
+            let mut r = reports::forecast_submissions(&net, &sites, month, now())?;
+            // Per site in the caller's subtree: `--site`, else the caller's own site.
+            let root = ctx.site.as_deref().unwrap_or(&ws.config.claims.site);
+            r.retain(|row| ws.config.is_within(&row.site, root));
+            let title = format!(
+                "Forecasts for {month}: due by the end of {} (CST); on time {}, late {}, missing {}, pending {}, not on this device {}",
+                r.deadline_date, r.on_time, r.late, r.missing, r.pending, r.not_available
+            );
+            emit(ctx, &out, &title, &r, Some(SUBMISSIONS_NARROW))?;
         }
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {

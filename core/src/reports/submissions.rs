@@ -108,6 +108,29 @@ impl ForecastSubmissions {
     pub fn site(&self, site: &str) -> Option<&SubmissionRow> {
         self.rows.iter().find(|r| r.site == site)
     }
+
+    /// Keeps the rows `keep` accepts (a manager's subtree) and recounts the totals.
+    pub fn retain(&mut self, keep: impl Fn(&SubmissionRow) -> bool) {
+        self.rows.retain(keep);
+        self.count();
+    }
+
+    fn count(&mut self) {
+        let n = |s: SubmissionStatus| self.rows.iter().filter(|r| r.status == s).count() as i64;
+        (
+            self.on_time,
+            self.late,
+            self.missing,
+            self.pending,
+            self.not_available,
+        ) = (
+            n(SubmissionStatus::OnTime),
+            n(SubmissionStatus::Late),
+            n(SubmissionStatus::Missing),
+            n(SubmissionStatus::Pending),
+            n(SubmissionStatus::NotAvailable),
+        );
+    }
 }
 
 /// The deadline day in force: the network document's when it is a day every month has
@@ -185,20 +208,21 @@ pub fn forecast_submissions(
                 .map(|v| sat_sum(v.iter().map(|e| e.effective()))),
         });
     }
-    let n = |s: SubmissionStatus| rows.iter().filter(|r| r.status == s).count() as i64;
-    Ok(ForecastSubmissions {
+    let mut report = ForecastSubmissions {
         month: key,
         deadline_day: day,
         deadline_date: last_day.format("%Y-%m-%d").to_string(),
         deadline,
-        on_time: n(SubmissionStatus::OnTime),
-        late: n(SubmissionStatus::Late),
-        missing: n(SubmissionStatus::Missing),
-        pending: n(SubmissionStatus::Pending),
-        not_available: n(SubmissionStatus::NotAvailable),
+        on_time: 0,
+        late: 0,
+        missing: 0,
+        pending: 0,
+        not_available: 0,
         rows,
         warnings: tree.warnings.clone(),
-    })
+    };
+    report.count();
+    Ok(report)
 }
 
 /// Nothing submitted: missing once the deadline has passed, pending before.
