@@ -21,6 +21,7 @@
 //! they had to assume as [`ReportWarning`]s. They fail only on arguments that make no
 //! sense ([`ReportError`]).
 
+mod board;
 mod forecast;
 mod kpi;
 mod order_plan;
@@ -28,8 +29,9 @@ mod stock;
 mod submissions;
 mod tree;
 
+pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
-pub use kpi::{BoardLevel, BoardRow, KpiLevel, KpiReport, KpiRow, SalesBoard, kpis, sales_board};
+pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
 pub use stock::{
     AgeingReport, AgeingRow, PipelineReport, PipelineRow, StockParams, StockReport, StockRow,
