@@ -1711,3 +1711,34 @@ fn the_sales_board_ranks_a_team_not_on_this_device_last_and_shows_no_zero() {
     let dcs = b.regions.iter().find(|r| r.id == "dc-s").unwrap();
     assert_eq!((dcs.available, dcs.units), (true, Some(0)));
 }
+
+#[test]
+fn stock_and_the_order_plan_say_which_sites_they_do_not_hold() {
+    // Without ag-1's document its vehicles are in no figure; the reports say so rather
+    // than let a buyer read them as an empty site.
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "ag-1").collect();
+    let missing = vec!["ag-1".to_string()];
+    let s = reports::stock(&f.network, &held).unwrap();
+    assert_eq!(s.sites_not_available, missing);
+    assert!(s.rows.iter().all(|r| r.site != "ag-1"));
+    let p = reports::order_plan(
+        &f.network,
+        &held,
+        month(2026, 5),
+        now(),
+        &OrderPlanParams::default(),
+    )
+    .unwrap();
+    assert_eq!(p.sites_not_available, missing);
+    let all = reports::order_plan(
+        &f.network,
+        &f.sites(),
+        month(2026, 5),
+        now(),
+        &OrderPlanParams::default(),
+    )
+    .unwrap();
+    assert!(all.sites_not_available.is_empty());
+    assert_eq!(all.sites_covered.len(), 7);
+}

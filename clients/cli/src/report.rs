@@ -257,13 +257,12 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     match cmd {
         ReportCommand::Stock(out) => {
             let r = reports::stock(&net, &sites)?;
-            emit(
-                ctx,
-                &out,
-                &format!("Stock: {} vehicles", r.total_count),
-                &r,
-                None,
-            )?;
+            let title = format!(
+                "Stock: {} vehicles{}",
+                r.total_count,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::Forecast { out, month } => {
             let month = month_or_next(month)?;
@@ -279,7 +278,11 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         ReportCommand::OrderPlan { out, month } => {
             let month = month_or_next(month)?;
             let r = reports::order_plan(&net, &sites, month, now(), &OrderPlanParams::default())?;
-            emit(ctx, &out, &format!("Order plan for {month}"), &r, None)?;
+            let title = format!(
+                "Order plan for {month}{}",
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::Submissions { out, month } => {
             let month = month_or_next(month)?;
