@@ -122,6 +122,7 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         .collect();
     let refs: Vec<&SiteDocument> = site_docs.iter().collect();
     let kpi = reports::kpis(&net, &refs, Period::Month(2026, 3)).unwrap();
+    assert_eq!(net.forecast_deadline_day, Some(25));
     // Every site has its sales channel in the network document, shown on its rows.
     for (id, h) in &net.sites {
         assert!(h.channel.is_some(), "no channel on {id}");
