@@ -54,6 +54,7 @@ fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
         name: format!("{id} name"),
         kind,
         parent: parent.map(Into::into),
+        channel: None,
     }
 }
 
@@ -149,6 +150,7 @@ fn forecast(doc: &mut SiteDocument, month: &str, model: &str, quantity: i64) {
             quantity,
             by: "planner".into(),
             at: cst(2026, 4, 1, 9, 0),
+            adjusted: None,
         },
     );
 }
@@ -705,7 +707,15 @@ fn forecast_rolls_up_agents_and_roadshows_to_head_office() {
     let got: Vec<(&str, u32, &str, i64, i64)> = r
         .rows
         .iter()
-        .map(|r| (r.site.as_str(), r.depth, r.model.as_str(), r.own, r.total))
+        .map(|r| {
+            (
+                r.site.as_str(),
+                r.depth,
+                r.model.as_str(),
+                r.own.unwrap(),
+                r.total,
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -939,18 +949,23 @@ fn kpis_per_site_and_consultant_for_march() {
     let hq = k.site("hq").unwrap();
     assert_eq!(
         (
-            hq.visits,
-            hq.calls,
-            hq.test_drives,
-            hq.orders,
-            hq.deliveries
+            hq.visits.unwrap(),
+            hq.calls.unwrap(),
+            hq.test_drives.unwrap(),
+            hq.orders.unwrap(),
+            hq.deliveries.unwrap()
         ),
         (4, 1, 2, 2, 1)
     );
-    assert_eq!(hq.revenue, 1_150 * 10_000);
-    assert_eq!(hq.test_drive_rate, Some(0.5)); // 2 / 4
-    assert_eq!(hq.closing_rate, Some(0.5)); // 2 / 4
-    assert_eq!(hq.roadshow_leads, 0);
+    assert_eq!(hq.revenue.unwrap(), 1_150 * 10_000);
+    // The rates follow the cohort of customers whose first visit was in March: c1
+    // (Mar 2), c2 (Mar 10), c3 (Mar 12) = 3 (c12 never visited). Test-drove by the end
+    // of March: c1, c3 = 2 / 3; ordered: c1 = 1 / 3 (c12's order is no visitor's).
+    assert_eq!(hq.first_visitors, Some(3));
+    assert_eq!(hq.test_drive_rate, Some(0.6667));
+    assert_eq!(hq.first_visitors_ordered, Some(1));
+    assert_eq!(hq.closing_rate, Some(0.3333));
+    assert_eq!(hq.roadshow_leads.unwrap(), 0);
     assert_eq!(hq.roadshow_closing_ratio, None); // 0 / 0
     // Consultants: wang and li (activity) and zhou (target) = 3; 1 / 3 units each.
     assert_eq!(hq.consultants, Some(3));
@@ -968,14 +983,15 @@ fn kpis_per_site_and_consultant_for_march() {
     let wang = k.consultant("hq", "wang").unwrap();
     assert_eq!(
         (
-            wang.visits,
-            wang.calls,
-            wang.test_drives,
-            wang.orders,
-            wang.deliveries
+            wang.visits.unwrap(),
+            wang.calls.unwrap(),
+            wang.test_drives.unwrap(),
+            wang.orders.unwrap(),
+            wang.deliveries.unwrap()
         ),
         (2, 1, 1, 1, 1)
     );
+    // wang received the first visits of c1 and c2: c1 test-drove and ordered: 1 / 2.
     assert_eq!(wang.test_drive_rate, Some(0.5));
     assert_eq!(wang.closing_rate, Some(0.5));
     // Target 2 units, 230,000 yuan: 1 / 2; 115,000 / 230,000.
@@ -995,8 +1011,18 @@ fn kpis_per_site_and_consultant_for_march() {
     // li: two visits, one test drive, c12's order; c12's delivery is April's.
     let li = k.consultant("hq", "li").unwrap();
     assert_eq!(
-        (li.visits, li.test_drives, li.orders, li.deliveries),
+        (
+            li.visits.unwrap(),
+            li.test_drives.unwrap(),
+            li.orders.unwrap(),
+            li.deliveries.unwrap()
+        ),
         (2, 1, 1, 0)
+    );
+    // li's cohort is c3 alone: test-drove, did not order.
+    assert_eq!(
+        (li.first_visitors, li.test_drive_rate, li.closing_rate),
+        (Some(1), Some(1.0), Some(0.0))
     );
     assert_eq!(li.units_achievement, Some(0.0));
     assert_eq!(li.revenue_achievement, Some(0.0));
@@ -1004,7 +1030,14 @@ fn kpis_per_site_and_consultant_for_march() {
     // zhou: nothing but a target. Every rate over zero visits is unknown, and JSON
     // says null, never NaN.
     let zhou = k.consultant("hq", "zhou").unwrap();
-    assert_eq!((zhou.visits, zhou.orders, zhou.deliveries), (0, 0, 0));
+    assert_eq!(
+        (
+            zhou.visits.unwrap(),
+            zhou.orders.unwrap(),
+            zhou.deliveries.unwrap()
+        ),
+        (0, 0, 0)
+    );
     assert_eq!(zhou.test_drive_rate, None);
     assert_eq!(zhou.closing_rate, None);
     assert_eq!(zhou.units_achievement, Some(0.0)); // 0 / 1
@@ -1018,15 +1051,15 @@ fn kpis_per_site_and_consultant_for_march() {
     let ag1 = k.site("ag-1").unwrap();
     assert_eq!(
         (
-            ag1.visits,
-            ag1.calls,
-            ag1.test_drives,
-            ag1.orders,
-            ag1.deliveries
+            ag1.visits.unwrap(),
+            ag1.calls.unwrap(),
+            ag1.test_drives.unwrap(),
+            ag1.orders.unwrap(),
+            ag1.deliveries.unwrap()
         ),
         (2, 1, 1, 1, 1)
     );
-    assert_eq!(ag1.revenue, 1_650 * 10_000);
+    assert_eq!(ag1.revenue.unwrap(), 1_650 * 10_000);
     assert_eq!(ag1.units_per_consultant, Some(1.0)); // 1 / zhao
     assert_eq!(ag1.units_achievement, Some(0.5)); // 1 / 2
     assert_eq!(ag1.revenue_achievement, Some(0.55)); // 165,000 / 300,000
@@ -1034,15 +1067,29 @@ fn kpis_per_site_and_consultant_for_march() {
     assert_eq!(zhao.target_units, None);
     assert_eq!(zhao.units_achievement, None, "no target, no achievement");
 
-    // rs-1: visits c6, c7, c8 = 3; orders c6 (Mar 9) + c9 (Mar 2) = 2, closing 2 / 3;
-    // no test drives: 0 / 3 = 0. Roadshow cohort: c6, c7, c8 entered in March (c9 in
+    // rs-1: visits c6, c7, c8 = 3; orders c6 (Mar 9) + c9 (Mar 2) = 2. First visitors
+    // c6, c7, c8; only c6 ordered before April (c8 at 00:30 CST April 1st, c9 never
+    // visited): closing 1 / 3. No test drives: 0 / 3 = 0. Roadshow cohort: c6, c7, c8 entered in March (c9 in
     // February); of them only c6 ordered before April (c8 ordered 00:30 CST April
     // 1st): 1 / 3.
     let rs1 = k.site("rs-1").unwrap();
-    assert_eq!((rs1.visits, rs1.orders, rs1.test_drives), (3, 2, 0));
-    assert_eq!(rs1.closing_rate, Some(0.6667));
+    assert_eq!(
+        (
+            rs1.visits.unwrap(),
+            rs1.orders.unwrap(),
+            rs1.test_drives.unwrap()
+        ),
+        (3, 2, 0)
+    );
+    assert_eq!(rs1.closing_rate, Some(0.3333));
     assert_eq!(rs1.test_drive_rate, Some(0.0));
-    assert_eq!((rs1.roadshow_leads, rs1.roadshow_leads_ordered), (3, 1));
+    assert_eq!(
+        (
+            rs1.roadshow_leads.unwrap(),
+            rs1.roadshow_leads_ordered.unwrap()
+        ),
+        (3, 1)
+    );
     assert_eq!(rs1.roadshow_closing_ratio, Some(0.3333));
     assert_eq!(rs1.units_per_consultant, Some(0.0)); // 0 / chen
     assert_eq!(rs1.target_units, None);
@@ -1056,7 +1103,7 @@ fn kpis_per_site_and_consultant_for_march() {
     // ag-3: one delivery with no price at all: a unit, no revenue, a warning; a zero
     // revenue target gives an unknown revenue achievement.
     let ag3 = k.site("ag-3").unwrap();
-    assert_eq!((ag3.deliveries, ag3.revenue), (1, 0));
+    assert_eq!((ag3.deliveries.unwrap(), ag3.revenue.unwrap()), (1, 0));
     assert_eq!(ag3.units_achievement, Some(1.0));
     assert_eq!(ag3.revenue_achievement, None);
     // Regions sum their subtree. hq: visits 4 (hq) + 2 (ag-1) + 3 (rs-1) = 9; calls
@@ -1065,17 +1112,20 @@ fn kpis_per_site_and_consultant_for_march() {
     let hq_region = k.region("hq").unwrap();
     assert_eq!(
         (
-            hq_region.visits,
-            hq_region.calls,
-            hq_region.test_drives,
-            hq_region.orders,
-            hq_region.deliveries
+            hq_region.visits.unwrap(),
+            hq_region.calls.unwrap(),
+            hq_region.test_drives.unwrap(),
+            hq_region.orders.unwrap(),
+            hq_region.deliveries.unwrap()
         ),
         (9, 2, 3, 5, 3)
     );
-    assert_eq!(hq_region.revenue, 28 * WAN);
-    assert_eq!(hq_region.test_drive_rate, Some(0.3333)); // 3 / 9
-    assert_eq!(hq_region.closing_rate, Some(0.5556)); // 5 / 9
+    assert_eq!(hq_region.revenue.unwrap(), 28 * WAN);
+    // First visitors: hq 3 + ag-1 (c4, c5) 2 + rs-1 3 = 8; test-drove c1, c3, c4 =
+    // 3 / 8; ordered c1, c4, c6 = 3 / 8.
+    assert_eq!(hq_region.first_visitors, Some(8));
+    assert_eq!(hq_region.test_drive_rate, Some(0.375));
+    assert_eq!(hq_region.closing_rate, Some(0.375));
     assert_eq!(hq_region.roadshow_closing_ratio, Some(0.3333)); // rs-1's 1 / 3
     assert_eq!(hq_region.consultants, Some(6));
     assert_eq!(hq_region.units_per_consultant, Some(0.5)); // 3 / 6
@@ -1090,10 +1140,19 @@ fn kpis_per_site_and_consultant_for_march() {
     assert_eq!(hq_region.target_visits, None);
     // dc-n: visits 2 + 3 = 5, test drives 1, orders 1 + 2 = 3; zhao and chen.
     let dcn = k.region("dc-n").unwrap();
-    assert_eq!((dcn.visits, dcn.test_drives, dcn.orders), (5, 1, 3));
+    assert_eq!(
+        (
+            dcn.visits.unwrap(),
+            dcn.test_drives.unwrap(),
+            dcn.orders.unwrap()
+        ),
+        (5, 1, 3)
+    );
+    // First visitors c4, c5, c6, c7, c8 = 5: test-drove c4 = 1 / 5, ordered c4, c6 =
+    // 2 / 5.
     assert_eq!(
         (dcn.test_drive_rate, dcn.closing_rate),
-        (Some(0.2), Some(0.6))
+        (Some(0.2), Some(0.4))
     );
     assert_eq!(
         (dcn.consultants, dcn.units_per_consultant),
@@ -1102,7 +1161,7 @@ fn kpis_per_site_and_consultant_for_march() {
     assert_eq!(dcn.units_achievement, Some(0.5)); // ag-1's target: 1 / 2
     // dc-s: no visits anywhere below it: no rates.
     let dcs = k.region("dc-s").unwrap();
-    assert_eq!((dcs.closing_rate, dcs.deliveries), (None, 1));
+    assert_eq!((dcs.closing_rate, dcs.deliveries.unwrap()), (None, 1));
     assert_eq!(dcs.units_achievement, Some(0.25)); // 1 / (3 + 1)
     assert_eq!(dcs.revenue_achievement, Some(0.0)); // 0 / 400,000
     assert!(
@@ -1125,18 +1184,18 @@ fn days_split_at_midnight_china_standard_time() {
     let f = fixture();
     // March 31st (CST) holds c1's 23:30 delivery and c8's 23:30 visit.
     let d31 = reports::kpis(&f.network, &f.sites(), Period::Day(2026, 3, 31)).unwrap();
-    assert_eq!(d31.site("hq").unwrap().deliveries, 1);
-    assert_eq!(d31.site("hq").unwrap().visits, 0);
-    assert_eq!(d31.site("rs-1").unwrap().visits, 1);
-    assert_eq!(d31.site("rs-1").unwrap().roadshow_leads, 1);
+    assert_eq!(d31.site("hq").unwrap().deliveries.unwrap(), 1);
+    assert_eq!(d31.site("hq").unwrap().visits.unwrap(), 0);
+    assert_eq!(d31.site("rs-1").unwrap().visits.unwrap(), 1);
+    assert_eq!(d31.site("rs-1").unwrap().roadshow_leads.unwrap(), 1);
     // April 1st (CST) starts at 16:00 UTC on March 31st: c2's 00:30 visit and c12's
     // 00:30 delivery are there, though their UTC date is March 31st.
     let a1 = reports::kpis(&f.network, &f.sites(), Period::Day(2026, 4, 1)).unwrap();
     let hq = a1.site("hq").unwrap();
-    assert_eq!((hq.visits, hq.deliveries), (1, 1));
+    assert_eq!((hq.visits.unwrap(), hq.deliveries.unwrap()), (1, 1));
     // c12's delivery has no amount; its March 29th order sets the revenue.
-    assert_eq!(hq.revenue, 1_120 * 10_000);
-    assert_eq!(a1.site("rs-1").unwrap().orders, 1, "c8's order");
+    assert_eq!(hq.revenue.unwrap(), 1_120 * 10_000);
+    assert_eq!(a1.site("rs-1").unwrap().orders.unwrap(), 1, "c8's order");
 }
 
 // ------------------------------------------------------------------ sales board
@@ -1147,7 +1206,7 @@ fn sales_board_ranks_regions_teams_and_consultants() {
     let b = reports::sales_board(&f.network, &f.sites(), month(2026, 3)).unwrap();
     let table = |rows: &[reports::BoardRow]| -> Vec<(u32, String, i64, Option<f64>)> {
         rows.iter()
-            .map(|r| (r.rank, r.id.clone(), r.units, r.units_achievement))
+            .map(|r| (r.rank, r.id.clone(), r.units.unwrap(), r.units_achievement))
             .collect()
     };
     let s = |x: &str| x.to_string();
@@ -1167,7 +1226,10 @@ fn sales_board_ranks_regions_teams_and_consultants() {
     let hq = &b.regions[1];
     // Revenue 115,000 + 165,000 + 0 = 280,000 of 500,000 + 300,000 + 400,000 + 0 =
     // 1,200,000 yuan: 0.2333.
-    assert_eq!((hq.revenue, hq.target_revenue), (28 * WAN, Some(120 * WAN)));
+    assert_eq!(
+        (hq.revenue, hq.target_revenue),
+        (Some(28 * WAN), Some(120 * WAN))
+    );
     assert_eq!(hq.revenue_achievement, Some(0.2333));
 
     // Teams, each site's own: ag-3 1/1, ag-1 1/2, hq 1/4, dc-s 0/3, then the sites
@@ -1346,6 +1408,7 @@ mod properties {
                         name: format!("site {i}"),
                         kind: SiteKind::Agent,
                         parent,
+                        channel: None,
                     };
                     if listed {
                         network.sites.insert(h.id.clone(), h.clone());
@@ -1381,7 +1444,7 @@ mod properties {
                         .filter(|c| c.model == model && c.parent.as_deref() == Some(&row.site))
                         .map(|c| c.total)
                         .sum();
-                    prop_assert_eq!(row.total, row.own + children);
+                    prop_assert_eq!(row.total, row.own.unwrap_or(0) + children);
                 }
             }
             prop_assert_eq!(r.rows.len(), docs.len() * 3);
@@ -1419,9 +1482,15 @@ fn a_customer_merged_into_another_is_not_a_second_roadshow_lead() {
     rs1.customers.get_mut("c7").unwrap().merged_into = Some("c6".into());
     let k = reports::kpis(&f.network, &f.sites(), month(2026, 3)).unwrap();
     let rs1 = k.site("rs-1").unwrap();
-    assert_eq!((rs1.roadshow_leads, rs1.roadshow_leads_ordered), (2, 1));
+    assert_eq!(
+        (
+            rs1.roadshow_leads.unwrap(),
+            rs1.roadshow_leads_ordered.unwrap()
+        ),
+        (2, 1)
+    );
     assert_eq!(rs1.roadshow_closing_ratio, Some(0.5));
-    assert_eq!(rs1.visits, 3);
+    assert_eq!(rs1.visits.unwrap(), 3);
 }
 
 /// Numbers a foreign client could write (times at the ends of the i64 range, huge
@@ -1496,4 +1565,180 @@ fn extreme_numbers_in_documents_do_not_panic_a_report() {
     assert!(plan.rows[0].quantity >= 0);
     reports::kpis(&network, &sites, month(2026, 4)).unwrap();
     reports::sales_board(&network, &sites, month(2026, 4)).unwrap();
+}
+
+// ------------------------------------------------------- rates and partial devices
+
+#[test]
+fn closing_rate_follows_first_visitors_and_never_exceeds_one() {
+    // ag-1 in March: c4 and c5 first visited (1 of 2 ordered). Add c20, who first
+    // visited in February and orders twice in March (two cars), and c21, who orders
+    // in March without ever visiting. Old formula: orders / visits = (1 + 2 + 1) / 2 =
+    // 200 %. Cohort: still c4 and c5, of whom c4 ordered: 1 / 2 = 50 %.
+    use CustomerSource as Src;
+    use EventKind as K;
+    let mut f = fixture();
+    let ag1 = f.sites.iter_mut().find(|s| s.site.id == "ag-1").unwrap();
+    for c in [
+        customer(
+            "c20",
+            Src::WalkIn,
+            Some("zhao"),
+            None,
+            cst(2026, 2, 10, 10, 0),
+            vec![
+                ev(K::Visit, cst(2026, 2, 10, 10, 0), "zhao"),
+                with_vin(ev(K::Order, cst(2026, 3, 10, 10, 0), "zhao"), 30),
+                with_vin(ev(K::Order, cst(2026, 3, 11, 10, 0), "zhao"), 31),
+            ],
+        ),
+        customer(
+            "c21",
+            Src::Phone,
+            Some("zhao"),
+            None,
+            cst(2026, 3, 12, 10, 0),
+            vec![ev(K::Order, cst(2026, 3, 12, 10, 0), "zhao")],
+        ),
+    ] {
+        ag1.customers.insert(c.id.clone(), c);
+    }
+    let k = reports::kpis(&f.network, &f.sites(), month(2026, 3)).unwrap();
+    let ag1 = k.site("ag-1").unwrap();
+    assert_eq!((ag1.visits, ag1.orders), (Some(2), Some(4)));
+    assert_eq!(
+        (ag1.first_visitors, ag1.first_visitors_ordered),
+        (Some(2), Some(1))
+    );
+    assert_eq!(ag1.closing_rate, Some(0.5));
+    // No rate of any row is above 100 %: achievements may be (a target beaten), the
+    // conversion rates may not.
+    for r in &k.rows {
+        for rate in [r.closing_rate, r.test_drive_rate, r.roadshow_closing_ratio] {
+            assert!(rate.unwrap_or(0.0) <= 1.0, "{r:?}");
+        }
+    }
+}
+
+#[test]
+fn a_site_whose_document_is_not_held_is_not_available_never_zero() {
+    // A device holding every document but ag-1's (dc-n's agent).
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "ag-1").collect();
+    let k = reports::kpis(&f.network, &held, month(2026, 3)).unwrap();
+    assert_eq!(k.sites_not_available, vec!["ag-1".to_string()]);
+    assert!(k.sites_covered.contains(&"hq".to_string()));
+    assert!(!k.sites_covered.contains(&"ag-1".to_string()));
+
+    let ag1 = k.site("ag-1").unwrap();
+    assert!(!ag1.available);
+    assert_eq!((ag1.visits, ag1.orders, ag1.deliveries), (None, None, None));
+    assert_eq!((ag1.revenue, ag1.consultants), (None, None));
+    assert_eq!((ag1.closing_rate, ag1.units_achievement), (None, None));
+    // Its target is in the network document, so it is still shown.
+    assert_eq!(ag1.target_units, Some(2));
+    assert!(k.consultant("ag-1", "zhao").is_none());
+    let json = serde_json::to_value(ag1).unwrap();
+    assert!(
+        json["visits"].is_null() && json["revenue"].is_null(),
+        "{json}"
+    );
+    assert_eq!(json["available"], false);
+
+    // dc-n's region: rs-1's 3 visits (ag-1's 2 left out), one site not available.
+    let dcn = k.region("dc-n").unwrap();
+    assert!(dcn.available);
+    assert_eq!(dcn.sites_not_available, Some(1));
+    assert_eq!(dcn.visits, Some(3));
+    // hq's region without ag-1: visits 4 + 3 = 7, deliveries hq + ag-3 = 2.
+    let hq = k.region("hq").unwrap();
+    assert_eq!((hq.visits, hq.deliveries), (Some(7), Some(2)));
+    assert_eq!(hq.sites_not_available, Some(1));
+    // A complete device says 0 sites missing.
+    let all = reports::kpis(&f.network, &f.sites(), month(2026, 3)).unwrap();
+    assert_eq!(all.region("hq").unwrap().sites_not_available, Some(0));
+    assert!(all.sites_not_available.is_empty());
+
+    // CSV: the row's figures are empty cells, not 0.
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.serialize(ag1).unwrap();
+    let line = String::from_utf8(w.into_inner().unwrap()).unwrap();
+    let data = line.lines().nth(1).unwrap();
+    assert!(data.starts_with("site,ag-1,"), "{data}");
+    assert!(data.contains(",false,,,,"), "{data}");
+}
+
+#[test]
+fn a_forecast_not_on_this_device_is_unknown_not_zero() {
+    // Without dc-n's document: its own SUV-B 1 is unknown (`None`), not 0; its totals
+    // are what the agents held here forecast (SDN-A ag-1 5 + ag-2 3 + rs-1 1 = 9;
+    // SUV-B ag-1 2 = 2), and the report says dc-n is not covered.
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "dc-n").collect();
+    let r = reports::forecast_rollup(&f.network, &held, month(2026, 5)).unwrap();
+    assert_eq!(r.sites_not_available, vec!["dc-n".to_string()]);
+    let dcn: Vec<(&str, bool, Option<i64>, i64)> = r
+        .rows
+        .iter()
+        .filter(|x| x.site == "dc-n")
+        .map(|x| (x.model.as_str(), x.available, x.own, x.total))
+        .collect();
+    assert_eq!(
+        dcn,
+        vec![("SDN-A", false, None, 9), ("SUV-B", false, None, 2)]
+    );
+    let ag1 = r.rows.iter().find(|x| x.site == "ag-1").unwrap();
+    assert_eq!((ag1.available, ag1.own), (true, Some(5)));
+    // SUV-B for the network: dc-s's region 4 + ag-1 2; dc-n's own 1 is not here.
+    assert_eq!(r.network_total("SUV-B"), 6);
+}
+
+#[test]
+fn the_sales_board_ranks_a_team_not_on_this_device_last_and_shows_no_zero() {
+    // Without ag-3's document: ag-3 (1 unit of 1, first on the complete board) has no
+    // figures here; it is not a team that sold nothing, so it goes last, not available.
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "ag-3").collect();
+    let b = reports::sales_board(&f.network, &held, month(2026, 3)).unwrap();
+    let last = b.teams.last().unwrap();
+    assert_eq!(
+        (last.id.as_str(), last.available, last.units, last.revenue),
+        ("ag-3", false, None, None)
+    );
+    assert_eq!((last.target_units, last.units_achievement), (Some(1), None));
+    assert_eq!(b.teams[0].id, "ag-1"); // 1 / 2 now leads
+    // dc-s's region: its own document is held (0 units), ag-3's is not.
+    let dcs = b.regions.iter().find(|r| r.id == "dc-s").unwrap();
+    assert_eq!((dcs.available, dcs.units), (true, Some(0)));
+}
+
+#[test]
+fn stock_and_the_order_plan_say_which_sites_they_do_not_hold() {
+    // Without ag-1's document its vehicles are in no figure; the reports say so rather
+    // than let a buyer read them as an empty site.
+    let f = fixture();
+    let held: Vec<&SiteDocument> = f.sites.iter().filter(|s| s.site.id != "ag-1").collect();
+    let missing = vec!["ag-1".to_string()];
+    let s = reports::stock(&f.network, &held).unwrap();
+    assert_eq!(s.sites_not_available, missing);
+    assert!(s.rows.iter().all(|r| r.site != "ag-1"));
+    let p = reports::order_plan(
+        &f.network,
+        &held,
+        month(2026, 5),
+        now(),
+        &OrderPlanParams::default(),
+    )
+    .unwrap();
+    assert_eq!(p.sites_not_available, missing);
+    let all = reports::order_plan(
+        &f.network,
+        &f.sites(),
+        month(2026, 5),
+        now(),
+        &OrderPlanParams::default(),
+    )
+    .unwrap();
+    assert!(all.sites_not_available.is_empty());
+    assert_eq!(all.sites_covered.len(), 7);
 }

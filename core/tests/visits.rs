@@ -91,9 +91,9 @@ fn a_walk_in_batch_without_a_phone_is_a_visit() {
     assert_eq!(site.walk_ins.len(), 2);
     assert_eq!(site.walk_ins["w1"].by, "li");
     // One visit per batch, whatever its size: the customer's visit and two batches.
-    assert_eq!(site_row(&net, &doc, None).visits, 3);
-    assert_eq!(site_row(&net, &doc, Some("li")).visits, 2);
-    assert_eq!(site_row(&net, &doc, Some("wang")).visits, 1);
+    assert_eq!(site_row(&net, &doc, None).visits, Some(3));
+    assert_eq!(site_row(&net, &doc, Some("li")).visits, Some(2));
+    assert_eq!(site_row(&net, &doc, Some("wang")).visits, Some(1));
 }
 
 #[test]

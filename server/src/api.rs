@@ -19,7 +19,7 @@ use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use dealersync_core::access::{Claims, DocumentOwner, Principal, Role};
 use dealersync_core::protocol::DocumentId;
-use dealersync_core::schema::{SiteHeader, SiteKind};
+use dealersync_core::schema::{SiteChannel, SiteHeader, SiteKind};
 use dealersync_core::spreadsheet::neutralise;
 use serde::{Deserialize, Serialize};
 
@@ -465,6 +465,10 @@ pub struct NewSite {
     /// Parent site id; absent only for head office.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Sales channel (`direct`, `general_agent`, `franchise_agent`, `brand_store`);
+    /// optional.
+    #[serde(default)]
+    pub channel: Option<SiteChannel>,
 }
 
 async fn create_site(
@@ -481,6 +485,7 @@ async fn create_site(
                 name: body.name,
                 kind: body.kind,
                 parent: body.parent,
+                channel: body.channel,
             },
         )?)
     })
@@ -788,6 +793,10 @@ pub enum SiteCommand {
         /// Parent site id.
         #[arg(long)]
         parent: Option<String>,
+        /// Sales channel: direct (直销), general_agent (总代理), franchise_agent
+        /// (特许代理) or brand_store (品牌专卖).
+        #[arg(long)]
+        channel: Option<SiteChannel>,
     },
     /// List sites as `id kind parent documentId name`.
     List,
@@ -803,6 +812,7 @@ impl SiteCommand {
                 name,
                 kind,
                 parent,
+                channel,
             } => {
                 let store = crate::storage::SqliteStore::open(
                     data_dir,
@@ -817,6 +827,7 @@ impl SiteCommand {
                         name: name.clone(),
                         kind: *kind,
                         parent: parent.clone(),
+                        channel: *channel,
                     },
                 )?;
                 Ok(site.document_id.to_string())

@@ -177,6 +177,7 @@ impl SiteRecord {
             name: self.name.clone(),
             kind: self.kind,
             parent: self.parent.clone(),
+            channel: None,
         }
     }
 }
@@ -555,9 +556,16 @@ impl Registry {
         docs: &dyn DocumentWriter,
         site: &SiteRecord,
     ) -> Result<(), RegistryError> {
-        let header = site.header();
+        let mut header = site.header();
         let doc_id = site.document_id;
         docs.edit(doc_id, &mut |doc| {
+            // The registry does not keep the channel; keep the one the document has,
+            // rather than erase it on a rename or a move.
+            if let Ok(old) =
+                autosurgeon::hydrate_prop::<_, SiteHeader, _, _>(doc, automerge::ROOT, "site")
+            {
+                header.channel = old.channel;
+            }
             autosurgeon::reconcile_prop(doc, automerge::ROOT, "site", &header)
                 .map_err(|e| doc_err(doc_id, e))
         })?;

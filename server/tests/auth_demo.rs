@@ -122,13 +122,22 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         .collect();
     let refs: Vec<&SiteDocument> = site_docs.iter().collect();
     let kpi = reports::kpis(&net, &refs, Period::Month(2026, 3)).unwrap();
+    assert_eq!(net.forecast_deadline_day, Some(25));
+    // Every site has its sales channel in the network document, shown on its rows.
+    for (id, h) in &net.sites {
+        assert!(h.channel.is_some(), "no channel on {id}");
+    }
+    assert_eq!(
+        kpi.site("agent-n2").and_then(|r| r.channel),
+        Some(dealersync_core::schema::SiteChannel::BrandStore)
+    );
     for row in kpi
         .rows
         .iter()
         .filter(|r| r.level == KpiLevel::Site && r.site != "hq")
     {
         assert!(
-            row.deliveries >= 1,
+            row.deliveries >= Some(1),
             "no delivery this month at {}",
             row.site
         );
@@ -231,6 +240,7 @@ fn demo_refuses_a_data_dir_holding_another_network() {
                 name: "总部".into(),
                 kind: SiteKind::HeadOffice,
                 parent: None,
+                channel: None,
             },
         )
         .unwrap();

@@ -39,6 +39,7 @@ fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
         name: format!("{id} 名称"),
         kind,
         parent: parent.map(String::from),
+        channel: None,
     }
 }
 
@@ -193,6 +194,7 @@ fn site_and_token_commands_work_on_a_data_dir() {
             name: format!("{id} site"),
             kind,
             parent: parent.map(String::from),
+            channel: None,
         }
         .run(data)
         .unwrap()

@@ -356,6 +356,17 @@ pub enum ForecastCommand {
         /// Units expected.
         quantity: i64,
     },
+    /// Adjust a site's submitted forecast (a distribution centre's manager, with
+    /// `--site` the agent): the agent's figure stays, the adjusted one counts in the
+    /// roll-up.
+    Adjust {
+        /// Month, YYYY-MM.
+        month: String,
+        /// Model code.
+        model: String,
+        /// Units the distribution centre expects instead.
+        quantity: i64,
+    },
     /// Show forecasts.
     Show {
         /// Only this month (YYYY-MM).
@@ -387,6 +398,10 @@ pub struct ReportArgs {
     /// Print CSV instead of a table.
     #[arg(long)]
     pub csv: bool,
+    /// Print every column in the table (by default a report with many columns shows
+    /// the ones that fit an 80-120 column terminal; `--json` and `--csv` have all).
+    #[arg(long)]
+    pub wide: bool,
 }
 
 /// `report ...`
@@ -409,6 +424,16 @@ pub enum ReportCommand {
         #[command(flatten)]
         out: ReportArgs,
         /// Month, YYYY-MM (default: next month).
+        #[arg(long)]
+        month: Option<String>,
+    },
+    /// Who has and has not submitted a month's forecast by the deadline, per site in
+    /// your subtree (or `--site`'s).
+    Submissions {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Month forecast, YYYY-MM (default: next month).
         #[arg(long)]
         month: Option<String>,
     },

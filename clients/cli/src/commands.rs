@@ -390,14 +390,29 @@ fn forecast(ws: &Workspace, ctx: &Ctx, cmd: ForecastCommand) -> Result<ExitCode>
                 let v: Vec<_> = rows
                     .iter()
                     .map(|(m, model, e)| {
-                        json!({"month": m, "model": model, "quantity": e.quantity, "by": e.by, "at": e.at})
+                        json!({"month": m, "model": model, "quantity": e.quantity, "by": e.by, "at": e.at, "adjusted": e.adjusted, "counts": e.effective()})
                     })
                     .collect();
                 print_json(&v)?;
             } else {
-                let mut t = Table::new(&["month", "model", "quantity", "by", "set at"]);
+                let mut t = Table::new(&[
+                    "month", "model", "quantity", "by", "set at", "adjusted", "adj. by", "adj. at",
+                ]);
                 for (m, model, e) in rows {
-                    t.row(vec![m, model, e.quantity.to_string(), e.by, when(e.at)]);
+                    let (aq, ab, aa) = match &e.adjusted {
+                        Some(a) => (a.quantity.to_string(), a.by.clone(), when(a.at)),
+                        None => ("-".into(), "-".into(), "-".into()),
+                    };
+                    t.row(vec![
+                        m,
+                        model,
+                        e.quantity.to_string(),
+                        e.by,
+                        when(e.at),
+                        aq,
+                        ab,
+                        aa,
+                    ]);
                 }
                 print!("{}", t.render());
             }

@@ -16,6 +16,8 @@ use dealersync_core::schema::{
 use dealersync_core::time::parse_cst;
 use serde_json::json;
 
+use dealersync_core::access::Role;
+
 use crate::cli::*;
 use crate::commands::{Ctx, find_customer, now};
 use crate::home::DocRef;
@@ -509,6 +511,36 @@ pub fn forecast(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: ForecastCommand) -
                 ctx,
                 &json!({"month": month, "model": model, "quantity": quantity, "by": by, "at": at}),
                 format!("forecast {month} {model}: {quantity}"),
+            )
+        }
+        ForecastCommand::Adjust {
+            month,
+            model,
+            quantity,
+        } => {
+            // Adjusting is the level above correcting a site's figure: not the
+            // consultant's own, and not a site's own figure over itself.
+            if ws.config.claims.role == Role::Consultant
+                || doc
+                    .site
+                    .as_ref()
+                    .is_some_and(|s| s.id == ws.config.claims.site)
+            {
+                bail!(
+                    "only a manager above {} (a distribution centre, head office) adjusts its forecast; the site changes its own with `forecast set`",
+                    doc.label
+                );
+            }
+            let at = now();
+            ws.edit_site(doc, |am| {
+                Ok(domain::adjust_forecast(
+                    am, &month, &model, quantity, &by, at,
+                )?)
+            })?;
+            done(
+                ctx,
+                &json!({"month": month, "model": model, "adjusted": {"quantity": quantity, "by": by, "at": at}}),
+                format!("forecast {month} {model} adjusted to {quantity}"),
             )
         }
         ForecastCommand::Show { .. } => unreachable!("read commands are handled in commands.rs"),

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use dealersync_core::reports::{self, OrderPlanParams, Tabular};
-use dealersync_core::schema::{Period, SiteDocument};
+use dealersync_core::schema::{Period, SiteChannel, SiteDocument};
 use serde::Serialize;
 
 use crate::cli::{ReportArgs, ReportCommand};
@@ -40,6 +40,7 @@ fn emit<R: Tabular + Serialize>(
     out: &ReportArgs,
     title: &str,
     report: &R,
+    narrow: Option<&[(&str, &str)]>,
 ) -> Result<()> {
     if ctx.json {
         return print_json(report);
@@ -54,7 +55,11 @@ fn emit<R: Tabular + Serialize>(
         return Ok(());
     }
     println!("{title}");
-    let t = money_in_yuan(t);
+    let t = for_people(t);
+    let t = match narrow {
+        Some(columns) if !out.wide => select(t, columns),
+        _ => t,
+    };
     if t.headers.is_empty() {
         println!("(no rows)");
     } else {
@@ -70,6 +75,103 @@ fn emit<R: Tabular + Serialize>(
         }
     }
     Ok(())
+}
+
+/// The KPI columns shown without `--wide` (field, title): who, how many came, how many
+/// of the new visitors ordered, what was sold against the target. About 100 columns wide.
+const KPI_NARROW: &[(&str, &str)] = &[
+    ("level", "level"),
+    ("site", "site"),
+    ("channel", "channel"),
+    ("consultant", "consultant"),
+    ("visits", "visits"),
+    ("firstVisitors", "new"),
+    ("closingRate", "closing"),
+    ("orders", "orders"),
+    ("deliveries", "units"),
+    ("revenue", "revenue ¥"),
+    ("targetUnits", "target"),
+    ("unitsAchievement", "achieved"),
+];
+
+/// The forecast submission columns shown without `--wide`: who, where they stand, when,
+/// and the units submitted against those that count after adjustment.
+const SUBMISSIONS_NARROW: &[(&str, &str)] = &[
+    ("site", "site"),
+    ("channel", "channel"),
+    ("parent", "reports to"),
+    ("status", "status"),
+    ("submittedAt", "submitted (CST)"),
+    ("models", "models"),
+    ("submittedUnits", "units sent"),
+    ("adjustedModels", "adjusted"),
+    ("units", "units counted"),
+];
+
+/// Keeps `columns` of a table, in that order, under their short titles.
+fn select(t: Table, columns: &[(&str, &str)]) -> Table {
+    let idx: Vec<(usize, &str)> = columns
+        .iter()
+        .filter_map(|(field, title)| {
+            t.headers
+                .iter()
+                .position(|h| h == field || h.strip_suffix(" (yuan)") == Some(field))
+                .map(|i| (i, *title))
+        })
+        .collect();
+    Table {
+        headers: idx.iter().map(|(_, title)| title.to_string()).collect(),
+        rows: t
+            .rows
+            .iter()
+            .map(|r| idx.iter().map(|(i, _)| r[*i].clone()).collect())
+            .collect(),
+    }
+}
+
+/// Columns that describe a row rather than measure it: never "not available".
+const LABEL_COLUMNS: &[&str] = &[
+    "level",
+    "site",
+    "siteName",
+    "channel",
+    "consultant",
+    "available",
+];
+
+/// For people: money in yuan, rates in percent, and on a row whose documents this
+/// device does not hold (`available` false) every empty figure reads "n/a", so a site
+/// nobody synced is not mistaken for a site that sold nothing.
+fn for_people(t: Table) -> Table {
+    let mut t = money_in_yuan(t);
+    let available = t.headers.iter().position(|h| h == "available");
+    if let Some(i) = t.headers.iter().position(|h| h == "channel") {
+        for row in &mut t.rows {
+            if let Ok(c) = row[i].parse::<SiteChannel>() {
+                row[i] = c.label_zh().to_string();
+            }
+        }
+    }
+    for row in &mut t.rows {
+        let missing = available.is_some_and(|i| row[i] == "false");
+        for (i, h) in t.headers.iter().enumerate() {
+            let is_rate = h.ends_with("Rate") || h.ends_with("Ratio") || h.ends_with("Achievement");
+            if is_rate && let Ok(x) = row[i].parse::<f64>() {
+                row[i] = format!("{:.1}%", x * 100.0);
+            }
+            // Targets are set in the network document, known even without the site's.
+            let known = LABEL_COLUMNS.contains(&h.as_str()) || h.starts_with("target");
+            if h.ends_with("At")
+                && let Ok(ms) = row[i].parse::<i64>()
+            {
+                row[i] = crate::output::when(ms);
+            }
+            if missing && row[i].is_empty() && !known {
+                row[i] = "n/a".into();
+            }
+        }
+    }
+    t
 }
 
 /// Report columns that hold money in fen (see docs/reports.md).
@@ -123,6 +225,19 @@ fn month_or_next(month: Option<String>) -> Result<Period> {
     }
 }
 
+/// The part of a report's title that says which sites it covers, when this device does
+/// not hold every site's document (empty when it does).
+fn not_here(covered: &[String], missing: &[String]) -> String {
+    if missing.is_empty() {
+        return String::new();
+    }
+    format!(
+        " — covers the {} site(s) held on this device; not available here: {}",
+        covered.len(),
+        missing.join(", ")
+    )
+}
+
 /// Runs a `report` command over every site document on the device.
 pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     let net = ws.network()?;
@@ -142,17 +257,44 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     match cmd {
         ReportCommand::Stock(out) => {
             let r = reports::stock(&net, &sites)?;
-            emit(ctx, &out, &format!("Stock: {} vehicles", r.total_count), &r)?;
+            let title = format!(
+                "Stock: {} vehicles{}",
+                r.total_count,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::Forecast { out, month } => {
             let month = month_or_next(month)?;
             let r = reports::forecast_rollup(&net, &sites, month)?;
-            emit(ctx, &out, &format!("Forecast roll-up for {month}"), &r)?;
+            emit(
+                ctx,
+                &out,
+                &format!("Forecast roll-up for {month}"),
+                &r,
+                None,
+            )?;
         }
         ReportCommand::OrderPlan { out, month } => {
             let month = month_or_next(month)?;
             let r = reports::order_plan(&net, &sites, month, now(), &OrderPlanParams::default())?;
-            emit(ctx, &out, &format!("Order plan for {month}"), &r)?;
+            let title = format!(
+                "Order plan for {month}{}",
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::Submissions { out, month } => {
+            let month = month_or_next(month)?;
+            let mut r = reports::forecast_submissions(&net, &sites, month, now())?;
+            // Per site in the caller's subtree: `--site`, else the caller's own site.
+            let root = ctx.site.as_deref().unwrap_or(&ws.config.claims.site);
+            r.retain(|row| ws.config.is_within(&row.site, root));
+            let title = format!(
+                "Forecasts for {month}: due by the end of {} (CST); on time {}, late {}, missing {}, pending {}, not on this device {}",
+                r.deadline_date, r.on_time, r.late, r.missing, r.pending, r.not_available
+            );
+            emit(ctx, &out, &title, &r, Some(SUBMISSIONS_NARROW))?;
         }
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {
@@ -160,7 +302,11 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 None => dealersync_core::schema::month_key(now()).parse()?,
             };
             let r = reports::kpis(&net, &sites, period)?;
-            emit(ctx, &out, &format!("KPIs for {period}"), &r)?;
+            let title = format!(
+                "KPIs for {period}{}",
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, Some(KPI_NARROW))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -177,5 +323,39 @@ mod tests {
         let t = money_in_yuan(t);
         assert_eq!(t.headers, vec!["model", "count", "capital (yuan)"]);
         assert_eq!(t.rows[0], vec!["SDN-A", "4", "480,000.00"]);
+    }
+
+    #[test]
+    fn a_site_not_held_reads_not_available_and_rates_read_in_percent() {
+        let mut t = Table::new(&[
+            "level",
+            "site",
+            "available",
+            "visits",
+            "closingRate",
+            "targetUnits",
+        ]);
+        t.row(vec![
+            "site".into(),
+            "ag-1".into(),
+            "false".into(),
+            "".into(),
+            "".into(),
+            "2".into(),
+        ]);
+        t.row(vec![
+            "site".into(),
+            "hq".into(),
+            "true".into(),
+            "0".into(),
+            "0.3333".into(),
+            "".into(),
+        ]);
+        let t = for_people(t);
+        assert_eq!(t.rows[0], vec!["site", "ag-1", "false", "n/a", "n/a", "2"]);
+        assert_eq!(t.rows[1], vec!["site", "hq", "true", "0", "33.3%", ""]);
+        let narrow = select(t, &[("site", "site"), ("closingRate", "closing")]);
+        assert_eq!(narrow.headers, vec!["site", "closing"]);
+        assert_eq!(narrow.rows[1], vec!["hq", "33.3%"]);
     }
 }

@@ -24,6 +24,7 @@ fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
         name: format!("{id} 站点"),
         kind,
         parent: parent.map(str::to_string),
+        channel: None,
     }
 }
 
@@ -459,6 +460,38 @@ fn the_sales_floor_offline() {
         .unwrap()["visits"]
         .clone();
     assert_eq!(visits, 1, "the walk-in batch");
+    // The KPI table fits a terminal by default; `--wide` has every column.
+    let table = d.ok(&["report", "kpi"]);
+    let widest = table
+        .lines()
+        .skip(1)
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(widest <= 110, "{widest} columns:\n{table}");
+    // hq's document is not on this consultant's device: "n/a", never 0.
+    let hq_row = table
+        .lines()
+        .find(|l| l.starts_with("site") && l.contains(" hq "))
+        .unwrap();
+    assert!(
+        hq_row.contains("n/a") && !hq_row.contains(" 0 "),
+        "{hq_row}"
+    );
+    assert!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .contains("not available here: hq"),
+        "{table}"
+    );
+    assert!(
+        table.contains("closing") && !table.contains("callsAchievement"),
+        "{table}"
+    );
+    let wide = d.ok(&["report", "kpi", "--wide"]);
+    assert!(wide.contains("callsAchievement"), "{wide}");
 
     // 22,000 yuan off is above the consultant's limit: a request, waiting for a manager.
     let dear = vin(502);
@@ -553,4 +586,75 @@ fn access_decides_who_may_write_which_site() {
     // But not head office's document.
     let err = m.fails(&["--site", "hq", "parts", "adjust", "X", "1"]);
     assert!(err.contains("may not access"), "{err}");
+}
+
+#[test]
+fn forecast_adjustments_and_submissions_offline() {
+    // The distribution centre's manager holds dc and the roadshow team below it.
+    let m = device("sun", "manager", "dc");
+    m.json(&["--site", "rs", "forecast", "set", "2026-12", "SDN-A", "14"]);
+    let a = m.json(&[
+        "--site", "rs", "forecast", "adjust", "2026-12", "SDN-A", "10",
+    ]);
+    assert_eq!(a["adjusted"]["quantity"], 10, "{a}");
+    assert_eq!(a["adjusted"]["by"], "sun", "{a}");
+    // Both figures are kept; the adjusted one counts.
+    let shown = m.json(&["--site", "rs", "forecast", "show", "2026-12"]);
+    assert_eq!(shown[0]["quantity"], 14, "{shown}");
+    assert_eq!(shown[0]["adjusted"]["quantity"], 10, "{shown}");
+    assert_eq!(shown[0]["counts"], 10, "{shown}");
+    let roll = m.json(&["report", "forecast", "--month", "2026-12"]);
+    assert_eq!(roll["networkTotals"][0]["quantity"], 10, "{roll}");
+    // Nothing submitted for a model: refused, nothing changed.
+    let before = heads(&m, "rs");
+    let err = m.fails(&["--site", "rs", "forecast", "adjust", "2026-12", "EV-X", "1"]);
+    assert!(err.contains("no forecast"), "{err}");
+    assert_eq!(heads(&m, "rs"), before);
+    // A site does not adjust its own figure.
+    let err = m.fails(&["forecast", "adjust", "2026-12", "SDN-A", "1"]);
+    assert!(err.contains("only a manager above"), "{err}");
+    // A consultant does not adjust at all.
+    let c = device("li", "consultant", "rs");
+    c.json(&["forecast", "set", "2026-12", "SDN-A", "3"]);
+    let err = c.fails(&["forecast", "adjust", "2026-12", "SDN-A", "1"]);
+    assert!(err.contains("only a manager above"), "{err}");
+
+    // December's forecasts were due by the end of November 25th (CST): rs submitted
+    // after it (the test runs later), dc submitted nothing. hq reports to nobody and
+    // is outside the manager's subtree.
+    let r = m.json(&["report", "submissions", "--month", "2026-12"]);
+    assert_eq!(r["deadlineDate"], "2026-11-25", "{r}");
+    let rows: Vec<(String, String)> = r["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["site"].as_str().unwrap().to_string(),
+                x["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("dc".into(), "missing".into()),
+            ("rs".into(), "late".into())
+        ]
+    );
+    assert_eq!(
+        (r["late"].as_i64(), r["missing"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(r["rows"][1]["submittedUnits"], 14, "{r}");
+    assert_eq!(r["rows"][1]["units"], 10, "{r}");
+    let table = m.ok(&["report", "submissions", "--month", "2026-12"]);
+    assert!(table.contains("due by the end of 2026-11-25"), "{table}");
+    let widest = table
+        .lines()
+        .skip(1)
+        .map(|l| l.chars().count())
+        .max()
+        .unwrap();
+    assert!(widest <= 100, "{widest} columns:\n{table}");
 }

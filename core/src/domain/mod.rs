@@ -37,8 +37,11 @@ pub use discounts::{
 pub use documents::{
     create_network_document, create_site_document, init_network_document, init_site_document,
 };
-pub use forecasts::set_forecast;
-pub use network::{DISCOUNT_ROLES, put_model, put_site, set_discount_limit};
+pub use forecasts::{adjust_forecast, set_forecast};
+pub use network::{
+    DISCOUNT_ROLES, put_model, put_site, set_discount_limit, set_forecast_deadline,
+    set_site_channel,
+};
 pub use parts::adjust_part;
 pub use phone::{PhoneError, normalise_phone};
 pub use read::{
@@ -222,6 +225,17 @@ pub enum DomainError {
         on_hand: i64,
         /// The change asked for.
         change: i64,
+    },
+    /// A forecast adjustment for a model the site has not submitted (or whose cell is
+    /// in conflict: resolve it first, so it is clear which figure is being adjusted).
+    #[error(
+        "no forecast for {model} in {month} to adjust: the site has not submitted one (or its forecast is in conflict; resolve it first)"
+    )]
+    NoForecast {
+        /// The month.
+        month: String,
+        /// The model code.
+        model: String,
     },
     /// A month that is not `YYYY-MM`.
     #[error("malformed month {input:?}: expected YYYY-MM, e.g. 2026-03")]

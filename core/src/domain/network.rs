@@ -4,7 +4,7 @@
 use automerge::AutoCommit;
 use automerge::transaction::Transactable;
 
-use crate::schema::{Fen, Millis, SiteHeader, VehicleModel};
+use crate::schema::{Fen, Millis, SiteChannel, SiteHeader, SiteKind, VehicleModel};
 
 use super::{
     DomainError, Result, commit_write, key_like, map_at, non_empty, not_negative, root_map,
@@ -12,7 +12,9 @@ use super::{
 };
 
 /// Adds a site to the network's site tree, or updates it. Its parent must already be in
-/// the tree, which keeps the tree rooted at head office.
+/// the tree, which keeps the tree rooted at head office. A header without a channel
+/// keeps the channel the site already has (the registry, which renames and moves
+/// sites, does not know channels; [`set_site_channel`] changes them).
 pub fn put_site(
     net_doc: &mut AutoCommit,
     header: &SiteHeader,
@@ -26,12 +28,96 @@ pub fn put_site(
     {
         return Err(DomainError::UnknownSite { id: parent.clone() });
     }
+    let mut header = header.clone();
+    if header.channel.is_none() && map_at(net_doc, &sites, &header.id)?.is_some() {
+        let old: Option<SiteHeader> =
+            autosurgeon::hydrate_prop(net_doc, &sites, header.id.as_str()).ok();
+        header.channel = old.and_then(|h| h.channel);
+    }
+    check_channel(&header)?;
+    let header = &header;
     commit_write(
         net_doc,
         format!("{by}: put site {}", header.id),
         now,
         |doc| {
             autosurgeon::reconcile_prop(doc, &sites, header.id.as_str(), header)?;
+            Ok(())
+        },
+    )
+}
+
+/// An agent sells between the store and the customer, so it cannot be the direct
+/// channel (直销 is the store's own sales).
+fn check_channel(header: &SiteHeader) -> Result<()> {
+    if header.kind == SiteKind::Agent && header.channel == Some(SiteChannel::Direct) {
+        return Err(DomainError::Invalid {
+            field: "channel".into(),
+            reason: format!(
+                "{} is an agent: its channel is general_agent, franchise_agent or brand_store, not direct",
+                header.id
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Sets (or with `None` clears) a site's sales channel in the network document, so
+/// reports can label sites 直销 / 总代理 / 特许代理 / 品牌专卖. The site must be in the
+/// tree; an agent cannot be `direct`.
+pub fn set_site_channel(
+    net_doc: &mut AutoCommit,
+    site: &str,
+    channel: Option<SiteChannel>,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    let sites = root_map(net_doc, "network", "sites")?;
+    let Some(obj) = map_at(net_doc, &sites, site)? else {
+        return Err(DomainError::UnknownSite { id: site.into() });
+    };
+    let mut header: SiteHeader =
+        autosurgeon::hydrate_prop(net_doc, &sites, site).map_err(|e| DomainError::Read {
+            what: format!("site {site}"),
+            source: Box::new(e),
+        })?;
+    header.channel = channel;
+    check_channel(&header)?;
+    let label = channel.map_or("none", SiteChannel::as_str);
+    commit_write(
+        net_doc,
+        format!("{by}: channel of {site} = {label}"),
+        now,
+        |doc| {
+            match channel {
+                Some(c) => doc.put(&obj, "channel", c.as_str())?,
+                None => doc.delete(&obj, "channel")?,
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Sets the day of the month (CST) by the end of which sites submit next month's
+/// forecast. 1 to 28, so that every month has that day.
+pub fn set_forecast_deadline(
+    net_doc: &mut AutoCommit,
+    day: i64,
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    if !(1..=28).contains(&day) {
+        return Err(DomainError::Invalid {
+            field: "forecast deadline day".into(),
+            reason: format!("{day} is not a day every month has: give 1 to 28"),
+        });
+    }
+    commit_write(
+        net_doc,
+        format!("{by}: forecast deadline on day {day}"),
+        now,
+        |doc| {
+            doc.put(automerge::ROOT, "forecastDeadlineDay", day)?;
             Ok(())
         },
     )

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::schema::{NetworkDocument, Period, SiteDocument, SiteKind};
+use crate::schema::{NetworkDocument, Period, SiteChannel, SiteDocument, SiteKind};
 
 use super::tree::SiteTree;
 use super::{ReportError, ReportWarning, Tabular, expect_month};
@@ -20,15 +20,22 @@ pub struct ForecastRow {
     pub site_name: String,
     /// Site kind.
     pub kind: SiteKind,
+    /// The site's sales channel, from the network document (`None`: not set).
+    pub channel: Option<SiteChannel>,
     /// The site the total rolls up to (`None` for head office).
     pub parent: Option<String>,
     /// Depth in the tree, 0 for head office, for indenting.
     pub depth: u32,
     /// Model code.
     pub model: String,
-    /// The site's own forecast (0 when it set none).
-    pub own: i64,
-    /// Own forecast plus the totals of the sites directly below it.
+    /// Whether the site's document is on this device. False: `own` is unknown and
+    /// `total` is only what the sites below it that are held forecast.
+    pub available: bool,
+    /// The site's own forecast (0 when it set none; `None` when its document is not
+    /// on this device: unknown, not zero).
+    pub own: Option<i64>,
+    /// Own forecast plus the totals of the sites directly below it (of the documents
+    /// held).
     pub total: i64,
 }
 
@@ -53,6 +60,11 @@ pub struct ForecastRollup {
     pub rows: Vec<ForecastRow>,
     /// Per model, the sum of the root totals: what the network as a whole expects.
     pub network_totals: Vec<ModelTotal>,
+    /// Sites whose document this device holds, in tree order.
+    pub sites_covered: Vec<String>,
+    /// Sites whose document is not on this device, in tree order: their forecasts are
+    /// missing from every total above them.
+    pub sites_not_available: Vec<String>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
 }
@@ -99,7 +111,8 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
                 .map(|cells| {
                     cells
                         .iter()
-                        .map(|(model, e)| (model.clone(), e.quantity))
+                        // A distribution centre's adjustment replaces the site's figure.
+                        .map(|(model, e)| (model.clone(), e.effective()))
                         .collect()
                 })
                 .unwrap_or_default()
@@ -127,10 +140,12 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
                 site: node.header.id.clone(),
                 site_name: node.header.name.clone(),
                 kind: node.header.kind,
+                channel: node.header.channel,
                 parent: node.parent.map(|p| tree.nodes[p].header.id.clone()),
                 depth: node.depth,
                 model: model.clone(),
-                own: own[idx].get(model).copied().unwrap_or(0),
+                available: node.doc.is_some(),
+                own: node.doc.map(|_| own[idx].get(model).copied().unwrap_or(0)),
                 total: t,
             });
             if node.parent.is_none() {
@@ -139,8 +154,11 @@ pub(crate) fn rollup_on(tree: &SiteTree<'_>, month: Period) -> ForecastRollup {
             }
         }
     }
+    let (sites_covered, sites_not_available) = tree.coverage();
     ForecastRollup {
         month: key,
+        sites_covered,
+        sites_not_available,
         rows,
         network_totals: network_totals
             .into_iter()

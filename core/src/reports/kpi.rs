@@ -1,4 +1,4 @@
-//! KPIs per site and per consultant for a period, and the sales board built on them.
+//! KPIs per site and per consultant for a period; the counts the sales board ranks.
 //!
 //! Every count comes from customer events (their `at` falls in the period, CST), never
 //! from vehicle statuses: events carry the time they happened and who did it, while a
@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::schema::{
-    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteDocument,
-    Target,
+    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteChannel,
+    SiteDocument, Target,
 };
 
 use super::tree::SiteTree;
@@ -81,15 +81,21 @@ pub(crate) fn deliveries_by_model(
 
 /// Raw counts for a site or a consultant in a period.
 #[derive(Debug, Clone, Copy, Default)]
-struct Figures {
-    visits: i64,
-    calls: i64,
-    test_drives: i64,
-    orders: i64,
-    deliveries: i64,
-    revenue: Fen,
-    roadshow_leads: i64,
-    roadshow_leads_ordered: i64,
+pub(super) struct Figures {
+    pub(super) visits: i64,
+    pub(super) calls: i64,
+    pub(super) test_drives: i64,
+    pub(super) orders: i64,
+    pub(super) deliveries: i64,
+    pub(super) revenue: Fen,
+    pub(super) roadshow_leads: i64,
+    pub(super) roadshow_leads_ordered: i64,
+    /// Customers whose first visit ever is in the period: the closing-rate cohort.
+    pub(super) first_visitors: i64,
+    /// Of those, customers with an order before the period's end.
+    pub(super) first_visitors_ordered: i64,
+    /// Of those, customers with a test drive before the period's end.
+    pub(super) first_visitors_test_driven: i64,
 }
 
 impl Figures {
@@ -102,20 +108,23 @@ impl Figures {
         self.revenue = self.revenue.saturating_add(o.revenue);
         self.roadshow_leads += o.roadshow_leads;
         self.roadshow_leads_ordered += o.roadshow_leads_ordered;
+        self.first_visitors += o.first_visitors;
+        self.first_visitors_ordered += o.first_visitors_ordered;
+        self.first_visitors_test_driven += o.first_visitors_test_driven;
     }
 }
 
 /// Counts for every site (by tree index) and every consultant of every site.
-struct Tally<'a> {
-    tree: SiteTree<'a>,
-    sites: Vec<Figures>,
+pub(super) struct Tally<'a> {
+    pub(super) tree: SiteTree<'a>,
+    pub(super) sites: Vec<Figures>,
     /// Per site index, consultant → figures; includes consultants with only a target.
     /// Keys borrow from the documents: no allocation per event.
-    consultants: Vec<BTreeMap<&'a str, Figures>>,
-    warnings: Vec<ReportWarning>,
+    pub(super) consultants: Vec<BTreeMap<&'a str, Figures>>,
+    pub(super) warnings: Vec<ReportWarning>,
 }
 
-fn tally<'a>(
+pub(super) fn tally<'a>(
     network: &NetworkDocument,
     docs: &[&'a SiteDocument],
     period: Period,
@@ -163,6 +172,33 @@ fn tally<'a>(
                 count(&mut sites[idx]);
                 if let Some(who) = c.consultant.as_deref().filter(|w| !w.is_empty()) {
                     count(consultants[idx].entry(who).or_default());
+                }
+            }
+            // Closing rate and test-drive rate: the cohort of customers whose first
+            // visit ever falls in the period, credited to whoever received that visit,
+            // and whether they ordered (test-drove) before the period ended. A person
+            // is counted once however often they came or ordered, so the rate cannot
+            // exceed 100 %. Merged records are the same person: not a second visitor.
+            let first_visit = c
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Visit)
+                .min_by_key(|e| e.at);
+            if let Some(first) = first_visit.filter(|e| c.merged_into.is_none() && in_period(e.at))
+            {
+                let before_end = |k: EventKind| c.events.iter().any(|e| e.kind == k && e.at < end);
+                let cohort = Figures {
+                    first_visitors: 1,
+                    first_visitors_ordered: i64::from(before_end(EventKind::Order)),
+                    first_visitors_test_driven: i64::from(before_end(EventKind::TestDrive)),
+                    ..Figures::default()
+                };
+                sites[idx].add(&cohort);
+                if !first.by.is_empty() {
+                    consultants[idx]
+                        .entry(first.by.as_str())
+                        .or_default()
+                        .add(&cohort);
                 }
             }
             // A sale is recorded once, by the vehicle's sell and deliver steps; an order
@@ -221,15 +257,15 @@ fn tally<'a>(
 }
 
 /// Sums over every site's subtree (the site and everything below it).
-struct Regions {
+pub(super) struct Regions {
     /// Figures of the subtree.
-    figures: Vec<Figures>,
+    pub(super) figures: Vec<Figures>,
     /// Sum of the site targets set in the subtree; `None` if none is set.
-    targets: Vec<Option<Target>>,
+    pub(super) targets: Vec<Option<Target>>,
     /// Consultants counted in the subtree.
-    consultants: Vec<i64>,
+    pub(super) consultants: Vec<i64>,
     /// Whether the site has sites below it (only those are regions).
-    has_children: Vec<bool>,
+    pub(super) has_children: Vec<bool>,
 }
 
 /// Adds a target into a running sum; an activity figure is summed over the targets
@@ -249,7 +285,7 @@ fn add_target(sum: &mut Option<Target>, t: &Target) {
 
 impl Tally<'_> {
     /// A site's target for the period key, from the network document.
-    fn site_target<'n>(
+    pub(super) fn site_target<'n>(
         &self,
         network: &'n NetworkDocument,
         idx: usize,
@@ -262,7 +298,7 @@ impl Tally<'_> {
     }
 
     /// Subtree sums, children before parents (reverse pre-order).
-    fn regions(&self, network: &NetworkDocument, key: &str) -> Regions {
+    pub(super) fn regions(&self, network: &NetworkDocument, key: &str) -> Regions {
         let n = self.tree.nodes.len();
         let mut r = Regions {
             figures: self.sites.clone(),
@@ -301,7 +337,9 @@ pub enum KpiLevel {
 }
 
 /// KPIs of a site or a consultant for a period. Rates are `None` over a zero
-/// denominator.
+/// denominator. Every figure is `None` on a row whose documents this device does not
+/// hold (`available` false): a site nobody synced is "not available", never a site that
+/// sold nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpiRow {
@@ -311,30 +349,44 @@ pub struct KpiRow {
     pub site: String,
     /// Site name.
     pub site_name: String,
+    /// The site's sales channel, from the network document (`None`: not set).
+    pub channel: Option<SiteChannel>,
     /// Consultant user id (consultant rows only).
     pub consultant: Option<String>,
+    /// Whether the figures were computed from the site's document (a region: from at
+    /// least one document of its subtree). False: every figure is `None`.
+    pub available: bool,
+    /// Region rows: sites of the subtree whose document is not on this device, so the
+    /// sums leave them out (0 on a complete region; `None` on site and consultant rows).
+    pub sites_not_available: Option<i64>,
     /// Visit events and walk-in batches (来店批次, visitors who left no phone).
-    pub visits: i64,
+    pub visits: Option<i64>,
     /// Call events.
-    pub calls: i64,
+    pub calls: Option<i64>,
     /// Test-drive events.
-    pub test_drives: i64,
-    /// test drives / visits.
+    pub test_drives: Option<i64>,
+    /// Customers whose first visit ever was in the period: the cohort of the rates.
+    pub first_visitors: Option<i64>,
+    /// Of those, customers who test-drove before the period's end.
+    pub first_visitors_test_driven: Option<i64>,
+    /// first visitors test-driven / first visitors (0 to 1).
     pub test_drive_rate: Option<f64>,
     /// Order events.
-    pub orders: i64,
-    /// Showroom closing rate: orders / visits.
+    pub orders: Option<i64>,
+    /// Of the first visitors, customers who ordered before the period's end.
+    pub first_visitors_ordered: Option<i64>,
+    /// Showroom closing rate: first visitors ordered / first visitors (0 to 1).
     pub closing_rate: Option<f64>,
     /// Roadshow-sourced customers entered in the period.
-    pub roadshow_leads: i64,
+    pub roadshow_leads: Option<i64>,
     /// Of those, customers with an order before the period's end.
-    pub roadshow_leads_ordered: i64,
+    pub roadshow_leads_ordered: Option<i64>,
     /// roadshow leads ordered / roadshow leads.
     pub roadshow_closing_ratio: Option<f64>,
     /// Delivery events: the units sold.
-    pub deliveries: i64,
+    pub deliveries: Option<i64>,
     /// Revenue of those deliveries, in fen.
-    pub revenue: Fen,
+    pub revenue: Option<Fen>,
     /// Consultants counted at the site or region (not on consultant rows).
     pub consultants: Option<i64>,
     /// deliveries / consultants (not on consultant rows).
@@ -343,7 +395,7 @@ pub struct KpiRow {
     pub target_units: Option<i64>,
     /// Target revenue for the period in fen, if set.
     pub target_revenue: Option<Fen>,
-    /// deliveries / target units.
+    /// deliveries / target units (above 1 means the target was beaten).
     pub units_achievement: Option<f64>,
     /// revenue / target revenue.
     pub revenue_achievement: Option<f64>,
@@ -362,45 +414,56 @@ pub struct KpiRow {
 }
 
 impl KpiRow {
+    /// A row; `f` is `None` when the documents behind it are not on this device, and
+    /// then every figure and rate is `None` (the targets, set in other documents, stay).
     fn new(
         level: KpiLevel,
-        site: (&str, &str),
+        site: (&str, &str, Option<SiteChannel>),
         consultant: Option<&str>,
-        f: &Figures,
+        f: Option<&Figures>,
         target: Option<&Target>,
     ) -> KpiRow {
+        let g = |x: fn(&Figures) -> i64| f.map(x);
+        let r = |num: fn(&Figures) -> i64, den: fn(&Figures) -> i64| {
+            f.and_then(|f| ratio(num(f), den(f)))
+        };
+        let ach = |num: fn(&Figures) -> i64, den: Option<i64>| {
+            f.zip(den).and_then(|(f, d)| ratio(num(f), d))
+        };
         KpiRow {
             level,
             site: site.0.to_string(),
             site_name: site.1.to_string(),
+            channel: site.2,
             consultant: consultant.map(str::to_string),
-            visits: f.visits,
-            calls: f.calls,
-            test_drives: f.test_drives,
-            test_drive_rate: ratio(f.test_drives, f.visits),
-            orders: f.orders,
-            closing_rate: ratio(f.orders, f.visits),
-            roadshow_leads: f.roadshow_leads,
-            roadshow_leads_ordered: f.roadshow_leads_ordered,
-            roadshow_closing_ratio: ratio(f.roadshow_leads_ordered, f.roadshow_leads),
-            deliveries: f.deliveries,
-            revenue: f.revenue,
+            available: f.is_some(),
+            sites_not_available: None,
+            visits: g(|f| f.visits),
+            calls: g(|f| f.calls),
+            test_drives: g(|f| f.test_drives),
+            first_visitors: g(|f| f.first_visitors),
+            first_visitors_test_driven: g(|f| f.first_visitors_test_driven),
+            test_drive_rate: r(|f| f.first_visitors_test_driven, |f| f.first_visitors),
+            orders: g(|f| f.orders),
+            first_visitors_ordered: g(|f| f.first_visitors_ordered),
+            closing_rate: r(|f| f.first_visitors_ordered, |f| f.first_visitors),
+            roadshow_leads: g(|f| f.roadshow_leads),
+            roadshow_leads_ordered: g(|f| f.roadshow_leads_ordered),
+            roadshow_closing_ratio: r(|f| f.roadshow_leads_ordered, |f| f.roadshow_leads),
+            deliveries: g(|f| f.deliveries),
+            revenue: g(|f| f.revenue),
             consultants: None,
             units_per_consultant: None,
             target_units: target.map(|t| t.units),
             target_revenue: target.map(|t| t.revenue),
-            units_achievement: target.and_then(|t| ratio(f.deliveries, t.units)),
-            revenue_achievement: target.and_then(|t| ratio(f.revenue, t.revenue)),
+            units_achievement: ach(|f| f.deliveries, target.map(|t| t.units)),
+            revenue_achievement: ach(|f| f.revenue, target.map(|t| t.revenue)),
             target_visits: target.and_then(|t| t.visits),
-            visits_achievement: target
-                .and_then(|t| t.visits)
-                .and_then(|v| ratio(f.visits, v)),
+            visits_achievement: ach(|f| f.visits, target.and_then(|t| t.visits)),
             target_calls: target.and_then(|t| t.calls),
-            calls_achievement: target.and_then(|t| t.calls).and_then(|c| ratio(f.calls, c)),
+            calls_achievement: ach(|f| f.calls, target.and_then(|t| t.calls)),
             target_test_drives: target.and_then(|t| t.test_drives),
-            test_drives_achievement: target
-                .and_then(|t| t.test_drives)
-                .and_then(|d| ratio(f.test_drives, d)),
+            test_drives_achievement: ach(|f| f.test_drives, target.and_then(|t| t.test_drives)),
         }
     }
 }
@@ -411,6 +474,11 @@ impl KpiRow {
 pub struct KpiReport {
     /// The period key, e.g. `2026-03`.
     pub period: String,
+    /// Sites whose document this device holds, in tree order: what the figures cover.
+    pub sites_covered: Vec<String>,
+    /// Sites of the network whose document is not on this device, in tree order: their
+    /// rows say "not available" and the region sums leave them out.
+    pub sites_not_available: Vec<String>,
     /// Sites in tree order: for a site with sites below it its region row first, then
     /// its own site row, then its consultants by user id.
     pub rows: Vec<KpiRow>,
@@ -462,11 +530,30 @@ pub fn kpis(
     let key = period.to_string();
     let t = tally(network, sites, period)?;
     let regions = t.regions(network, &key);
+    let nodes = &t.tree.nodes;
+    // Per subtree: sites with and without their document on this device.
+    let mut held = vec![0i64; nodes.len()];
+    let mut missing = vec![0i64; nodes.len()];
+    for idx in (0..nodes.len()).rev() {
+        if nodes[idx].doc.is_some() {
+            held[idx] += 1;
+        } else {
+            missing[idx] += 1;
+        }
+        if let Some(p) = nodes[idx].parent {
+            held[p] += held[idx];
+            missing[p] += missing[idx];
+        }
+    }
     let mut rows = Vec::new();
-    for (idx, node) in t.tree.nodes.iter().enumerate() {
-        let site = (node.header.id.as_str(), node.header.name.as_str());
+    for (idx, node) in nodes.iter().enumerate() {
+        let site = (
+            node.header.id.as_str(),
+            node.header.name.as_str(),
+            node.header.channel,
+        );
         if regions.has_children[idx] {
-            let f = &regions.figures[idx];
+            let f = (held[idx] > 0).then_some(&regions.figures[idx]);
             let mut row = KpiRow::new(
                 KpiLevel::Region,
                 site,
@@ -474,18 +561,23 @@ pub fn kpis(
                 f,
                 regions.targets[idx].as_ref(),
             );
-            row.consultants = Some(regions.consultants[idx]);
-            row.units_per_consultant = ratio(f.deliveries, regions.consultants[idx]);
+            row.sites_not_available = Some(missing[idx]);
+            if let Some(f) = f {
+                row.consultants = Some(regions.consultants[idx]);
+                row.units_per_consultant = ratio(f.deliveries, regions.consultants[idx]);
+            }
             rows.push(row);
         }
         let target = t.site_target(network, idx, &key);
-        let mut row = KpiRow::new(KpiLevel::Site, site, None, &t.sites[idx], target);
-        let mine = &t.consultants[idx];
-        let n = mine.len() as i64;
-        row.consultants = Some(n);
-        row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
+        let f = node.doc.map(|_| &t.sites[idx]);
+        let mut row = KpiRow::new(KpiLevel::Site, site, None, f, target);
+        if node.doc.is_some() {
+            let n = t.consultants[idx].len() as i64;
+            row.consultants = Some(n);
+            row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
+        }
         rows.push(row);
-        for (&who, f) in mine {
+        for (&who, f) in &t.consultants[idx] {
             let target = node
                 .doc
                 .and_then(|d| d.targets.get(who))
@@ -494,182 +586,17 @@ pub fn kpis(
                 KpiLevel::Consultant,
                 site,
                 Some(who),
-                f,
+                Some(f),
                 target,
             ));
         }
     }
+    let (covered, not_available) = t.tree.coverage();
     Ok(KpiReport {
         period: key,
+        sites_covered: covered,
+        sites_not_available: not_available,
         rows,
-        warnings: t.warnings,
-    })
-}
-
-/// Which table of the sales board a row belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BoardLevel {
-    /// A site with everything below it (head office, a distribution centre's region).
-    Region,
-    /// One site's own team.
-    Team,
-    /// One consultant.
-    Consultant,
-}
-
-/// One competitor on the sales board.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BoardRow {
-    /// Region, team or consultant.
-    pub level: BoardLevel,
-    /// Place in the contest within its level, 1 first; equal results share a place.
-    pub rank: u32,
-    /// Site id (region, team) or consultant user id.
-    pub id: String,
-    /// Site name, or the consultant's user id.
-    pub name: String,
-    /// The site (for a consultant, the site they sell for).
-    pub site: String,
-    /// Target units; `None` when no target is set.
-    pub target_units: Option<i64>,
-    /// Units delivered.
-    pub units: i64,
-    /// units / target units.
-    pub units_achievement: Option<f64>,
-    /// Target revenue in fen; `None` when no target is set.
-    pub target_revenue: Option<Fen>,
-    /// Revenue delivered, in fen.
-    pub revenue: Fen,
-    /// revenue / target revenue.
-    pub revenue_achievement: Option<f64>,
-}
-
-/// The live sales board for a period: each table ranked for a sales contest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SalesBoard {
-    /// The period key.
-    pub period: String,
-    /// Sites that have sites below them, with their whole subtree.
-    pub regions: Vec<BoardRow>,
-    /// Every site's own figures.
-    pub teams: Vec<BoardRow>,
-    /// Every consultant with sales, activity or a target.
-    pub consultants: Vec<BoardRow>,
-    /// What had to be assumed.
-    pub warnings: Vec<ReportWarning>,
-}
-
-impl Tabular for SalesBoard {
-    type Row = BoardRow;
-    /// Regions, then teams, then consultants.
-    fn rows(&self) -> Vec<BoardRow> {
-        [&self.regions, &self.teams, &self.consultants]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect()
-    }
-}
-
-fn board_row(
-    level: BoardLevel,
-    (id, name, site): (&str, &str, &str),
-    f: &Figures,
-    target: Option<(i64, Fen)>,
-) -> BoardRow {
-    BoardRow {
-        level,
-        rank: 0,
-        id: id.to_string(),
-        name: name.to_string(),
-        site: site.to_string(),
-        target_units: target.map(|t| t.0),
-        units: f.deliveries,
-        units_achievement: target.and_then(|t| ratio(f.deliveries, t.0)),
-        target_revenue: target.map(|t| t.1),
-        revenue: f.revenue,
-        revenue_achievement: target.and_then(|t| ratio(f.revenue, t.1)),
-    }
-}
-
-/// Sorts for a contest: highest unit achievement first (no target last), then most
-/// units, then most revenue; equal results share a rank ("1, 2, 2, 4").
-fn rank(rows: &mut [BoardRow]) {
-    let score = |r: &BoardRow| (r.units_achievement.unwrap_or(-1.0), r.units, r.revenue);
-    rows.sort_by(|a, b| {
-        let (sa, sb) = (score(a), score(b));
-        sb.0.total_cmp(&sa.0)
-            .then(sb.1.cmp(&sa.1))
-            .then(sb.2.cmp(&sa.2))
-            .then(a.site.cmp(&b.site))
-            .then(a.id.cmp(&b.id))
-    });
-    for i in 0..rows.len() {
-        rows[i].rank = if i > 0 && score(&rows[i]) == score(&rows[i - 1]) {
-            rows[i - 1].rank
-        } else {
-            i as u32 + 1
-        };
-    }
-}
-
-/// The sales board for `period`: regions (a site and everything below it, against the
-/// sum of the targets set for those sites), teams (each site's own figures against its
-/// target) and consultants (against their targets), each ranked.
-pub fn sales_board(
-    network: &NetworkDocument,
-    sites: &[&SiteDocument],
-    period: Period,
-) -> Result<SalesBoard, ReportError> {
-    let key = period.to_string();
-    let t = tally(network, sites, period)?;
-    let nodes = &t.tree.nodes;
-    let site_target = |idx: usize| {
-        t.site_target(network, idx, &key)
-            .map(|t| (t.units, t.revenue))
-    };
-    let sub = t.regions(network, &key);
-
-    let label = |idx: usize| {
-        let h = &nodes[idx].header;
-        (h.id.as_str(), h.name.as_str(), h.id.as_str())
-    };
-    let mut regions: Vec<BoardRow> = (0..nodes.len())
-        .filter(|&i| sub.has_children[i])
-        .map(|i| {
-            let target = sub.targets[i].as_ref().map(|t| (t.units, t.revenue));
-            board_row(BoardLevel::Region, label(i), &sub.figures[i], target)
-        })
-        .collect();
-    let mut teams: Vec<BoardRow> = (0..nodes.len())
-        .map(|i| board_row(BoardLevel::Team, label(i), &t.sites[i], site_target(i)))
-        .collect();
-    let mut consultants: Vec<BoardRow> = t
-        .consultants
-        .iter()
-        .enumerate()
-        .flat_map(|(idx, mine)| mine.iter().map(move |(&who, f)| (idx, who, f)))
-        .map(|(idx, who, f)| {
-            let target = nodes[idx]
-                .doc
-                .and_then(|d| d.targets.get(who))
-                .and_then(|ts| ts.get(&key))
-                .map(|t| (t.units, t.revenue));
-            let site = nodes[idx].header.id.as_str();
-            board_row(BoardLevel::Consultant, (who, who, site), f, target)
-        })
-        .collect();
-    rank(&mut regions);
-    rank(&mut teams);
-    rank(&mut consultants);
-    Ok(SalesBoard {
-        period: key,
-        regions,
-        teams,
-        consultants,
         warnings: t.warnings,
     })
 }

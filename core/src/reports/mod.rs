@@ -11,6 +11,7 @@
 //!   slow movers.
 //! - [`pipeline`]: vehicles ordered or in transit, with their arrival dates.
 //! - [`forecast_rollup`]: a month's forecasts summed up the site tree.
+//! - [`forecast_submissions`]: who submitted next month's forecast by the deadline.
 //! - [`order_plan`]: what to order from the manufacturer for a month, and the capital.
 //! - [`kpis`]: activity, conversion and achievement per site and per consultant.
 //! - [`sales_board`]: target vs achieved ranked for a sales contest.
@@ -20,18 +21,25 @@
 //! they had to assume as [`ReportWarning`]s. They fail only on arguments that make no
 //! sense ([`ReportError`]).
 
+mod board;
 mod forecast;
 mod kpi;
 mod order_plan;
 mod stock;
+mod submissions;
 mod tree;
 
+pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
-pub use kpi::{BoardLevel, BoardRow, KpiLevel, KpiReport, KpiRow, SalesBoard, kpis, sales_board};
+pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
 pub use stock::{
     AgeingReport, AgeingRow, PipelineReport, PipelineRow, StockParams, StockReport, StockRow,
     ageing, pipeline, stock,
+};
+pub use submissions::{
+    ForecastSubmissions, SubmissionRow, SubmissionStatus, forecast_deadline_day,
+    forecast_submissions,
 };
 
 use serde::Serialize;

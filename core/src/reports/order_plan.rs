@@ -120,6 +120,11 @@ pub struct OrderPlan {
     pub total_quantity: i64,
     /// Capital tied up by the order, in fen (models with a known cost).
     pub total_capital: Fen,
+    /// Sites whose document this device holds, in tree order.
+    pub sites_covered: Vec<String>,
+    /// Sites whose document is not on this device, in tree order: their vehicles are
+    /// in none of the figures (not zero: unknown).
+    pub sites_not_available: Vec<String>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
 }
@@ -143,6 +148,7 @@ pub fn order_plan(
     let (y, m) = expect_month("the order plan", month)?;
     let sales_month = previous_month(y, m);
     let tree = SiteTree::build(network, sites)?;
+    let (sites_covered, sites_not_available) = tree.coverage();
     let rollup = rollup_on(&tree, month);
     let mut warnings = tree.warnings.clone();
 
@@ -220,6 +226,8 @@ pub fn order_plan(
     warnings.sort();
     warnings.dedup();
     Ok(OrderPlan {
+        sites_covered,
+        sites_not_available,
         month: month.to_string(),
         sales_month: sales_month.to_string(),
         as_of: now,

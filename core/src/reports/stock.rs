@@ -83,6 +83,11 @@ pub struct StockReport {
     pub total_count: i64,
     /// Their cost, in fen.
     pub total_cost_value: Fen,
+    /// Sites whose document this device holds, in tree order.
+    pub sites_covered: Vec<String>,
+    /// Sites whose document is not on this device, in tree order: their vehicles are
+    /// in none of the figures (not zero: unknown).
+    pub sites_not_available: Vec<String>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
 }
@@ -101,6 +106,7 @@ pub fn stock(
     sites: &[&SiteDocument],
 ) -> Result<StockReport, ReportError> {
     let tree = SiteTree::build(network, sites)?;
+    let (sites_covered, sites_not_available) = tree.coverage();
     // (model, site index, status) → (count, cost)
     let mut cells: BTreeMap<(&str, usize, VehicleStatus), (i64, Fen)> = BTreeMap::new();
     for (idx, doc) in tree.docs() {
@@ -123,6 +129,8 @@ pub fn stock(
         })
         .collect();
     Ok(StockReport {
+        sites_covered,
+        sites_not_available,
         total_count: rows.iter().map(|r| r.count).sum(),
         total_cost_value: sat_sum(rows.iter().map(|r| r.cost_value)),
         rows,
@@ -166,6 +174,11 @@ pub struct AgeingReport {
     pub slow_movers: i64,
     /// Their cost, in fen: the capital they tie up.
     pub slow_mover_cost: Fen,
+    /// Sites whose document this device holds, in tree order.
+    pub sites_covered: Vec<String>,
+    /// Sites whose document is not on this device, in tree order: their vehicles are
+    /// in none of the figures (not zero: unknown).
+    pub sites_not_available: Vec<String>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
 }
@@ -185,6 +198,7 @@ pub fn ageing(
     params: &StockParams,
 ) -> Result<AgeingReport, ReportError> {
     let tree = SiteTree::build(network, sites)?;
+    let (sites_covered, sites_not_available) = tree.coverage();
     let mut warnings = tree.warnings.clone();
     let mut keyed: Vec<((Option<i64>, usize), AgeingRow)> = Vec::new();
     for (idx, doc) in tree.docs() {
@@ -220,6 +234,8 @@ pub fn ageing(
     let rows: Vec<AgeingRow> = keyed.into_iter().map(|(_, r)| r).collect();
     warnings.sort();
     Ok(AgeingReport {
+        sites_covered,
+        sites_not_available,
         as_of: now,
         slow_mover_days: params.slow_mover_days,
         slow_movers: rows.iter().filter(|r| r.slow_mover).count() as i64,
@@ -278,6 +294,11 @@ pub struct PipelineReport {
     pub overdue: i64,
     /// Cost of the whole pipeline, in fen.
     pub cost_value: Fen,
+    /// Sites whose document this device holds, in tree order.
+    pub sites_covered: Vec<String>,
+    /// Sites whose document is not on this device, in tree order: their vehicles are
+    /// in none of the figures (not zero: unknown).
+    pub sites_not_available: Vec<String>,
     /// What had to be assumed.
     pub warnings: Vec<ReportWarning>,
 }
@@ -297,6 +318,7 @@ pub fn pipeline(
     now: Millis,
 ) -> Result<PipelineReport, ReportError> {
     let tree = SiteTree::build(network, sites)?;
+    let (sites_covered, sites_not_available) = tree.coverage();
     let mut keyed: Vec<((Option<Millis>, usize), PipelineRow)> = Vec::new();
     for (idx, doc) in tree.docs() {
         let incoming = doc
@@ -328,6 +350,8 @@ pub fn pipeline(
     let rows: Vec<PipelineRow> = keyed.into_iter().map(|(_, r)| r).collect();
     let count = |s: VehicleStatus| rows.iter().filter(|r| r.status == s).count() as i64;
     Ok(PipelineReport {
+        sites_covered,
+        sites_not_available,
         as_of: now,
         in_transit: count(VehicleStatus::InTransit),
         on_order: count(VehicleStatus::Ordered),

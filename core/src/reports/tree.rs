@@ -28,6 +28,16 @@ pub(crate) struct SiteTree<'a> {
 }
 
 impl<'a> SiteTree<'a> {
+    /// The site ids whose document was given and those whose document was not, both
+    /// in tree order: what a report computed on a device that holds only some
+    /// documents covers.
+    pub fn coverage(&self) -> (Vec<String>, Vec<String>) {
+        let (held, missing): (Vec<&Node<'_>>, Vec<&Node<'_>>) =
+            self.nodes.iter().partition(|n| n.doc.is_some());
+        let ids = |v: Vec<&Node<'_>>| v.into_iter().map(|n| n.header.id.clone()).collect();
+        (ids(held), ids(missing))
+    }
+
     /// Builds the tree; fails only when two documents claim the same site.
     pub fn build(
         network: &NetworkDocument,

@@ -110,6 +110,33 @@ string_enum!(
 );
 
 string_enum!(
+    /// The sales channel a site sells through (the work plan's four channels). Reports
+    /// group and label sites by it; it does not change how figures roll up the tree.
+    SiteChannel {
+        /// 直销: the store sells to the customer itself.
+        Direct = "direct",
+        /// 总代理: store → regional general agent → area and terminal agents.
+        GeneralAgent = "general_agent",
+        /// 特许代理: store → distribution centre → franchised area agent.
+        FranchiseAgent = "franchise_agent",
+        /// 品牌专卖: store → area brand store.
+        BrandStore = "brand_store",
+    }
+);
+
+impl SiteChannel {
+    /// The name the dealer's people use, for tables.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            SiteChannel::Direct => "直销",
+            SiteChannel::GeneralAgent => "总代理",
+            SiteChannel::FranchiseAgent => "特许代理",
+            SiteChannel::BrandStore => "品牌专卖",
+        }
+    }
+}
+
+string_enum!(
     /// Where a customer lead came from.
     CustomerSource {
         /// Walked into a showroom.

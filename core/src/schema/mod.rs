@@ -23,14 +23,14 @@ mod site;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteKind, UnknownVariant,
-    VehicleStatus,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteChannel, SiteKind,
+    UnknownVariant, VehicleStatus,
 };
-pub use network::{NetworkDocument, VehicleModel};
+pub use network::{DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel};
 pub use period::{BadPeriod, Period};
 pub use site::{
-    Customer, CustomerEvent, ForecastEntry, PartCount, SiteDocument, SiteHeader, Target, Vehicle,
-    WalkIn,
+    Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,
+    SiteHeader, Target, Vehicle, WalkIn,
 };
 
 use autosurgeon::{HydrateError, ReadDoc};
@@ -83,6 +83,7 @@ mod tests {
             name: "乡镇巡展一队".into(),
             kind: SiteKind::Roadshow,
             parent: Some("dc-north".into()),
+            channel: None,
         }
     }
 

@@ -48,7 +48,17 @@ pub struct NetworkDocument {
     /// by role name (`consultant`, `manager`, ...).
     #[autosurgeon(rename = "discountLimits")]
     pub discount_limits: BTreeMap<String, Fen>,
+    /// Day of the month (1 to 28, CST) by the end of which every site submits next
+    /// month's forecast; `None` means [`DEFAULT_FORECAST_DEADLINE_DAY`]. Absent on
+    /// documents written before the deadline was configurable.
+    #[autosurgeon(rename = "forecastDeadlineDay", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_deadline_day: Option<i64>,
 }
+
+/// The forecast deadline when the network document sets none: the 25th, which leaves
+/// head office the last days of the month to place the order with the manufacturer.
+pub const DEFAULT_FORECAST_DEADLINE_DAY: i64 = 25;
 
 impl NetworkDocument {
     /// An empty network document.
@@ -59,6 +69,7 @@ impl NetworkDocument {
             models: BTreeMap::new(),
             targets: BTreeMap::new(),
             discount_limits: BTreeMap::new(),
+            forecast_deadline_day: None,
         }
     }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, SCHEMA_VERSION,
-    SchemaError, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
+    SchemaError, SiteChannel, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
     schema_version,
 };
 
@@ -26,6 +26,11 @@ pub struct SiteHeader {
     /// The site above this one; `None` only for head office.
     #[autosurgeon(with = "opt_scalar_str")]
     pub parent: Option<String>,
+    /// The sales channel (直销, 总代理, 特许代理, 品牌专卖). Optional: documents
+    /// written before channels existed read as `None`, and a site may not have one yet.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<SiteChannel>,
 }
 
 /// One site's document: everything the site's devices edit offline.
@@ -212,6 +217,33 @@ pub struct ForecastEntry {
     #[autosurgeon(with = "scalar_str")]
     pub by: String,
     /// When it was set.
+    pub at: Millis,
+    /// The distribution centre's correction of this figure, if any. The site's own
+    /// figure above stays as submitted; the roll-up uses this one where present.
+    /// Absent on documents written before adjustments existed.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted: Option<ForecastAdjustment>,
+}
+
+impl ForecastEntry {
+    /// The figure that counts: the distribution centre's adjustment where there is
+    /// one, else the site's own.
+    pub fn effective(&self) -> i64 {
+        self.adjusted.as_ref().map_or(self.quantity, |a| a.quantity)
+    }
+}
+
+/// A distribution centre's correction of a site's forecast: who, when, and the figure.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ForecastAdjustment {
+    /// Units the distribution centre expects instead.
+    pub quantity: i64,
+    /// Who adjusted it (user id).
+    #[autosurgeon(with = "scalar_str")]
+    pub by: String,
+    /// When.
     pub at: Millis,
 }
 

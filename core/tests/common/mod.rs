@@ -63,6 +63,7 @@ pub fn header(id: &str, kind: SiteKind, parent: Option<&str>) -> SiteHeader {
         name: format!("site {id}"),
         kind,
         parent: parent.map(Into::into),
+        channel: None,
     }
 }
 

@@ -1,13 +1,15 @@
 //! The demo network's fixed content: its sites and consultants, the model catalogue,
 //! colours, and the names and numbers customers are drawn from.
 
-use dealersync_core::schema::{CustomerSource, SiteKind};
+use dealersync_core::schema::{CustomerSource, SiteChannel, SiteKind};
 
 /// One site of the demo network.
 pub(super) struct DemoSite {
     pub(super) id: &'static str,
     pub(super) name: &'static str,
     pub(super) kind: SiteKind,
+    /// The sales channel the site sells through.
+    pub(super) channel: SiteChannel,
     pub(super) parent: Option<&'static str>,
     /// Consultants: (user id, name).
     pub(super) consultants: &'static [(&'static str, &'static str)],
@@ -21,6 +23,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "hq",
         name: "总部销售部",
         kind: SiteKind::HeadOffice,
+        channel: SiteChannel::Direct,
         parent: None,
         consultants: &[("zhou.min", "周敏")],
         customers: 0,
@@ -30,6 +33,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "dc-north",
         name: "北区配送中心",
         kind: SiteKind::DistributionCentre,
+        channel: SiteChannel::FranchiseAgent,
         parent: Some("hq"),
         consultants: &[("sun.hao", "孙浩"), ("ma.li", "马莉")],
         customers: 15,
@@ -39,6 +43,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "dc-south",
         name: "南区配送中心",
         kind: SiteKind::DistributionCentre,
+        channel: SiteChannel::GeneralAgent,
         parent: Some("hq"),
         consultants: &[("hu.jun", "胡军"), ("guo.jing", "郭静")],
         customers: 15,
@@ -48,6 +53,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "agent-n1",
         name: "城关区域代理",
         kind: SiteKind::Agent,
+        channel: SiteChannel::FranchiseAgent,
         parent: Some("dc-north"),
         consultants: &[("he.yong", "何勇"), ("lin.xia", "林霞")],
         customers: 40,
@@ -57,6 +63,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "agent-n2",
         name: "河西特许经销店",
         kind: SiteKind::Agent,
+        channel: SiteChannel::BrandStore,
         parent: Some("dc-north"),
         consultants: &[("luo.tao", "罗涛"), ("zheng.yan", "郑艳")],
         customers: 35,
@@ -66,6 +73,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "agent-s1",
         name: "江南品牌店",
         kind: SiteKind::Agent,
+        channel: SiteChannel::GeneralAgent,
         parent: Some("dc-south"),
         consultants: &[("liang.chao", "梁超"), ("xie.juan", "谢娟")],
         customers: 40,
@@ -75,6 +83,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "showroom",
         name: "4S店展厅",
         kind: SiteKind::Showroom,
+        channel: SiteChannel::Direct,
         parent: Some("hq"),
         consultants: &[
             ("wang.fang", "王芳"),
@@ -89,6 +98,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "rs-1",
         name: "乡镇巡展一队",
         kind: SiteKind::Roadshow,
+        channel: SiteChannel::Direct,
         parent: Some("dc-north"),
         consultants: &[("chen.jie", "陈杰"), ("yang.lei", "杨磊")],
         customers: 40,
@@ -98,6 +108,7 @@ pub(super) const SITES: &[DemoSite] = &[
         id: "rs-2",
         name: "商场巡展二队",
         kind: SiteKind::Roadshow,
+        channel: SiteChannel::Direct,
         parent: Some("dc-south"),
         consultants: &[("huang.li", "黄丽"), ("zhao.gang", "赵刚")],
         customers: 35,

@@ -10,8 +10,8 @@ use dealersync_core::domain::{
     VehicleAction, Vin,
 };
 use dealersync_core::schema::{
-    CustomerSource, CustomerStatus, EventKind, Millis, NetworkDocument, SiteKind, Target,
-    VehicleModel, VehicleStatus, month_key,
+    CustomerSource, CustomerStatus, DEFAULT_FORECAST_DEADLINE_DAY, EventKind, Millis,
+    NetworkDocument, SiteKind, Target, VehicleModel, VehicleStatus, month_key,
 };
 use dealersync_core::time::DAY_MS;
 use rand::Rng as _;
@@ -55,6 +55,9 @@ pub(super) fn seed_network(doc: &mut AutoCommit, now: Millis) -> Result<(), Regi
     autosurgeon::reconcile_prop(doc, automerge::ROOT, "discountLimits", &limits)
         .map_err(|e| RegistryError::Invalid(format!("discount limits: {e}")))?;
     doc.commit();
+    // Forecasts are due by the end of the 25th (the default, written out so the demo
+    // shows where head office sets it).
+    domain::set_forecast_deadline(doc, DEFAULT_FORECAST_DEADLINE_DAY, by, now)?;
 
     let months = recent_months(now, 6, 1);
     for s in SITES.iter().filter(|s| s.kind != SiteKind::HeadOffice) {

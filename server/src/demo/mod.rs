@@ -158,6 +158,7 @@ pub fn seed_demo(
                 name: s.name.into(),
                 kind: s.kind,
                 parent: s.parent.map(String::from),
+                channel: Some(s.channel),
             },
         )?;
     }

@@ -645,6 +645,7 @@ pub fn network(site_name: impl Fn(&str) -> String) -> Network {
                     name: site_name(id),
                     kind,
                     parent: parent.map(String::from),
+                    channel: None,
                 },
             )
             .unwrap();
