@@ -42,10 +42,17 @@ impl EngineShare {
     /// Charges `spent` to `user` at `now`; `false` when the user has used more than
     /// its share.
     pub fn charge(&mut self, user: &str, spent: Duration, now: Instant) -> bool {
-        let b = self.buckets.entry(user.to_string()).or_insert(Bucket {
-            left: self.burst,
-            at: now,
-        });
+        // Called for every frame: look up before allocating the key.
+        if !self.buckets.contains_key(user) {
+            self.buckets.insert(
+                user.to_string(),
+                Bucket {
+                    left: self.burst,
+                    at: now,
+                },
+            );
+        }
+        let b = self.buckets.get_mut(user).expect("inserted above");
         let earned = now.saturating_duration_since(b.at).mul_f64(self.rate);
         b.left = (b.left + earned).min(self.burst);
         b.at = now;

@@ -87,6 +87,13 @@ impl ValidSync {
 }
 
 impl Growth {
+    /// Adds another message's growth to this one (messages applied together).
+    pub fn add(&mut self, other: Growth) {
+        self.hashes.extend(other.hashes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.ops = self.ops.saturating_add(other.ops);
+    }
+
     /// Checks the new changes against the per-message limits, and the document they
     /// would grow against its limit. `stored_bytes` is the document's size in storage;
     /// the new changes count uncompressed, so the check errs on the safe side.

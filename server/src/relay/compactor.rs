@@ -6,11 +6,9 @@ use std::collections::BTreeSet;
 
 use super::*;
 
-/// Compaction starts once a document's increments outweigh both its snapshot and this.
-pub(super) const COMPACT_MIN_BYTES: u64 = 64 * 1024;
-
-/// Compacts the documents the writer names after each commit, one at a time, and tells
-/// the engine the new stored sizes. Ends when the writer is gone.
+/// Compacts the documents the writer names after each commit (those the engine found
+/// grown past their snapshot), one at a time, and tells the engine the new stored
+/// sizes. Ends when the writer is gone.
 pub(super) fn run_compactor(
     store: SqliteStore,
     written: mpsc::Receiver<DocumentId>,
@@ -21,7 +19,9 @@ pub(super) fn run_compactor(
         let mut due: BTreeSet<DocumentId> = std::iter::once(first).collect();
         due.extend(written.try_iter());
         for doc in due {
-            match store.compaction_due(&doc, COMPACT_MIN_BYTES) {
+            // Flagged again before the last compaction's sizes reached the engine: the
+            // store's own sizes say whether there is still anything to do.
+            match store.compaction_due(&doc, 0) {
                 Ok(false) => continue,
                 Ok(true) => {}
                 Err(e) => {

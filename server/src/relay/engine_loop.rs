@@ -7,7 +7,7 @@ pub(super) struct EngineLoop {
     pub(super) engine: Engine,
     pub(super) store: SqliteStore,
     pub(super) events: tmpsc::Receiver<Event>,
-    pub(super) batches: mpsc::Sender<(BatchToken, WriteBatch)>,
+    pub(super) batches: mpsc::Sender<Batch>,
     pub(super) conns: HashMap<ConnId, Outbox>,
     pub(super) in_flight: Option<BatchToken>,
     pub(super) idle: Duration,
@@ -143,7 +143,8 @@ impl EngineLoop {
         };
         failpoint("engine-commit");
         self.in_flight = Some(token);
-        if self.batches.send((token, batch)).is_err() {
+        let compact = self.engine.take_compaction_due();
+        if self.batches.send((token, batch, compact)).is_err() {
             // The writer is gone (it panicked): nothing can become durable any more.
             error!("writer thread is gone; failing the commit");
             self.in_flight = None;

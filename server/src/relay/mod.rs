@@ -167,6 +167,10 @@ enum Event {
     },
 }
 
+/// A group commit for the writer: its token, its writes, and the documents to compact
+/// once it is committed (flagged by the engine, which knows their sizes).
+type Batch = (BatchToken, WriteBatch, Vec<DocumentId>);
+
 /// An admin write waiting for the commit that makes it durable.
 struct AdminWaiter {
     doc: DocumentId,
@@ -262,7 +266,7 @@ impl Relay {
     /// (committing through `writes`). Give each its own connection to the database.
     pub fn start(config: RelayConfig, reads: SqliteStore, writes: SqliteStore) -> Relay {
         let (events_tx, events_rx) = tmpsc::channel(EVENT_QUEUE);
-        let (batches_tx, batches_rx) = mpsc::channel::<(BatchToken, WriteBatch)>();
+        let (batches_tx, batches_rx) = mpsc::channel::<Batch>();
         let writer_events = events_tx.clone();
         let (compact_tx, compact_rx) = mpsc::channel::<DocumentId>();
         match reads.another_connection() {

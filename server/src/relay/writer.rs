@@ -4,11 +4,11 @@ use super::*;
 
 pub(super) fn run_writer(
     store: SqliteStore,
-    batches: mpsc::Receiver<(BatchToken, WriteBatch)>,
+    batches: mpsc::Receiver<Batch>,
     events: tmpsc::Sender<Event>,
     compactor: mpsc::Sender<DocumentId>,
 ) {
-    for (token, batch) in batches {
+    for (token, batch, compact) in batches {
         let changes = batch.audit.len();
         let bytes: usize = batch
             .created
@@ -31,9 +31,9 @@ pub(super) fn run_writer(
             "group commit"
         );
         if result.is_ok() {
-            for (doc, _) in &batch.appended {
+            for doc in compact {
                 // The compactor may be gone (it logs why); commits go on without it.
-                let _ = compactor.send(*doc);
+                let _ = compactor.send(doc);
             }
         }
         if events

@@ -30,12 +30,16 @@ impl Engine {
                 } else {
                     let inc = d.am.save_after(&d.durable_heads);
                     let grown = d.incremental_bytes + inc.len() as u64;
-                    if self.config.compact_in_engine && grown > d.snapshot_bytes.max(min) {
+                    let due = grown > d.snapshot_bytes.max(min);
+                    if self.config.compact_in_engine && due {
                         let snap = d.am.save();
                         d.snapshot_bytes = snap.len() as u64;
                         d.incremental_bytes = 0;
                         batch.snapshots.push((doc_id, snap));
                     } else {
+                        if due {
+                            self.compaction_due.insert(doc_id);
+                        }
                         d.incremental_bytes = grown;
                         batch.appended.push((doc_id, inc));
                     }
@@ -309,10 +313,7 @@ impl Engine {
         // Within the limits together, or each message is answered on its own.
         let mut growth = crate::protocol::validate::Growth::default();
         for (_, v) in &queued {
-            let g = v.growth(|h| has_change(&d.am, h));
-            growth.hashes.extend(g.hashes);
-            growth.bytes += g.bytes;
-            growth.ops += g.ops;
+            growth.add(v.growth(|h| has_change(&d.am, h)));
         }
         if growth
             .check(d.snapshot_bytes + d.incremental_bytes, &self.config.limits)

@@ -51,4 +51,12 @@ impl Engine {
             d.incremental_bytes = kept;
         }
     }
+
+    /// The documents to compact since the last call: with `compact_in_engine` off, the
+    /// ones whose incremental chunks outgrew their snapshot (and the compaction
+    /// threshold) as batches were taken. The driver compacts them from storage once
+    /// the batch that flagged them is committed, then reports [`Engine::compacted`].
+    pub fn take_compaction_due(&mut self) -> Vec<DocumentId> {
+        self.compaction_due.drain().collect()
+    }
 }

@@ -213,6 +213,9 @@ pub struct Engine {
     docs: HashMap<DocumentId, Doc>,
     /// Documents that may have something to write (changes or sync states).
     dirty: HashSet<DocumentId>,
+    /// Documents whose increments outgrew their snapshot, for a driver that compacts
+    /// outside the engine (`compact_in_engine` off).
+    compaction_due: HashSet<DocumentId>,
     /// Sync states of connections that went away, for the next batch.
     pending_states: Vec<(DocumentId, StorageId, Vec<u8>)>,
     in_flight: Option<InFlight>,
@@ -235,6 +238,7 @@ impl Engine {
             by_peer: HashMap::new(),
             docs: HashMap::new(),
             dirty: HashSet::new(),
+            compaction_due: HashSet::new(),
             pending_states: Vec::new(),
             in_flight: None,
             next_token: 1,

@@ -152,8 +152,7 @@ impl Engine {
         let stored = d.snapshot_bytes + d.incremental_bytes;
         valid.keep_new(|h| has_change(&d.am, h));
         let mut msg = valid.message;
-        let new = growth.hashes.clone();
-        if !new.is_empty()
+        if !growth.hashes.is_empty()
             && access.can_write()
             && let Err(e) = growth.check(stored, &self.config.limits)
         {
@@ -166,6 +165,7 @@ impl Engine {
             );
             return;
         }
+        let new = growth.hashes;
         if !new.is_empty() && !access.can_write() {
             // Rejected before automerge sees them: strip the changes, keep the heads
             // and Bloom filter so the read-only peer still receives ours.
