@@ -59,6 +59,9 @@ struct Counts {
     /// Pending connections by admission order (ids grow), oldest first.
     pending: BTreeMap<u64, PendingEntry>,
     next_id: u64,
+    /// Tickets not yet dropped: connections counted in `total` plus those evicted
+    /// whose sockets are still closing. This is what the file descriptors follow.
+    held: usize,
 }
 
 impl Counts {
@@ -94,6 +97,8 @@ pub struct Gate {
     max_total: usize,
     max_per_ip: usize,
     counts: Mutex<Counts>,
+    /// Woken when a ticket is dropped (its socket closed).
+    room: Notify,
 }
 
 impl std::fmt::Debug for Gate {
@@ -113,6 +118,7 @@ impl Gate {
             max_total: max_total.max(1),
             max_per_ip: max_per_ip.max(1),
             counts: Mutex::default(),
+            room: Notify::new(),
         })
     }
 
@@ -123,6 +129,22 @@ impl Gate {
     /// Connections held now.
     pub fn open(&self) -> usize {
         self.counts().total
+    }
+
+    /// Resolves once the sockets still open (evicted ones that have not finished
+    /// closing included) are within the total limit, so that accepting one more cannot
+    /// run the process out of file descriptors. A burst of silent sockets evicts faster
+    /// than the evicted tasks close their sockets; the accept loop waits here instead
+    /// of meeting EMFILE.
+    pub async fn room_to_accept(&self) {
+        loop {
+            if self.counts().held <= self.max_total {
+                return;
+            }
+            // One waiter (the accept loop): a drop between the check and this await
+            // leaves a permit, so no wake-up is lost.
+            self.room.notified().await;
+        }
     }
 
     /// Admits a new connection from `ip` as pending, closing the oldest pending
@@ -151,6 +173,7 @@ impl Gate {
         let id = c.next_id;
         c.next_id += 1;
         c.total += 1;
+        c.held += 1;
         *c.per_ip.entry(ip).or_default() += 1;
         let evict = Arc::new(Notify::new());
         let released = Arc::new(AtomicBool::new(false));
@@ -204,6 +227,9 @@ impl Drop for Ticket {
         if !self.released.swap(true, Ordering::SeqCst) {
             c.release(self.ip);
         }
+        c.held -= 1;
+        drop(c);
+        self.gate.room.notify_one();
     }
 }
 
@@ -252,5 +278,26 @@ mod tests {
         assert_eq!(gate.admit(B).err(), Some(Refusal::Total { limit: 2 }));
         drop(a);
         assert_eq!(gate.open(), 1);
+    }
+
+    #[test]
+    fn the_accept_loop_waits_while_evicted_sockets_are_still_closing() {
+        use futures_util::FutureExt;
+        let gate = Gate::new(2, 5);
+        let (a, _) = gate.admit(A).unwrap();
+        let (_b, _) = gate.admit(B).unwrap();
+        assert!(
+            gate.room_to_accept().now_or_never().is_some(),
+            "at the limit"
+        );
+        let (_c, evicted) = gate.admit(A).unwrap();
+        assert_eq!(evicted, 1);
+        assert_eq!(gate.open(), 2, "a is no longer counted against the limits");
+        assert!(
+            gate.room_to_accept().now_or_never().is_none(),
+            "but its socket is still open: three held, two allowed"
+        );
+        drop(a);
+        assert!(gate.room_to_accept().now_or_never().is_some());
     }
 }

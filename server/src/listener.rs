@@ -138,6 +138,10 @@ pub async fn serve(
     let refusals_logged = Arc::new(AtomicI64::new(0));
     let answering = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSALS_ANSWERING));
     loop {
+        tokio::select! {
+            _ = gate.room_to_accept() => {}
+            _ = stopped(&mut stop) => break,
+        }
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
