@@ -35,5 +35,6 @@ pub mod server;
 pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
+pub mod tls;
 pub mod wire;
 pub mod ws;

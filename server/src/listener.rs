@@ -18,6 +18,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 use tower::Service;
 use tracing::{debug, info, warn};
 
@@ -134,6 +135,7 @@ pub async fn serve(
     limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
+    tls: Option<TlsAcceptor>,
 ) {
     let refusals_logged = Arc::new(AtomicI64::new(0));
     let answering = Arc::new(tokio::sync::Semaphore::new(MAX_REFUSALS_ANSWERING));
@@ -166,16 +168,30 @@ pub async fn serve(
                 for _ in 0..evicted {
                     telemetry::count_error("idle_evicted");
                 }
-                tokio::spawn(connection(
-                    tcp,
-                    remote,
-                    app.clone(),
-                    Arc::new(ticket),
-                    limits.header_read_timeout,
-                    stop.clone(),
-                ));
+                let ticket = Arc::new(ticket);
+                let (app, timeout, stop) = (app.clone(), limits.header_read_timeout, stop.clone());
+                match tls.clone() {
+                    None => {
+                        tokio::spawn(connection(tcp, remote, app, ticket, timeout, stop));
+                    }
+                    Some(tls) => {
+                        tokio::spawn(async move {
+                            if let Some(tcp) = handshake(&tls, tcp, remote, &ticket, timeout).await
+                            {
+                                connection(tcp, remote, app, ticket, timeout, stop).await;
+                            }
+                        });
+                    }
+                }
             }
-            Err(refusal) => refuse(tcp, remote, &refusal, &refusals_logged, &answering),
+            Err(refusal) => refuse(
+                tcp,
+                remote,
+                &refusal,
+                &refusals_logged,
+                &answering,
+                tls.clone(),
+            ),
         }
     }
     let until = tokio::time::Instant::now() + drain;
@@ -206,6 +222,7 @@ fn refuse(
     refusal: &Refusal,
     logged: &AtomicI64,
     answering: &Arc<tokio::sync::Semaphore>,
+    tls: Option<TlsAcceptor>,
 ) {
     telemetry::count_error(refusal.kind());
     let now = chrono::Utc::now().timestamp();
@@ -229,26 +246,70 @@ fn refuse(
                     .body(axum::body::Body::from(body))
             }
         });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(REFUSAL_TIMEOUT)
-            .keep_alive(false)
-            .serve_connection(TokioIo::new(tcp), service);
-        let _ = tokio::time::timeout(REFUSAL_TIMEOUT * 2, conn).await;
+        let answer = async move {
+            let builder = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(REFUSAL_TIMEOUT)
+                .keep_alive(false)
+                .clone();
+            match tls {
+                None => {
+                    let _ = builder.serve_connection(TokioIo::new(tcp), service).await;
+                }
+                Some(tls) => {
+                    if let Ok(stream) = tls.accept(tcp).await {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT * 2, answer).await;
     });
+}
+
+/// The TLS handshake of an admitted connection, bounded like the request headers
+/// (a silent socket must not hold its place by never saying hello) and given up if
+/// the gate needs the place. `None` when it failed; counted as `tls_handshake`.
+async fn handshake(
+    tls: &TlsAcceptor,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    ticket: &Ticket,
+    timeout: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    tokio::select! {
+        r = tokio::time::timeout(timeout, tls.accept(tcp)) => match r {
+            Ok(Ok(stream)) => Some(stream),
+            Ok(Err(e)) => {
+                telemetry::count_error("tls_handshake");
+                debug!(remote = %remote, error = %e, "TLS handshake failed");
+                None
+            }
+            Err(_) => {
+                telemetry::count_error("header_timeout");
+                debug!(remote = %remote, "no TLS handshake in time; closed");
+                None
+            }
+        },
+        _ = ticket.evicted() => None,
+    }
 }
 
 /// Serves one connection: HTTP/1 with upgrades, request headers within
 /// `header_read_timeout`, closed early if the gate needs its place while it is still
 /// silent, and shut down gracefully on `stop`.
-async fn connection(
-    tcp: TcpStream,
+async fn connection<Io>(
+    tcp: Io,
     remote: SocketAddr,
     app: Router,
     ticket: Arc<Ticket>,
     header_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service_ticket = ticket.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         service_ticket.activate();

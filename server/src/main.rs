@@ -19,6 +19,7 @@ use dealersync_server::registry::{Registry, StoreDocuments};
 use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
 use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
+use dealersync_server::tls::TlsFiles;
 use dealersync_server::ws::Limits;
 use dealersync_server::{demo, documents, telemetry};
 
@@ -153,12 +154,19 @@ struct ServeArgs {
     #[arg(long, env = "DEALERSYNC_JOIN_TIMEOUT_SECS", default_value_t = 10.0)]
     join_timeout_secs: f64,
     /// Connections held at once (0 = derived from the file descriptor limit, keeping
-    /// a tenth of it, at least 64, for the database, /healthz and the API).
+    /// a tenth of it, at least 96, for the database, /healthz and the API).
     #[arg(long, env = "DEALERSYNC_MAX_CONNECTIONS", default_value_t = 0)]
     max_connections: usize,
     /// Connections held at once from one client address.
     #[arg(long, env = "DEALERSYNC_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
     max_connections_per_ip: usize,
+    /// Serve HTTPS/WSS with this PEM certificate chain (with --tls-key). SIGHUP
+    /// reloads both files without dropping connections.
+    #[arg(long, env = "DEALERSYNC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "DEALERSYNC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     #[command(flatten)]
     auth: AuthArgs,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
@@ -281,6 +289,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let options = ServeOptions {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -313,6 +326,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         busy_timeout: Duration::from_millis(args.busy_timeout_ms),
         max_loaded_docs: (args.max_loaded_docs > 0).then_some(args.max_loaded_docs),
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => None,
+        },
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -331,7 +348,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             move |addr| {
                 if let Some(demo) = demo {
                     // The CLI's answer to `serve --demo`, not a log line.
-                    println!("{}", demo.banner(&format!("http://{}", banner_host(addr))));
+                    println!(
+                        "{}",
+                        demo.banner(&format!("{scheme}://{}", banner_host(addr)))
+                    );
                 }
             },
         ))

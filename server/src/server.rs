@@ -23,6 +23,7 @@ use crate::listener::{self, ConnTicket, ConnectionLimits};
 use crate::relay::{Relay, RelayConfig, RelayHandle};
 use crate::storage::{Durability, SqliteStore, StoreOptions};
 use crate::telemetry;
+use crate::tls::{ReloadableCert, TlsFiles};
 use crate::ws::{self, Limits};
 
 /// How long shutdown waits for open connections (WebSockets closing with 1001
@@ -52,6 +53,8 @@ pub struct ServeOptions {
     pub max_loaded_docs: Option<usize>,
     /// Header timeout and connection caps.
     pub connections: ConnectionLimits,
+    /// Serve TLS with these files; `None` for plain HTTP (behind a proxy, or on a LAN).
+    pub tls: Option<TlsFiles>,
 }
 
 /// Decides who a WebSocket connection is before it is upgraded: from the request's
@@ -216,6 +219,15 @@ pub async fn serve_with(
         .with_state(state)
         .merge(extensions.routes);
     let gate = listener::gate_for(&options.connections);
+    let tls = match &options.tls {
+        None => None,
+        Some(files) => {
+            let cert = ReloadableCert::new(files.clone())
+                .context("cannot serve TLS with --tls-cert and --tls-key")?;
+            crate::tls::reload_on_sighup(cert.clone());
+            Some(cert.acceptor())
+        }
+    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -223,6 +235,7 @@ pub async fn serve_with(
     info!(
         addr = %addr,
         data_dir = %options.data_dir.display(),
+        tls = tls.is_some(),
         "dealersync relay listening; WebSocket at /sync"
     );
     ready(addr);
@@ -247,6 +260,7 @@ pub async fn serve_with(
         options.connections.clone(),
         stopping,
         SHUTDOWN_DRAIN,
+        tls,
     )
     .await;
     tokio::task::spawn_blocking(move || relay.shutdown()).await?;

@@ -285,6 +285,8 @@ pub struct ServerProcess {
     extra_args: Vec<String>,
     child: Option<Child>,
     starts: u32,
+    /// The CA that signed the server's certificate, when it serves TLS.
+    tls_ca: Option<PathBuf>,
 }
 
 impl ServerProcess {
@@ -295,6 +297,18 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with extra arguments after `serve`.
     pub async fn start_with_args(extra_args: &[&str]) -> Result<Self> {
+        Self::start_inner(extra_args, None).await
+    }
+
+    /// A server serving TLS with `cert` and `key` (`--tls-cert`, `--tls-key`), whose
+    /// URLs are `https://` and `wss://`, checked against the CA certificate `ca`.
+    pub async fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Result<Self> {
+        let (cert, key) = (cert.display().to_string(), key.display().to_string());
+        let args = ["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
+        Self::start_inner(&args, Some(ca.to_path_buf())).await
+    }
+
+    async fn start_inner(extra_args: &[&str], tls_ca: Option<PathBuf>) -> Result<Self> {
         let bin = server_binary()?;
         let root = tempfile::Builder::new()
             .prefix("dealersync-test-")
@@ -308,6 +322,7 @@ impl ServerProcess {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             starts: 0,
+            tls_ca,
         };
         // The free port can be taken by another test between our probe and the
         // server's bind; then it exits at once, and a fresh port is worth a retry.
@@ -340,14 +355,25 @@ impl ServerProcess {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://localhost:PORT` with TLS).
     pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match self.tls_ca {
+            None => format!("http://127.0.0.1:{}", self.port),
+            Some(_) => format!("https://localhost:{}", self.port),
+        }
     }
 
-    /// The WebSocket sync endpoint, `ws://127.0.0.1:PORT/sync`.
+    /// The WebSocket sync endpoint, `ws://127.0.0.1:PORT/sync` (`wss://` with TLS).
     pub fn ws_url(&self) -> String {
-        format!("ws://127.0.0.1:{}/sync", self.port)
+        match self.tls_ca {
+            None => format!("ws://127.0.0.1:{}/sync", self.port),
+            Some(_) => format!("wss://localhost:{}/sync", self.port),
+        }
+    }
+
+    /// The CA file to trust when the server serves TLS.
+    pub fn tls_ca(&self) -> Option<&Path> {
+        self.tls_ca.as_deref()
     }
 
     /// The sync endpoint with a token in the query, as browsers send it.
@@ -423,8 +449,14 @@ impl ServerProcess {
 
     /// Polls GET /healthz until it answers 200, the process exits, or the deadline.
     pub async fn wait_healthy(&mut self, deadline: Duration) -> Result<()> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(2));
+        if let Some(ca) = &self.tls_ca {
+            let pem = fs::read(ca).map_err(io_err("read the test CA"))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .map_err(|e| HarnessError::Io("read the test CA".into(), io::Error::other(e)))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder
             .build()
             .map_err(|e| HarnessError::Io("build an HTTP client".into(), io::Error::other(e)))?;
         let url = format!("{}/healthz", self.http_url());
@@ -608,7 +640,12 @@ impl JsClient {
     pub async fn spawn_with(name: &str, mut config: Value) -> Result<Self> {
         ensure_npm()?;
         config["name"] = json!(name);
-        let mut child = Command::new("node")
+        let mut node = Command::new("node");
+        // A relay serving TLS with a test CA: node trusts it through its own variable.
+        if let Some(ca) = config.get("caFile").and_then(Value::as_str) {
+            node.env("NODE_EXTRA_CA_CERTS", ca);
+        }
+        let mut child = node
             .arg("client.mjs")
             .arg(config.to_string())
             .current_dir(js_dir())

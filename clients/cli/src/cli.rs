@@ -68,6 +68,14 @@ pub struct LoginArgs {
     /// Your access token (JWT), as printed by `dealersync-server token`.
     #[arg(long, env = "DEALERSYNC_TOKEN")]
     pub token: String,
+    /// A PEM file of CA certificates to trust besides the system's (a dealer's
+    /// private CA); kept for later syncs.
+    #[arg(long, env = "DEALERSYNC_CA")]
+    pub ca: Option<std::path::PathBuf>,
+    /// Allow plain http:// to an address that is neither this machine nor a private
+    /// LAN: the token then crosses the network in clear text.
+    #[arg(long)]
+    pub insecure: bool,
     /// Seconds to wait for the first sync.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,

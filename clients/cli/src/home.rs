@@ -59,6 +59,10 @@ pub struct Config {
     /// This device's storage id, sent in `peerMetadata` so the server keeps our sync
     /// state across connections.
     pub storage_id: String,
+    /// How to reach the server: a private CA, plain http allowed (older configs have
+    /// neither).
+    #[serde(default, flatten)]
+    pub tls: crate::transport::TlsSettings,
 }
 
 /// One document the device holds.
@@ -235,6 +239,7 @@ mod tests {
                 entry("rs2", Some("dc")),
             ],
             storage_id: "s".into(),
+            tls: Default::default(),
         }
     }
 

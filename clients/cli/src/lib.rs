@@ -22,4 +22,5 @@ pub mod output;
 pub mod report;
 pub mod store;
 pub mod sync;
+pub mod transport;
 pub mod workspace;

@@ -22,18 +22,8 @@ use crate::commands::Ctx;
 use crate::commands::now;
 use crate::home::{Config, DocRef, Home, SiteEntry, decode_claims};
 use crate::output::{Table, print_json, when};
+use crate::transport::{TlsSettings, base_url, http_client, ws_connector};
 use crate::workspace::Workspace;
-
-/// The HTTP base URL, without a trailing slash.
-fn base_url(server: &str) -> Result<String> {
-    let s = server.trim().trim_end_matches('/');
-    if !(s.starts_with("http://") || s.starts_with("https://")) {
-        bail!(
-            "the server must be an http:// or https:// URL, e.g. http://127.0.0.1:3030 (got {server:?})"
-        );
-    }
-    Ok(s.to_string())
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -74,13 +64,15 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `login`: learn the documents this user may access, save the login, then sync.
 pub fn login(home: Home, args: LoginArgs, ctx: &Ctx) -> Result<ExitCode> {
-    let base = base_url(&args.server)?;
+    let tls = TlsSettings {
+        ca: args.ca.map(|ca| std::path::absolute(&ca).unwrap_or(ca)),
+        insecure: args.insecure,
+    };
+    let base = base_url(&args.server, tls.insecure)?;
     let claims = decode_claims(args.token.trim())?;
     let token = args.token.trim().to_string();
+    let http = http_client(&tls, Duration::from_secs(30))?;
     let (sites, network) = runtime()?.block_on(async {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
         let sites: Vec<SiteEntry> = get_json(&http, &format!("{base}/api/sites"), &token).await?;
         let network: NetworkAnswer =
             get_json(&http, &format!("{base}/api/network"), &token).await?;
@@ -98,6 +90,7 @@ pub fn login(home: Home, args: LoginArgs, ctx: &Ctx) -> Result<ExitCode> {
         network: network.document_id,
         sites,
         storage_id,
+        tls,
     };
     home.save_config(&config)?;
     if !ctx.json {
@@ -203,8 +196,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(500);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// The WebSocket URL of the relay's sync endpoint.
-fn sync_url(server: &str) -> Result<String> {
-    let base = base_url(server)?;
+fn sync_url(server: &str, tls: &TlsSettings) -> Result<String> {
+    let base = base_url(server, tls.insecure)?;
     Ok(if let Some(rest) = base.strip_prefix("https://") {
         format!("wss://{rest}/sync")
     } else {
@@ -479,7 +472,8 @@ impl<'a> Session<'a> {
         watch: bool,
         json: bool,
     ) -> Result<()> {
-        let url = sync_url(&self.ws.config.server)?;
+        let tls = &self.ws.config.tls;
+        let url = sync_url(&self.ws.config.server, tls)?;
         let mut request = url
             .as_str()
             .into_client_request()
@@ -490,8 +484,12 @@ impl<'a> Session<'a> {
                 .parse()
                 .context("the stored token has characters a header cannot carry")?,
         );
-        let connected =
-            tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request)).await;
+        let connector = ws_connector(tls)?;
+        let connected = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async_tls_with_config(request, None, true, Some(connector)),
+        )
+        .await;
         let (stream, _) = match connected {
             Err(_) => bail!(
                 "cannot reach the server at {url}: no answer within {}s",

@@ -101,6 +101,7 @@ fn device(sub: &str, role: &str, site: &str) -> Device {
         network,
         sites: entries,
         storage_id: "test-storage".into(),
+        tls: Default::default(),
     })
     .unwrap();
     d

@@ -671,6 +671,7 @@ pub fn serve_options(data_dir: &Path, busy_timeout: Duration) -> (u16, ServeOpti
         busy_timeout,
         max_loaded_docs: None,
         connections: Default::default(),
+        tls: None,
     };
     (port, options)
 }
