@@ -52,6 +52,14 @@ pub struct StoredDocument {
     pub incremental_bytes: u64,
 }
 
+impl StoredDocument {
+    /// The document these chunks make: every chunk loaded in order. The one way a
+    /// stored document becomes an automerge document (engine, backups, tools).
+    pub fn load(&self) -> Result<automerge::Automerge, automerge::AutomergeError> {
+        automerge::Automerge::load(&self.chunks.concat())
+    }
+}
+
 /// Everything one group commit writes, atomically, applied in this order: created
 /// documents, then snapshots, then appended chunks, so that a chunk appended in the
 /// same batch as a compaction survives it (a duplicate change is harmless to automerge,

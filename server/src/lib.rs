@@ -22,6 +22,7 @@
 pub mod admission;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod demo;
 pub mod documents;
 pub mod fairness;

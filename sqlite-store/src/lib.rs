@@ -32,6 +32,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 const KIND_SNAPSHOT: i64 = 0;
 const KIND_INCREMENTAL: i64 = 1;
 
+pub mod backup;
 mod compaction;
 pub use compaction::Compacted;
 

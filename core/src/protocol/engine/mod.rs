@@ -332,16 +332,6 @@ fn has_change(am: &Automerge, hash: &ChangeHash) -> bool {
     am.get_change_meta_by_hash(hash).is_some()
 }
 
-/// A document from its stored chunks (snapshot first, then incrementals).
-fn load_chunks(chunks: &[Vec<u8>]) -> Result<Automerge, automerge::AutomergeError> {
-    let total: usize = chunks.iter().map(Vec::len).sum();
-    let mut all = Vec::with_capacity(total);
-    for c in chunks {
-        all.extend_from_slice(c);
-    }
-    Automerge::load(&all)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

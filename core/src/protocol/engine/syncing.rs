@@ -334,7 +334,8 @@ impl Engine {
         let Some(stored) = store.load(&doc_id)? else {
             return Ok(false);
         };
-        let am = load_chunks(&stored.chunks)
+        let am = stored
+            .load()
             .map_err(|e| StoreError::Corrupt(format!("document {doc_id}: {e}")))?;
         let mut d = Doc::new(am, true, self.now);
         d.snapshot_bytes = stored.snapshot_bytes;
