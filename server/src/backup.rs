@@ -21,7 +21,7 @@ pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, BackupError> {
         match std::fs::read(&path) {
             Ok(bytes) => files.push((name.to_string(), bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(BackupError::Io { path, source }),
+            Err(error) => return Err(BackupError::Io { path, error }),
         }
     }
     backup::backup(data_dir, to, &files, dealersync_core::time::now_ms())

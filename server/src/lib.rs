@@ -23,6 +23,7 @@ pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod backup;
+pub mod config_file;
 pub mod demo;
 pub mod documents;
 pub mod fairness;

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use std::ffi::OsString;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::SyncLimits;
 use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs};
 use dealersync_server::auth::{AuthArgs, Authenticator};
+use dealersync_server::config_file::{self, ConfigFile};
 use dealersync_server::listener::ConnectionLimits;
 use dealersync_server::registry::{Registry, StoreDocuments};
 use dealersync_server::relay::RelayDocuments;
@@ -38,6 +41,9 @@ struct Cli {
 enum Command {
     /// Run the relay.
     Serve(ServeArgs),
+    /// Check the configuration `serve` would run with (file, environment, flags) and
+    /// print every setting with where it came from; explains each mistake.
+    CheckConfig(ServeArgs),
     /// Manage documents in the data directory.
     Doc {
         #[command(subcommand)]
@@ -106,6 +112,10 @@ struct DataDir {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// A TOML file of settings, one key per flag (`listen = "0.0.0.0:443"`). Flags
+    /// win over DEALERSYNC_* variables, which win over the file.
+    #[arg(long, env = "DEALERSYNC_CONFIG")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "DEALERSYNC_LISTEN", default_value = "127.0.0.1:3030")]
     listen: SocketAddr,
@@ -236,9 +246,38 @@ fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // The configuration file becomes environment variables the environment does not
+    // set, before clap reads flags and environment: one parser, one precedence.
+    let runs_relay = matches!(
+        argv.get(1).and_then(|a| a.to_str()),
+        Some("serve" | "check-config")
+    );
+    let file = match config_file::config_path(&argv).filter(|_| runs_relay) {
+        Some(path) => {
+            let serve = Cli::command()
+                .find_subcommand("serve")
+                .cloned()
+                .expect("serve is a subcommand");
+            Some(ConfigFile::load(&path, &serve)?)
+        }
+        None => None,
+    };
+    // SAFETY: no other thread exists yet (the runtime starts in `serve`).
+    let from_file = file
+        .as_ref()
+        .map(|f| unsafe { f.apply_to_env() })
+        .unwrap_or_default();
+    let matches = Cli::command().get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(args) => serve(args),
+        Command::CheckConfig(args) => {
+            let sub = matches
+                .subcommand_matches("check-config")
+                .expect("parsed as check-config");
+            check_config(&args, sub, file.as_ref(), &from_file)
+        }
         Command::Doc {
             command: DocCommand::Create { data_dir, id, from },
         } => {
@@ -294,6 +333,69 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `check-config`: the options `serve` would build, the files they name checked, and
+/// every setting printed with its source. Fails (non-zero) on the first mistake.
+fn check_config(
+    args: &ServeArgs,
+    matches: &clap::ArgMatches,
+    file: Option<&ConfigFile>,
+    from_file: &[String],
+) -> anyhow::Result<()> {
+    let options = serve_options(args)?;
+    if let Some(tls) = &options.tls {
+        tls.load()
+            .context("--tls-cert/--tls-key cannot serve TLS")?;
+    }
+    args.auth.config().context("the token settings")?;
+    let dir = &options.data_dir;
+    if dir.exists() {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--data-dir {} is not a directory",
+            dir.display()
+        );
+        let probe = dir.join(".dealersync-check-config");
+        std::fs::write(&probe, b"")
+            .with_context(|| format!("--data-dir {} is not writable", dir.display()))?;
+        let _ = std::fs::remove_file(probe);
+    }
+    match file {
+        Some(f) => println!(
+            "configuration file: {} ({} settings)",
+            f.path.display(),
+            f.entries.len()
+        ),
+        None => println!("configuration file: none (--config or DEALERSYNC_CONFIG)"),
+    }
+    let serve = Cli::command()
+        .find_subcommand("check-config")
+        .cloned()
+        .expect("check-config is a subcommand");
+    for arg in serve.get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let id = arg.get_id().as_str();
+        let value = matches
+            .get_raw(id)
+            .map(|v| v.map(|s| s.to_string_lossy()).collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
+        let env = env.to_string_lossy();
+        let source = match matches.value_source(id) {
+            Some(clap::parser::ValueSource::CommandLine) => "flag".to_string(),
+            Some(clap::parser::ValueSource::EnvVariable) if from_file.iter().any(|e| *e == env) => {
+                "config file".to_string()
+            }
+            Some(clap::parser::ValueSource::EnvVariable) => format!("environment ({env})"),
+            Some(clap::parser::ValueSource::DefaultValue) => "default".to_string(),
+            _ => continue,
+        };
+        println!("  {long:<28} {value:<32} {source}");
+    }
+    println!("ok: `serve` would start with these settings");
+    Ok(())
+}
+
 /// Opens the registry and the token verifier of `data_dir` (creating the HS256 secret
 /// on first start), and with `--demo` seeds the demo network before the relay holds
 /// any document; returns the banner's tokens to print once listening.
@@ -326,21 +428,12 @@ fn open_auth(
     Ok((registry, authenticator, summary))
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    telemetry::init_tracing(args.log_json);
-    telemetry::install_panic_hook();
-    let metrics = telemetry::install_metrics()?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
-    let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let options = ServeOptions {
+/// The relay's options from the parsed flags (and so from the environment and the
+/// configuration file): one place, for `serve` and `check-config`.
+fn serve_options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
+    Ok(ServeOptions {
         listen: args.listen,
-        data_dir: args.data_dir,
+        data_dir: args.data_dir.clone(),
         durability: if args.unsafe_synchronous_normal {
             Durability::Normal
         } else {
@@ -370,10 +463,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         busy_timeout: Duration::from_millis(args.busy_timeout_ms),
         max_loaded_docs: (args.max_loaded_docs > 0).then_some(args.max_loaded_docs),
-        tls: match (args.tls_cert, args.tls_key) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
             _ => None,
         },
+    })
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init_tracing(args.log_json);
+    telemetry::install_panic_hook();
+    let metrics = telemetry::install_metrics()?;
+    let options = serve_options(&args)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

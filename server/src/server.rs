@@ -154,6 +154,7 @@ struct AppState {
     metrics: PrometheusHandle,
     shutdown: watch::Receiver<bool>,
     authorize: Authorize,
+    data_dir: PathBuf,
 }
 
 /// Serves until `shutdown` resolves, then closes the connections and returns once
@@ -210,6 +211,7 @@ pub async fn serve_with(
         metrics,
         shutdown: stop_rx,
         authorize: extensions.authorize,
+        data_dir: options.data_dir.clone(),
     };
     let app = Router::new()
         .route("/sync", get(sync_socket))
@@ -344,6 +346,15 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let healthy = if state.relay.is_healthy() { 1.0 } else { 0.0 };
+    metrics::gauge!(telemetry::ENGINE_HEALTHY).set(healthy);
+    let dir = state.data_dir.clone();
+    if let Ok(Some((free, total))) =
+        tokio::task::spawn_blocking(move || telemetry::disk_space(&dir)).await
+    {
+        metrics::gauge!(telemetry::DATA_FREE_BYTES).set(free as f64);
+        metrics::gauge!(telemetry::DATA_TOTAL_BYTES).set(total as f64);
+    }
     state.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -36,6 +36,14 @@ pub const COMMIT_BATCH_BYTES: &str = "dealersync_storage_commit_batch_bytes";
 /// `overloaded` closes (counter).
 pub const ERRORS: &str = "dealersync_errors_total";
 
+/// 1 while the sync engine runs, 0 once it has stopped on an internal error (gauge,
+/// set when `/metrics` is read; `/healthz` answers 503 at the same time).
+pub const ENGINE_HEALTHY: &str = "dealersync_engine_healthy";
+/// Bytes free for the relay on the data directory's file system (gauge, read when
+/// `/metrics` is read): commits fail as `full` when it reaches zero.
+pub const DATA_FREE_BYTES: &str = "dealersync_data_free_bytes";
+/// Bytes of the data directory's file system in all (gauge, with the above).
+pub const DATA_TOTAL_BYTES: &str = "dealersync_data_total_bytes";
 /// Changes accepted from peers (counter).
 pub const CHANGES_APPLIED: &str = "dealersync_changes_applied_total";
 /// Sync messages from read-only connections whose changes were rejected (counter).
@@ -69,6 +77,20 @@ fn describe() {
     describe_gauge!(CONNECTIONS, "Open WebSocket connections");
     describe_counter!(CONNECTIONS_TOTAL, "WebSocket connections accepted");
     describe_gauge!(DOCUMENTS_LOADED, "Documents held in memory");
+    describe_gauge!(
+        ENGINE_HEALTHY,
+        "1 while the sync engine runs, 0 after it failed"
+    );
+    describe_gauge!(
+        DATA_FREE_BYTES,
+        Unit::Bytes,
+        "Bytes available on the data directory's file system"
+    );
+    describe_gauge!(
+        DATA_TOTAL_BYTES,
+        Unit::Bytes,
+        "Size of the data directory's file system"
+    );
     describe_counter!(MESSAGES_IN, "Messages received by type");
     describe_counter!(BYTES_IN, Unit::Bytes, "Bytes received by message type");
     describe_counter!(MESSAGES_OUT, "Messages sent by type");
@@ -184,6 +206,30 @@ pub fn clip_to(s: &str, max_chars: usize) -> String {
         }
     }
     out
+}
+
+/// (available, total) bytes of the file system holding `dir`; `None` if it cannot be
+/// read.
+pub fn disk_space(dir: &std::path::Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: statvfs writes only into the struct we pass, for a NUL-terminated path.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+        let frsize = st.f_frsize as u64;
+        #[allow(clippy::unnecessary_cast)]
+        Some((st.f_bavail as u64 * frsize, st.f_blocks as u64 * frsize))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
 }
 
 #[cfg(test)]

@@ -37,12 +37,12 @@ pub enum BackupError {
     #[error("{0} already exists; choose another file or an empty data directory")]
     Exists(PathBuf),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// SQLite refused (the source database, or the backup file).
     #[error("{path}: {reason}")]
@@ -64,9 +64,9 @@ pub enum BackupError {
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
-    move |source| BackupError::Io {
+    move |error| BackupError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
@@ -119,7 +119,7 @@ pub fn backup(
     if !source.exists() {
         return Err(BackupError::Io {
             path: source,
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no database to back up"),
+            error: std::io::Error::new(std::io::ErrorKind::NotFound, "no database to back up"),
         });
     }
     if to.exists() {
@@ -139,7 +139,7 @@ pub fn backup(
             .map_err(db(&source))?;
         let target = partial.to_str().ok_or_else(|| BackupError::Io {
             path: partial.clone(),
-            source: std::io::Error::other("the path is not UTF-8"),
+            error: std::io::Error::other("the path is not UTF-8"),
         })?;
         conn.execute("VACUUM INTO ?1", [target])
             .map_err(db(&source))?;
