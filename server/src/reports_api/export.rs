@@ -318,7 +318,20 @@ fn disposition(kind: &str, ext: &str) -> String {
 fn with_unavailable(c: &Computed, lang: Lang) -> Vec<Value> {
     let mut rows = c.rows.clone();
     rows.extend(unavailable_rows(c, lang));
+    if rows.is_empty() {
+        rows.push(no_rows(lang));
+    }
     rows
+}
+
+/// The one row of a report without rows, so that an empty file is not mistaken for
+/// a failed download.
+fn no_rows(lang: Lang) -> Value {
+    let note = match lang {
+        Lang::Zh => "无数据",
+        Lang::En => "no rows",
+    };
+    serde_json::json!({ "note": note })
 }
 
 fn unavailable_rows(c: &Computed, lang: Lang) -> Vec<Value> {
@@ -439,7 +452,10 @@ fn xlsx_bytes(kind: &str, c: &Computed, lang: Lang) -> Result<Vec<u8>, ApiError>
         all.push(("not-available".to_string(), missing.iter().collect()));
     }
     for (level, rows) in all {
-        let owned: Vec<Value> = rows.iter().map(|v| (*v).clone()).collect();
+        let mut owned: Vec<Value> = rows.iter().map(|v| (*v).clone()).collect();
+        if owned.is_empty() {
+            owned.push(no_rows(lang));
+        }
         let cols = columns(&owned);
         let sheet = book.add_worksheet();
         sheet.set_name(sheet_name(&level, lang)).map_err(internal)?;
