@@ -13,7 +13,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use automerge::{ActorId, AutoCommit, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{ActorId, AutoCommit};
 use common::{T0, network};
 use dealersync_core::access::Role;
 use dealersync_core::conflicts;
@@ -23,7 +23,7 @@ use dealersync_core::domain::{
 };
 use dealersync_core::schema::{
     CallDirection, CustomerSource, CustomerStatus, EventKind, NetworkDocument, SiteDocument,
-    SiteHeader, SiteKind, VehicleStatus,
+    SiteHeader, SiteKind, VehicleStatus, typed_json,
 };
 use serde_json::{Value as Json, json};
 
@@ -271,52 +271,6 @@ fn lifecycle_vectors() {
 }
 
 // ---- documents -------------------------------------------------------------------------
-
-/// An automerge document as JSON that keeps the types the schema cares about: a scalar
-/// string is a JSON string, collaborative text is `{"$text": ..}`, an integer a number,
-/// a float `{"$f64": ..}`, a counter `{"$counter": ..}`. Two documents with the same
-/// walk hold the same values with the same types, whoever wrote them.
-pub fn typed_walk<D: ReadDoc>(doc: &D, obj: &ObjId, kind: ObjType) -> Json {
-    let value = |v: Value<'_>, id: ObjId| -> Json {
-        match v {
-            Value::Object(t) => typed_walk(doc, &id, t),
-            Value::Scalar(s) => match s.as_ref() {
-                ScalarValue::Str(s) => json!(s.as_str()),
-                ScalarValue::Int(n) => json!(n),
-                ScalarValue::Uint(n) => json!(n),
-                ScalarValue::F64(f) => json!({"$f64": f}),
-                ScalarValue::Counter(c) => json!({"$counter": i64::from(c)}),
-                ScalarValue::Timestamp(t) => json!({"$timestamp": t}),
-                ScalarValue::Boolean(b) => json!(b),
-                ScalarValue::Null => Json::Null,
-                other => json!({"$other": other.to_string()}),
-            },
-        }
-    };
-    match kind {
-        ObjType::Map | ObjType::Table => {
-            let mut m = serde_json::Map::new();
-            for key in doc.keys(obj) {
-                if let Ok(Some((v, id))) = doc.get(obj, key.as_str()) {
-                    m.insert(key, value(v, id));
-                }
-            }
-            Json::Object(m)
-        }
-        ObjType::List => Json::Array(
-            (0..doc.length(obj))
-                .filter_map(|i| doc.get(obj, i).ok().flatten())
-                .map(|(v, id)| value(v, id))
-                .collect(),
-        ),
-        ObjType::Text => json!({"$text": doc.text(obj).unwrap_or_default()}),
-    }
-}
-
-/// The whole document as [`typed_walk`] sees it.
-pub fn walk_doc<D: ReadDoc>(doc: &D) -> Json {
-    typed_walk(doc, &ROOT, ObjType::Map)
-}
 
 /// The name of a domain error's variant: what the vectors expect of a refusal.
 fn error_kind(e: &DomainError) -> &'static str {
@@ -786,7 +740,7 @@ fn schema_vectors() {
         let steps: Vec<Json> = v["steps"].as_array().unwrap().clone();
         run_steps(&mut committed, &net, &steps);
         assert_eq!(
-            walk_doc(&committed),
+            typed_json(&committed),
             v["document"],
             "site-day.json document"
         );
@@ -798,7 +752,7 @@ fn schema_vectors() {
         "network": net_json(&net),
         "initial": initial,
         "steps": steps,
-        "document": walk_doc(&doc),
+        "document": typed_json(&doc),
     });
     if updating() {
         check_vector("site-day.json", &value);
@@ -907,7 +861,7 @@ fn conflict_vectors() {
             run_steps(&mut doc, &net, std::slice::from_ref(r));
             after.push(json!({
                 "conflicts": serde_json::to_value(conflicts::detect(&[("sr-1", &doc)])).unwrap(),
-                "document": walk_doc(&doc),
+                "document": typed_json(&doc),
             }));
         }
         json!({
@@ -921,7 +875,7 @@ fn conflict_vectors() {
     if updating() {
         value["network"] = net_json(&net);
         value["merged"] = json!(hex::encode(merged.clone().save()));
-        value["document"] = walk_doc(&merged);
+        value["document"] = typed_json(&merged);
         check_vector("conflicts.json", &value);
     } else {
         let v = read_vector("conflicts.json");
@@ -929,7 +883,7 @@ fn conflict_vectors() {
         let mut replay = build(&committed);
         replay["network"] = v["network"].clone();
         replay["merged"] = v["merged"].clone();
-        replay["document"] = walk_doc(&committed);
+        replay["document"] = typed_json(&committed);
         assert_eq!(replay, v, "conflicts.json replayed on core");
         // And a fresh fork gives the same conflicts (ids depend on content, not bytes).
         assert_eq!(value["conflicts"], v["conflicts"]);

@@ -155,17 +155,35 @@ pub fn js_dir() -> PathBuf {
 /// when it fails.
 pub fn ensure_npm() -> Result<()> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| install_npm().map_err(|e| e.to_string()))
+    ensure_npm_once(&DONE, &js_dir())
+}
+
+/// The field app's npm project (`clients/web`): its domain module, build and the
+/// browser driver (playwright-core) of the end-to-end test.
+pub fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("clients")
+        .join("web")
+}
+
+/// [`ensure_npm`] for the field app's project, [`web_dir`].
+pub fn ensure_web_npm() -> Result<()> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    ensure_npm_once(&DONE, &web_dir())
+}
+
+fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()> {
+    done.get_or_init(|| install_npm(dir).map_err(|e| e.to_string()))
         .clone()
         .map_err(|msg| HarnessError::NpmInstall {
-            dir: js_dir().display().to_string(),
+            dir: dir.display().to_string(),
             status: "earlier attempt in this process".into(),
             output: msg,
         })
 }
 
-fn install_npm() -> Result<()> {
-    let dir = js_dir();
+fn install_npm(dir: &Path) -> Result<()> {
     check_tool("node", &["--version"])?;
     check_tool("npm", &["--version"])?;
 
@@ -179,10 +197,10 @@ fn install_npm() -> Result<()> {
     // edit to either makes the install stale.
     let wanted = {
         let mut s = fs::read_to_string(dir.join("package.json"))
-            .map_err(io_err("read tests/js/package.json"))?;
+            .map_err(io_err(format!("read {}/package.json", dir.display())))?;
         s.push_str(
             &fs::read_to_string(dir.join("package-lock.json"))
-                .map_err(io_err("read tests/js/package-lock.json"))?,
+                .map_err(io_err(format!("read {}/package-lock.json", dir.display())))?,
         );
         s
     };
@@ -193,7 +211,7 @@ fn install_npm() -> Result<()> {
 
     let out = std::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .map_err(io_err("run npm ci"))?;
