@@ -18,6 +18,7 @@
 //! - [`peer_binding`]: peer and storage ids bound to users and devices.
 //! - [`site_rules`]: what site ids and names may be.
 //! - [`revocation`]: revocations as open connections see them (in memory, notified).
+//! - [`web_app`]: the field app (clients/web) served at `/app/`, embedded in the binary.
 
 pub mod admission;
 pub mod api;
@@ -35,5 +36,6 @@ pub mod server;
 pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
+pub mod web_app;
 pub mod wire;
 pub mod ws;

@@ -303,6 +303,7 @@ pub struct ServerProcess {
     extra_args: Vec<String>,
     child: Option<Child>,
     starts: u32,
+    start_deadline: Duration,
 }
 
 impl ServerProcess {
@@ -313,6 +314,16 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with extra arguments after `serve`.
     pub async fn start_with_args(extra_args: &[&str]) -> Result<Self> {
+        Self::start_within(extra_args, SERVER_START_DEADLINE).await
+    }
+
+    /// `serve --demo`: seeds the demo network before it answers, which takes a debug
+    /// build on a busy machine well over the usual start deadline.
+    pub async fn start_demo() -> Result<Self> {
+        Self::start_within(&["--demo"], Duration::from_secs(300)).await
+    }
+
+    async fn start_within(extra_args: &[&str], start_deadline: Duration) -> Result<Self> {
         let bin = server_binary()?;
         let root = tempfile::Builder::new()
             .prefix("dealersync-test-")
@@ -326,6 +337,7 @@ impl ServerProcess {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             starts: 0,
+            start_deadline,
         };
         // The free port can be taken by another test between our probe and the
         // server's bind; then it exits at once, and a fresh port is worth a retry.
@@ -436,7 +448,7 @@ impl ServerProcess {
             .spawn()
             .map_err(io_err(format!("spawn {}", self.bin.display())))?;
         self.child = Some(child);
-        self.wait_healthy(SERVER_START_DEADLINE).await
+        self.wait_healthy(self.start_deadline).await
     }
 
     /// Polls GET /healthz until it answers 200, the process exits, or the deadline.

@@ -130,6 +130,14 @@ impl DemoSummary {
         );
         let _ = writeln!(out, "Network document:    {base}/api/network");
         let _ = writeln!(out, "Health and metrics:  {base}/healthz  {base}/metrics");
+        // The field app enrols from a link carrying the token (docs/field-app.md).
+        if let Some(t) = self.tokens.iter().find(|t| t.role == Role::Consultant) {
+            let _ = writeln!(
+                out,
+                "Field app (phone):   {base}/app/#token={} (as {})",
+                t.token, t.sub
+            );
+        }
         out
     }
 }
