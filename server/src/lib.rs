@@ -18,6 +18,9 @@
 //! - [`peer_binding`]: peer and storage ids bound to users and devices.
 //! - [`site_rules`]: what site ids and names may be.
 //! - [`revocation`]: revocations as open connections see them (in memory, notified).
+//! - [`signin`], [`signin_routes`]: one-time sign-in codes exchanged for a browser
+//!   session or a device token.
+//! - [`web`]: the board and console pages, embedded in the binary.
 
 pub mod admission;
 pub mod api;
@@ -32,8 +35,11 @@ pub mod registry;
 pub mod relay;
 pub mod revocation;
 pub mod server;
+pub mod signin;
+pub mod signin_routes;
 pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
+pub mod web;
 pub mod wire;
 pub mod ws;
