@@ -33,6 +33,7 @@ pub mod listener;
 pub mod peer_binding;
 pub mod registry;
 pub mod relay;
+pub mod reports_api;
 pub mod revocation;
 pub mod server;
 pub mod signin;
