@@ -75,7 +75,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/admin/sites/{id}/deactivate", post(deactivate_site))
         .route("/api/admin/tokens", get(list_tokens).post(issue_token))
         .route("/api/admin/revocations", post(revoke))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::signin_routes::router(state.clone()))
+        .merge(crate::web::router(state))
 }
 
 /// An API error: a status and a JSON body `{"error": message, "kind": kind}`.
@@ -105,11 +107,11 @@ impl ApiError {
         )
     }
 
-    fn forbidden(message: impl Into<String>) -> Self {
+    pub(crate) fn forbidden(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 }
@@ -211,8 +213,10 @@ where
         let auth = Arc::<Authenticator>::from_ref(state);
         let registry = Arc::<Registry>::from_ref(state);
         let (headers, uri) = (parts.headers.clone(), parts.uri.clone());
+        let method = parts.method.clone();
         blocking(move || {
-            let (claims, _place) = auth.authenticate(&headers, &uri)?;
+            let (claims, place) = auth.authenticate(&headers, &uri)?;
+            crate::signin_routes::check_same_origin(&method, &headers, place)?;
             admit_site(&registry, &claims)?;
             Ok(Caller(claims))
         })
@@ -246,7 +250,7 @@ where
 }
 
 /// Runs registry work (SQLite, fsync) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| {

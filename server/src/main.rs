@@ -1,6 +1,6 @@
 //! `dealersync-server`: the relay binary. `serve` runs it (every connection and API
 //! call needs a token; `--demo` seeds a demo network and prints a token per role);
-//! `token`, `revoke` and `site` administer the data directory; `doc create` adds a bare
+//! `token`, `sign-in-code`, `revoke` and `site` administer the data directory; `doc create` adds a bare
 //! document (admins only can sync it).
 
 use std::net::SocketAddr;
@@ -15,12 +15,12 @@ use dealersync_core::protocol::SyncLimits;
 use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs};
 use dealersync_server::auth::{AuthArgs, Authenticator};
 use dealersync_server::listener::ConnectionLimits;
-use dealersync_server::registry::{Registry, StoreDocuments};
+use dealersync_server::registry::{DocumentWriter, Registry, StoreDocuments};
 use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
 use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
 use dealersync_server::ws::Limits;
-use dealersync_server::{demo, documents, telemetry};
+use dealersync_server::{demo, documents, reports_api, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -50,6 +50,14 @@ enum Command {
         token: TokenArgs,
         #[command(flatten)]
         auth: AuthArgs,
+    },
+    /// Issue a one-time sign-in code (and its link) for a person or a phone: the code
+    /// on the first line, the link on the second.
+    SignInCode {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        code: dealersync_server::signin::SignInCodeArgs,
     },
     /// Revoke one token (`--jti`) or every token of a device (`--device`).
     Revoke {
@@ -227,6 +235,17 @@ fn main() -> anyhow::Result<()> {
             println!("{jwt}");
             Ok(())
         }
+        Command::SignInCode { dir, code } => {
+            let (issued, url) = code.run(&dir.data_dir)?;
+            println!("{}\n{url}", issued.code);
+            eprintln!(
+                "good once, until {} (UTC)",
+                chrono::DateTime::from_timestamp(issued.expires_at as i64, 0)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default()
+            );
+            Ok(())
+        }
         Command::Revoke { dir, revoke } => {
             revoke.run(&dir.data_dir)?;
             Ok(())
@@ -281,6 +300,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
+    let data_dir = args.data_dir.clone();
     let options = ServeOptions {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -320,11 +340,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .block_on(server::serve_with(
             options,
             move |relay| {
-                api::extensions(ApiState {
+                let documents: Arc<dyn DocumentWriter> =
+                    Arc::new(RelayDocuments::new(relay.clone()));
+                let reports =
+                    reports_api::start(auth.clone(), registry.clone(), &data_dir, relay, documents.clone());
+                let mut ext = api::extensions(ApiState {
                     auth,
                     registry,
-                    documents: Arc::new(RelayDocuments::new(relay.clone())),
-                })
+                    documents,
+                });
+                match reports {
+                    Ok(routes) => ext.routes = ext.routes.merge(routes),
+                    Err(e) => tracing::error!(error = %e, "cannot open the store for reports; /api/reports is off"),
+                }
+                ext
             },
             metrics,
             server::shutdown_signal(),

@@ -126,15 +126,10 @@ impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
         id: DocumentId,
         edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
-        let stored = self.0.load(&id)?.ok_or_else(|| RegistryError::Document {
+        let mut doc = load_stored(&*self.0, id)?.ok_or_else(|| RegistryError::Document {
             doc: id,
             reason: "not in the store".into(),
         })?;
-        let mut doc =
-            AutoCommit::load(&stored.chunks.concat()).map_err(|e| RegistryError::Document {
-                doc: id,
-                reason: format!("cannot load: {e}"),
-            })?;
         let before = doc.get_heads();
         edit(&mut doc)?;
         let change = doc.save_after(&before);
@@ -147,6 +142,23 @@ impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
         };
         Ok(self.0.commit(&batch)?)
     }
+}
+
+/// A document as stored (its chunks joined and loaded), or `None` when the store has
+/// no such document: the one way a stored document is read outside the engine.
+pub fn load_stored<S: Store + ?Sized>(
+    store: &S,
+    id: DocumentId,
+) -> Result<Option<AutoCommit>, RegistryError> {
+    let Some(stored) = store.load(&id)? else {
+        return Ok(None);
+    };
+    AutoCommit::load(&stored.chunks.concat())
+        .map(Some)
+        .map_err(|e| RegistryError::Document {
+            doc: id,
+            reason: format!("cannot load: {e}"),
+        })
 }
 
 /// A site as the registry and `GET /api/sites` describe it.
@@ -309,6 +321,7 @@ impl Registry {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::signin::SCHEMA)?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT version FROM schema_versions WHERE component = 'registry'",

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::schema::{Fen, NetworkDocument, Period, SiteDocument};
 
+use super::aggregate::{AggregateSource, ComputeEach};
 use super::kpi::{Figures, tally};
 use super::{ReportError, ReportWarning, Tabular, ratio};
 
@@ -138,8 +139,19 @@ pub fn sales_board(
     sites: &[&SiteDocument],
     period: Period,
 ) -> Result<SalesBoard, ReportError> {
+    sales_board_from(network, sites, period, &ComputeEach)
+}
+
+/// [`sales_board`] with each site's counts taken from `source` (a read model's
+/// aggregates).
+pub fn sales_board_from(
+    network: &NetworkDocument,
+    sites: &[&SiteDocument],
+    period: Period,
+    source: &dyn AggregateSource,
+) -> Result<SalesBoard, ReportError> {
     let key = period.to_string();
-    let t = tally(network, sites, period)?;
+    let t = tally(network, sites, period, source)?;
     let nodes = &t.tree.nodes;
     let site_target = |idx: usize| {
         t.site_target(network, idx, &key)
@@ -177,7 +189,7 @@ pub fn sales_board(
         .consultants
         .iter()
         .enumerate()
-        .flat_map(|(idx, mine)| mine.iter().map(move |(&who, f)| (idx, who, f)))
+        .flat_map(|(idx, mine)| mine.iter().map(move |(who, f)| (idx, who.as_str(), f)))
         .map(|(idx, who, f)| {
             let target = nodes[idx]
                 .doc

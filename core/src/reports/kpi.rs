@@ -9,16 +9,17 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::schema::{
-    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteChannel,
-    SiteDocument, Target,
+    Customer, CustomerEvent, EventKind, Fen, NetworkDocument, Period, SiteChannel, SiteDocument,
+    Target,
 };
 
+use super::aggregate::{AggregateSource, ComputeEach};
 use super::tree::SiteTree;
 use super::{ReportError, ReportWarning, Tabular, check_period, ratio};
 
 /// The revenue of a delivery: its own amount, else the amount of the customer's latest
 /// order at or before it (the agreed price), else `None`.
-fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) -> Option<Fen> {
+pub(super) fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) -> Option<Fen> {
     delivery.amount.or_else(|| {
         customer
             .events
@@ -80,7 +81,7 @@ pub(crate) fn deliveries_by_model(
 }
 
 /// Raw counts for a site or a consultant in a period.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Figures {
     pub(super) visits: i64,
     pub(super) calls: i64,
@@ -99,7 +100,7 @@ pub(super) struct Figures {
 }
 
 impl Figures {
-    fn add(&mut self, o: &Figures) {
+    pub(super) fn add(&mut self, o: &Figures) {
         self.visits += o.visits;
         self.calls += o.calls;
         self.test_drives += o.test_drives;
@@ -119,132 +120,28 @@ pub(super) struct Tally<'a> {
     pub(super) tree: SiteTree<'a>,
     pub(super) sites: Vec<Figures>,
     /// Per site index, consultant → figures; includes consultants with only a target.
-    /// Keys borrow from the documents: no allocation per event.
-    pub(super) consultants: Vec<BTreeMap<&'a str, Figures>>,
+    pub(super) consultants: Vec<BTreeMap<String, Figures>>,
     pub(super) warnings: Vec<ReportWarning>,
 }
 
+/// The tree with every site's counts for `period`, taken from `source` (computed on
+/// the spot, or a read model's cached aggregates).
 pub(super) fn tally<'a>(
     network: &NetworkDocument,
     docs: &[&'a SiteDocument],
     period: Period,
+    source: &dyn AggregateSource,
 ) -> Result<Tally<'a>, ReportError> {
     check_period(period)?;
     let tree = SiteTree::build(network, docs)?;
-    let key = period.to_string();
-    // The range once, not a time-zone conversion per event.
-    let (start, end) = period.range_millis();
-    let in_period = |t| start <= t && t < end;
     let mut sites = vec![Figures::default(); tree.nodes.len()];
-    let mut consultants: Vec<BTreeMap<&'a str, Figures>> = vec![BTreeMap::new(); tree.nodes.len()];
+    let mut consultants: Vec<BTreeMap<String, Figures>> = vec![BTreeMap::new(); tree.nodes.len()];
     let mut warnings = tree.warnings.clone();
     for (idx, doc) in tree.docs() {
-        for (consultant, targets) in &doc.targets {
-            if targets.contains_key(&key) {
-                consultants[idx].entry(consultant.as_str()).or_default();
-            }
-        }
-        // Walk-in batches who left no phone are visits too (one per batch, whatever
-        // its size), credited to the consultant who received them.
-        for w in doc.walk_ins.values().filter(|w| in_period(w.at)) {
-            sites[idx].visits += 1;
-            if !w.by.is_empty() {
-                consultants[idx].entry(w.by.as_str()).or_default().visits += 1;
-            }
-        }
-        for c in doc.customers.values() {
-            // Roadshow closing ratio: the cohort of roadshow leads entered in the
-            // period, and how many of them ordered before the period ended. A record
-            // merged into another is the same person entered twice: not a second lead
-            // (its events still count below, they happened).
-            if c.source == CustomerSource::Roadshow
-                && c.merged_into.is_none()
-                && in_period(c.created_at)
-            {
-                let ordered = c
-                    .events
-                    .iter()
-                    .any(|e| e.kind == EventKind::Order && e.at < end);
-                let count = |f: &mut Figures| {
-                    f.roadshow_leads += 1;
-                    f.roadshow_leads_ordered += i64::from(ordered);
-                };
-                count(&mut sites[idx]);
-                if let Some(who) = c.consultant.as_deref().filter(|w| !w.is_empty()) {
-                    count(consultants[idx].entry(who).or_default());
-                }
-            }
-            // Closing rate and test-drive rate: the cohort of customers whose first
-            // visit ever falls in the period, credited to whoever received that visit,
-            // and whether they ordered (test-drove) before the period ended. A person
-            // is counted once however often they came or ordered, so the rate cannot
-            // exceed 100 %. Merged records are the same person: not a second visitor.
-            let first_visit = c
-                .events
-                .iter()
-                .filter(|e| e.kind == EventKind::Visit)
-                .min_by_key(|e| e.at);
-            if let Some(first) = first_visit.filter(|e| c.merged_into.is_none() && in_period(e.at))
-            {
-                let before_end = |k: EventKind| c.events.iter().any(|e| e.kind == k && e.at < end);
-                let cohort = Figures {
-                    first_visitors: 1,
-                    first_visitors_ordered: i64::from(before_end(EventKind::Order)),
-                    first_visitors_test_driven: i64::from(before_end(EventKind::TestDrive)),
-                    ..Figures::default()
-                };
-                sites[idx].add(&cohort);
-                if !first.by.is_empty() {
-                    consultants[idx]
-                        .entry(first.by.as_str())
-                        .or_default()
-                        .add(&cohort);
-                }
-            }
-            // A sale is recorded once, by the vehicle's sell and deliver steps; an order
-            // or a delivery of the same VIN seen again on this customer (a copy entered
-            // by hand on an old device, or both sides of an offline edit) is the same
-            // sale and counts once.
-            let mut seen: Vec<(EventKind, &str)> = Vec::new();
-            for e in c.events.iter().filter(|e| in_period(e.at)) {
-                if let (EventKind::Order | EventKind::Delivery, Some(vin)) =
-                    (e.kind, e.vin.as_deref())
-                {
-                    if seen.contains(&(e.kind, vin)) {
-                        continue;
-                    }
-                    seen.push((e.kind, vin));
-                }
-                let mut delta = Figures::default();
-                match e.kind {
-                    EventKind::Visit => delta.visits = 1,
-                    EventKind::Call => delta.calls = 1,
-                    EventKind::TestDrive => delta.test_drives = 1,
-                    EventKind::Order => delta.orders = 1,
-                    EventKind::Delivery => {
-                        delta.deliveries = 1;
-                        delta.revenue = delivery_revenue(c, e).unwrap_or_else(|| {
-                            warnings.push(ReportWarning::UnpricedDelivery {
-                                site: doc.site.id.clone(),
-                                customer: c.id.clone(),
-                                at: e.at,
-                            });
-                            0
-                        });
-                    }
-                    _ => continue,
-                }
-                sites[idx].add(&delta);
-                // Credit whoever recorded the event: history does not move when a
-                // customer is later reassigned to another consultant.
-                if !e.by.is_empty() {
-                    consultants[idx]
-                        .entry(e.by.as_str())
-                        .or_default()
-                        .add(&delta);
-                }
-            }
-        }
+        let agg = source.aggregate(doc, period);
+        sites[idx] = agg.site;
+        consultants[idx] = agg.consultants.clone();
+        warnings.extend(agg.warnings.iter().cloned());
     }
     warnings.sort();
     warnings.dedup();
@@ -527,8 +424,18 @@ pub fn kpis(
     sites: &[&SiteDocument],
     period: Period,
 ) -> Result<KpiReport, ReportError> {
+    kpis_from(network, sites, period, &ComputeEach)
+}
+
+/// [`kpis`] with each site's counts taken from `source` (a read model's aggregates).
+pub fn kpis_from(
+    network: &NetworkDocument,
+    sites: &[&SiteDocument],
+    period: Period,
+    source: &dyn AggregateSource,
+) -> Result<KpiReport, ReportError> {
     let key = period.to_string();
-    let t = tally(network, sites, period)?;
+    let t = tally(network, sites, period, source)?;
     let regions = t.regions(network, &key);
     let nodes = &t.tree.nodes;
     // Per subtree: sites with and without their document on this device.
@@ -577,7 +484,7 @@ pub fn kpis(
             row.units_per_consultant = ratio(t.sites[idx].deliveries, n);
         }
         rows.push(row);
-        for (&who, f) in &t.consultants[idx] {
+        for (who, f) in &t.consultants[idx] {
             let target = node
                 .doc
                 .and_then(|d| d.targets.get(who))

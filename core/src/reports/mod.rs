@@ -21,6 +21,7 @@
 //! they had to assume as [`ReportWarning`]s. They fail only on arguments that make no
 //! sense ([`ReportError`]).
 
+mod aggregate;
 mod board;
 mod forecast;
 mod kpi;
@@ -29,9 +30,10 @@ mod stock;
 mod submissions;
 mod tree;
 
-pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
+pub use aggregate::{AggregateSource, ComputeEach, SiteAggregate};
+pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board, sales_board_from};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
-pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis};
+pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis, kpis_from};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
 pub use stock::{
     AgeingReport, AgeingRow, PipelineReport, PipelineRow, StockParams, StockReport, StockRow,

@@ -16,6 +16,11 @@ pub(super) struct EngineLoop {
     pub(super) share: EngineShare,
     /// Whose share each metered connection spends.
     pub(super) metered: HashMap<ConnId, String>,
+    /// Told each document of a batch once the batch is durable (read models, live
+    /// boards); nobody listening is fine.
+    pub(super) commits: tokio::sync::broadcast::Sender<DocumentId>,
+    /// The documents whose content the batch in flight changes.
+    pub(super) in_flight_docs: Vec<DocumentId>,
 }
 
 impl EngineLoop {
@@ -143,6 +148,7 @@ impl EngineLoop {
         };
         failpoint("engine-commit");
         self.in_flight = Some(token);
+        self.in_flight_docs = batch_documents(&batch);
         let compact = self.engine.take_compaction_due();
         if self.batches.send((token, batch, compact)).is_err() {
             // The writer is gone (it panicked): nothing can become durable any more.
@@ -198,7 +204,13 @@ impl EngineLoop {
             Event::Committed { token, result } => {
                 self.in_flight = None;
                 let out = match result {
-                    Ok(()) => self.engine.commit_succeeded(token, now_ms(), &self.store),
+                    Ok(()) => {
+                        for doc in std::mem::take(&mut self.in_flight_docs) {
+                            // An error only means that nobody is subscribed.
+                            let _ = self.commits.send(doc);
+                        }
+                        self.engine.commit_succeeded(token, now_ms(), &self.store)
+                    }
                     Err(e) => {
                         telemetry::count_error(e.kind());
                         error!(kind = e.kind(), error = %e, "group commit failed; nothing in it is acknowledged");
@@ -416,6 +428,19 @@ impl EngineLoop {
 }
 
 /// The document a frame is about, when it names one.
+/// The documents whose content a batch changes (created or appended to), each once.
+fn batch_documents(batch: &WriteBatch) -> Vec<DocumentId> {
+    let mut docs: Vec<DocumentId> = batch
+        .created
+        .iter()
+        .chain(&batch.appended)
+        .map(|(d, _)| *d)
+        .collect();
+    docs.sort_unstable();
+    docs.dedup();
+    docs
+}
+
 pub(super) fn frame_document(decoded: &Result<Inbound, InboundError>) -> Option<DocumentId> {
     match decoded {
         Ok(inbound) => inbound.message.document_id().copied(),

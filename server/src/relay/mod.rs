@@ -188,9 +188,21 @@ pub struct RelayHandle {
     peer_id: PeerId,
     engine_down: Arc<AtomicBool>,
     stopped: tokio::sync::watch::Receiver<bool>,
+    commits: tokio::sync::broadcast::Sender<DocumentId>,
 }
 
+/// Commit notifications a subscriber may fall behind by before it sees `Lagged` (and
+/// must then reread everything).
+pub const COMMIT_NOTIFICATIONS: usize = 4096;
+
 impl RelayHandle {
+    /// The id of every document whose changes a group commit made durable, sent after
+    /// the commit: for read models that follow the documents without polling. A slow
+    /// subscriber gets `RecvError::Lagged` and must reload what it follows.
+    pub fn subscribe_commits(&self) -> tokio::sync::broadcast::Receiver<DocumentId> {
+        self.commits.subscribe()
+    }
+
     /// Registers a new connection; frames for it go to `outbox`.
     /// `share` names whose share of the engine's time its frames spend
     /// ([`EngineShare`]); `None` leaves the connection unmetered.
@@ -307,8 +319,10 @@ impl Relay {
         let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
         let down = Arc::clone(&engine_down);
         let engine = Engine::new(config.peer_id.clone(), engine_config);
+        let (commits, _) = tokio::sync::broadcast::channel(COMMIT_NOTIFICATIONS);
         let idle = config.idle_unload;
         let budget = config.max_loaded_docs;
+        let engine_commits = commits.clone();
         let engine_thread = std::thread::Builder::new()
             .name("dealersync-engine".into())
             .spawn(move || {
@@ -324,6 +338,8 @@ impl Relay {
                     admin: Vec::new(),
                     share: EngineShare::new(ENGINE_SHARE, ENGINE_SHARE_BURST),
                     metered: HashMap::new(),
+                    commits: engine_commits,
+                    in_flight_docs: Vec::new(),
                 }
                 .run();
                 if !clean {
@@ -339,6 +355,7 @@ impl Relay {
                 peer_id: config.peer_id,
                 engine_down,
                 stopped: stopped_rx,
+                commits,
             },
             engine_thread,
             writer_thread,

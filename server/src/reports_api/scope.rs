@@ -1,0 +1,179 @@
+//! Which sites a report request covers, and which of their documents the caller may
+//! read: the network document cut down to the requested subtree, and the hydrated
+//! documents of the readable sites in it. Every other site of the subtree is then
+//! "not available" in the core reports.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::AutoCommit;
+use dealersync_core::access::Role;
+use dealersync_core::conflicts;
+use dealersync_core::schema::{NetworkDocument, SiteDocument};
+use serde_json::json;
+
+use super::read_model::Snapshot;
+use super::{Computed, internal};
+use crate::api::{ApiError, Caller};
+use crate::registry::{Registry, load_stored};
+use crate::storage::SqliteStore;
+
+/// The sites one report request covers.
+pub struct Scope {
+    /// The network document with only the sites (and site targets) of the subtree;
+    /// its root has no parent.
+    pub network: NetworkDocument,
+    /// The read model's snapshot the documents come from.
+    pub snapshot: Snapshot,
+    /// Sites of the subtree whose document the caller may read and the model holds,
+    /// in id order.
+    pub readable: Vec<String>,
+    /// The subtree's root, `None` for the whole network.
+    pub root: Option<String>,
+}
+
+impl Scope {
+    /// The scope of `caller` asking for the subtree under `site` (by default their
+    /// own site, or the whole network for head office and admins).
+    pub fn new(
+        registry: &Registry,
+        caller: &Caller,
+        snapshot: &Snapshot,
+        site: Option<&str>,
+    ) -> Result<Scope, ApiError> {
+        let who = caller.principal();
+        let tree = registry.tree();
+        let root = match (site, who.role) {
+            (Some(s), _) => Some(s.to_string()),
+            (None, Role::Admin | Role::HeadOffice) => None,
+            (None, Role::Manager | Role::Consultant) => Some(who.site.clone()),
+        };
+        let full = &snapshot.network;
+        if let Some(r) = root.as_deref() {
+            let exists = full.sites.contains_key(r) || snapshot.sites.contains_key(r);
+            let allowed = match who.role {
+                Role::Admin | Role::HeadOffice => true,
+                Role::Manager => tree.is_within(r, &who.site),
+                Role::Consultant => r == who.site,
+            };
+            if !exists || !allowed {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "unknown_site",
+                    format!("no site {}", crate::telemetry::clip(r)),
+                ));
+            }
+        }
+        let parents: BTreeMap<&str, Option<&str>> = full
+            .sites
+            .iter()
+            .map(|(id, h)| (id.as_str(), h.parent.as_deref()))
+            .chain(
+                snapshot
+                    .sites
+                    .iter()
+                    .filter(|(id, _)| !full.sites.contains_key(*id))
+                    .map(|(id, e)| (id.as_str(), e.doc.site.parent.as_deref())),
+            )
+            .collect();
+        let in_scope = |id: &str| root.as_deref().is_none_or(|r| within(&parents, id, r));
+        let mut network = NetworkDocument::clone(full);
+        network.sites.retain(|id, _| in_scope(id));
+        network.targets.retain(|id, _| in_scope(id));
+        if let Some(h) = root.as_deref().and_then(|r| network.sites.get_mut(r)) {
+            h.parent = None;
+        }
+        let readable = snapshot
+            .sites
+            .keys()
+            .filter(|id| in_scope(id))
+            .filter(|id| tree.site_access(&who, id).can_read())
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        Ok(Scope {
+            network,
+            snapshot: snapshot.clone(),
+            readable,
+            root,
+        })
+    }
+
+    /// The readable documents, for the core reports.
+    pub fn docs(&self) -> Vec<&SiteDocument> {
+        self.readable
+            .iter()
+            .filter_map(|id| self.snapshot.sites.get(id))
+            .map(|e| &e.doc)
+            .collect()
+    }
+
+    /// Site ids of the scope, readable or not, in id order.
+    pub fn sites(&self) -> impl Iterator<Item = &String> {
+        self.network.sites.keys()
+    }
+
+    /// The business-rule conflicts across the readable documents of the scope. They
+    /// need every concurrent value, which hydration discards, so this one report
+    /// loads the documents from the store.
+    pub fn conflicts(
+        &self,
+        store: &SqliteStore,
+        registry: &Registry,
+    ) -> Result<Computed, ApiError> {
+        let ids: BTreeMap<String, _> = registry
+            .sites()?
+            .into_iter()
+            .map(|s| (s.id, s.document_id))
+            .collect();
+        let mut loaded: Vec<(String, AutoCommit)> = Vec::new();
+        for site in &self.readable {
+            if let Some(doc) = ids.get(site)
+                && let Some(am) = load_stored(store, *doc)?
+            {
+                loaded.push((site.clone(), am));
+            }
+        }
+        let pairs: Vec<(&str, &AutoCommit)> = loaded.iter().map(|(s, d)| (s.as_str(), d)).collect();
+        let found = conflicts::detect(&pairs);
+        let covered: Vec<&str> = pairs.iter().map(|(s, _)| *s).collect();
+        let missing: Vec<&String> = self
+            .sites()
+            .filter(|s| !covered.contains(&s.as_str()))
+            .collect();
+        let rows = found
+            .iter()
+            .map(|c| {
+                json!({
+                    "id": c.id,
+                    "kind": c.kind,
+                    "records": c.records.join("; "),
+                    "sites": c.values.iter().map(|v| v.site.as_str()).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join("; "),
+                    "values": c.values.len(),
+                    "summary": c.summary,
+                })
+            })
+            .collect();
+        Ok(Computed {
+            json: json!({
+                "conflicts": serde_json::to_value(&found).map_err(internal)?,
+                "sitesCovered": covered,
+                "sitesNotAvailable": missing,
+            }),
+            rows,
+        })
+    }
+}
+
+/// Whether `site` is `root` or below it, following `parents`; a loop ends the walk.
+fn within(parents: &BTreeMap<&str, Option<&str>>, site: &str, root: &str) -> bool {
+    let mut current = Some(site);
+    for _ in 0..=parents.len() {
+        match current {
+            Some(s) if s == root => return true,
+            Some(s) => current = parents.get(s).copied().flatten(),
+            None => return false,
+        }
+    }
+    false
+}
