@@ -43,6 +43,25 @@ fn load(dir: &tempfile::TempDir, name: &str) -> AutoCommit {
     AutoCommit::load(&std::fs::read(dir.path().join(name)).unwrap()).unwrap()
 }
 
+/// The app's own unit tests (`npm test`: node's runner over core's vectors), run here
+/// so that `cargo test --workspace` is the whole suite.
+#[test]
+fn the_app_domain_module_passes_cores_vectors() {
+    ensure_web_npm().expect("npm ci in clients/web");
+    let run = std::process::Command::new("npm")
+        .args(["test", "--silent"])
+        .current_dir(web_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run npm test");
+    assert!(
+        run.status.success(),
+        "npm test failed: {}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 #[test]
 fn a_document_written_by_the_app_is_read_by_core_without_loss() {
     let dir = written_by_the_app();

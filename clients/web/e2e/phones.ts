@@ -246,8 +246,9 @@ try {
   await tab(b, "today")
   await shot(b, "11-today-english")
 
+  const enrolmentB = await b.evaluate(() => JSON.parse(localStorage.getItem("dealersync.enrolment") ?? "null"))
   process.stdout.write(
-    JSON.stringify({ ok: true, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
+    JSON.stringify({ ok: true, enrolmentB: { device: enrolmentB?.device, token: enrolmentB?.token }, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
   )
 } catch (e) {
   log("failed:", (e as Error).stack ?? String(e))
