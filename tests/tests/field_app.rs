@@ -76,19 +76,40 @@ async fn device_token(server: &ServerProcess, sub: &str, device: &str) -> String
         .to_string()
 }
 
+/// A one-time sign-in code for a consultant of the showroom, as a manager would issue.
+async fn sign_in_code(server: &ServerProcess, user: &str) -> String {
+    let out = server
+        .admin(&[
+            "sign-in-code",
+            "--user",
+            user,
+            "--role",
+            "consultant",
+            "--site",
+            "showroom",
+        ])
+        .await
+        .unwrap();
+    out.lines().next().unwrap().trim().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     ensure_web_npm().expect("npm ci in clients/web");
     let chromium = chromium();
     let mut server = ServerProcess::start_demo().await.unwrap();
-    let token_a = device_token(&server, "wang.fang", "phone-a").await;
-    let token_b = device_token(&server, "li.na", "phone-b").await;
+    // Enrolment without a JWT: a one-time sign-in code each (docs/auth.md); phone A types
+    // it, phone B opens the link that carries it (what a QR code gives).
+    let code_a = sign_in_code(&server, "wang.fang").await;
+    let code_b = sign_in_code(&server, "li.na").await;
+    // The CLI's token for later, a third device of the showroom.
+    let cli_token = device_token(&server, "zhang.min", "laptop").await;
     let profiles = tempfile::tempdir().unwrap();
     let shots = screenshots();
     let config = json!({
         "base": server.http_url(),
-        "a": {"token": token_a},
-        "b": {"token": token_b},
+        "a": {"code": code_a},
+        "b": {"code": code_b},
         "dir": profiles.path(),
         "shots": shots,
         "chromium": chromium,
@@ -139,7 +160,6 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
 
     // The CLI, a third device syncing through the relay, sees what the phones did.
     let home = tempfile::tempdir().unwrap();
-    let cli_token = device_token(&server, "zhang.min", "laptop").await;
     cli(
         home.path(),
         &[
@@ -177,6 +197,20 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         json!([]),
         "resolved on the phones, resolved for the CLI"
     );
+    // The phone's token is bound to its device: revoking the device cuts it off.
+    let device = result["enrolmentB"]["device"].as_str().unwrap();
+    let token = result["enrolmentB"]["token"].as_str().unwrap();
+    let me = reqwest::Client::new()
+        .get(format!("{}/api/me", server.http_url()))
+        .bearer_auth(token);
+    let before = me.try_clone().unwrap().send().await.unwrap();
+    assert_eq!(before.status(), 200);
+    let who: Value = before.json().await.unwrap();
+    assert_eq!(who["sub"], "li.na");
+    assert_eq!(who["device"], device);
+    server.admin(&["revoke", "--device", device]).await.unwrap();
+    let after = me.send().await.unwrap();
+    assert_eq!(after.status(), 401, "a revoked phone's token is refused");
     for shot in [
         "02-today",
         "03-offline-after-reload",

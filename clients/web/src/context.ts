@@ -4,9 +4,27 @@ import type { DocHandle } from "@automerge/automerge-repo/slim"
 import { DomainError, type Actor, type Mutation } from "./domain/ops"
 import type { NetworkDoc, SiteDoc } from "./domain/schema"
 import type { Enrolment } from "./enrol"
-import { t } from "./i18n"
+import { language, t } from "./i18n"
 import type { Sync } from "./sync"
 import { toast } from "./ui"
+
+/** What a refusal means, in Chinese; core's own words follow in brackets. */
+const REFUSAL_ZH: Record<string, string> = {
+  InvalidPhone: "电话号码不对",
+  InvalidVin: "车架号不对",
+  UnknownModel: "车型不在目录里",
+  UnknownCustomer: "找不到这位客户",
+  MergedCustomer: "这位客户已合并到另一条记录",
+  CustomerExists: "客户已存在",
+  UnknownVehicle: "本店没有这辆车",
+  IllegalCustomerTransition: "客户状态不能这样改",
+  IllegalVehicleTransition: "这辆车当前的状态不能这样操作",
+  WrongVehicleAction: "这辆车当前的状态不能这样操作",
+  DiscountNotApproved: "折扣超出您的权限，需经理批准",
+  NegativeQuantity: "数量或金额不能为负",
+  MalformedMonth: "月份格式不对",
+  Invalid: "输入有误",
+}
 
 /** A document as plain JSON: scalar strings as strings, counters and unsigned integers as numbers. */
 export function plainJson(doc: unknown): unknown {
@@ -54,7 +72,8 @@ export class Ctx {
       m = make(this.doc(), this.actor())
     } catch (e) {
       if (e instanceof DomainError) {
-        toast(`${t("refused")}: ${e.message}`, "error")
+        const why = language() === "zh" ? REFUSAL_ZH[e.kind] : undefined
+        toast(`${t("refused")}: ${why ? `${why}（${e.message}）` : e.message}`, "error")
         return false
       }
       throw e

@@ -28,7 +28,7 @@ const zh = {
   walk_in: "到店", phone_s: "电话", roadshow_s: "巡展", referral_s: "转介绍", web: "网络", event: "活动",
   loading: "正在打开数据…", notOnPhone: "这部手机上还没有数据，请连网后再试。", by: "录入", stockEmpty: "没有车辆。",
   conflictExplainSale: "两部设备离线时各自卖出了这辆车。请选择最终买家：", conflictExplainDup: "这两位客户电话相同。请选择保留哪一位：",
-  unknownModel: "未知车型", notSubmitted: "未提交", soldFor: "卖出", entered: "录入于", eventsCount: "条记录",
+  unknownModel: "未知车型", notSubmitted: "未提交", lastContact: "最近联系", kind: "类型", soldFor: "卖出", entered: "录入于", eventsCount: "条记录",
 }
 type Key = keyof typeof zh
 
@@ -59,7 +59,7 @@ const en: Record<Key, string> = {
   walk_in: "Walk-in", phone_s: "Phone", roadshow_s: "Roadshow", referral_s: "Referral", web: "Web", event: "Event",
   loading: "Opening the data…", notOnPhone: "No data on this phone yet; connect to a network and try again.", by: "by", stockEmpty: "No vehicles.",
   conflictExplainSale: "Two devices sold this vehicle while offline. Choose the buyer:", conflictExplainDup: "These customers have the same phone. Choose the one to keep:",
-  unknownModel: "unknown model", notSubmitted: "not submitted", soldFor: "sold for", entered: "entered", eventsCount: "events",
+  unknownModel: "unknown model", notSubmitted: "not submitted", lastContact: "Last contact", kind: "Kind", soldFor: "sold for", entered: "entered", eventsCount: "events",
 }
 
 let lang: "zh" | "en" = localStorage.getItem("dealersync.lang") === "en" ? "en" : "zh"

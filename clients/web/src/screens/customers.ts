@@ -128,7 +128,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
   }
   kind.addEventListener("change", sync)
   const eventForm = h("form", { class: "form" },
-    field(t("record"), kind), direction, amount, vinSel,
+    field(t("kind"), kind), direction, amount, vinSel,
     field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
     field(t("note"), h("input", { name: "note", autocomplete: "off" })),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("record")))) as HTMLFormElement
@@ -173,11 +173,15 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
   })
 
   const events = [...c.events].sort((a, b) => b.at - a.at)
+  // The cars this customer has: reserved, sold or delivered to them.
+  const cars = Object.values(doc.vehicles).filter(v => v.soldTo === c.id || (v.status === "reserved" && v.reservedFor === c.id))
   return h("div", { class: "customer" },
     h("div", { class: "card-head" },
       h("div", { class: "big" }, c.name),
       h("div", {}, h("a", { href: `tel:${c.phone}` }, phoneText(c.phone)), " · ", label(c.source, "_s"),
-        c.modelOfInterest ? ` · ${c.modelOfInterest}` : "", c.mergedInto ? ` · ${t("merged")}` : "")),
+        c.modelOfInterest ? ` · ${c.modelOfInterest}` : "", c.mergedInto ? ` · ${t("merged")}` : ""),
+      events[0] ? h("div", { class: "row-sub" }, `${t("lastContact")} ${when(events[0].at)} · ${label(events[0].kind, events[0].kind === "referral" ? "_e" : "")}`) : null,
+      cars.map(v => h("div", { class: "car" }, h("span", { class: `pill ${v.status}` }, label(v.status, "_v")), " ", h("span", { class: "mono" }, v.vin), ` ${v.model}`))),
     field(t("status"), statusSel),
     h("h3", {}, t("record")), eventForm,
     h("h3", {}, t("sell")), sellForm,
