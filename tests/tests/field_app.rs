@@ -197,6 +197,33 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         json!([]),
         "resolved on the phones, resolved for the CLI"
     );
+    // What the phones wrote reaches the relay's reports: li.na's call and order this
+    // month (the KPIs count events by who recorded them; her customer was the one kept).
+    let kpi_url = format!("{}/api/reports/kpi", server.http_url());
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let row = loop {
+        let report: Value = client
+            .get(&kpi_url)
+            .bearer_auth(&cli_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let row = find_row(&report, "li.na");
+        if row.as_ref().is_some_and(|r| r["orders"] == 1) {
+            break row.unwrap();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the KPI report does not show li.na's order: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(row["calls"], 1, "{row}");
+
     // The phone's token is bound to its device: revoking the device cuts it off.
     let device = result["enrolmentB"]["device"].as_str().unwrap();
     let token = result["enrolmentB"]["token"].as_str().unwrap();
@@ -220,6 +247,18 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }
     server.kill().await.unwrap();
+}
+
+/// The first object in `v` (searched depth first) whose `consultant` is `who`.
+fn find_row(v: &Value, who: &str) -> Option<Value> {
+    match v {
+        Value::Object(m) if m.get("consultant").and_then(Value::as_str) == Some(who) => {
+            Some(v.clone())
+        }
+        Value::Object(m) => m.values().find_map(|x| find_row(x, who)),
+        Value::Array(a) => a.iter().find_map(|x| find_row(x, who)),
+        _ => None,
+    }
 }
 
 /// The relay embeds `clients/web/dist` as committed; it must be what the sources build.
