@@ -101,3 +101,72 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     }
     (res_headers, file.contents()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use axum::body::to_bytes;
+
+    use super::*;
+
+    async fn get(path: &str, gzip: bool) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let mut headers = HeaderMap::new();
+        if gzip {
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("br, gzip"),
+            );
+        }
+        let res = serve(path, &headers);
+        let (parts, body) = res.into_parts();
+        let bytes = to_bytes(body, usize::MAX).await.unwrap().to_vec();
+        (parts.status, parts.headers, bytes)
+    }
+
+    #[tokio::test]
+    async fn files_are_served_with_their_type_and_gzip_when_accepted() {
+        let index = DIST.get_file("index.html").unwrap().contents();
+        let (status, headers, body) = get("index.html", false).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+        assert_eq!(body, index);
+
+        let wasm = DIST
+            .get_dir("assets")
+            .unwrap()
+            .files()
+            .find(|f| f.path().extension().is_some_and(|e| e == "wasm"))
+            .unwrap();
+        let path = wasm.path().to_str().unwrap();
+        let (status, headers, body) = get(path, true).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "application/wasm");
+        assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+        assert!(
+            headers[header::CACHE_CONTROL]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert!(body.len() < wasm.contents().len() / 2, "compressed");
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_end(&mut plain)
+            .unwrap();
+        assert_eq!(plain, wasm.contents());
+    }
+
+    #[tokio::test]
+    async fn a_page_of_the_app_is_index_html_and_a_missing_asset_is_404() {
+        let (status, headers, _) = get("customers/42", false).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        let (status, _, _) = get("assets/nothing.js", false).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, headers, _) = get("sw.js", false).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers[header::CACHE_CONTROL], "no-cache");
+    }
+}
