@@ -889,3 +889,39 @@ fn conflict_vectors() {
         assert_eq!(value["conflicts"], v["conflicts"]);
     }
 }
+
+/// A consultant's own figures, as the KPI report counts them, on the document the day of
+/// `site-day.json` leaves: what the app's Today screen must show. With the period's
+/// range in ms and the ISO week of the day's first operation, so the app's CST
+/// calendar is checked too.
+#[test]
+fn figures_vectors() {
+    use dealersync_core::reports;
+    use dealersync_core::schema::Period;
+    let (_, net) = network();
+    let mut doc = initial_site(&net);
+    run_steps(&mut doc, &net, &schema_steps());
+    let site = SiteDocument::read(&doc).unwrap();
+    let day = schema_steps()[0]["now"].as_i64().unwrap();
+    let mut periods = Vec::new();
+    for key in ["2026-03", "2026-W09", "2026-02"] {
+        let period: Period = key.parse().unwrap();
+        let report = reports::kpis(&net, &[&site], period).unwrap();
+        let row = report.consultant("sr-1", "wang");
+        let (start, end) = period.range_millis();
+        let n = |f: fn(&reports::KpiRow) -> Option<i64>| row.and_then(f).unwrap_or(0);
+        periods.push(json!({
+            "period": key, "start": start, "end": end,
+            "visits": n(|r| r.visits), "calls": n(|r| r.calls),
+            "testDrives": n(|r| r.test_drives), "orders": n(|r| r.orders),
+            "units": n(|r| r.deliveries), "revenue": n(|r| r.revenue),
+        }));
+    }
+    check_vector(
+        "figures.json",
+        &json!({
+            "document": "site-day.json", "consultant": "wang", "at": day,
+            "monthOfAt": dealersync_core::time::month_key(day), "periods": periods,
+        }),
+    );
+}

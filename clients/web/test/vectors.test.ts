@@ -6,6 +6,7 @@ import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { test } from "node:test"
 import { detectConflicts } from "../src/domain/conflicts"
+import { isoWeek, monthKey, monthRange, ownFigures } from "../src/domain/figures"
 import { normalisePhone, phoneErrorMessage } from "../src/domain/phone"
 import * as schema from "../src/domain/schema"
 import { parseVin, vinErrorMessage } from "../src/domain/vin"
@@ -78,4 +79,23 @@ test("conflicts on the merged offline copies are core's, ids included, and the r
     assert.deepEqual(detectConflicts(doc), v.after[i].conflicts, `after ${step.op}`)
     assert.deepEqual(typedWalk(doc), v.after[i].document, `document after ${step.op}`)
   })
+})
+
+test("the Today screen's own figures are the KPI report's, on core's CST calendar", () => {
+  const v = vector("figures.json")
+  const day = vector(v.document)
+  const doc = runSteps(A.load(fromHex(day.initial)), day.network, day.steps as Step[])
+  const plain = JSON.parse(JSON.stringify(doc, (_k, x) => (typeof x === "bigint" ? Number(x) : x)))
+  assert.equal(monthKey(v.at), v.monthOfAt)
+  const week = isoWeek(v.at)
+  for (const p of v.periods) {
+    if (p.period.includes("W")) {
+      assert.equal(week.key, p.period)
+      assert.deepEqual(week.range, [p.start, p.end])
+    } else {
+      assert.deepEqual(monthRange(p.period), [p.start, p.end], p.period)
+    }
+    const { period, start, end, ...want } = p
+    assert.deepEqual(ownFigures(plain, v.consultant, [start, end]), want, period)
+  }
 })
