@@ -34,6 +34,9 @@ impl ApiState {
         uri: &axum::http::Uri,
     ) -> Result<SyncAuth, ApiError> {
         let (claims, place) = self.auth.authenticate(headers, uri)?;
+        if place == crate::auth::TokenPlace::Cookie {
+            crate::signin_routes::check_origin(headers)?;
+        }
         admit_site(&self.registry, &claims)?;
         Ok(SyncAuth {
             info: self.registry.conn_info(&claims),

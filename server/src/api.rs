@@ -75,7 +75,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/admin/sites/{id}/deactivate", post(deactivate_site))
         .route("/api/admin/tokens", get(list_tokens).post(issue_token))
         .route("/api/admin/revocations", post(revoke))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::signin_routes::router(state.clone()))
+        .merge(crate::web::router(state))
 }
 
 /// An API error: a status and a JSON body `{"error": message, "kind": kind}`.
@@ -211,8 +213,10 @@ where
         let auth = Arc::<Authenticator>::from_ref(state);
         let registry = Arc::<Registry>::from_ref(state);
         let (headers, uri) = (parts.headers.clone(), parts.uri.clone());
+        let method = parts.method.clone();
         blocking(move || {
-            let (claims, _place) = auth.authenticate(&headers, &uri)?;
+            let (claims, place) = auth.authenticate(&headers, &uri)?;
+            crate::signin_routes::check_same_origin(&method, &headers, place)?;
             admit_site(&registry, &claims)?;
             Ok(Caller(claims))
         })

@@ -662,10 +662,18 @@ pub enum TokenPlace {
     Subprotocol,
     /// The `?token=` query parameter.
     Query,
+    /// The browser session cookie ([`SESSION_COOKIE`]) set by `POST /api/sign-in`;
+    /// a request that changes something must then also come from this origin
+    /// (`crate::signin::check_same_origin`).
+    Cookie,
 }
 
+/// The name of the HttpOnly session cookie a browser gets from `POST /api/sign-in`.
+pub const SESSION_COOKIE: &str = "dealersync_session";
+
 /// Finds the token in a request: `Authorization: Bearer` first, then the
-/// `Sec-WebSocket-Protocol` entry `bearer.<jwt>`, then `?token=`. `Err(Missing)` when
+/// `Sec-WebSocket-Protocol` entry `bearer.<jwt>`, then `?token=`, then the session
+/// cookie. `Err(Missing)` when
 /// none carries one; a malformed `Authorization` header is an error rather than a
 /// silent fall-through to the query.
 pub fn token_from_request(
@@ -704,7 +712,22 @@ pub fn token_from_request(
             return Ok((t.trim().to_string(), TokenPlace::Query));
         }
     }
+    if let Some(token) = session_cookie(headers) {
+        return Ok((token, TokenPlace::Cookie));
+    }
     Err(AuthError::Missing)
+}
+
+/// The value of the [`SESSION_COOKIE`] in the request's `Cookie` headers, if any.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.trim().is_empty())
+        .map(|(_, value)| value.trim().to_string())
 }
 
 /// The URI as it may appear in logs: a `token` query parameter's value is replaced by

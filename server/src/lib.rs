@@ -18,6 +18,10 @@
 //! - [`peer_binding`]: peer and storage ids bound to users and devices.
 //! - [`site_rules`]: what site ids and names may be.
 //! - [`revocation`]: revocations as open connections see them (in memory, notified).
+//! - [`signin`], [`signin_routes`]: one-time sign-in codes exchanged for a browser
+//!   session or a device token.
+//! - [`web`]: the board and console pages, embedded in the binary.
+//! - [`web_app`]: the field app (clients/web) served at `/app/`, embedded in the binary.
 
 pub mod admission;
 pub mod api;
@@ -35,9 +39,13 @@ pub mod relay;
 pub mod reports_api;
 pub mod revocation;
 pub mod server;
+pub mod signin;
+pub mod signin_routes;
 pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod web;
+pub mod web_app;
 pub mod wire;
 pub mod ws;

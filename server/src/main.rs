@@ -1,6 +1,6 @@
 //! `dealersync-server`: the relay binary. `serve` runs it (every connection and API
 //! call needs a token; `--demo` seeds a demo network and prints a token per role);
-//! `token`, `revoke` and `site` administer the data directory; `doc create` adds a bare
+//! `token`, `sign-in-code`, `revoke` and `site` administer the data directory; `doc create` adds a bare
 //! document (admins only can sync it).
 
 use std::net::SocketAddr;
@@ -57,6 +57,14 @@ enum Command {
         token: TokenArgs,
         #[command(flatten)]
         auth: AuthArgs,
+    },
+    /// Issue a one-time sign-in code (and its link) for a person or a phone: the code
+    /// on the first line, the link on the second.
+    SignInCode {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        code: dealersync_server::signin::SignInCodeArgs,
     },
     /// Revoke one token (`--jti`) or every token of a device (`--device`).
     Revoke {
@@ -295,6 +303,17 @@ fn main() -> anyhow::Result<()> {
         Command::Token { dir, token, auth } => {
             let jwt = token.run(&dir.data_dir, auth.config()?)?;
             println!("{jwt}");
+            Ok(())
+        }
+        Command::SignInCode { dir, code } => {
+            let (issued, url) = code.run(&dir.data_dir)?;
+            println!("{}\n{url}", issued.code);
+            eprintln!(
+                "good once, until {} (UTC)",
+                chrono::DateTime::from_timestamp(issued.expires_at as i64, 0)
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                    .unwrap_or_default()
+            );
             Ok(())
         }
         Command::Revoke { dir, revoke } => {

@@ -321,6 +321,7 @@ impl Registry {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::signin::SCHEMA)?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT version FROM schema_versions WHERE component = 'registry'",

@@ -219,6 +219,7 @@ pub async fn serve_with(
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .with_state(state)
+        .merge(crate::web_app::router())
         .merge(extensions.routes);
     let gate = listener::gate_for(&options.connections);
     let tls = match &options.tls {

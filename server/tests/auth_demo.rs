@@ -210,6 +210,35 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         "{banner}"
     );
     assert!(banner.contains(&summary.tokens[3].token));
+    // Each demo user has a sign-in link for the board; the code is good once.
+    let manager = &summary.tokens[1];
+    assert!(
+        banner.contains(&format!(
+            "http://127.0.0.1:3030/signin?code={}",
+            manager.sign_in_code
+        )),
+        "{banner}"
+    );
+    let session = dealersync_server::signin::exchange(
+        &auth,
+        &registry,
+        &manager.sign_in_code,
+        &dealersync_server::signin::Exchange::Browser,
+    )
+    .unwrap();
+    assert_eq!(
+        (session.claims.sub.as_str(), session.claims.role),
+        ("sun.hao", Role::Manager)
+    );
+    assert!(
+        dealersync_server::signin::exchange(
+            &auth,
+            &registry,
+            &manager.sign_in_code,
+            &dealersync_server::signin::Exchange::Browser,
+        )
+        .is_err()
+    );
 
     assert!(matches!(
         seed_demo(&registry, &docs, &auth, now),

@@ -155,17 +155,35 @@ pub fn js_dir() -> PathBuf {
 /// when it fails.
 pub fn ensure_npm() -> Result<()> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| install_npm().map_err(|e| e.to_string()))
+    ensure_npm_once(&DONE, &js_dir())
+}
+
+/// The field app's npm project (`clients/web`): its domain module, build and the
+/// browser driver (playwright-core) of the end-to-end test.
+pub fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("clients")
+        .join("web")
+}
+
+/// [`ensure_npm`] for the field app's project, [`web_dir`].
+pub fn ensure_web_npm() -> Result<()> {
+    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
+    ensure_npm_once(&DONE, &web_dir())
+}
+
+fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()> {
+    done.get_or_init(|| install_npm(dir).map_err(|e| e.to_string()))
         .clone()
         .map_err(|msg| HarnessError::NpmInstall {
-            dir: js_dir().display().to_string(),
+            dir: dir.display().to_string(),
             status: "earlier attempt in this process".into(),
             output: msg,
         })
 }
 
-fn install_npm() -> Result<()> {
-    let dir = js_dir();
+fn install_npm(dir: &Path) -> Result<()> {
     check_tool("node", &["--version"])?;
     check_tool("npm", &["--version"])?;
 
@@ -179,10 +197,10 @@ fn install_npm() -> Result<()> {
     // edit to either makes the install stale.
     let wanted = {
         let mut s = fs::read_to_string(dir.join("package.json"))
-            .map_err(io_err("read tests/js/package.json"))?;
+            .map_err(io_err(format!("read {}/package.json", dir.display())))?;
         s.push_str(
             &fs::read_to_string(dir.join("package-lock.json"))
-                .map_err(io_err("read tests/js/package-lock.json"))?,
+                .map_err(io_err(format!("read {}/package-lock.json", dir.display())))?,
         );
         s
     };
@@ -193,7 +211,7 @@ fn install_npm() -> Result<()> {
 
     let out = std::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .map_err(io_err("run npm ci"))?;
@@ -287,6 +305,7 @@ pub struct ServerProcess {
     starts: u32,
     /// The CA that signed the server's certificate, when it serves TLS.
     tls_ca: Option<PathBuf>,
+    start_deadline: Duration,
 }
 
 impl ServerProcess {
@@ -297,7 +316,13 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with extra arguments after `serve`.
     pub async fn start_with_args(extra_args: &[&str]) -> Result<Self> {
-        Self::start_inner(extra_args, None).await
+        Self::start_inner(extra_args, None, SERVER_START_DEADLINE).await
+    }
+
+    /// `serve --demo`: seeds the demo network before it answers, which takes a debug
+    /// build on a busy machine well over the usual start deadline.
+    pub async fn start_demo() -> Result<Self> {
+        Self::start_inner(&["--demo"], None, Duration::from_secs(300)).await
     }
 
     /// A server serving TLS with `cert` and `key` (`--tls-cert`, `--tls-key`), whose
@@ -305,10 +330,14 @@ impl ServerProcess {
     pub async fn start_tls(cert: &Path, key: &Path, ca: &Path) -> Result<Self> {
         let (cert, key) = (cert.display().to_string(), key.display().to_string());
         let args = ["--tls-cert", cert.as_str(), "--tls-key", key.as_str()];
-        Self::start_inner(&args, Some(ca.to_path_buf())).await
+        Self::start_inner(&args, Some(ca.to_path_buf()), SERVER_START_DEADLINE).await
     }
 
-    async fn start_inner(extra_args: &[&str], tls_ca: Option<PathBuf>) -> Result<Self> {
+    async fn start_inner(
+        extra_args: &[&str],
+        tls_ca: Option<PathBuf>,
+        start_deadline: Duration,
+    ) -> Result<Self> {
         let bin = server_binary()?;
         let root = tempfile::Builder::new()
             .prefix("dealersync-test-")
@@ -323,6 +352,7 @@ impl ServerProcess {
             child: None,
             starts: 0,
             tls_ca,
+            start_deadline,
         };
         // The free port can be taken by another test between our probe and the
         // server's bind; then it exits at once, and a fresh port is worth a retry.
@@ -444,7 +474,7 @@ impl ServerProcess {
             .spawn()
             .map_err(io_err(format!("spawn {}", self.bin.display())))?;
         self.child = Some(child);
-        self.wait_healthy(SERVER_START_DEADLINE).await
+        self.wait_healthy(self.start_deadline).await
     }
 
     /// Polls GET /healthz until it answers 200, the process exits, or the deadline.

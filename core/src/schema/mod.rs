@@ -20,6 +20,7 @@ mod enums;
 mod network;
 mod period;
 mod site;
+mod typed_json;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
@@ -34,6 +35,7 @@ pub use site::{
     Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,
     SiteHeader, Target, Vehicle, WalkIn,
 };
+pub use typed_json::typed_json;
 
 use autosurgeon::{HydrateError, ReadDoc};
 

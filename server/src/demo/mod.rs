@@ -31,9 +31,14 @@ use rand::{Rng as _, SeedableRng as _};
 use crate::api::{AdminError, issue_recorded};
 use crate::auth::{Authenticator, TokenRequest};
 use crate::registry::{DocumentWriter, Registry, RegistryError};
+use crate::signin::{CodeRequest, SignInError};
 
 use catalogue::SITES;
 use generate::{seed_network, seed_site};
+
+/// How long the sign-in codes printed by `serve --demo` stay good: a day, so that
+/// the person who started the demo has time to open the links.
+pub const DEMO_CODE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 /// Lifetime of the demo tokens.
 pub const DEMO_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
@@ -56,6 +61,15 @@ pub enum DemoError {
     /// Issuing a demo token failed.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// Issuing a demo sign-in code failed.
+    #[error(transparent)]
+    SignIn(Box<SignInError>),
+}
+
+impl From<SignInError> for DemoError {
+    fn from(e: SignInError) -> Self {
+        DemoError::SignIn(Box::new(e))
+    }
 }
 
 impl From<DomainError> for DemoError {
@@ -75,6 +89,8 @@ pub struct DemoToken {
     pub site: String,
     /// The JWT.
     pub token: String,
+    /// A one-time sign-in code for the same user, for the board in a browser.
+    pub sign_in_code: String,
 }
 
 /// What was seeded, and what to tell the person who started the demo.
@@ -122,6 +138,25 @@ impl DemoSummary {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
+            "Sales board and console in a browser (each link signs in once, good for 24 h):"
+        );
+        for t in &self.tokens {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<10} {}",
+                t.role.as_str(),
+                t.sub,
+                crate::signin_routes::sign_in_url(base, &t.sign_in_code)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  More codes: dealersync-server sign-in-code --data-dir <dir> --user sun.hao --role manager --site dc-north"
+        );
+        let _ = writeln!(out, "  Board: {base}/board   Console: {base}/console");
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
             "Sync (automerge-repo WebSocket): {ws}/sync?token=<token>"
         );
         let _ = writeln!(
@@ -130,6 +165,14 @@ impl DemoSummary {
         );
         let _ = writeln!(out, "Network document:    {base}/api/network");
         let _ = writeln!(out, "Health and metrics:  {base}/healthz  {base}/metrics");
+        // The field app enrols from a link carrying the token (docs/field-app.md).
+        if let Some(t) = self.tokens.iter().find(|t| t.role == Role::Consultant) {
+            let _ = writeln!(
+                out,
+                "Field app (phone):   {base}/app/#token={} (as {})",
+                t.token, t.sub
+            );
+        }
         out
     }
 }
@@ -253,11 +296,23 @@ pub fn demo_tokens(registry: &Registry, auth: &Authenticator) -> Result<Vec<Demo
                 ttl: DEMO_TOKEN_TTL,
             },
         )?;
+        let code = registry.create_sign_in_code(
+            &CodeRequest {
+                sub: sub.into(),
+                role,
+                site: site.into(),
+                device: None,
+                session_ttl: None,
+                lifetime: DEMO_CODE_LIFETIME,
+            },
+            "demo",
+        )?;
         tokens.push(DemoToken {
             role,
             sub: sub.into(),
             site: site.into(),
             token: issued.token,
+            sign_in_code: code.code,
         });
     }
     Ok(tokens)

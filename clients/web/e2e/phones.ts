@@ -1,0 +1,259 @@
+// Two phones against the real relay, in headless Chromium (playwright-core): driven by
+// tests/tests/field_app.rs, which starts the relay and checks the result with the CLI.
+//
+//   node --import tsx e2e/phones.ts '{"base":"http://127.0.0.1:PORT","a":{...},"b":{...},"dir":"...","shots":"..."}'
+//
+// a / b: {"token": "..."} or {"code": "..."} (a one-time sign-in code). Prints one JSON
+// line with what happened (the VIN, customer ids, conflict ids) for the Rust side.
+// Every wait has a deadline and says what it waited for.
+
+import { mkdirSync } from "node:fs"
+import { join } from "node:path"
+import { chromium, type BrowserContext, type Page } from "playwright-core"
+
+const config = JSON.parse(process.argv[2])
+const base: string = config.base
+const shots: string = config.shots
+const DEADLINE = 60_000
+mkdirSync(shots, { recursive: true })
+const log = (...a: unknown[]) => process.stderr.write(`[phones] ${a.map(x => (typeof x === "string" ? x : JSON.stringify(x))).join(" ")}\n`)
+
+async function phone(name: string, offline = false): Promise<{ ctx: BrowserContext; page: Page }> {
+  const ctx = await chromium.launchPersistentContext(join(config.dir, name), {
+    executablePath: config.chromium ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+    viewport: { width: 390, height: 844 },
+    deviceScaleFactor: 1,
+    isMobile: true,
+    hasTouch: true,
+    locale: "zh-CN",
+    timezoneId: "Asia/Shanghai",
+    offline,
+  })
+  const page = ctx.pages()[0] ?? (await ctx.newPage())
+  page.on("pageerror", e => log(name, "page error:", e.message))
+  // (Failed socket attempts while offline are expected; their URL carries the token.)
+  page.on("console", m => m.type() === "error" && !m.text().includes("WebSocket connection") && log(name, "console:", m.text()))
+  return { ctx, page }
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = DEADLINE): Promise<T> {
+  const end = Date.now() + ms
+  let last: unknown
+  while (Date.now() < end) {
+    try {
+      const v = await f()
+      if (v !== undefined && v !== false) return v as T
+    } catch (e) {
+      last = e
+    }
+    await new Promise(r => setTimeout(r, 150))
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${last}` : ""}`)
+}
+
+type Status = { online: boolean; unacked: number; conflicts: number }
+async function status(page: Page): Promise<Status | undefined> {
+  return page.evaluate(() => {
+    const h = document.querySelector("header.status[data-online]") as HTMLElement | null
+    if (!h) return undefined
+    return { online: h.dataset.online === "true", unacked: Number(h.dataset.unacked), conflicts: Number(h.dataset.conflicts) }
+  })
+}
+async function waitStatus(name: string, page: Page, want: Partial<Status> & { unackedAbove?: number }) {
+  return until(`${name} status ${JSON.stringify(want)}`, async () => {
+    const s = await status(page)
+    if (!s) return undefined
+    if (want.online !== undefined && s.online !== want.online) return undefined
+    if (want.unacked !== undefined && s.unacked !== want.unacked) return undefined
+    if (want.unackedAbove !== undefined && !(s.unacked > want.unackedAbove)) return undefined
+    if (want.conflicts !== undefined && s.conflicts !== want.conflicts) return undefined
+    return s
+  })
+}
+
+const ready = (page: Page) => page.waitForSelector("body[data-ready]", { state: "attached", timeout: DEADLINE })
+const hook = <T>(page: Page, f: string, ...args: unknown[]) =>
+  page.evaluate(([f, args]) => (window as any).dealersync[f as string](...(args as unknown[])), [f, args] as const) as Promise<T>
+const shot = (page: Page, name: string) => page.screenshot({ path: join(shots, `${name}.png`) })
+
+/** Enrols through the enrolment screen: the code typed, or (admin) the token pasted. */
+async function enrolByHand(page: Page, cred: { code?: string; token?: string }, shotName?: string) {
+  await page.goto(`${base}/app/`)
+  await page.waitForSelector("form.enrol", { timeout: DEADLINE })
+  if (cred.code) await page.fill("form.enrol input[name=code]", cred.code)
+  else {
+    await page.click("form.enrol summary")
+    await page.fill("form.enrol textarea[name=token]", cred.token!)
+  }
+  if (shotName) await shot(page, shotName)
+  await page.click("form.enrol button[type=submit]")
+  await ready(page)
+}
+
+/** Enrols through a link carrying the code or token (what a QR code opens). */
+async function enrolByLink(page: Page, cred: { code?: string; token?: string }) {
+  const frag = cred.code ? `code=${encodeURIComponent(cred.code)}` : `token=${encodeURIComponent(cred.token!)}`
+  await page.goto(`${base}/app/#${frag}`)
+  await ready(page)
+}
+
+async function tab(page: Page, name: string) {
+  await page.click(`nav.tabs [data-tab=${name}]`)
+  await page.waitForSelector(`main[data-screen=${name}]`, { timeout: DEADLINE })
+}
+
+/** Adds a customer from the Customers screen; returns its id (the card stays open). */
+async function addCustomer(page: Page, origin: string, name: string, phoneNumber: string): Promise<string> {
+  const before = new Set(await hook<string[]>(page, "customers"))
+  await tab(page, "customers")
+  await page.click(`.chips [data-origin=${origin}]`)
+  await page.fill(".sheet input[name=name]", name)
+  await page.fill(".sheet input[name=phone]", phoneNumber)
+  await page.click(".sheet form button[type=submit]")
+  const id = await until(`customer ${name} saved`, async () => (await hook<string[]>(page, "customers")).find(c => !before.has(c)))
+  await page.waitForSelector(".sheet .customer", { timeout: DEADLINE })
+  return id
+}
+
+async function closeSheets(page: Page) {
+  while ((await page.locator(".sheet-head button").count()) > 0) await page.locator(".sheet-head button").last().click()
+}
+
+/** Sells `vin` to the customer whose card is open, checking the VIN field first. */
+async function sellFromCard(page: Page, vin: string, customer: string) {
+  const form = page.locator(".sheet form", { has: page.locator("input[name=vin]") })
+  // A mistyped VIN is refused as core refuses it (check digit), before anything is written.
+  const typo = vin.slice(0, 16) + (vin[16] === "1" ? "2" : "1")
+  await form.locator("input[name=vin]").fill(typo)
+  await form.locator("button[type=submit]").click()
+  await until("the typo refused", async () => ((await form.locator(".hint.bad").textContent()) ?? "").includes("✗"))
+  await form.locator("input[name=vin]").fill(vin.toLowerCase())
+  await form.locator("button[type=submit]").click()
+  await until(`${vin} sold to ${customer}`, async () => (await hook<any>(page, "vehicle", vin))?.soldTo === customer)
+}
+
+const browsers: BrowserContext[] = []
+const pages: Page[] = []
+try {
+  let { ctx: ctxA, page: a } = await phone("phone-a")
+  const { ctx: ctxB, page: b } = await phone("phone-b")
+  browsers.push(ctxA, ctxB)
+  pages.push(a, b)
+
+  // Enrol: A types its code (or token) on the enrolment screen, B opens a link.
+  await enrolByHand(a, config.a, "01-enrol")
+  await enrolByLink(b, config.b)
+  for (const [n, p] of [["a", a], ["b", b]] as const) {
+    await waitStatus(n, p, { online: true, unacked: 0 })
+    await until(`${n}'s service worker controls the page`, () => p.evaluate(() => navigator.serviceWorker.controller !== null))
+  }
+  await shot(a, "02-today")
+  const vin = (await hook<string[]>(a, "inStock"))[0]
+  if (!vin) throw new Error("the showroom has no vehicle in stock")
+  log("selling", vin)
+
+  // Both lose the network, and reload the app with none: the service worker serves it.
+  for (const [n, ctx, p] of [["a", ctxA, a], ["b", ctxB, b]] as const) {
+    await ctx.setOffline(true)
+    await waitStatus(n, p, { online: false })
+    await p.reload()
+    await ready(p)
+    await waitStatus(n, p, { online: false, unacked: 0 })
+  }
+  await shot(b, "03-offline-after-reload")
+
+  // Offline, each enters a customer (the same person: one phone, typed differently) and
+  // sells them the same car.
+  const custA = await addCustomer(a, "walk_in", "张伟", "13800001111")
+  await sellFromCard(a, vin, custA)
+  await shot(a, "04-customer-card-sold")
+  await closeSheets(a)
+  const custB = await addCustomer(b, "call_in", "张伟", "138 0000 1111")
+  await sellFromCard(b, vin, custB)
+  await closeSheets(b)
+  // A walk-in who gives no phone still counts as a visit.
+  await tab(a, "customers")
+  await a.click(".chips [data-origin=walk_in]")
+  await a.check(".sheet input[name=nophone]")
+  await a.fill(".sheet input[name=party]", "2")
+  await a.click(".sheet form button[type=submit]")
+  await a.waitForSelector(".sheet", { state: "detached", timeout: DEADLINE })
+  const offlineA = await waitStatus("a", a, { online: false, unackedAbove: 0 })
+  const offlineB = await waitStatus("b", b, { online: false, unackedAbove: 0 })
+  await shot(a, "05-customers-offline-unacked")
+
+  // Back online: both converge and both list the double sale (and the duplicate).
+  await ctxA.setOffline(false)
+  await ctxB.setOffline(false)
+  await waitStatus("a", a, { online: true, unacked: 0, conflicts: 2 })
+  await waitStatus("b", b, { online: true, unacked: 0, conflicts: 2 })
+  const heads = await until("both phones hold the same changes", async () => {
+    const [ha, hb] = [await hook<string[]>(a, "heads"), await hook<string[]>(b, "heads")]
+    return JSON.stringify([...ha].sort()) === JSON.stringify([...hb].sort()) && ha
+  })
+  const conflictsA = await hook<string[]>(a, "conflicts")
+  const conflictsB = await hook<string[]>(b, "conflicts")
+  if (JSON.stringify(conflictsA) !== JSON.stringify(conflictsB)) throw new Error(`phones list different conflicts: ${conflictsA} / ${conflictsB}`)
+  await tab(a, "conflicts")
+  await shot(a, "06-conflicts")
+
+  // A gives the car to B's customer; the double sale clears on both.
+  await a.click(`[data-conflict^=double_booking] button[data-customer="${custB}"]`)
+  await waitStatus("a", a, { conflicts: 1, unacked: 0 })
+  await waitStatus("b", b, { conflicts: 1 })
+  // B keeps the record of the person entered twice that bought the car; that clears
+  // on both too.
+  await tab(b, "conflicts")
+  await b.click(`[data-conflict^=duplicate_customer] button[data-keep="${custB}"]`)
+  await waitStatus("b", b, { conflicts: 0, unacked: 0 })
+  await waitStatus("a", a, { conflicts: 0 })
+  await shot(b, "07-conflicts-resolved")
+  const sold = await hook<any>(b, "vehicle", vin)
+  if (sold?.soldTo !== custB || sold?.status !== "sold") throw new Error(`after the resolution the car is ${JSON.stringify(sold)}`)
+
+  // Data survives: A enters a customer offline, closes the app, reopens it offline.
+  await ctxA.setOffline(true)
+  await waitStatus("a", a, { online: false })
+  const later = await addCustomer(a, "roadshow", "王芳", "13912340000")
+  await closeSheets(a)
+  await waitStatus("a", a, { unackedAbove: 0 })
+  await ctxA.close()
+  ;({ ctx: ctxA, page: a } = await phone("phone-a", true))
+  browsers[0] = ctxA
+  pages[0] = a
+  await a.goto(`${base}/app/`)
+  await ready(a)
+  const kept = await hook<string[]>(a, "customers")
+  if (!kept.includes(later)) throw new Error("the customer entered offline is gone after reopening")
+  const reopened = await waitStatus("a", a, { online: false, unackedAbove: 0 })
+  await tab(a, "customers")
+  await a.fill("main input[type=search]", "王芳")
+  await shot(a, "08-reopened-offline")
+  await ctxA.setOffline(false)
+  await waitStatus("a", a, { online: true, unacked: 0 })
+  await until("B receives the customer entered offline", async () => (await hook<string[]>(b, "customers")).includes(later))
+
+  for (const s of ["today", "stock", "forecast"]) {
+    await tab(b, s)
+    await shot(b, `09-${s}`)
+  }
+  await tab(b, "customers")
+  await b.click(`main [data-customer="${custB}"]`)
+  await shot(b, "10-customer-card")
+  await closeSheets(b)
+  await b.click("header.status .lang")
+  await tab(b, "today")
+  await shot(b, "11-today-english")
+
+  const enrolmentB = await b.evaluate(() => JSON.parse(localStorage.getItem("dealersync.enrolment") ?? "null"))
+  process.stdout.write(
+    JSON.stringify({ ok: true, enrolmentB: { device: enrolmentB?.device, token: enrolmentB?.token }, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
+  )
+} catch (e) {
+  log("failed:", (e as Error).stack ?? String(e))
+  for (const [i, p] of pages.entries()) await shot(p, `failed-${"ab"[i]}`).catch(() => {})
+  process.exitCode = 1
+} finally {
+  for (const c of browsers) await c.close().catch(() => {})
+}

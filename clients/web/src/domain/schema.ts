@@ -1,0 +1,166 @@
+// The site and network documents as docs/schema.md describes them, and the lifecycle
+// rules of core/src/domain (core/vectors/lifecycle.json keeps them equal).
+
+export const CUSTOMER_SOURCES = ["walk_in", "phone", "roadshow", "referral", "web", "event"] as const
+export const CUSTOMER_STATUSES = ["lead", "test_drive", "negotiating", "ordered", "delivered", "lost"] as const
+export const EVENT_KINDS = [
+  "visit", "call", "test_drive", "quote", "order", "order_change", "discount_request",
+  "discount_approved", "discount_refused", "delivery", "insurance", "loan", "plates",
+  "trade_in", "financing", "accessories", "follow_up", "complaint", "referral", "survey",
+] as const
+export const CALL_DIRECTIONS = ["inbound", "outbound"] as const
+export const VEHICLE_STATUSES = [
+  "ordered", "in_transit", "in_stock", "reserved", "sold", "delivered", "transferred_out",
+] as const
+export const SITE_KINDS = ["head_office", "distribution_centre", "agent", "showroom", "roadshow"] as const
+
+export type CustomerSource = (typeof CUSTOMER_SOURCES)[number]
+export type CustomerStatus = (typeof CUSTOMER_STATUSES)[number]
+export type EventKind = (typeof EVENT_KINDS)[number]
+export type CallDirection = (typeof CALL_DIRECTIONS)[number]
+export type VehicleStatus = (typeof VEHICLE_STATUSES)[number]
+
+/** How far in the future an event's time may be (core's CLOCK_SKEW_MS). */
+export const CLOCK_SKEW_MS = 5 * 60_000
+/** The largest walk-in party recorded as one batch. */
+export const MAX_PARTY_SIZE = 50
+
+/** Plain (read) shapes: scalar strings read as strings. */
+export interface CustomerEvent {
+  kind: EventKind
+  at: number
+  by: string
+  note: string | null
+  amount: number | null
+  vin: string | null
+  score: number | null
+  direction?: CallDirection
+}
+export interface Customer {
+  id: string
+  name: string
+  phone: string
+  source: CustomerSource
+  modelOfInterest: string | null
+  consultant: string | null
+  status: CustomerStatus
+  createdAt: number
+  events: CustomerEvent[]
+  mergedInto?: string | null
+}
+export interface Vehicle {
+  vin: string
+  model: string
+  trim: string
+  colour: string
+  cost: number
+  listPrice: number
+  status: VehicleStatus
+  eta: number | null
+  arrivedAt: number | null
+  reservedFor: string | null
+  soldTo: string | null
+  consultant: string | null
+  transferFrom: string | null
+  transferTo: string | null
+  updatedAt: number
+  discountApprovedBy?: string
+  discountApprovedAt?: number
+}
+export interface WalkIn {
+  id: string
+  at: number
+  by: string
+  partySize: number
+  modelOfInterest: string | null
+  note: string | null
+}
+export interface ForecastEntry {
+  quantity: number
+  by: string
+  at: number
+  adjusted?: { quantity: number; by: string; at: number }
+}
+export interface Target {
+  units: number
+  revenue: number
+  visits: number | null
+  calls: number | null
+  testDrives: number | null
+}
+export interface SiteHeader {
+  id: string
+  name: string
+  kind: string
+  parent: string | null
+  channel?: string
+}
+export interface SiteDoc {
+  schemaVersion: number
+  site: SiteHeader
+  customers: Record<string, Customer>
+  vehicles: Record<string, Vehicle>
+  parts: Record<string, unknown>
+  forecasts: Record<string, Record<string, ForecastEntry>>
+  targets: Record<string, Record<string, Target>>
+  walkIns?: Record<string, WalkIn>
+}
+export interface VehicleModel {
+  code: string
+  name: string
+  trims: string[]
+  cost: number
+  listPrice: number
+}
+/** The parts of the network document the app reads. */
+export interface NetworkDoc {
+  schemaVersion?: number
+  sites?: Record<string, SiteHeader>
+  models: Record<string, VehicleModel>
+  targets?: Record<string, Record<string, Target>>
+  discountLimits?: Record<string, number>
+  forecastDeadlineDay?: number
+}
+
+const RANK: Record<CustomerStatus, number> = {
+  lead: 0, test_drive: 1, negotiating: 2, ordered: 3, delivered: 4, lost: 99,
+}
+
+/** Whether the sales funnel allows a customer to move from `from` to `to`. */
+export function customerTransitionAllowed(from: CustomerStatus, to: CustomerStatus): boolean {
+  if (from === "lost") return to === "lead"
+  if (to === "lost") return true
+  if (to === "delivered") return from === "ordered"
+  return RANK[to] > RANK[from]
+}
+
+const VEHICLE_MOVES = new Set([
+  "ordered>in_transit", "ordered>in_stock", "in_transit>in_stock", "in_stock>reserved",
+  "reserved>sold", "sold>delivered", "reserved>in_stock", "in_stock>transferred_out",
+])
+
+/** Whether a vehicle may move from `from` to `to`. */
+export function vehicleTransitionAllowed(from: VehicleStatus, to: VehicleStatus): boolean {
+  return VEHICLE_MOVES.has(`${from}>${to}`)
+}
+
+/** A lifecycle step at a site, as core's `VehicleAction`. */
+export type VehicleAction = "ship" | "arrive" | "reserve" | "release" | "sell" | "deliver"
+
+/** The status a step starts from (arrive: also from ordered) and the one it ends in. */
+export const VEHICLE_ACTIONS: Record<VehicleAction, { from: VehicleStatus[]; to: VehicleStatus }> = {
+  ship: { from: ["ordered"], to: "in_transit" },
+  arrive: { from: ["ordered", "in_transit"], to: "in_stock" },
+  reserve: { from: ["in_stock"], to: "reserved" },
+  release: { from: ["reserved"], to: "in_stock" },
+  sell: { from: ["reserved"], to: "sold" },
+  deliver: { from: ["sold"], to: "delivered" },
+}
+
+/** A month key `YYYY-MM` (months 01-12), or null. */
+export function parseMonth(input: string): string | null {
+  const m = /^(\d{4})-(\d{2})$/.exec(input.trim())
+  if (!m) return null
+  const month = Number(m[2])
+  return month >= 1 && month <= 12 ? `${m[1]}-${m[2]}` : null
+}

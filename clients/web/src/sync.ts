@@ -1,0 +1,151 @@
+// The app's automerge-repo: IndexedDB storage, the stock WebSocket client adapter to
+// the relay's /sync, and what the status bar shows: online or not, the last message
+// from the relay, and the changes the relay has not acknowledged yet.
+//
+// Acknowledged = the relay has sent a sync message whose heads include the change. The
+// relay sends its heads only once a change is durable (docs/protocol.md, "Durable
+// before acknowledged"), so a change counted here as acknowledged survives a relay
+// crash. The relay's last heads are kept in localStorage, so the count is right after a
+// reload with no network too.
+
+import * as A from "@automerge/automerge/slim"
+import { DocHandle, Repo, cbor, type AutomergeUrl } from "@automerge/automerge-repo/slim"
+import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
+import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
+import type { Enrolment } from "./enrol"
+
+/** What the status bar shows. */
+export interface SyncStatus {
+  online: boolean
+  lastSync: number | null
+  unacked: number
+  error: string | null
+}
+
+const HEADS_KEY = "dealersync.serverHeads"
+const LAST_SYNC_KEY = "dealersync.lastSync"
+
+function loadHeads(): Record<string, string[]> {
+  try {
+    return JSON.parse(localStorage.getItem(HEADS_KEY) ?? "{}")
+  } catch {
+    return {}
+  }
+}
+
+/** The adapter, watching the relay's sync messages for its heads and `error` frames. */
+class WatchedAdapter extends WebSocketClientAdapter {
+  onServerHeads: (documentId: string, heads: string[]) => void = () => {}
+  onError: (message: string) => void = () => {}
+  onOpenClose: () => void = () => {}
+
+  receiveMessage(bytes: Uint8Array) {
+    try {
+      const msg = cbor.decode(new Uint8Array(bytes)) as Record<string, unknown>
+      if (msg?.type === "sync" && msg.data && typeof msg.documentId === "string") {
+        const decoded = A.decodeSyncMessage(new Uint8Array(msg.data as Uint8Array))
+        this.onServerHeads(msg.documentId, decoded.heads)
+      }
+      if (msg?.type === "error") this.onError(String(msg.message))
+    } catch {
+      // Not ours to judge: the stock adapter below reports malformed frames.
+    }
+    super.receiveMessage(bytes)
+  }
+
+  connect(peerId: never, peerMetadata?: never) {
+    super.connect(peerId, peerMetadata)
+    this.socket?.addEventListener("open", () => this.onOpenClose())
+    this.socket?.addEventListener("close", () => this.onOpenClose())
+  }
+}
+
+/** The repo, the two documents, and the sync status. */
+export class Sync {
+  readonly repo: Repo
+  private adapter: WatchedAdapter
+  private serverHeads = loadHeads()
+  private listeners = new Set<() => void>()
+  private handles = new Map<string, DocHandle<unknown>>()
+  lastError: string | null = null
+
+  constructor(readonly enrolment: Enrolment) {
+    const url = new URL("/sync", location.href)
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:"
+    url.searchParams.set("token", enrolment.token)
+    this.adapter = new WatchedAdapter(url.toString(), 3000)
+    this.adapter.onServerHeads = (id, heads) => {
+      this.serverHeads[id] = heads
+      localStorage.setItem(HEADS_KEY, JSON.stringify(this.serverHeads))
+      localStorage.setItem(LAST_SYNC_KEY, String(Date.now()))
+      this.notify()
+    }
+    this.adapter.onError = m => {
+      this.lastError = m
+      this.notify()
+    }
+    this.adapter.onOpenClose = () => this.notify()
+    this.repo = new Repo({
+      storage: new IndexedDBStorageAdapter("dealersync"),
+      network: [this.adapter],
+      sharePolicy: async () => true,
+    })
+    // A phone that loses its network says so; the socket would otherwise wait for a
+    // keepalive to notice. It reconnects as soon as the network is back.
+    addEventListener("offline", () => {
+      this.adapter.disconnect()
+      this.notify()
+    })
+    addEventListener("online", () => {
+      if (this.adapter.socket?.readyState !== WebSocket.OPEN) this.adapter.connect(this.repo.peerId as never, this.adapter.peerMetadata as never)
+      this.notify()
+    })
+    if (!navigator.onLine) queueMicrotask(() => this.adapter.disconnect())
+  }
+
+  /** A document by its bare id, from IndexedDB or the relay. */
+  async open<T>(documentId: string): Promise<DocHandle<T>> {
+    const handle = await this.repo.find<T>(`automerge:${documentId}` as AutomergeUrl)
+    handle.on("change", () => this.notify())
+    this.handles.set(documentId, handle as DocHandle<unknown>)
+    return handle
+  }
+
+  /** Calls `f` whenever a document or the status changes. */
+  subscribe(f: () => void): () => void {
+    this.listeners.add(f)
+    return () => this.listeners.delete(f)
+  }
+
+  private notify() {
+    for (const f of this.listeners) f()
+  }
+
+  /** Saves pending changes to IndexedDB now (before a tab is closed). */
+  flush(): Promise<void> {
+    return this.repo.flush()
+  }
+
+  /** Online, last sync, unacknowledged changes. */
+  status(): SyncStatus {
+    let unacked = 0
+    for (const [id, handle] of this.handles) {
+      const doc = handle.doc()
+      if (!doc) continue
+      // Changes here that are not behind the relay's last heads (those of its heads this
+      // device does not have yet are left out: they are the relay's, not ours).
+      const d = doc as A.Doc<unknown>
+      const known = (this.serverHeads[id] ?? []).filter(h => A.hasHeads(d, [h]))
+      unacked += A.getChangesMetaSince(d, known).length
+    }
+    const last = localStorage.getItem(LAST_SYNC_KEY)
+    return {
+      // The socket open and the relay answered (the adapter's own "ready" also turns true
+      // when the first attempt gives up, so it does not say online).
+      online: navigator.onLine && this.adapter.socket?.readyState === WebSocket.OPEN && this.adapter.remotePeerId !== undefined,
+      lastSync: last ? Number(last) : null,
+      unacked,
+      error: this.lastError,
+    }
+  }
+}

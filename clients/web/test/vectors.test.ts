@@ -1,0 +1,101 @@
+// The app's domain module against core's conformance vectors (core/vectors/).
+
+import "@automerge/automerge" // initialises the wasm in node; the app uses the slim build
+import * as A from "@automerge/automerge/slim"
+import assert from "node:assert/strict"
+import { readFileSync } from "node:fs"
+import { test } from "node:test"
+import { detectConflicts } from "../src/domain/conflicts"
+import { isoWeek, monthKey, monthRange, ownFigures } from "../src/domain/figures"
+import { normalisePhone, phoneErrorMessage } from "../src/domain/phone"
+import * as schema from "../src/domain/schema"
+import { parseVin, vinErrorMessage } from "../src/domain/vin"
+import { Step, fromHex, runSteps, typedWalk } from "./interpret"
+
+const vector = (name: string) => JSON.parse(readFileSync(new URL(`../../../core/vectors/${name}`, import.meta.url), "utf8"))
+
+test("VIN cases give core's result, normalised form and error", () => {
+  const { cases } = vector("vin.json")
+  assert.ok(cases.length > 30)
+  for (const c of cases) {
+    const got = parseVin(c.input, c.policy)
+    if (c.ok) assert.deepEqual(got, { ok: true, vin: c.vin }, c.input)
+    else {
+      assert.equal(got.ok, false, c.input)
+      if (!got.ok) {
+        assert.deepEqual(got.error, c.error, c.input)
+        assert.equal(vinErrorMessage(got.error), c.message, c.input)
+      }
+    }
+  }
+})
+
+test("phone cases give core's normalised number or error", () => {
+  const { cases } = vector("phone.json")
+  for (const c of cases) {
+    const got = normalisePhone(c.input)
+    if (c.ok) assert.deepEqual(got, { ok: true, phone: c.phone }, c.input)
+    else {
+      assert.equal(got.ok, false, c.input)
+      if (!got.ok) {
+        assert.deepEqual(got.error, c.error, c.input)
+        assert.equal(phoneErrorMessage(got.error), c.message, c.input)
+      }
+    }
+  }
+})
+
+test("lifecycle transitions, steps and enums are core's", () => {
+  const v = vector("lifecycle.json")
+  for (const t of v.customer) assert.equal(schema.customerTransitionAllowed(t.from, t.to), t.allowed, `${t.from}>${t.to}`)
+  for (const t of v.vehicle) assert.equal(schema.vehicleTransitionAllowed(t.from, t.to), t.allowed, `${t.from}>${t.to}`)
+  for (const a of v.vehicleActions) {
+    assert.deepEqual(schema.VEHICLE_ACTIONS[a.action as schema.VehicleAction], { from: a.from, to: a.to }, a.action)
+  }
+  assert.deepEqual([...schema.CUSTOMER_SOURCES], v.enums.customerSource)
+  assert.deepEqual([...schema.CUSTOMER_STATUSES], v.enums.customerStatus)
+  assert.deepEqual([...schema.EVENT_KINDS], v.enums.eventKind)
+  assert.deepEqual([...schema.CALL_DIRECTIONS], v.enums.callDirection)
+  assert.deepEqual([...schema.VEHICLE_STATUSES], v.enums.vehicleStatus)
+  assert.deepEqual([...schema.SITE_KINDS], v.enums.siteKind)
+  assert.equal(schema.CLOCK_SKEW_MS, v.clockSkewMs)
+  assert.equal(schema.MAX_PARTY_SIZE, v.maxPartySize)
+})
+
+test("a day's operations write the document core writes, and refuse what core refuses", () => {
+  const v = vector("site-day.json")
+  const doc = runSteps(A.load(fromHex(v.initial)), v.network, v.steps as Step[])
+  assert.deepEqual(typedWalk(doc), v.document)
+})
+
+test("conflicts on the merged offline copies are core's, ids included, and the resolutions clear them", () => {
+  const v = vector("conflicts.json")
+  let doc = A.load<schema.SiteDoc>(fromHex(v.merged))
+  assert.deepEqual(typedWalk(doc), v.document)
+  assert.deepEqual(detectConflicts(doc), v.conflicts)
+  doc = runSteps(doc, v.network, v.refusals)
+  v.resolutions.forEach((step: Step, i: number) => {
+    doc = runSteps(doc, v.network, [step])
+    assert.deepEqual(detectConflicts(doc), v.after[i].conflicts, `after ${step.op}`)
+    assert.deepEqual(typedWalk(doc), v.after[i].document, `document after ${step.op}`)
+  })
+})
+
+test("the Today screen's own figures are the KPI report's, on core's CST calendar", () => {
+  const v = vector("figures.json")
+  const day = vector(v.document)
+  const doc = runSteps(A.load(fromHex(day.initial)), day.network, day.steps as Step[])
+  const plain = JSON.parse(JSON.stringify(doc, (_k, x) => (typeof x === "bigint" ? Number(x) : x)))
+  assert.equal(monthKey(v.at), v.monthOfAt)
+  const week = isoWeek(v.at)
+  for (const p of v.periods) {
+    if (p.period.includes("W")) {
+      assert.equal(week.key, p.period)
+      assert.deepEqual(week.range, [p.start, p.end])
+    } else {
+      assert.deepEqual(monthRange(p.period), [p.start, p.end], p.period)
+    }
+    const { period, start, end, ...want } = p
+    assert.deepEqual(ownFigures(plain, v.consultant, [start, end]), want, period)
+  }
+})
