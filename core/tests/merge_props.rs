@@ -422,7 +422,7 @@ proptest! {
                         (&mut r[0][*device], &mut l[0][*other_device])
                     };
                     let (hs, hd) = (src.get_heads(), dst.get_heads());
-                    if domain::transfer_vehicle(src, dst, vin(*vehicle).as_str(), None, "u", now).is_err() {
+                    if domain::transfer_vehicle(src, dst, &net, vin(*vehicle).as_str(), None, "u", now).is_err() {
                         prop_assert_eq!(src.get_heads(), hs);
                         prop_assert_eq!(dst.get_heads(), hd);
                     }

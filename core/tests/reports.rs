@@ -86,6 +86,7 @@ fn vehicle(
         transfer_to: None,
         discount_approved_by: None,
         discount_approved_at: None,
+        transfer_id: None,
         updated_at: arrived.unwrap_or(0),
     }
 }

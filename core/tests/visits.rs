@@ -6,21 +6,9 @@ mod common;
 
 use automerge::{AutoCommit, ROOT, ReadDoc, transaction::Transactable};
 use common::*;
-use dealersync_core::domain::{self, CLOCK_SKEW_MS, DomainError, NewEvent, NewWalkIn};
+use dealersync_core::domain::{self, CLOCK_SKEW_MS, NewEvent, NewWalkIn};
 use dealersync_core::reports::{self, KpiLevel};
 use dealersync_core::schema::{CallDirection, EventKind, NetworkDocument, Period, SiteDocument};
-
-fn refused<T: std::fmt::Debug>(
-    doc: &mut AutoCommit,
-    op: impl FnOnce(&mut AutoCommit) -> Result<T, DomainError>,
-) -> String {
-    let before = doc.save();
-    let heads = doc.get_heads();
-    let err = op(doc).expect_err("operation should be refused");
-    assert_eq!(doc.get_heads(), heads, "heads changed after {err}");
-    assert!(doc.save() == before, "document bytes changed after {err}");
-    err.to_string()
-}
 
 fn walk_in(id: &str, party: i64, at: i64) -> NewWalkIn {
     NewWalkIn {

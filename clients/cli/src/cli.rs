@@ -48,6 +48,10 @@ pub enum Command {
     /// Parts and accessories counts.
     #[command(subcommand)]
     Parts(PartsCommand),
+    /// Vehicle transfers between regions: a manager asks, head office approves or
+    /// refuses, the sender dispatches, the receiver takes it in.
+    #[command(subcommand)]
+    Transfer(TransferCommand),
     /// Monthly demand forecasts.
     #[command(subcommand)]
     Forecast(ForecastCommand),
@@ -329,6 +333,54 @@ pub enum VehicleCommand {
     },
 }
 
+/// `transfer ...`
+#[derive(Debug, Subcommand)]
+pub enum TransferCommand {
+    /// Ask head office to move a vehicle in stock at --site (default: yours) to a site
+    /// of another region.
+    Request {
+        /// The VIN.
+        vin: String,
+        /// The receiving site.
+        #[arg(long)]
+        to: String,
+        /// Why (head office reads it).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Approve a request (head office); the request is found in the site documents on
+    /// this device.
+    Approve {
+        /// Request id (a unique prefix is enough).
+        id: String,
+        /// A note for the managers.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Refuse a request (head office), saying why.
+    Refuse {
+        /// Request id (a unique prefix is enough).
+        id: String,
+        /// The reason.
+        #[arg(long)]
+        note: String,
+    },
+    /// Let an approved vehicle leave the sending site (--site, default: yours).
+    Dispatch {
+        /// Request id (a unique prefix is enough).
+        id: String,
+    },
+    /// Put an approved vehicle on the receiving site's books (--site, default:
+    /// yours), in transit; `vehicle arrive` stocks it.
+    Receive {
+        /// Request id (a unique prefix is enough).
+        id: String,
+        /// Expected arrival (YYYY-MM-DD).
+        #[arg(long)]
+        eta: Option<String>,
+    },
+}
+
 /// `parts ...`
 #[derive(Debug, Subcommand)]
 pub enum PartsCommand {
@@ -437,6 +489,8 @@ pub enum ReportCommand {
         #[arg(long)]
         month: Option<String>,
     },
+    /// Transfers between regions and where each stands (pending first).
+    Transfers(ReportArgs),
     /// KPIs per site and consultant against targets.
     Kpi {
         /// Output format.

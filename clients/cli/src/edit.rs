@@ -354,10 +354,12 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             let target = ws.pick_site(Some(&to))?;
             ws.require_write(&target)
                 .context("a transfer records the vehicle at both sites")?;
+            let net = ws.network()?;
             ws.edit_two(doc, &target, |from_am, to_am| {
                 Ok(domain::transfer_vehicle(
                     from_am,
                     to_am,
+                    &net,
                     &vin,
                     None,
                     &by,

@@ -108,6 +108,21 @@ const SUBMISSIONS_NARROW: &[(&str, &str)] = &[
     ("units", "units counted"),
 ];
 
+/// The transfer columns shown without `--wide`: which, where it stands, from where to
+/// where, who asked and who decided.
+const TRANSFERS_NARROW: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("status", "status"),
+    ("vin", "vin"),
+    ("model", "model"),
+    ("from", "from"),
+    ("to", "to"),
+    ("requestedBy", "asked by"),
+    ("requestedAt", "asked (CST)"),
+    ("decidedBy", "decided by"),
+    ("decisionNote", "reason"),
+];
+
 /// Keeps `columns` of a table, in that order, under their short titles.
 fn select(t: Table, columns: &[(&str, &str)]) -> Table {
     let idx: Vec<(usize, &str)> = columns
@@ -295,6 +310,16 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 r.deadline_date, r.on_time, r.late, r.missing, r.pending, r.not_available
             );
             emit(ctx, &out, &title, &r, Some(SUBMISSIONS_NARROW))?;
+        }
+        ReportCommand::Transfers(out) => {
+            let r = reports::transfers(&net, &sites)?;
+            let title = format!(
+                "Transfers between regions: {} waiting for head office, {} approved and not sent{}",
+                r.pending,
+                r.approved_not_sent,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, Some(TRANSFERS_NARROW))?;
         }
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {

@@ -22,6 +22,7 @@ mod phone;
 mod read;
 mod sale;
 mod targets;
+mod transfers;
 mod vehicles;
 mod vin;
 mod walk_ins;
@@ -49,6 +50,9 @@ pub use read::{
     list_vehicles, part_count, site_header,
 };
 pub use targets::{set_consultant_target, set_site_target};
+pub use transfers::{
+    NewTransfer, decide_transfer, dispatch_transfer, receive_transfer, region_of, request_transfer,
+};
 pub(crate) use vehicles::put_vehicle_record;
 pub use vehicles::{
     NewVehicle, Sale, VehicleAction, move_vehicle, receive_vehicle, sell_vehicle, transfer_vehicle,

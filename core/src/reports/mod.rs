@@ -15,6 +15,7 @@
 //! - [`order_plan`]: what to order from the manufacturer for a month, and the capital.
 //! - [`kpis`]: activity, conversion and achievement per site and per consultant.
 //! - [`sales_board`]: target vs achieved ranked for a sales contest.
+//! - [`transfers`]: transfers between regions and where each stands.
 //!
 //! Reports never fail on odd data (a site missing from the tree, a model missing from
 //! the catalogue, a loop in the tree): they count what the documents say and list what
@@ -27,6 +28,7 @@ mod kpi;
 mod order_plan;
 mod stock;
 mod submissions;
+mod transfers;
 mod tree;
 
 pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
@@ -41,6 +43,7 @@ pub use submissions::{
     ForecastSubmissions, SubmissionRow, SubmissionStatus, forecast_deadline_day,
     forecast_submissions,
 };
+pub use transfers::{TransferRow, TransferStatus, TransfersReport, transfers};
 
 use serde::Serialize;
 

@@ -231,6 +231,16 @@ string_enum!(
 );
 
 string_enum!(
+    /// Head office's answer to a transfer request between regions.
+    TransferVerdict {
+        /// The vehicle may move.
+        Approved = "approved",
+        /// It stays; the decision's note says why.
+        Refused = "refused",
+    }
+);
+
+string_enum!(
     /// Where a vehicle is in its lifecycle at a site.
     VehicleStatus {
         /// Ordered from the manufacturer.

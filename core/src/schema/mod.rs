@@ -19,15 +19,17 @@ mod encoding;
 mod enums;
 mod network;
 mod period;
+mod records;
 mod site;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
     CallDirection, CustomerSource, CustomerStatus, EventKind, SiteChannel, SiteKind,
-    UnknownVariant, VehicleStatus,
+    TransferVerdict, UnknownVariant, VehicleStatus,
 };
 pub use network::{DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel};
 pub use period::{BadPeriod, Period};
+pub use records::{PartsShipment, TransferDecision, TransferRequest};
 pub use site::{
     Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,
     SiteHeader, Target, Vehicle, WalkIn,

@@ -7,8 +7,8 @@ use autosurgeon::{Hydrate, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Fen, SCHEMA_VERSION, SchemaError, SiteHeader, Target, check_version, scalar_str,
-    scalar_str_list, schema_version,
+    Fen, SCHEMA_VERSION, SchemaError, SiteHeader, Target, TransferDecision, check_version,
+    scalar_str, scalar_str_list, schema_version,
 };
 
 /// A model in the network catalogue.
@@ -54,6 +54,11 @@ pub struct NetworkDocument {
     #[autosurgeon(rename = "forecastDeadlineDay", missing = "Default::default")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast_deadline_day: Option<i64>,
+    /// Head office's approvals and refusals of transfers between regions, by request
+    /// id. Absent from older documents; read as empty.
+    #[autosurgeon(rename = "transferDecisions", missing = "Default::default")]
+    #[serde(default)]
+    pub transfer_decisions: BTreeMap<String, TransferDecision>,
 }
 
 /// The forecast deadline when the network document sets none: the 25th, which leaves
@@ -70,6 +75,7 @@ impl NetworkDocument {
             targets: BTreeMap::new(),
             discount_limits: BTreeMap::new(),
             forecast_deadline_day: None,
+            transfer_decisions: BTreeMap::new(),
         }
     }
 

@@ -6,9 +6,9 @@ use autosurgeon::{Counter, Hydrate, HydrateError, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, SCHEMA_VERSION,
-    SchemaError, SiteChannel, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
-    schema_version,
+    CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, PartsShipment,
+    SCHEMA_VERSION, SchemaError, SiteChannel, SiteKind, TransferRequest, VehicleStatus,
+    check_version, opt_scalar_str, scalar_str, schema_version,
 };
 
 /// Who a site is and where it sits in the network tree.
@@ -58,6 +58,16 @@ pub struct SiteDocument {
     #[autosurgeon(rename = "walkIns", missing = "Default::default")]
     #[serde(default)]
     pub walk_ins: BTreeMap<String, WalkIn>,
+    /// Requests to send a vehicle of this site to another region, by id. Absent from
+    /// older documents; read as empty.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub transfers: BTreeMap<String, TransferRequest>,
+    /// Parts shipments this site sent (a distribution centre) or received (an agent),
+    /// by id. Absent from older documents; read as empty.
+    #[autosurgeon(rename = "partsShipments", missing = "Default::default")]
+    #[serde(default)]
+    pub parts_shipments: BTreeMap<String, PartsShipment>,
 }
 
 /// A batch of people who came in together and gave no phone number: a visit all the
@@ -205,6 +215,11 @@ pub struct Vehicle {
     #[autosurgeon(rename = "discountApprovedAt", missing = "Default::default")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount_approved_at: Option<Millis>,
+    /// The approved transfer request (between regions) that brought it here, on the
+    /// receiving site's record; absent otherwise.
+    #[autosurgeon(rename = "transferId", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
 }
 
 /// One cell of a demand forecast.
@@ -278,6 +293,8 @@ impl SiteDocument {
             forecasts: BTreeMap::new(),
             targets: BTreeMap::new(),
             walk_ins: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            parts_shipments: BTreeMap::new(),
         }
     }
 
