@@ -491,6 +491,28 @@ pub enum ReportCommand {
     },
     /// Transfers between regions and where each stands (pending first).
     Transfers(ReportArgs),
+    /// Days in stock of every car on hand, oldest first; `--slow` lists only the slow
+    /// movers (滞销车).
+    Ageing {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Only the slow movers.
+        #[arg(long)]
+        slow: bool,
+        /// A car available for more than this many days is slow.
+        #[arg(long, default_value_t = dealersync_core::reports::DEFAULT_SLOW_MOVER_DAYS)]
+        days: u32,
+    },
+    /// Days of supply and capital turnover (资金周转率) per model and site.
+    Turnover {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: last month).
+        #[arg(long)]
+        period: Option<String>,
+    },
     /// KPIs per site and consultant against targets.
     Kpi {
         /// Output format.

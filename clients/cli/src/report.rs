@@ -196,6 +196,9 @@ const MONEY_COLUMNS: &[&str] = &[
     "listPrice",
     "unitCost",
     "capital",
+    "onHandCost",
+    "soldCost",
+    "slowMoverCost",
     "revenue",
     "targetRevenue",
 ];
@@ -242,6 +245,15 @@ fn month_or_next(month: Option<String>) -> Result<Period> {
 
 /// The part of a report's title that says which sites it covers, when this device does
 /// not hold every site's document (empty when it does).
+/// The calendar month before this one (CST): the last full month.
+fn last_month() -> Result<Period> {
+    match dealersync_core::schema::month_key(now()).parse::<Period>()? {
+        Period::Month(y, 1) => Ok(Period::Month(y - 1, 12)),
+        Period::Month(y, m) => Ok(Period::Month(y, m - 1)),
+        other => Ok(other),
+    }
+}
+
 fn not_here(covered: &[String], missing: &[String]) -> String {
     if missing.is_empty() {
         return String::new();
@@ -320,6 +332,35 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 not_here(&r.sites_covered, &r.sites_not_available)
             );
             emit(ctx, &out, &title, &r, Some(TRANSFERS_NARROW))?;
+        }
+        ReportCommand::Ageing { out, slow, days } => {
+            let params = reports::StockParams {
+                slow_mover_days: days,
+            };
+            let mut r = reports::ageing(&net, &sites, now(), &params)?;
+            if slow {
+                r.rows.retain(|row| row.slow_mover);
+            }
+            let title = format!(
+                "Cars on hand: {} slow movers (available over {days} days), ¥{} tied up{}",
+                r.slow_movers,
+                crate::output::yuan(r.slow_mover_cost),
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::Turnover { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => last_month()?,
+            };
+            let r = reports::turnover(&net, &sites, period, now())?;
+            let title = format!(
+                "Days of supply and capital turnover for {period} ({} days){}",
+                r.days,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {

@@ -31,54 +31,6 @@ fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) -> Option<Fen
     })
 }
 
-/// Deliveries per model in `month`. The model is the delivered VIN's (looked up in
-/// every site document, since the vehicle may have been transferred), else the
-/// customer's model of interest.
-pub(crate) fn deliveries_by_model(
-    tree: &SiteTree<'_>,
-    month: Period,
-) -> (BTreeMap<String, i64>, Vec<ReportWarning>) {
-    let vin_model: BTreeMap<&str, &str> = tree
-        .docs()
-        .flat_map(|(_, d)| d.vehicles.values())
-        .map(|v| (v.vin.as_str(), v.model.as_str()))
-        .collect();
-    let (start, end) = month.range_millis();
-    let mut sales: BTreeMap<String, i64> = BTreeMap::new();
-    let mut warnings = Vec::new();
-    for (_, doc) in tree.docs() {
-        for c in doc.customers.values() {
-            let mut seen: Vec<&str> = Vec::new();
-            for e in &c.events {
-                if e.kind != EventKind::Delivery || e.at < start || e.at >= end {
-                    continue;
-                }
-                // One delivery per VIN and customer, as in the KPIs.
-                if let Some(vin) = e.vin.as_deref() {
-                    if seen.contains(&vin) {
-                        continue;
-                    }
-                    seen.push(vin);
-                }
-                let model = e
-                    .vin
-                    .as_deref()
-                    .and_then(|vin| vin_model.get(vin).copied())
-                    .or(c.model_of_interest.as_deref());
-                match model {
-                    Some(m) => *sales.entry(m.to_string()).or_default() += 1,
-                    None => warnings.push(ReportWarning::DeliveryWithoutModel {
-                        site: doc.site.id.clone(),
-                        customer: c.id.clone(),
-                        at: e.at,
-                    }),
-                }
-            }
-        }
-    }
-    (sales, warnings)
-}
-
 /// Raw counts for a site or a consultant in a period.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Figures {

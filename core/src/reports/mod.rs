@@ -16,6 +16,7 @@
 //! - [`kpis`]: activity, conversion and achievement per site and per consultant.
 //! - [`sales_board`]: target vs achieved ranked for a sales contest.
 //! - [`transfers`]: transfers between regions and where each stands.
+//! - [`turnover`]: days of supply and capital turnover (资金周转率) per model and site.
 //!
 //! Reports never fail on odd data (a site missing from the tree, a model missing from
 //! the catalogue, a loop in the tree): they count what the documents say and list what
@@ -23,6 +24,7 @@
 //! sense ([`ReportError`]).
 
 mod board;
+mod deliveries;
 mod forecast;
 mod kpi;
 mod order_plan;
@@ -30,6 +32,7 @@ mod stock;
 mod submissions;
 mod transfers;
 mod tree;
+mod turnover;
 
 pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
@@ -44,6 +47,7 @@ pub use submissions::{
     forecast_submissions,
 };
 pub use transfers::{TransferRow, TransferStatus, TransfersReport, transfers};
+pub use turnover::{TurnoverReport, TurnoverRow, turnover};
 
 use serde::Serialize;
 
