@@ -394,6 +394,24 @@ pub enum PartsCommand {
     },
     /// List parts on hand.
     List,
+    /// Ship parts from your distribution centre (--site) to an agent below it
+    /// (配件配送): your counts go down now, the agent's when it receives them.
+    Ship {
+        /// The receiving site.
+        #[arg(long)]
+        to: String,
+        /// Lines as PART=QUANTITY, e.g. OIL-F=20 WIPER=4.
+        #[arg(required = true)]
+        lines: Vec<String>,
+        /// The waybill, free text.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Record that a parts shipment arrived at your site (--site): its counts go up.
+    Receive {
+        /// Shipment id (a unique prefix is enough).
+        id: String,
+    },
 }
 
 /// `forecast ...`
@@ -491,6 +509,16 @@ pub enum ReportCommand {
     },
     /// Transfers between regions and where each stands (pending first).
     Transfers(ReportArgs),
+    /// Parts the distribution centres shipped to their agents, what arrived, what is on
+    /// the way.
+    Parts {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: this month).
+        #[arg(long)]
+        period: Option<String>,
+    },
     /// Days in stock of every car on hand, oldest first; `--slow` lists only the slow
     /// movers (滞销车).
     Ageing {

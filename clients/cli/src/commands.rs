@@ -28,6 +28,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
         Command::WalkIn(c) => walk_in(&Workspace::open(home)?, &ctx, c),
         Command::Discount(c) => discount(&Workspace::open(home)?, &ctx, c),
+        Command::Parts(c @ (PartsCommand::Ship { .. } | PartsCommand::Receive { .. })) => {
+            crate::manage::parts(&Workspace::open(home)?, &ctx, c)
+        }
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
         Command::Transfer(c) => crate::manage::transfer(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),

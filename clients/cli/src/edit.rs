@@ -488,6 +488,9 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: PartsCommand) -> Resu
                 format!("{part}: {delta:+}, now {count} on hand"),
             )
         }
+        PartsCommand::Ship { .. } | PartsCommand::Receive { .. } => {
+            unreachable!("shipments are handled in manage.rs")
+        }
         PartsCommand::List => unreachable!("read commands are handled in commands.rs"),
     }
 }

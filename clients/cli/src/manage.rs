@@ -1,4 +1,5 @@
-//! Commands of managers and head office that span sites: transfers between regions.
+//! Commands of managers and head office that span sites: transfers between regions,
+//! parts shipments from a distribution centre to its agents.
 //!
 //! Each step writes one document the user may write: the sender's (request,
 //! dispatch), the network document (head office's decision), the receiver's
@@ -7,10 +8,10 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
-use dealersync_core::domain::{self, NewTransfer};
+use dealersync_core::domain::{self, NewShipment, NewTransfer};
 use dealersync_core::schema::{SiteDocument, TransferRequest, TransferVerdict};
 
-use crate::cli::TransferCommand;
+use crate::cli::{PartsCommand, TransferCommand};
 use crate::commands::{Ctx, now};
 use crate::home::DocRef;
 use crate::output::{parse_date, print_json};
@@ -198,4 +199,85 @@ fn decide(
             d.id, d.vin, d.from, d.to, d.verdict
         ),
     )
+}
+
+/// `PART=QUANTITY` lines of a shipment.
+fn shipment_lines(lines: &[String]) -> Result<std::collections::BTreeMap<String, i64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for line in lines {
+        let (part, qty) = line
+            .split_once('=')
+            .ok_or_else(|| anyhow!("{line:?}: give each line as PART=QUANTITY, e.g. OIL-F=20"))?;
+        let qty: i64 = qty
+            .trim()
+            .parse()
+            .map_err(|_| anyhow!("{line:?}: the quantity is not a whole number"))?;
+        if out.insert(part.trim().to_string(), qty).is_some() {
+            bail!("part {} is named twice", part.trim());
+        }
+    }
+    Ok(out)
+}
+
+/// `parts ship|receive`.
+pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
+    let by = ws.config.claims.sub.clone();
+    let doc = ws.pick_site(ctx.site.as_deref())?;
+    match cmd {
+        PartsCommand::Ship { to, lines, note } => {
+            let target = ws.pick_site(Some(&to))?;
+            let new = NewShipment {
+                id: uuid::Uuid::new_v4().to_string(),
+                lines: shipment_lines(&lines)?,
+                note,
+            };
+            let net = ws.network()?;
+            let s = ws.edit_two(&doc, &target, |dc, agent| {
+                Ok(domain::ship_parts(dc, agent, &net, &new, &by, now())?)
+            })?;
+            let units: i64 = s.lines.values().sum();
+            done(
+                ctx,
+                &s,
+                format!(
+                    "shipped {units} parts from {} to {} (shipment {}); they count at {} once received",
+                    s.from, s.to, s.id, s.to
+                ),
+            )
+        }
+        PartsCommand::Receive { id } => {
+            ws.require_write(&doc)?;
+            let site = ws.site_doc(&doc)?.1;
+            let ids: Vec<&String> = site
+                .parts_shipments
+                .keys()
+                .filter(|k| k.starts_with(&id))
+                .collect();
+            let id = match ids.as_slice() {
+                [one] => (*one).clone(),
+                [] => bail!(
+                    "no parts shipment {id:?} at site {}; `dealersync report parts` lists them",
+                    doc.label
+                ),
+                many => bail!(
+                    "{id:?} matches {} shipments; type more of the id",
+                    many.len()
+                ),
+            };
+            let s = ws.edit_site(&doc, |am| Ok(domain::receive_parts(am, &id, &by, now())?))?;
+            done(
+                ctx,
+                &s,
+                format!(
+                    "received shipment {id} from {}: {} lines added to {}",
+                    s.from,
+                    s.lines.len(),
+                    doc.label
+                ),
+            )
+        }
+        PartsCommand::Adjust { .. } | PartsCommand::List => {
+            unreachable!("handled in commands.rs and edit.rs")
+        }
+    }
 }

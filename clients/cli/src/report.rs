@@ -333,6 +333,23 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             );
             emit(ctx, &out, &title, &r, Some(TRANSFERS_NARROW))?;
         }
+        ReportCommand::Parts { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => dealersync_core::schema::month_key(now()).parse()?,
+            };
+            let r = reports::parts_distribution(&net, &sites, period)?;
+            let (shipped, received): (i64, i64) = r
+                .centres
+                .iter()
+                .fold((0, 0), |(s, g), c| (s + c.shipped, g + c.received));
+            let title = format!(
+                "Parts shipped to agents in {period}: {shipped} units, {received} arrived, {} on the way{}",
+                shipped - received,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
         ReportCommand::Ageing { out, slow, days } => {
             let params = reports::StockParams {
                 slow_mover_days: days,

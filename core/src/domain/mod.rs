@@ -43,7 +43,7 @@ pub use network::{
     DISCOUNT_ROLES, put_model, put_site, set_discount_limit, set_forecast_deadline,
     set_site_channel,
 };
-pub use parts::adjust_part;
+pub use parts::{NewShipment, adjust_part, receive_parts, ship_parts};
 pub use phone::{PhoneError, normalise_phone};
 pub use read::{
     check_site_document, find_customers_by_phone, get_customer, get_vehicle, list_customers,

@@ -16,6 +16,7 @@
 //! - [`kpis`]: activity, conversion and achievement per site and per consultant.
 //! - [`sales_board`]: target vs achieved ranked for a sales contest.
 //! - [`transfers`]: transfers between regions and where each stands.
+//! - [`parts_distribution`]: parts the distribution centres shipped to their agents.
 //! - [`turnover`]: days of supply and capital turnover (资金周转率) per model and site.
 //!
 //! Reports never fail on odd data (a site missing from the tree, a model missing from
@@ -28,6 +29,7 @@ mod deliveries;
 mod forecast;
 mod kpi;
 mod order_plan;
+mod parts;
 mod stock;
 mod submissions;
 mod transfers;
@@ -38,6 +40,7 @@ pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
 pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
+pub use parts::{PartsCentreTotal, PartsReport, PartsRow, parts_distribution};
 pub use stock::{
     AgeingReport, AgeingRow, PipelineReport, PipelineRow, StockParams, StockReport, StockRow,
     ageing, pipeline, stock,
