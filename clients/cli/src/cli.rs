@@ -509,6 +509,9 @@ pub enum ReportCommand {
     },
     /// Transfers between regions and where each stands (pending first).
     Transfers(ReportArgs),
+    /// Customers registered at two sites or more (same phone, 业务重叠), with the site
+    /// whose manager settles each.
+    Duplicates(ReportArgs),
     /// Parts the distribution centres shipped to their agents, what arrived, what is on
     /// the way.
     Parts {

@@ -333,6 +333,15 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             );
             emit(ctx, &out, &title, &r, Some(TRANSFERS_NARROW))?;
         }
+        ReportCommand::Duplicates(out) => {
+            let r = reports::duplicate_customers(&net, &sites)?;
+            let title = format!(
+                "Customers registered at more than one site: {} phone number(s){}",
+                r.groups,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
         ReportCommand::Parts { out, period } => {
             let period: Period = match period {
                 Some(p) => p.parse().context("--period")?,

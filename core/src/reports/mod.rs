@@ -17,6 +17,7 @@
 //! - [`sales_board`]: target vs achieved ranked for a sales contest.
 //! - [`transfers`]: transfers between regions and where each stands.
 //! - [`parts_distribution`]: parts the distribution centres shipped to their agents.
+//! - [`duplicate_customers`]: the same phone registered at two sites (业务重叠).
 //! - [`turnover`]: days of supply and capital turnover (资金周转率) per model and site.
 //!
 //! Reports never fail on odd data (a site missing from the tree, a model missing from
@@ -26,6 +27,7 @@
 
 mod board;
 mod deliveries;
+mod duplicates;
 mod forecast;
 mod kpi;
 mod order_plan;
@@ -37,6 +39,7 @@ mod tree;
 mod turnover;
 
 pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
+pub use duplicates::{DuplicateRow, DuplicatesReport, duplicate_customers};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
 pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
