@@ -142,7 +142,7 @@ fn old_documents_without_walk_ins_read_and_take_one() {
 
 #[test]
 fn calls_are_inbound_or_outbound_and_old_calls_still_read() {
-    let (mut doc, _) = floor();
+    let (mut doc, net) = floor();
     let call = |d: Option<CallDirection>| NewEvent {
         direction: d,
         ..NewEvent::new(EventKind::Call, T0)
@@ -186,6 +186,16 @@ fn calls_are_inbound_or_outbound_and_old_calls_still_read() {
     );
     let last = doc.get(&list, 2).unwrap().unwrap().1;
     assert!(doc.get(&last, "direction").unwrap().is_none());
+    // The KPIs count all three calls, one inbound, one outbound (the third has no
+    // direction), at the site and for the consultant who made them.
+    for who in [None, Some("wang")] {
+        let row = site_row(&net, &doc, who);
+        assert_eq!(
+            (row.calls, row.calls_inbound, row.calls_outbound),
+            (Some(3), Some(1), Some(1)),
+            "{who:?}"
+        );
+    }
     // Only calls have a direction.
     let visit = NewEvent {
         direction: Some(CallDirection::Inbound),

@@ -55,6 +55,9 @@ pub enum Command {
     /// Monthly demand forecasts.
     #[command(subcommand)]
     Forecast(ForecastCommand),
+    /// The network's settings, kept in the network document (head office).
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Business conflicts that merging offline edits produced.
     #[command(subcommand)]
     Conflicts(ConflictsCommand),
@@ -441,6 +444,17 @@ pub enum ForecastCommand {
     Show {
         /// Only this month (YYYY-MM).
         month: Option<String>,
+    },
+}
+
+/// `network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Set the day of the month (1-28, CST) by the end of which every site submits
+    /// next month's forecast (head office; default the 25th).
+    Deadline {
+        /// Day of the month, 1 to 28.
+        day: i64,
     },
 }
 

@@ -33,6 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
         Command::Transfer(c) => crate::manage::transfer(&Workspace::open(home)?, &ctx, c),
+        Command::Network(c) => crate::manage::network(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
         Command::Conflicts(c) => crate::conflicts::run(&Workspace::open(home)?, &ctx, c),
         Command::Report(c) => crate::report::run(&Workspace::open(home)?, &ctx, c),

@@ -1,5 +1,5 @@
 //! Commands of managers and head office that span sites: transfers between regions,
-//! parts shipments from a distribution centre to its agents.
+//! parts shipments from a distribution centre to its agents, the network's settings.
 //!
 //! Each step writes one document the user may write: the sender's (request,
 //! dispatch), the network document (head office's decision), the receiver's
@@ -11,7 +11,7 @@ use anyhow::{Result, anyhow, bail};
 use dealersync_core::domain::{self, NewShipment, NewTransfer};
 use dealersync_core::schema::{SiteDocument, TransferRequest, TransferVerdict};
 
-use crate::cli::{PartsCommand, TransferCommand};
+use crate::cli::{NetworkCommand, PartsCommand, TransferCommand};
 use crate::commands::{Ctx, now};
 use crate::home::DocRef;
 use crate::output::{parse_date, print_json};
@@ -278,6 +278,27 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
         }
         PartsCommand::Adjust { .. } | PartsCommand::List => {
             unreachable!("handled in commands.rs and edit.rs")
+        }
+    }
+}
+
+/// `network deadline`.
+pub fn network(ws: &Workspace, ctx: &Ctx, cmd: NetworkCommand) -> Result<ExitCode> {
+    let by = ws.config.claims.sub.clone();
+    let net_ref = network_ref(ws)?;
+    match cmd {
+        NetworkCommand::Deadline { day } => {
+            ws.require_write(&net_ref)?;
+            ws.edit_site(&net_ref, |am| {
+                Ok(domain::set_forecast_deadline(am, day, &by, now())?)
+            })?;
+            done(
+                ctx,
+                &serde_json::json!({ "forecastDeadlineDay": day }),
+                format!(
+                    "forecasts are due by the end of day {day} of the month before (CST); `dealersync sync` to tell every site"
+                ),
+            )
         }
     }
 }

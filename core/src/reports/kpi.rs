@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::schema::{
-    Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument, Period, SiteChannel,
-    SiteDocument, Target,
+    CallDirection, Customer, CustomerEvent, CustomerSource, EventKind, Fen, NetworkDocument,
+    Period, SiteChannel, SiteDocument, Target,
 };
 
 use super::tree::SiteTree;
@@ -36,6 +36,8 @@ fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) -> Option<Fen
 pub(super) struct Figures {
     pub(super) visits: i64,
     pub(super) calls: i64,
+    pub(super) calls_inbound: i64,
+    pub(super) calls_outbound: i64,
     pub(super) test_drives: i64,
     pub(super) orders: i64,
     pub(super) deliveries: i64,
@@ -54,6 +56,8 @@ impl Figures {
     fn add(&mut self, o: &Figures) {
         self.visits += o.visits;
         self.calls += o.calls;
+        self.calls_inbound += o.calls_inbound;
+        self.calls_outbound += o.calls_outbound;
         self.test_drives += o.test_drives;
         self.orders += o.orders;
         self.deliveries += o.deliveries;
@@ -170,7 +174,14 @@ pub(super) fn tally<'a>(
                 let mut delta = Figures::default();
                 match e.kind {
                     EventKind::Visit => delta.visits = 1,
-                    EventKind::Call => delta.calls = 1,
+                    EventKind::Call => {
+                        delta.calls = 1;
+                        match e.direction {
+                            Some(CallDirection::Inbound) => delta.calls_inbound = 1,
+                            Some(CallDirection::Outbound) => delta.calls_outbound = 1,
+                            None => {}
+                        }
+                    }
                     EventKind::TestDrive => delta.test_drives = 1,
                     EventKind::Order => delta.orders = 1,
                     EventKind::Delivery => {
@@ -313,8 +324,13 @@ pub struct KpiRow {
     pub sites_not_available: Option<i64>,
     /// Visit events and walk-in batches (来店批次, visitors who left no phone).
     pub visits: Option<i64>,
-    /// Call events.
+    /// Call events, whatever their direction.
     pub calls: Option<i64>,
+    /// Of those, calls the customer made (inbound).
+    pub calls_inbound: Option<i64>,
+    /// Of those, calls the consultant made (outbound). Calls recorded before the
+    /// direction was asked count in `calls` only.
+    pub calls_outbound: Option<i64>,
     /// Test-drive events.
     pub test_drives: Option<i64>,
     /// Customers whose first visit ever was in the period: the cohort of the rates.
@@ -392,6 +408,8 @@ impl KpiRow {
             sites_not_available: None,
             visits: g(|f| f.visits),
             calls: g(|f| f.calls),
+            calls_inbound: g(|f| f.calls_inbound),
+            calls_outbound: g(|f| f.calls_outbound),
             test_drives: g(|f| f.test_drives),
             first_visitors: g(|f| f.first_visitors),
             first_visitors_test_driven: g(|f| f.first_visitors_test_driven),
