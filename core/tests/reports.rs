@@ -133,6 +133,12 @@ fn customer(
         created_at: created,
         events,
         merged_into: None,
+        area: None,
+        referred_by: None,
+        next_follow_up: None,
+        lost_reason: None,
+        lost_to: None,
+        lost_at: None,
     }
 }
 

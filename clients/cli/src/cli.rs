@@ -36,6 +36,12 @@ pub enum Command {
     /// Customers (leads) and their history.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// Customer care: follow-ups (回访), referrals (以老带新), lost reasons, areas.
+    #[command(subcommand)]
+    Care(CareCommand),
+    /// Customers' complaints (投诉): open, hand over, resolve.
+    #[command(subcommand)]
+    Complaint(ComplaintCommand),
     /// Discounts above your limit: request, approve or refuse (managers), list.
     #[command(subcommand)]
     Discount(DiscountCommand),
@@ -175,6 +181,94 @@ pub enum CustomerCommand {
         /// For calls: inbound (the customer rang) or outbound (you rang).
         #[arg(long)]
         direction: Option<String>,
+    },
+}
+
+/// `care ...`
+#[derive(Debug, Subcommand)]
+pub enum CareCommand {
+    /// Record a follow-up call made (default: now), and plan the next one.
+    FollowUp {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// What was said.
+        #[arg(long)]
+        note: Option<String>,
+        /// When the next follow-up is due (YYYY-MM-DD); none if not given.
+        #[arg(long)]
+        next: Option<String>,
+        /// When the call was made, China Standard Time: "2026-11-28 14:30".
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Plan a customer's next follow-up (YYYY-MM-DD), or `--clear` it.
+    Schedule {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// The day it is due.
+        #[arg(long, required_unless_present = "clear")]
+        due: Option<String>,
+        /// Remove the planned follow-up.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Link a customer to the customer who referred them (以老带新).
+    ReferredBy {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// The referring customer's id (a unique prefix is enough).
+        referrer: String,
+    },
+    /// Mark a customer lost, with the reason and the competitor they went to.
+    Lost {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// Why (price, 不急着买, ...).
+        #[arg(long)]
+        reason: String,
+        /// The brand or dealer they bought from instead.
+        #[arg(long)]
+        competitor: Option<String>,
+    },
+    /// Where a customer lives: prefecture (地州), city (市区) or none.
+    Area {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// prefecture, city or none.
+        area: String,
+    },
+}
+
+/// `complaint ...`
+#[derive(Debug, Subcommand)]
+pub enum ComplaintCommand {
+    /// Take down a customer's complaint.
+    Open {
+        /// Customer id (a unique prefix is enough).
+        customer: String,
+        /// What it is about.
+        #[arg(long)]
+        summary: String,
+        /// Who handles it (default: you).
+        #[arg(long)]
+        owner: Option<String>,
+        /// When it was received, China Standard Time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Move a complaint along: --status open|in_progress|resolved, --owner, --resolution.
+    Update {
+        /// Complaint id (a unique prefix is enough).
+        id: String,
+        /// The new status.
+        #[arg(long)]
+        status: Option<String>,
+        /// The new owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// How it was settled (needed to resolve).
+        #[arg(long)]
+        resolution: Option<String>,
     },
 }
 
@@ -526,6 +620,18 @@ pub enum ReportCommand {
     /// Customers registered at two sites or more (same phone, 业务重叠), with the site
     /// whose manager settles each.
     Duplicates(ReportArgs),
+    /// Follow-up calls due today or overdue, per consultant (客户回访).
+    FollowUps(ReportArgs),
+    /// Customer care per site: complaints, surveys, referrals, lead sources, lost
+    /// reasons and competitors, areas (`--json` for the mixes and the complaint list).
+    Care {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: this month).
+        #[arg(long)]
+        period: Option<String>,
+    },
     /// Parts the distribution centres shipped to their agents, what arrived, what is on
     /// the way.
     Parts {

@@ -25,7 +25,7 @@ use crate::output::{parse_date, parse_yuan, print_json};
 use crate::workspace::Workspace;
 
 /// Prints what a command did: the record as JSON, or one line for a person.
-fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
+pub(crate) fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
     if ctx.json {
         print_json(record)?;
     } else {

@@ -12,20 +12,11 @@ use dealersync_core::domain::{self, NewShipment, NewTransfer};
 use dealersync_core::schema::{SiteDocument, TransferRequest, TransferVerdict};
 
 use crate::cli::{NetworkCommand, PartsCommand, TransferCommand};
-use crate::commands::{Ctx, now};
+use crate::commands::{Ctx, now, unique_id};
+use crate::edit::done;
 use crate::home::DocRef;
-use crate::output::{parse_date, print_json};
+use crate::output::parse_date;
 use crate::workspace::Workspace;
-
-/// Prints a record as JSON, or one line for a person.
-fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
-    if ctx.json {
-        print_json(record)?;
-    } else {
-        println!("{line}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// The network document, as a document to write (head office).
 fn network_ref(ws: &Workspace) -> Result<DocRef> {
@@ -80,16 +71,7 @@ fn transfer_id(ws: &Workspace, prefix: &str) -> Result<String> {
     }
     ids.sort();
     ids.dedup();
-    match ids.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => {
-            bail!("no transfer {prefix:?} on this device; `dealersync report transfers` lists them")
-        }
-        many => bail!(
-            "{prefix:?} matches {} transfers; type more of the id",
-            many.len()
-        ),
-    }
+    unique_id(&ids, prefix, "transfer", "dealersync report transfers")
 }
 
 /// `transfer request|approve|refuse|dispatch|receive`.
@@ -248,22 +230,12 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
         PartsCommand::Receive { id } => {
             ws.require_write(&doc)?;
             let site = ws.site_doc(&doc)?.1;
-            let ids: Vec<&String> = site
-                .parts_shipments
-                .keys()
-                .filter(|k| k.starts_with(&id))
-                .collect();
-            let id = match ids.as_slice() {
-                [one] => (*one).clone(),
-                [] => bail!(
-                    "no parts shipment {id:?} at site {}; `dealersync report parts` lists them",
-                    doc.label
-                ),
-                many => bail!(
-                    "{id:?} matches {} shipments; type more of the id",
-                    many.len()
-                ),
-            };
+            let id = unique_id(
+                site.parts_shipments.keys(),
+                &id,
+                "parts shipment",
+                "dealersync report parts",
+            )?;
             let s = ws.edit_site(&doc, |am| Ok(domain::receive_parts(am, &id, &by, now())?))?;
             done(
                 ctx,

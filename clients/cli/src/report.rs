@@ -342,6 +342,32 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             );
             emit(ctx, &out, &title, &r, None)?;
         }
+        ReportCommand::FollowUps(out) => {
+            let r = reports::follow_ups_due(&net, &sites, now())?;
+            let title = format!(
+                "Follow-ups due today or overdue: {}{}",
+                r.rows.len(),
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::Care { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => dealersync_core::schema::month_key(now()).parse()?,
+            };
+            let r = reports::customer_care(&net, &sites, period, now())?;
+            let title = format!(
+                "Customer care for {period}{}",
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+            if !ctx.json && !out.csv {
+                for m in &r.mix {
+                    println!("  {} {} {}: {}", m.site, m.dimension, m.value, m.count);
+                }
+            }
+        }
         ReportCommand::Parts { out, period } => {
             let period: Period = match period {
                 Some(p) => p.parse().context("--period")?,

@@ -12,6 +12,7 @@
 //! Strings are written as scalar strings; reads accept collaborative text too (see
 //! [`crate::schema`]).
 
+mod care;
 mod customers;
 mod discounts;
 mod documents;
@@ -27,6 +28,10 @@ mod vehicles;
 mod vin;
 mod walk_ins;
 
+pub use care::{
+    ComplaintUpdate, NewComplaint, link_referral, mark_lost, open_complaint, record_follow_up,
+    schedule_follow_up, set_customer_area, update_complaint,
+};
 pub use customers::{
     CustomerUpdate, NewCustomer, NewEvent, add_customer, customer_transition_allowed,
     merge_customer, record_event, set_customer_status, update_customer,

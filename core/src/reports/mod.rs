@@ -18,6 +18,8 @@
 //! - [`transfers`]: transfers between regions and where each stands.
 //! - [`parts_distribution`]: parts the distribution centres shipped to their agents.
 //! - [`duplicate_customers`]: the same phone registered at two sites (业务重叠).
+//! - [`follow_ups_due`] and [`customer_care`]: follow-ups per consultant, complaints,
+//!   surveys, referrals, lead sources, lost reasons and competitors, areas.
 //! - [`turnover`]: days of supply and capital turnover (资金周转率) per model and site.
 //!
 //! Reports never fail on odd data (a site missing from the tree, a model missing from
@@ -26,6 +28,7 @@
 //! sense ([`ReportError`]).
 
 mod board;
+mod care;
 mod deliveries;
 mod duplicates;
 mod forecast;
@@ -39,6 +42,10 @@ mod tree;
 mod turnover;
 
 pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board};
+pub use care::{
+    CareReport, CareRow, ComplaintRow, FollowUpRow, FollowUpsReport, MixRow, ReferrerRow,
+    customer_care, follow_ups_due,
+};
 pub use duplicates::{DuplicateRow, DuplicatesReport, duplicate_customers};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
 pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis};

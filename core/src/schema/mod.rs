@@ -24,12 +24,12 @@ mod site;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteChannel, SiteKind,
-    TransferVerdict, UnknownVariant, VehicleStatus,
+    CallDirection, ComplaintStatus, CustomerArea, CustomerSource, CustomerStatus, EventKind,
+    SiteChannel, SiteKind, TransferVerdict, UnknownVariant, VehicleStatus,
 };
 pub use network::{DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel};
 pub use period::{BadPeriod, Period};
-pub use records::{PartsShipment, TransferDecision, TransferRequest};
+pub use records::{Complaint, PartsShipment, TransferDecision, TransferRequest};
 pub use site::{
     Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,
     SiteHeader, Target, Vehicle, WalkIn,

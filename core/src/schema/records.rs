@@ -1,5 +1,5 @@
 //! Records added to the documents after the first layout: transfers between regions
-//! and their approvals, parts shipments. Every map holding them is optional (absent on
+//! and their approvals, parts shipments, complaints. Every map holding them is optional (absent on
 //! older documents, read as empty), so the layout stays additive.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use autosurgeon::{Hydrate, Reconcile};
 use serde::{Deserialize, Serialize};
 
-use super::{Fen, Millis, TransferVerdict, opt_scalar_str, scalar_str};
+use super::{ComplaintStatus, Fen, Millis, TransferVerdict, opt_scalar_str, scalar_str};
 
 /// A manager's request to move a vehicle from their site to a site of another region,
 /// kept in the sending site's document (`transfers`, by id). The vehicle moves only
@@ -131,4 +131,43 @@ pub struct PartsShipment {
     #[autosurgeon(with = "opt_scalar_str")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+/// A customer's complaint (投诉), kept in the site's document (`complaints`, by id):
+/// who owns it, where it stands, and how it was settled.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Complaint {
+    /// Stable id (a UUID).
+    #[autosurgeon(with = "scalar_str")]
+    pub id: String,
+    /// The customer who complained (an id at this site).
+    #[autosurgeon(with = "scalar_str")]
+    pub customer: String,
+    /// What they complained about.
+    #[autosurgeon(with = "scalar_str")]
+    pub summary: String,
+    /// Where it stands.
+    pub status: ComplaintStatus,
+    /// Who is on it (user id).
+    #[autosurgeon(with = "scalar_str")]
+    pub owner: String,
+    /// When it was received.
+    #[autosurgeon(rename = "openedAt")]
+    pub opened_at: Millis,
+    /// Who recorded it.
+    #[autosurgeon(rename = "openedBy", with = "scalar_str")]
+    pub opened_by: String,
+    /// How it was settled; required to resolve it.
+    #[autosurgeon(with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<String>,
+    /// When it was resolved.
+    #[autosurgeon(rename = "resolvedAt", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Millis>,
+    /// Who resolved it.
+    #[autosurgeon(rename = "resolvedBy", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
 }

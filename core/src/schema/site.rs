@@ -6,9 +6,9 @@ use autosurgeon::{Counter, Hydrate, HydrateError, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, PartsShipment,
-    SCHEMA_VERSION, SchemaError, SiteChannel, SiteKind, TransferRequest, VehicleStatus,
-    check_version, opt_scalar_str, scalar_str, schema_version,
+    CallDirection, Complaint, CustomerArea, CustomerSource, CustomerStatus, EventKind, Fen, Millis,
+    PartsShipment, SCHEMA_VERSION, SchemaError, SiteChannel, SiteKind, TransferRequest,
+    VehicleStatus, check_version, opt_scalar_str, scalar_str, schema_version,
 };
 
 /// Who a site is and where it sits in the network tree.
@@ -68,6 +68,10 @@ pub struct SiteDocument {
     #[autosurgeon(rename = "partsShipments", missing = "Default::default")]
     #[serde(default)]
     pub parts_shipments: BTreeMap<String, PartsShipment>,
+    /// Customers' complaints, by id. Absent from older documents; read as empty.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub complaints: BTreeMap<String, Complaint>,
 }
 
 /// A batch of people who came in together and gave no phone number: a visit all the
@@ -128,6 +132,30 @@ pub struct Customer {
     #[autosurgeon(rename = "mergedInto", with = "opt_scalar_str")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// Where they live: 地州 or 市区. Absent until asked (and on older records).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<CustomerArea>,
+    /// The customer (id at this site) who referred them (以老带新).
+    #[autosurgeon(rename = "referredBy", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referred_by: Option<String>,
+    /// When the next follow-up call (回访) is due; absent when none is planned.
+    #[autosurgeon(rename = "nextFollowUp", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_follow_up: Option<Millis>,
+    /// Why they were lost, once lost.
+    #[autosurgeon(rename = "lostReason", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_reason: Option<String>,
+    /// The competitor (brand or dealer) they bought from instead, if known.
+    #[autosurgeon(rename = "lostTo", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_to: Option<String>,
+    /// When they were marked lost.
+    #[autosurgeon(rename = "lostAt", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_at: Option<Millis>,
 }
 
 /// Something that happened with a customer.
@@ -295,6 +323,7 @@ impl SiteDocument {
             walk_ins: BTreeMap::new(),
             transfers: BTreeMap::new(),
             parts_shipments: BTreeMap::new(),
+            complaints: BTreeMap::new(),
         }
     }
 
