@@ -7,13 +7,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::schema::{Fen, Millis, NetworkDocument, Period, SiteDocument};
+use crate::time::DAY_MS;
 
 use super::deliveries::{delivered_cost, deliveries};
 use super::stock::is_on_hand;
 use super::tree::SiteTree;
 use super::{ReportError, ReportWarning, Tabular, check_period, round4, sat_sum};
-
-const DAY_MS: Millis = 86_400_000;
 
 /// One model at one site.
 #[derive(Debug, Clone, PartialEq, Serialize)]
