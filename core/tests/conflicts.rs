@@ -478,7 +478,7 @@ fn conflict_ids_are_stable_across_unrelated_edits() {
 #[test]
 fn a_reservation_concurrent_with_a_transfer_out_is_found_whichever_value_wins() {
     for (t1, t2) in [("tablet-a", "tablet-z"), ("tablet-z", "tablet-a")] {
-        let (mut showroom, _, vin) = showroom();
+        let (mut showroom, net, vin) = showroom();
         let mut roadshow = AutoCommit::new().with_actor(ActorId::from(b"site-rs-1".to_vec()));
         domain::init_site_document(
             &mut roadshow,
@@ -488,7 +488,16 @@ fn a_reservation_concurrent_with_a_transfer_out_is_found_whichever_value_wins() 
         .unwrap();
         let mut mover = device(&mut showroom, t1);
         let mut seller = device(&mut showroom, t2);
-        domain::transfer_vehicle(&mut mover, &mut roadshow, &vin, None, "wang", T0 + HOUR).unwrap();
+        domain::transfer_vehicle(
+            &mut mover,
+            &mut roadshow,
+            &net,
+            &vin,
+            None,
+            "wang",
+            T0 + HOUR,
+        )
+        .unwrap();
         domain::move_vehicle(
             &mut roadshow,
             &vin,

@@ -9,18 +9,6 @@ use dealersync_core::access::Role;
 use dealersync_core::domain::{self, DiscountDecision, DiscountState, DomainError, NewEvent, Sale};
 use dealersync_core::schema::{EventKind, NetworkDocument, VehicleStatus};
 
-fn refused<T: std::fmt::Debug>(
-    doc: &mut AutoCommit,
-    op: impl FnOnce(&mut AutoCommit) -> Result<T, DomainError>,
-) -> String {
-    let before = doc.save();
-    let heads = doc.get_heads();
-    let err = op(doc).expect_err("operation should be refused");
-    assert_eq!(doc.get_heads(), heads, "heads changed after {err}");
-    assert!(doc.save() == before, "document bytes changed after {err}");
-    err.to_string()
-}
-
 /// The test network with limits: consultants 3,000 yuan, managers 10,000 yuan; site
 /// `sr-1` with customer c1 and vehicle 7 (list price 150,000 yuan) in stock.
 fn floor() -> (AutoCommit, NetworkDocument, String) {

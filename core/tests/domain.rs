@@ -4,27 +4,11 @@ mod common;
 
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};
 use common::*;
-use dealersync_core::domain::{
-    self, CheckDigitPolicy, CustomerUpdate, DomainError, NewEvent, VehicleAction,
-};
+use dealersync_core::domain::{self, CheckDigitPolicy, CustomerUpdate, NewEvent, VehicleAction};
 use dealersync_core::schema::{
     CustomerSource, CustomerStatus, EventKind, NetworkDocument, SiteDocument, SiteKind, Target,
     VehicleStatus,
 };
-
-/// Runs an operation that must be refused and checks that the document's saved bytes
-/// did not change; returns the error's message.
-fn refused<T: std::fmt::Debug>(
-    doc: &mut AutoCommit,
-    op: impl FnOnce(&mut AutoCommit) -> Result<T, DomainError>,
-) -> String {
-    let before = doc.save();
-    let heads = doc.get_heads();
-    let err = op(doc).expect_err("operation should be refused");
-    assert_eq!(doc.get_heads(), heads, "heads changed after {err}");
-    assert!(doc.save() == before, "document bytes changed after {err}");
-    err.to_string()
-}
 
 fn site_with_customer() -> (AutoCommit, NetworkDocument) {
     let (_, net) = network();
@@ -729,6 +713,7 @@ fn a_transfer_writes_both_sites_or_neither() {
     domain::transfer_vehicle(
         &mut from,
         &mut to,
+        &net,
         v.as_str(),
         Some(T0 + 48 * HOUR),
         "wang",
@@ -749,8 +734,8 @@ fn a_transfer_writes_both_sites_or_neither() {
 
     // A second transfer is refused and neither document changes.
     let (fb, tb) = (from.save(), to.save());
-    let err =
-        domain::transfer_vehicle(&mut from, &mut to, v.as_str(), None, "wang", T0).unwrap_err();
+    let err = domain::transfer_vehicle(&mut from, &mut to, &net, v.as_str(), None, "wang", T0)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("vehicle {v} cannot move from transferred_out to transferred_out")
@@ -765,7 +750,16 @@ fn a_transfer_writes_both_sites_or_neither() {
         T0 + 50 * HOUR,
     )
     .unwrap();
-    domain::transfer_vehicle(&mut to, &mut from, v.as_str(), None, "zhao", T0 + 60 * HOUR).unwrap();
+    domain::transfer_vehicle(
+        &mut to,
+        &mut from,
+        &net,
+        v.as_str(),
+        None,
+        "zhao",
+        T0 + 60 * HOUR,
+    )
+    .unwrap();
     let back = domain::get_vehicle(&from, v.as_str()).unwrap().unwrap();
     assert_eq!(
         (back.status, back.transfer_to, back.transfer_from.as_deref()),
@@ -782,8 +776,8 @@ fn a_transfer_writes_both_sites_or_neither() {
     )
     .unwrap();
     copy.merge(&mut from).unwrap();
-    let err =
-        domain::transfer_vehicle(&mut from, &mut copy, v.as_str(), None, "wang", T0).unwrap_err();
+    let err = domain::transfer_vehicle(&mut from, &mut copy, &net, v.as_str(), None, "wang", T0)
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         format!("invalid transfer of vehicle {v}: both documents are site sr-1")
@@ -1084,8 +1078,16 @@ fn vehicle_in(status: VehicleStatus) -> (AutoCommit, NetworkDocument, String) {
             T0,
         )
         .unwrap();
-        domain::transfer_vehicle(&mut doc, &mut other, v.as_str(), None, "li", T0 + 9 * HOUR)
-            .unwrap();
+        domain::transfer_vehicle(
+            &mut doc,
+            &mut other,
+            &net,
+            v.as_str(),
+            None,
+            "li",
+            T0 + 9 * HOUR,
+        )
+        .unwrap();
     }
     assert_eq!(
         domain::get_vehicle(&doc, v.as_str())
@@ -1144,7 +1146,7 @@ fn every_vehicle_action_applies_from_its_own_status_only() {
             }
         }
         // A transfer leaves only from in_stock.
-        let (mut doc, _, v) = vehicle_in(from);
+        let (mut doc, net, v) = vehicle_in(from);
         let mut other = AutoCommit::new();
         domain::init_site_document(
             &mut other,
@@ -1153,7 +1155,8 @@ fn every_vehicle_action_applies_from_its_own_status_only() {
         )
         .unwrap();
         let (before, other_before) = (doc.save(), other.save());
-        let got = domain::transfer_vehicle(&mut doc, &mut other, &v, None, "li", T0 + 20 * HOUR);
+        let got =
+            domain::transfer_vehicle(&mut doc, &mut other, &net, &v, None, "li", T0 + 20 * HOUR);
         if from == InStock {
             got.unwrap();
         } else {

@@ -5,6 +5,7 @@ mod common;
 use automerge::ActorId;
 use automerge::AutoCommit;
 use common::{HOUR, T0, header, network, site};
+use dealersync_core::conflicts::{self, ConflictKind};
 use dealersync_core::domain::{self, DomainError};
 use dealersync_core::reports::{self, SubmissionStatus};
 use dealersync_core::schema::{NetworkDocument, Period, SiteDocument, SiteKind};
@@ -203,4 +204,74 @@ fn adjustment_refusals_leave_the_document_unchanged() {
     refused(&mut sr1, |d| {
         domain::adjust_forecast(d, "2026-04", "SDN-A", 1, "", T0)
     });
+}
+
+/// Two distribution centre managers adjust sr-1's SDN-A forecast offline, both before
+/// any adjustment existed (two `adjusted` records) and again on one record (two
+/// quantities): each time a `forecast_adjustment` conflict with both figures, the
+/// site's own figure untouched, resolved by adjusting again.
+#[test]
+fn concurrent_adjustments_of_one_forecast_are_a_conflict() {
+    let (_, net) = network();
+    let mut doc = site("sr-1");
+    domain::set_forecast(&mut doc, &net, "2026-04", "SDN-A", 5, "wang", T0).unwrap();
+    let detect = |d: &AutoCommit| {
+        conflicts::detect(&[("sr-1", d)])
+            .into_iter()
+            .filter(|c| c.kind == ConflictKind::ForecastAdjustment)
+            .collect::<Vec<_>>()
+    };
+    for round in 0..2 {
+        let mut a = doc
+            .fork()
+            .with_actor(ActorId::from(format!("dc-a-{round}").into_bytes()));
+        let mut b = doc
+            .fork()
+            .with_actor(ActorId::from(format!("dc-b-{round}").into_bytes()));
+        domain::adjust_forecast(&mut a, "2026-04", "SDN-A", 7, "ma.li", T0 + HOUR).unwrap();
+        domain::adjust_forecast(&mut b, "2026-04", "SDN-A", 3, "sun.hao", T0 + 2 * HOUR).unwrap();
+        a.merge(&mut b).unwrap();
+        let found = detect(&a);
+        assert_eq!(found.len(), 1, "round {round}: {found:?}");
+        let c = &found[0];
+        assert_eq!(c.records, ["forecast 2026-04/SDN-A"]);
+        let mut values: Vec<(&str, bool)> = c
+            .values
+            .iter()
+            .map(|v| (v.value.as_str(), v.hidden))
+            .collect();
+        values.sort();
+        // Both figures, one of them hidden by automerge's winner.
+        assert_eq!(values.len(), 2);
+        assert_eq!((values[0].0, values[1].0), ("3", "7"));
+        assert_eq!(values.iter().filter(|v| v.1).count(), 1);
+        assert!(c.values.iter().all(|v| v.field == "adjusted.quantity"));
+        assert!(
+            c.summary.contains("adjusted concurrently to 3 and 7"),
+            "{}",
+            c.summary
+        );
+        // The same conflict, with the same id, on the other device.
+        b.merge(&mut a).unwrap();
+        assert_eq!(detect(&b)[0].id, c.id);
+        // No forecast_edit: the site's own figure was not touched.
+        assert!(
+            conflicts::detect(&[("sr-1", &a)])
+                .iter()
+                .all(|c| c.kind != ConflictKind::ForecastEdit)
+        );
+        conflicts::resolve_forecast_adjustment(
+            &mut a,
+            "2026-04",
+            "SDN-A",
+            6,
+            "zhou",
+            T0 + 3 * HOUR,
+        )
+        .unwrap();
+        assert!(detect(&a).is_empty());
+        let cell = &SiteDocument::read(&a).unwrap().forecasts["2026-04"]["SDN-A"];
+        assert_eq!((cell.quantity, cell.effective()), (5, 6));
+        doc = a;
+    }
 }

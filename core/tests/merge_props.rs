@@ -56,6 +56,12 @@ enum Op {
         model: usize,
         quantity: i64,
     },
+    /// A distribution centre's adjustment of the forecast cell.
+    Adjust {
+        month: usize,
+        model: usize,
+        quantity: i64,
+    },
     Part {
         part: usize,
         change: i64,
@@ -81,6 +87,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..3usize).prop_map(|vehicle| Op::Deliver { vehicle }),
         2 => (0..MONTHS.len(), 0..MODELS.len(), -1..20i64)
             .prop_map(|(month, model, quantity)| Op::Forecast { month, model, quantity }),
+        1 => (0..MONTHS.len(), 0..MODELS.len(), -1..20i64)
+            .prop_map(|(month, model, quantity)| Op::Adjust { month, model, quantity }),
         2 => (0..PARTS.len(), -8..8i64).prop_map(|(part, change)| Op::Part { part, change }),
         1 => (0..10i64).prop_map(|units| Op::Target { units }),
         1 => (0..REPLICAS).prop_map(|other| Op::SyncFrom { other }),
@@ -152,6 +160,12 @@ fn resolve_first(doc: &mut AutoCommit, net: &NetworkDocument, now: i64) -> bool 
             let (month, model) = cell.split_once('/').unwrap();
             let q = c.values[0].value.parse().unwrap();
             conflicts::resolve_forecast(doc, net, month, model, q, "boss", now).unwrap();
+        }
+        ConflictKind::ForecastAdjustment => {
+            let cell = c.records[0].strip_prefix("forecast ").unwrap();
+            let (month, model) = cell.split_once('/').unwrap();
+            let q = c.values[0].value.parse().unwrap();
+            conflicts::resolve_forecast_adjustment(doc, month, model, q, "boss", now).unwrap();
         }
         ConflictKind::StockAtTwoSites => unreachable!("one site only"),
         ConflictKind::PartCountCollision => {
@@ -243,6 +257,11 @@ fn apply(
             &by,
             now,
         ),
+        Op::Adjust {
+            month,
+            model,
+            quantity,
+        } => domain::adjust_forecast(doc, MONTHS[*month], MODELS[*model], *quantity, &by, now),
         Op::Part { part, change } => {
             let ok = domain::adjust_part(doc, PARTS[*part], *change, &by, now).map(|_| ());
             if ok.is_ok() {
@@ -422,7 +441,7 @@ proptest! {
                         (&mut r[0][*device], &mut l[0][*other_device])
                     };
                     let (hs, hd) = (src.get_heads(), dst.get_heads());
-                    if domain::transfer_vehicle(src, dst, vin(*vehicle).as_str(), None, "u", now).is_err() {
+                    if domain::transfer_vehicle(src, dst, &net, vin(*vehicle).as_str(), None, "u", now).is_err() {
                         prop_assert_eq!(src.get_heads(), hs);
                         prop_assert_eq!(dst.get_heads(), hd);
                     }

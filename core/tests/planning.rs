@@ -212,6 +212,12 @@ fn site(id: &str, deliveries: &[(&str, u32)]) -> SiteDocument {
                     direction: None,
                 }],
                 merged_into: None,
+                area: None,
+                referred_by: None,
+                next_follow_up: None,
+                lost_reason: None,
+                lost_to: None,
+                lost_at: None,
             },
         );
     }

@@ -7,36 +7,11 @@ mod common;
 use automerge::AutoCommit;
 use common::*;
 use dealersync_core::access::Role;
-use dealersync_core::domain::{self, DomainError, NewEvent, Sale, VehicleAction};
+use dealersync_core::domain::{self, NewEvent, Sale, VehicleAction};
 use dealersync_core::reports::{self, KpiLevel};
 use dealersync_core::schema::{
     CustomerStatus, EventKind, NetworkDocument, Period, SiteDocument, SiteKind, VehicleStatus,
 };
-
-/// Runs an operation that must be refused and checks that the document's saved bytes
-/// did not change; returns the error's message.
-fn refused<T: std::fmt::Debug>(
-    doc: &mut AutoCommit,
-    op: impl FnOnce(&mut AutoCommit) -> Result<T, DomainError>,
-) -> String {
-    let before = doc.save();
-    let heads = doc.get_heads();
-    let err = op(doc).expect_err("operation should be refused");
-    assert_eq!(doc.get_heads(), heads, "heads changed after {err}");
-    assert!(doc.save() == before, "document bytes changed after {err}");
-    err.to_string()
-}
-
-/// Runs an operation that must succeed as exactly one automerge change.
-fn one_change<T>(
-    doc: &mut AutoCommit,
-    op: impl FnOnce(&mut AutoCommit) -> Result<T, DomainError>,
-) -> T {
-    let heads = doc.get_heads();
-    let out = op(doc).unwrap_or_else(|e| panic!("operation refused: {e}"));
-    assert_eq!(doc.get_changes(&heads).len(), 1, "one sale, one change");
-    out
-}
 
 /// Site `sr-1` with customers c1 and c2 and vehicle 7 in stock.
 fn floor() -> (AutoCommit, NetworkDocument, String) {
@@ -359,7 +334,7 @@ fn an_incoming_transfer_arrives_and_ages_from_its_arrival() {
     )
     .unwrap();
     let eta = T0 + 48 * HOUR;
-    domain::transfer_vehicle(&mut from, &mut to, &v, Some(eta), "li", T0 + HOUR).unwrap();
+    domain::transfer_vehicle(&mut from, &mut to, &net, &v, Some(eta), "li", T0 + HOUR).unwrap();
     let incoming = domain::get_vehicle(&to, &v).unwrap().unwrap();
     assert_eq!(
         (incoming.status, incoming.eta),
@@ -406,7 +381,7 @@ fn a_delivery_event_from_every_vehicle_status() {
                 T0,
             )
             .unwrap();
-            domain::transfer_vehicle(&mut doc, &mut other, &v, None, "li", T0).unwrap();
+            domain::transfer_vehicle(&mut doc, &mut other, &net, &v, None, "li", T0).unwrap();
         }
         assert_eq!(
             domain::get_vehicle(&doc, &v).unwrap().unwrap().status,

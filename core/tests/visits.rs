@@ -6,21 +6,9 @@ mod common;
 
 use automerge::{AutoCommit, ROOT, ReadDoc, transaction::Transactable};
 use common::*;
-use dealersync_core::domain::{self, CLOCK_SKEW_MS, DomainError, NewEvent, NewWalkIn};
+use dealersync_core::domain::{self, CLOCK_SKEW_MS, NewEvent, NewWalkIn};
 use dealersync_core::reports::{self, KpiLevel};
 use dealersync_core::schema::{CallDirection, EventKind, NetworkDocument, Period, SiteDocument};
-
-fn refused<T: std::fmt::Debug>(
-    doc: &mut AutoCommit,
-    op: impl FnOnce(&mut AutoCommit) -> Result<T, DomainError>,
-) -> String {
-    let before = doc.save();
-    let heads = doc.get_heads();
-    let err = op(doc).expect_err("operation should be refused");
-    assert_eq!(doc.get_heads(), heads, "heads changed after {err}");
-    assert!(doc.save() == before, "document bytes changed after {err}");
-    err.to_string()
-}
 
 fn walk_in(id: &str, party: i64, at: i64) -> NewWalkIn {
     NewWalkIn {
@@ -154,7 +142,7 @@ fn old_documents_without_walk_ins_read_and_take_one() {
 
 #[test]
 fn calls_are_inbound_or_outbound_and_old_calls_still_read() {
-    let (mut doc, _) = floor();
+    let (mut doc, net) = floor();
     let call = |d: Option<CallDirection>| NewEvent {
         direction: d,
         ..NewEvent::new(EventKind::Call, T0)
@@ -198,6 +186,16 @@ fn calls_are_inbound_or_outbound_and_old_calls_still_read() {
     );
     let last = doc.get(&list, 2).unwrap().unwrap().1;
     assert!(doc.get(&last, "direction").unwrap().is_none());
+    // The KPIs count all three calls, one inbound, one outbound (the third has no
+    // direction), at the site and for the consultant who made them.
+    for who in [None, Some("wang")] {
+        let row = site_row(&net, &doc, who);
+        assert_eq!(
+            (row.calls, row.calls_inbound, row.calls_outbound),
+            (Some(3), Some(1), Some(1)),
+            "{who:?}"
+        );
+    }
     // Only calls have a direction.
     let visit = NewEvent {
         direction: Some(CallDirection::Inbound),

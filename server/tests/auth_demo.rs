@@ -170,6 +170,7 @@ fn demo_network_is_complete_valid_and_seeded_once() {
             }
         }
     }
+    demo_shows_every_report(&net, &refs, &kpi, now);
     assert_eq!(customers, summary.customers);
     assert_eq!(vehicles, summary.vehicles);
     assert!((200..=600).contains(&customers), "{customers} customers");
@@ -252,6 +253,59 @@ fn demo_network_is_complete_valid_and_seeded_once() {
     assert_eq!(again.tokens.len(), 4);
     assert_ne!(again.tokens[0].token, summary.tokens[0].token);
     auth.verify(&again.tokens[0].token).unwrap();
+}
+
+/// What the demo holds for the reports of issue 9: head office staff out of the sales
+/// KPIs, forecasts from every site, quarter and week targets, transfers (one pending),
+/// parts shipments, complaints, referrals, follow-ups, lost reasons and areas.
+fn demo_shows_every_report(
+    net: &NetworkDocument,
+    sites: &[&SiteDocument],
+    kpi: &reports::KpiReport,
+    now: i64,
+) {
+    assert!(
+        !kpi.rows
+            .iter()
+            .any(|r| r.level == KpiLevel::Consultant && r.site == "hq"),
+        "head office staff are not sales consultants"
+    );
+    for s in sites.iter().filter(|s| s.site.id != "hq") {
+        assert!(
+            s.forecasts.contains_key("2026-04"),
+            "no forecast for next month at {}",
+            s.site.id
+        );
+    }
+    // 2026-03-15 is in the first quarter and ISO week 11.
+    assert!(net.targets["showroom"].contains_key("2026-Q1"));
+    assert!(net.targets["agent-n1"].contains_key("2026-W11"));
+
+    let t = reports::transfers(net, sites).unwrap();
+    assert_eq!(t.pending, 1, "{:?}", t.rows);
+    assert!(
+        t.rows
+            .iter()
+            .any(|r| r.status == reports::TransferStatus::Received)
+    );
+    let p = reports::parts_distribution(net, sites, Period::Month(2026, 3)).unwrap();
+    assert_eq!(p.centres.len(), 2);
+    assert!(
+        p.centres
+            .iter()
+            .all(|c| c.shipped > c.received && c.received > 0)
+    );
+
+    let care = reports::customer_care(net, sites, Period::Year(2026), now).unwrap();
+    let sum = |f: fn(&reports::CareRow) -> i64| care.rows.iter().map(f).sum::<i64>();
+    assert!(sum(|r| r.complaints_open) >= 1 && sum(|r| r.complaints_resolved) >= 1);
+    assert!(sum(|r| r.referrals) >= 1 && sum(|r| r.lost) >= 1 && sum(|r| r.surveys) >= 1);
+    for dim in ["source", "area", "lostReason", "competitor"] {
+        assert!(care.mix.iter().any(|m| m.dimension == dim), "no {dim} mix");
+    }
+    assert!(!care.referrers.is_empty());
+    let due = reports::follow_ups_due(net, sites, now).unwrap();
+    assert!(!due.rows.is_empty(), "some follow-ups are due");
 }
 
 #[test]

@@ -81,6 +81,12 @@ fn customers(site: &str, rng: &mut Lcg) -> Vec<Customer> {
                 created_at: day(d),
                 events,
                 merged_into: None,
+                area: None,
+                referred_by: None,
+                next_follow_up: None,
+                lost_reason: None,
+                lost_to: None,
+                lost_at: None,
             }
         })
         .collect()

@@ -36,6 +36,12 @@ pub enum Command {
     /// Customers (leads) and their history.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// Customer care: follow-ups (回访), referrals (以老带新), lost reasons, areas.
+    #[command(subcommand)]
+    Care(CareCommand),
+    /// Customers' complaints (投诉): open, hand over, resolve.
+    #[command(subcommand)]
+    Complaint(ComplaintCommand),
     /// Discounts above your limit: request, approve or refuse (managers), list.
     #[command(subcommand)]
     Discount(DiscountCommand),
@@ -48,9 +54,16 @@ pub enum Command {
     /// Parts and accessories counts.
     #[command(subcommand)]
     Parts(PartsCommand),
+    /// Vehicle transfers between regions: a manager asks, head office approves or
+    /// refuses, the sender dispatches, the receiver takes it in.
+    #[command(subcommand)]
+    Transfer(TransferCommand),
     /// Monthly demand forecasts.
     #[command(subcommand)]
     Forecast(ForecastCommand),
+    /// The network's settings, kept in the network document (head office).
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Business conflicts that merging offline edits produced.
     #[command(subcommand)]
     Conflicts(ConflictsCommand),
@@ -176,6 +189,94 @@ pub enum CustomerCommand {
         /// For calls: inbound (the customer rang) or outbound (you rang).
         #[arg(long)]
         direction: Option<String>,
+    },
+}
+
+/// `care ...`
+#[derive(Debug, Subcommand)]
+pub enum CareCommand {
+    /// Record a follow-up call made (default: now), and plan the next one.
+    FollowUp {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// What was said.
+        #[arg(long)]
+        note: Option<String>,
+        /// When the next follow-up is due (YYYY-MM-DD); none if not given.
+        #[arg(long)]
+        next: Option<String>,
+        /// When the call was made, China Standard Time: "2026-11-28 14:30".
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Plan a customer's next follow-up (YYYY-MM-DD), or `--clear` it.
+    Schedule {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// The day it is due.
+        #[arg(long, required_unless_present = "clear")]
+        due: Option<String>,
+        /// Remove the planned follow-up.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Link a customer to the customer who referred them (以老带新).
+    ReferredBy {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// The referring customer's id (a unique prefix is enough).
+        referrer: String,
+    },
+    /// Mark a customer lost, with the reason and the competitor they went to.
+    Lost {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// Why (price, 不急着买, ...).
+        #[arg(long)]
+        reason: String,
+        /// The brand or dealer they bought from instead.
+        #[arg(long)]
+        competitor: Option<String>,
+    },
+    /// Where a customer lives: prefecture (地州), city (市区) or none.
+    Area {
+        /// Customer id (a unique prefix is enough).
+        id: String,
+        /// prefecture, city or none.
+        area: String,
+    },
+}
+
+/// `complaint ...`
+#[derive(Debug, Subcommand)]
+pub enum ComplaintCommand {
+    /// Take down a customer's complaint.
+    Open {
+        /// Customer id (a unique prefix is enough).
+        customer: String,
+        /// What it is about.
+        #[arg(long)]
+        summary: String,
+        /// Who handles it (default: you).
+        #[arg(long)]
+        owner: Option<String>,
+        /// When it was received, China Standard Time (default: now).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Move a complaint along: --status open|in_progress|resolved, --owner, --resolution.
+    Update {
+        /// Complaint id (a unique prefix is enough).
+        id: String,
+        /// The new status.
+        #[arg(long)]
+        status: Option<String>,
+        /// The new owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// How it was settled (needed to resolve).
+        #[arg(long)]
+        resolution: Option<String>,
     },
 }
 
@@ -337,6 +438,54 @@ pub enum VehicleCommand {
     },
 }
 
+/// `transfer ...`
+#[derive(Debug, Subcommand)]
+pub enum TransferCommand {
+    /// Ask head office to move a vehicle in stock at --site (default: yours) to a site
+    /// of another region.
+    Request {
+        /// The VIN.
+        vin: String,
+        /// The receiving site.
+        #[arg(long)]
+        to: String,
+        /// Why (head office reads it).
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Approve a request (head office); the request is found in the site documents on
+    /// this device.
+    Approve {
+        /// Request id (a unique prefix is enough).
+        id: String,
+        /// A note for the managers.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Refuse a request (head office), saying why.
+    Refuse {
+        /// Request id (a unique prefix is enough).
+        id: String,
+        /// The reason.
+        #[arg(long)]
+        note: String,
+    },
+    /// Let an approved vehicle leave the sending site (--site, default: yours).
+    Dispatch {
+        /// Request id (a unique prefix is enough).
+        id: String,
+    },
+    /// Put an approved vehicle on the receiving site's books (--site, default:
+    /// yours), in transit; `vehicle arrive` stocks it.
+    Receive {
+        /// Request id (a unique prefix is enough).
+        id: String,
+        /// Expected arrival (YYYY-MM-DD).
+        #[arg(long)]
+        eta: Option<String>,
+    },
+}
+
 /// `parts ...`
 #[derive(Debug, Subcommand)]
 pub enum PartsCommand {
@@ -350,6 +499,24 @@ pub enum PartsCommand {
     },
     /// List parts on hand.
     List,
+    /// Ship parts from your distribution centre (--site) to an agent below it
+    /// (配件配送): your counts go down now, the agent's when it receives them.
+    Ship {
+        /// The receiving site.
+        #[arg(long)]
+        to: String,
+        /// Lines as PART=QUANTITY, e.g. OIL-F=20 WIPER=4.
+        #[arg(required = true)]
+        lines: Vec<String>,
+        /// The waybill, free text.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Record that a parts shipment arrived at your site (--site): its counts go up.
+    Receive {
+        /// Shipment id (a unique prefix is enough).
+        id: String,
+    },
 }
 
 /// `forecast ...`
@@ -379,6 +546,17 @@ pub enum ForecastCommand {
     Show {
         /// Only this month (YYYY-MM).
         month: Option<String>,
+    },
+}
+
+/// `network ...`
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Set the day of the month (1-28, CST) by the end of which every site submits
+    /// next month's forecast (head office; default the 25th).
+    Deadline {
+        /// Day of the month, 1 to 28.
+        day: i64,
     },
 }
 
@@ -444,6 +622,55 @@ pub enum ReportCommand {
         /// Month forecast, YYYY-MM (default: next month).
         #[arg(long)]
         month: Option<String>,
+    },
+    /// Transfers between regions and where each stands (pending first).
+    Transfers(ReportArgs),
+    /// Customers registered at two sites or more (same phone, 业务重叠), with the site
+    /// whose manager settles each.
+    Duplicates(ReportArgs),
+    /// Follow-up calls due today or overdue, per consultant (客户回访).
+    FollowUps(ReportArgs),
+    /// Customer care per site: complaints, surveys, referrals, lead sources, lost
+    /// reasons and competitors, areas (`--json` for the mixes and the complaint list).
+    Care {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: this month).
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Parts the distribution centres shipped to their agents, what arrived, what is on
+    /// the way.
+    Parts {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: this month).
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// Days in stock of every car on hand, oldest first; `--slow` lists only the slow
+    /// movers (滞销车).
+    Ageing {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Only the slow movers.
+        #[arg(long)]
+        slow: bool,
+        /// A car available for more than this many days is slow.
+        #[arg(long, default_value_t = dealersync_core::reports::DEFAULT_SLOW_MOVER_DAYS)]
+        days: u32,
+    },
+    /// Days of supply and capital turnover (资金周转率) per model and site.
+    Turnover {
+        /// Output format.
+        #[command(flatten)]
+        out: ReportArgs,
+        /// Period: YYYY, YYYY-Qn, YYYY-MM, YYYY-Www or YYYY-MM-DD (default: last month).
+        #[arg(long)]
+        period: Option<String>,
     },
     /// KPIs per site and consultant against targets.
     Kpi {

@@ -28,7 +28,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
         Command::WalkIn(c) => walk_in(&Workspace::open(home)?, &ctx, c),
         Command::Discount(c) => discount(&Workspace::open(home)?, &ctx, c),
+        Command::Parts(c @ (PartsCommand::Ship { .. } | PartsCommand::Receive { .. })) => {
+            crate::manage::parts(&Workspace::open(home)?, &ctx, c)
+        }
         Command::Parts(c) => parts(&Workspace::open(home)?, &ctx, c),
+        Command::Transfer(c) => crate::manage::transfer(&Workspace::open(home)?, &ctx, c),
+        Command::Network(c) => crate::manage::network(&Workspace::open(home)?, &ctx, c),
+        Command::Care(c) => crate::care::care(&Workspace::open(home)?, &ctx, c),
+        Command::Complaint(c) => crate::care::complaint(&Workspace::open(home)?, &ctx, c),
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
         Command::Conflicts(c) => crate::conflicts::run(&Workspace::open(home)?, &ctx, c),
         Command::Report(c) => crate::report::run(&Workspace::open(home)?, &ctx, c),
@@ -68,6 +75,25 @@ pub fn find_customer<'a>(site: &'a SiteDocument, id: &str) -> Result<&'a Custome
             "{id:?} matches {} customers at site {}; type more of the id",
             many.len(),
             site.site.id
+        ),
+    }
+}
+
+/// The one id among `ids` that starts with `prefix` (`what`: "complaint", ...; `list`:
+/// the command that lists them), or an error saying there is none or several.
+pub fn unique_id<'a>(
+    ids: impl IntoIterator<Item = &'a String>,
+    prefix: &str,
+    what: &str,
+    list: &str,
+) -> Result<String> {
+    let hits: Vec<&String> = ids.into_iter().filter(|k| k.starts_with(prefix)).collect();
+    match hits.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => bail!("no {what} {prefix:?} here; `{list}` lists them"),
+        many => bail!(
+            "{prefix:?} matches {} {what}s; type more of the id",
+            many.len()
         ),
     }
 }

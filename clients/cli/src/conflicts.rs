@@ -204,7 +204,7 @@ fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
                 Ok(conflicts::resolve_part_count(am, part, count, &by, now())?)
             })
         }
-        ConflictKind::ForecastEdit => {
+        ConflictKind::ForecastEdit | ConflictKind::ForecastAdjustment => {
             let cell = record(c, "forecast").context("a forecast conflict names its cell")?;
             let (month, model) = cell
                 .split_once('/')
@@ -213,6 +213,18 @@ fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
                 anyhow!("--keep for a forecast conflict is the quantity, e.g. --keep 12")
             })?;
             let doc = site_doc(ws, &site_of_values)?;
+            if c.kind == ConflictKind::ForecastAdjustment {
+                return ws.edit_site(&doc, |am| {
+                    Ok(conflicts::resolve_forecast_adjustment(
+                        am,
+                        month,
+                        model,
+                        quantity,
+                        &by,
+                        now(),
+                    )?)
+                });
+            }
             let net = ws.network()?;
             ws.edit_site(&doc, |am| {
                 Ok(conflicts::resolve_forecast(

@@ -25,7 +25,7 @@ use crate::output::{parse_date, parse_yuan, print_json};
 use crate::workspace::Workspace;
 
 /// Prints what a command did: the record as JSON, or one line for a person.
-fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
+pub(crate) fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
     if ctx.json {
         print_json(record)?;
     } else {
@@ -354,10 +354,12 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
             let target = ws.pick_site(Some(&to))?;
             ws.require_write(&target)
                 .context("a transfer records the vehicle at both sites")?;
+            let net = ws.network()?;
             ws.edit_two(doc, &target, |from_am, to_am| {
                 Ok(domain::transfer_vehicle(
                     from_am,
                     to_am,
+                    &net,
                     &vin,
                     None,
                     &by,
@@ -485,6 +487,9 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: PartsCommand) -> Resu
                 &json!({"part": part, "change": delta, "count": count}),
                 format!("{part}: {delta:+}, now {count} on hand"),
             )
+        }
+        PartsCommand::Ship { .. } | PartsCommand::Receive { .. } => {
+            unreachable!("shipments are handled in manage.rs")
         }
         PartsCommand::List => unreachable!("read commands are handled in commands.rs"),
     }

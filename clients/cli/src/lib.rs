@@ -9,15 +9,17 @@
 //! - [`home`]: the home directory: login (`config.json`) and where the store lives.
 //! - [`store`]: the SQLite store behind `core`'s `Store` trait, and sync bookkeeping.
 //! - [`workspace`]: loading documents and changing them durably.
-//! - [`commands`], [`edit`], [`conflicts`], [`report`]: what each command does.
+//! - [`commands`], [`edit`], [`care`], [`manage`], [`conflicts`], [`report`]: what each command does.
 //! - [`sync`]: `login`, `sync`, `sync --watch` and `status`.
 //! - [`output`]: tables, JSON, CSV, money and dates.
 
+pub mod care;
 pub mod cli;
 pub mod commands;
 pub mod conflicts;
 pub mod edit;
 pub mod home;
+pub mod manage;
 pub mod output;
 pub mod report;
 pub mod store;

@@ -108,6 +108,21 @@ const SUBMISSIONS_NARROW: &[(&str, &str)] = &[
     ("units", "units counted"),
 ];
 
+/// The transfer columns shown without `--wide`: which, where it stands, from where to
+/// where, who asked and who decided.
+const TRANSFERS_NARROW: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("status", "status"),
+    ("vin", "vin"),
+    ("model", "model"),
+    ("from", "from"),
+    ("to", "to"),
+    ("requestedBy", "asked by"),
+    ("requestedAt", "asked (CST)"),
+    ("decidedBy", "decided by"),
+    ("decisionNote", "reason"),
+];
+
 /// Keeps `columns` of a table, in that order, under their short titles.
 fn select(t: Table, columns: &[(&str, &str)]) -> Table {
     let idx: Vec<(usize, &str)> = columns
@@ -181,6 +196,9 @@ const MONEY_COLUMNS: &[&str] = &[
     "listPrice",
     "unitCost",
     "capital",
+    "onHandCost",
+    "soldCost",
+    "slowMoverCost",
     "revenue",
     "targetRevenue",
 ];
@@ -227,6 +245,15 @@ fn month_or_next(month: Option<String>) -> Result<Period> {
 
 /// The part of a report's title that says which sites it covers, when this device does
 /// not hold every site's document (empty when it does).
+/// The calendar month before this one (CST): the last full month.
+fn last_month() -> Result<Period> {
+    match dealersync_core::schema::month_key(now()).parse::<Period>()? {
+        Period::Month(y, 1) => Ok(Period::Month(y - 1, 12)),
+        Period::Month(y, m) => Ok(Period::Month(y, m - 1)),
+        other => Ok(other),
+    }
+}
+
 fn not_here(covered: &[String], missing: &[String]) -> String {
     if missing.is_empty() {
         return String::new();
@@ -295,6 +322,97 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 r.deadline_date, r.on_time, r.late, r.missing, r.pending, r.not_available
             );
             emit(ctx, &out, &title, &r, Some(SUBMISSIONS_NARROW))?;
+        }
+        ReportCommand::Transfers(out) => {
+            let r = reports::transfers(&net, &sites)?;
+            let title = format!(
+                "Transfers between regions: {} waiting for head office, {} approved and not sent{}",
+                r.pending,
+                r.approved_not_sent,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, Some(TRANSFERS_NARROW))?;
+        }
+        ReportCommand::Duplicates(out) => {
+            let r = reports::duplicate_customers(&net, &sites)?;
+            let title = format!(
+                "Customers registered at more than one site: {} phone number(s){}",
+                r.groups,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::FollowUps(out) => {
+            let r = reports::follow_ups_due(&net, &sites, now())?;
+            let title = format!(
+                "Follow-ups due today or overdue: {}{}",
+                r.rows.len(),
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::Care { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => dealersync_core::schema::month_key(now()).parse()?,
+            };
+            let r = reports::customer_care(&net, &sites, period, now())?;
+            let title = format!(
+                "Customer care for {period}{}",
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+            if !ctx.json && !out.csv {
+                for m in &r.mix {
+                    println!("  {} {} {}: {}", m.site, m.dimension, m.value, m.count);
+                }
+            }
+        }
+        ReportCommand::Parts { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => dealersync_core::schema::month_key(now()).parse()?,
+            };
+            let r = reports::parts_distribution(&net, &sites, period)?;
+            let (shipped, received): (i64, i64) = r
+                .centres
+                .iter()
+                .fold((0, 0), |(s, g), c| (s + c.shipped, g + c.received));
+            let title = format!(
+                "Parts shipped to agents in {period}: {shipped} units, {received} arrived, {} on the way{}",
+                shipped - received,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::Ageing { out, slow, days } => {
+            let params = reports::StockParams {
+                slow_mover_days: days,
+            };
+            let mut r = reports::ageing(&net, &sites, now(), &params)?;
+            if slow {
+                r.rows.retain(|row| row.slow_mover);
+            }
+            let title = format!(
+                "Cars on hand: {} slow movers (available over {days} days), ¥{} tied up{}",
+                r.slow_movers,
+                crate::output::yuan(r.slow_mover_cost),
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
+        }
+        ReportCommand::Turnover { out, period } => {
+            let period: Period = match period {
+                Some(p) => p.parse().context("--period")?,
+                None => last_month()?,
+            };
+            let r = reports::turnover(&net, &sites, period, now())?;
+            let title = format!(
+                "Days of supply and capital turnover for {period} ({} days){}",
+                r.days,
+                not_here(&r.sites_covered, &r.sites_not_available)
+            );
+            emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {

@@ -321,6 +321,59 @@ pub(super) fn forecast_edits<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec
     }
 }
 
+/// Two distribution centre managers adjusting the same forecast offline: concurrent
+/// `adjusted` maps (both created one) or concurrent quantities in the one map, with
+/// different figures. Only the visible month and cell are read: a hidden cell is a
+/// [`ConflictKind::ForecastEdit`] already.
+pub(super) fn forecast_adjustments<D: ChangeLookup>(site: &str, doc: &D, out: &mut Vec<Conflict>) {
+    let Some(forecasts) = map_of(doc, &ROOT, "forecasts") else {
+        return;
+    };
+    for month in keys_of(doc, &forecasts) {
+        let Some(month_obj) = map_of(doc, &forecasts, &month) else {
+            continue;
+        };
+        for model in keys_of(doc, &month_obj) {
+            let Some(cell) = map_of(doc, &month_obj, &model) else {
+                continue;
+            };
+            let record = format!("forecast {month}/{model}");
+            let visible = map_of(doc, &cell, "adjusted");
+            let mut values = Vec::new();
+            for adjusted in maps_of(doc, &cell, "adjusted") {
+                let all = doc.get_all(&adjusted, "quantity").unwrap_or_default();
+                let last = all.len().saturating_sub(1);
+                for (i, (v, op)) in all.into_iter().enumerate() {
+                    let Some(q) = int_of(&v) else { continue };
+                    values.push(CompetingValue {
+                        site: site.to_string(),
+                        record: record.clone(),
+                        field: "adjusted.quantity".into(),
+                        value: q.to_string(),
+                        actor: actor_of(&op),
+                        at: time_of(doc, &adjusted, "at", &op),
+                        hidden: Some(&adjusted) != visible.as_ref() || i != last,
+                    });
+                }
+            }
+            let distinct: BTreeSet<&str> = values.iter().map(|v| v.value.as_str()).collect();
+            if distinct.len() < 2 {
+                continue;
+            }
+            let summary = format!(
+                "forecast {month}/{model} at {site} was adjusted concurrently to {}",
+                distinct.into_iter().collect::<Vec<_>>().join(" and ")
+            );
+            out.push(Conflict::new(
+                ConflictKind::ForecastAdjustment,
+                BTreeSet::from([record]),
+                values,
+                summary,
+            ));
+        }
+    }
+}
+
 /// Every concurrent counter at `parts[part]`, in automerge's op order (the last one is
 /// the one readers see). A non-counter value (a plain number written by a foreign
 /// client) competes too: it hides or is hidden just the same.

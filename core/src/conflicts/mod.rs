@@ -12,6 +12,8 @@
 //! - [`ConflictKind::DuplicateCustomer`]: two customers with the same normalised phone;
 //! - [`ConflictKind::ForecastEdit`]: concurrent edits of the same forecast cell with
 //!   different quantities, or a cell hidden because its month was created concurrently;
+//! - [`ConflictKind::ForecastAdjustment`]: two distribution centre adjustments of the
+//!   same forecast cell made concurrently, with different figures;
 //! - [`ConflictKind::PartCountCollision`]: a part counter created on two devices
 //!   concurrently (both first stocking the same new part number), so readers see one
 //!   device's count and the other's is hidden.
@@ -31,8 +33,8 @@ mod read;
 mod resolve;
 
 pub use resolve::{
-    resolve_double_booking, resolve_duplicate_customer, resolve_forecast, resolve_part_count,
-    resolve_stock_elsewhere,
+    resolve_double_booking, resolve_duplicate_customer, resolve_forecast,
+    resolve_forecast_adjustment, resolve_part_count, resolve_stock_elsewhere,
 };
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,7 +43,9 @@ use automerge::{AutoCommit, Automerge, ChangeHash, ObjId, ReadDoc};
 use serde::Serialize;
 
 use crate::schema::Millis;
-use checks::{duplicate_customers, forecast_edits, part_collisions, vehicle_checks};
+use checks::{
+    duplicate_customers, forecast_adjustments, forecast_edits, part_collisions, vehicle_checks,
+};
 
 /// A document whose operations can be traced to the change that made them, so a
 /// conflict can say who made each competing value.
@@ -74,6 +78,8 @@ pub enum ConflictKind {
     DuplicateCustomer,
     /// Concurrent edits of the same forecast cell.
     ForecastEdit,
+    /// Concurrent adjustments of the same forecast cell by distribution centres.
+    ForecastAdjustment,
     /// A part counter created on two devices concurrently: automerge keeps both
     /// counters at the part number and shows one, hiding the other's count.
     PartCountCollision,
@@ -87,6 +93,7 @@ impl ConflictKind {
             ConflictKind::StockAtTwoSites => "stock_at_two_sites",
             ConflictKind::DuplicateCustomer => "duplicate_customer",
             ConflictKind::ForecastEdit => "forecast_edit",
+            ConflictKind::ForecastAdjustment => "forecast_adjustment",
             ConflictKind::PartCountCollision => "part_count_collision",
         }
     }
@@ -185,8 +192,8 @@ impl Fnv {
 
 /// Lists the conflicts in a set of site documents, given as `(site id, document)`.
 ///
-/// Per document: double bookings, duplicate customers, forecast edits, part count
-/// collisions; across the
+/// Per document: double bookings, duplicate customers, forecast edits and
+/// adjustments, part count collisions; across the
 /// documents: vehicles in stock at two sites. The order of `site_docs` does not matter
 /// (they are sorted by site id; a site given twice is read once). Records that do not
 /// have the expected shape are skipped rather than stopping the check.
@@ -200,6 +207,7 @@ pub fn detect<D: ChangeLookup>(site_docs: &[(&str, &D)]) -> Vec<Conflict> {
         vehicle_checks(site, *doc, &mut out, &mut in_stock);
         duplicate_customers(site, *doc, &mut out);
         forecast_edits(site, *doc, &mut out);
+        forecast_adjustments(site, *doc, &mut out);
         part_collisions(site, *doc, &mut out);
     }
     for (vin, held) in in_stock {

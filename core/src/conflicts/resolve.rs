@@ -201,6 +201,20 @@ pub fn resolve_forecast(
     domain::set_forecast(doc, net, month, model, quantity, by, now)
 }
 
+/// Resolves concurrent forecast adjustments by adjusting the cell to `quantity`: one
+/// fresh `adjusted` record written over every concurrent one (see
+/// [`domain::adjust_forecast`]); the site's own figure is untouched.
+pub fn resolve_forecast_adjustment(
+    doc: &mut AutoCommit,
+    month: &str,
+    model: &str,
+    quantity: i64,
+    by: &str,
+    now: Millis,
+) -> Result<(), DomainError> {
+    domain::adjust_forecast(doc, month, model, quantity, by, now)
+}
+
 /// Resolves a part count collision: `parts[part]` becomes one fresh counter holding
 /// `count` (typically what was counted on the shelf, or the sum of the competing
 /// counts), which supersedes every concurrent counter. Increments made elsewhere to the

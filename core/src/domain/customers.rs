@@ -68,6 +68,12 @@ pub fn add_customer(
         created_at: now,
         events: Vec::new(),
         merged_into: None,
+        area: None,
+        referred_by: None,
+        next_follow_up: None,
+        lost_reason: None,
+        lost_to: None,
+        lost_at: None,
     };
     commit_write(doc, format!("{by}: add customer {id}"), now, |doc| {
         let obj = doc.put_object(&customers, id.as_str(), ObjType::Map)?;

@@ -12,6 +12,7 @@
 //! Strings are written as scalar strings; reads accept collaborative text too (see
 //! [`crate::schema`]).
 
+mod care;
 mod customers;
 mod discounts;
 mod documents;
@@ -23,10 +24,15 @@ mod planning;
 mod read;
 mod sale;
 mod targets;
+mod transfers;
 mod vehicles;
 mod vin;
 mod walk_ins;
 
+pub use care::{
+    ComplaintUpdate, NewComplaint, link_referral, mark_lost, open_complaint, record_follow_up,
+    schedule_follow_up, set_customer_area, update_complaint,
+};
 pub use customers::{
     CustomerUpdate, NewCustomer, NewEvent, add_customer, customer_transition_allowed,
     merge_customer, record_event, set_customer_status, update_customer,
@@ -43,7 +49,7 @@ pub use network::{
     DISCOUNT_ROLES, put_model, put_site, set_discount_limit, set_forecast_deadline,
     set_site_channel,
 };
-pub use parts::adjust_part;
+pub use parts::{NewShipment, adjust_part, receive_parts, ship_parts};
 pub use phone::{PhoneError, normalise_phone};
 pub use planning::{
     SplitCheck, check_split, put_contest, remove_contest, share, split_target, sub_periods,
@@ -54,6 +60,9 @@ pub use read::{
     list_vehicles, part_count, site_header,
 };
 pub use targets::{set_consultant_target, set_site_target};
+pub use transfers::{
+    NewTransfer, decide_transfer, dispatch_transfer, receive_transfer, region_of, request_transfer,
+};
 pub(crate) use vehicles::put_vehicle_record;
 pub use vehicles::{
     NewVehicle, Sale, VehicleAction, move_vehicle, receive_vehicle, sell_vehicle, transfer_vehicle,

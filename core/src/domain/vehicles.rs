@@ -97,6 +97,7 @@ pub fn receive_vehicle(
         updated_at: now,
         discount_approved_by: None,
         discount_approved_at: None,
+        transfer_id: None,
     };
     commit_write(
         doc,
@@ -141,10 +142,13 @@ fn write_vehicle_fields(doc: &mut AutoCommit, obj: &ObjId, v: &Vehicle) -> Resul
     if let Some(at) = v.discount_approved_at {
         doc.put(obj, "discountApprovedAt", at)?;
     }
+    if let Some(id) = &v.transfer_id {
+        doc.put(obj, "transferId", id.as_str())?;
+    }
     Ok(())
 }
 
-fn check_vin_free(doc: &AutoCommit, vehicles: &ObjId, vin: &str) -> Result<()> {
+pub(super) fn check_vin_free(doc: &AutoCommit, vehicles: &ObjId, vin: &str) -> Result<()> {
     if let Some(obj) = map_at(doc, vehicles, vin)? {
         let status: VehicleStatus = autosurgeon::hydrate_prop(doc, &obj, "status")
             .map_err(read_err(format!("status of vehicle {vin}")))?;
@@ -259,7 +263,7 @@ pub fn vehicle_transition_allowed(from: VehicleStatus, to: VehicleStatus) -> boo
     )
 }
 
-fn vehicle_obj<D: AmReadDoc>(doc: &D, vin: &str) -> Result<(ObjId, String)> {
+pub(super) fn vehicle_obj<D: AmReadDoc>(doc: &D, vin: &str) -> Result<(ObjId, String)> {
     let vehicles = root_map(doc, "site", "vehicles")?;
     let key = vin.trim().to_ascii_uppercase();
     match map_at(doc, &vehicles, &key)? {
@@ -547,14 +551,17 @@ fn write_step(
     })
 }
 
-/// Transfers a vehicle in stock at `from` to the site of `to`: `from` records it
-/// `transferred_out` (with `transferTo`), `to` gets it `in_transit` (with
-/// `transferFrom`). Both documents are validated before either is written; the caller
-/// syncs both (a transfer recorded on one side only shows up as a
-/// [`crate::conflicts::ConflictKind::StockAtTwoSites`] conflict or a missing vehicle).
+/// Transfers a vehicle in stock at `from` to the site of `to`, within one region (see
+/// [`super::region_of`]): `from` records it `transferred_out` (with `transferTo`), `to`
+/// gets it `in_transit` (with `transferFrom`). Both documents are validated before
+/// either is written; the caller syncs both (a transfer recorded on one side only
+/// shows up as a [`crate::conflicts::ConflictKind::StockAtTwoSites`] conflict or a
+/// missing vehicle). Between regions the vehicle moves only on head office's approval:
+/// see [`super::request_transfer`].
 pub fn transfer_vehicle(
     from: &mut AutoCommit,
     to: &mut AutoCommit,
+    net: &NetworkDocument,
     vin: &str,
     eta: Option<Millis>,
     by: &str,
@@ -581,6 +588,15 @@ pub fn transfer_vehicle(
             reason: format!("both documents are site {from_site}"),
         });
     }
+    let (from_region, to_region) = super::transfers::regions(net, &from_site, &to_site)?;
+    if from_region != to_region {
+        return Err(DomainError::Invalid {
+            field: format!("transfer of vehicle {vin} to {to_site}"),
+            reason: format!(
+                "{from_site} (region {from_region}) and {to_site} (region {to_region}) are in different regions: the vehicle moves only once head office approves a transfer request"
+            ),
+        });
+    }
     let to_vehicles = root_map(to, "site", "vehicles")?;
     check_vin_free(to, &to_vehicles, &vin)?;
 
@@ -592,6 +608,7 @@ pub fn transfer_vehicle(
     vehicle.consultant = None;
     vehicle.transfer_from = Some(from_site.clone());
     vehicle.transfer_to = None;
+    vehicle.transfer_id = None;
     vehicle.updated_at = now;
 
     from.commit();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::schema::{CustomerSource, EventKind, Period, SiteDocument};
+use crate::schema::{CallDirection, CustomerSource, EventKind, Period, SiteDocument};
 
 use super::kpi::{Figures, delivery_revenue};
 use super::{ReportError, ReportWarning, check_period};
@@ -151,7 +151,14 @@ fn site_counts(doc: &SiteDocument, period: Period) -> SiteAggregate {
             let mut delta = Figures::default();
             match e.kind {
                 EventKind::Visit => delta.visits = 1,
-                EventKind::Call => delta.calls = 1,
+                EventKind::Call => {
+                    delta.calls = 1;
+                    match e.direction {
+                        Some(CallDirection::Inbound) => delta.calls_inbound = 1,
+                        Some(CallDirection::Outbound) => delta.calls_outbound = 1,
+                        None => {}
+                    }
+                }
                 EventKind::TestDrive => delta.test_drives = 1,
                 EventKind::Order => delta.orders = 1,
                 EventKind::Delivery => {

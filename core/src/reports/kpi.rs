@@ -32,59 +32,13 @@ pub(super) fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) ->
     })
 }
 
-/// Deliveries per model in `month`. The model is the delivered VIN's (looked up in
-/// every site document, since the vehicle may have been transferred), else the
-/// customer's model of interest.
-pub(crate) fn deliveries_by_model(
-    tree: &SiteTree<'_>,
-    month: Period,
-) -> (BTreeMap<String, i64>, Vec<ReportWarning>) {
-    let vin_model: BTreeMap<&str, &str> = tree
-        .docs()
-        .flat_map(|(_, d)| d.vehicles.values())
-        .map(|v| (v.vin.as_str(), v.model.as_str()))
-        .collect();
-    let (start, end) = month.range_millis();
-    let mut sales: BTreeMap<String, i64> = BTreeMap::new();
-    let mut warnings = Vec::new();
-    for (_, doc) in tree.docs() {
-        for c in doc.customers.values() {
-            let mut seen: Vec<&str> = Vec::new();
-            for e in &c.events {
-                if e.kind != EventKind::Delivery || e.at < start || e.at >= end {
-                    continue;
-                }
-                // One delivery per VIN and customer, as in the KPIs.
-                if let Some(vin) = e.vin.as_deref() {
-                    if seen.contains(&vin) {
-                        continue;
-                    }
-                    seen.push(vin);
-                }
-                let model = e
-                    .vin
-                    .as_deref()
-                    .and_then(|vin| vin_model.get(vin).copied())
-                    .or(c.model_of_interest.as_deref());
-                match model {
-                    Some(m) => *sales.entry(m.to_string()).or_default() += 1,
-                    None => warnings.push(ReportWarning::DeliveryWithoutModel {
-                        site: doc.site.id.clone(),
-                        customer: c.id.clone(),
-                        at: e.at,
-                    }),
-                }
-            }
-        }
-    }
-    (sales, warnings)
-}
-
 /// Raw counts for a site or a consultant in a period.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Figures {
     pub(super) visits: i64,
     pub(super) calls: i64,
+    pub(super) calls_inbound: i64,
+    pub(super) calls_outbound: i64,
     pub(super) test_drives: i64,
     pub(super) orders: i64,
     pub(super) deliveries: i64,
@@ -103,6 +57,8 @@ impl Figures {
     pub(super) fn add(&mut self, o: &Figures) {
         self.visits += o.visits;
         self.calls += o.calls;
+        self.calls_inbound += o.calls_inbound;
+        self.calls_outbound += o.calls_outbound;
         self.test_drives += o.test_drives;
         self.orders += o.orders;
         self.deliveries += o.deliveries;
@@ -258,8 +214,13 @@ pub struct KpiRow {
     pub sites_not_available: Option<i64>,
     /// Visit events and walk-in batches (来店批次, visitors who left no phone).
     pub visits: Option<i64>,
-    /// Call events.
+    /// Call events, whatever their direction.
     pub calls: Option<i64>,
+    /// Of those, calls the customer made (inbound).
+    pub calls_inbound: Option<i64>,
+    /// Of those, calls the consultant made (outbound). Calls recorded before the
+    /// direction was asked count in `calls` only.
+    pub calls_outbound: Option<i64>,
     /// Test-drive events.
     pub test_drives: Option<i64>,
     /// Customers whose first visit ever was in the period: the cohort of the rates.
@@ -337,6 +298,8 @@ impl KpiRow {
             sites_not_available: None,
             visits: g(|f| f.visits),
             calls: g(|f| f.calls),
+            calls_inbound: g(|f| f.calls_inbound),
+            calls_outbound: g(|f| f.calls_outbound),
             test_drives: g(|f| f.test_drives),
             first_visitors: g(|f| f.first_visitors),
             first_visitors_test_driven: g(|f| f.first_visitors_test_driven),

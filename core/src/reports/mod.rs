@@ -15,6 +15,12 @@
 //! - [`order_plan`]: what to order from the manufacturer for a month, and the capital.
 //! - [`kpis`]: activity, conversion and achievement per site and per consultant.
 //! - [`sales_board`]: target vs achieved ranked for a sales contest.
+//! - [`transfers`]: transfers between regions and where each stands.
+//! - [`parts_distribution`]: parts the distribution centres shipped to their agents.
+//! - [`duplicate_customers`]: the same phone registered at two sites (业务重叠).
+//! - [`follow_ups_due`] and [`customer_care`]: follow-ups per consultant, complaints,
+//!   surveys, referrals, lead sources, lost reasons and competitors, areas.
+//! - [`turnover`]: days of supply and capital turnover (资金周转率) per model and site.
 //!
 //! Reports never fail on odd data (a site missing from the tree, a model missing from
 //! the catalogue, a loop in the tree): they count what the documents say and list what
@@ -23,20 +29,32 @@
 
 mod aggregate;
 mod board;
+mod care;
 mod contest;
+mod deliveries;
+mod duplicates;
 mod forecast;
 mod kpi;
 mod order_plan;
+mod parts;
 mod stock;
 mod submissions;
+mod transfers;
 mod tree;
+mod turnover;
 
 pub use aggregate::{AggregateSource, ComputeEach, SiteAggregate};
 pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board, sales_board_from};
+pub use care::{
+    CareReport, CareRow, ComplaintRow, FollowUpRow, FollowUpsReport, MixRow, ReferrerRow,
+    customer_care, follow_ups_due,
+};
 pub use contest::{ContestStanding, TeamStanding, contest_standings};
+pub use duplicates::{DuplicateRow, DuplicatesReport, duplicate_customers};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
 pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis, kpis_from};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
+pub use parts::{PartsCentreTotal, PartsReport, PartsRow, parts_distribution};
 pub use stock::{
     AgeingReport, AgeingRow, PipelineReport, PipelineRow, StockParams, StockReport, StockRow,
     ageing, pipeline, stock,
@@ -45,6 +63,8 @@ pub use submissions::{
     ForecastSubmissions, SubmissionRow, SubmissionStatus, forecast_deadline_day,
     forecast_submissions,
 };
+pub use transfers::{TransferRow, TransferStatus, TransfersReport, transfers};
+pub use turnover::{TurnoverReport, TurnoverRow, turnover};
 
 use serde::Serialize;
 

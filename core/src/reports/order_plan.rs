@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::schema::{Fen, Millis, NetworkDocument, Period, SiteDocument, VehicleStatus};
 
+use super::deliveries::deliveries_by_model;
 use super::forecast::rollup_on;
-use super::kpi::deliveries_by_model;
 use super::stock::is_slow_mover;
 use super::tree::SiteTree;
 use super::{
@@ -89,8 +89,11 @@ pub struct OrderPlanRow {
     pub in_transit: i64,
     /// Vehicles ordered from the manufacturer, not yet shipped (status `ordered`).
     pub on_order: i64,
-    /// Units to order: forecast + safety stock − in stock − in transit − on order, not
-    /// below zero.
+    /// Units the slow movers take off the order: one per slow mover (see
+    /// docs/reports.md).
+    pub slow_mover_reduction: i64,
+    /// Units to order: forecast + safety stock − in stock − in transit − on order −
+    /// slow-mover reduction, not below zero.
     pub quantity: i64,
     /// Catalogue cost per unit, in fen; `None` for a model not in the catalogue.
     pub unit_cost: Option<Fen>,
@@ -98,7 +101,7 @@ pub struct OrderPlanRow {
     pub capital: Option<Fen>,
     /// Available vehicles of this model older than the slow-mover threshold.
     pub slow_movers: i64,
-    /// Deliveries of this model in the month before the plan month (context).
+    /// Deliveries of this model in the last full month (`salesMonth`), for context.
     pub last_month_sales: i64,
 }
 
@@ -108,7 +111,8 @@ pub struct OrderPlanRow {
 pub struct OrderPlan {
     /// The month ordered for, `YYYY-MM`.
     pub month: String,
-    /// The month whose deliveries are shown as `lastMonthSales`.
+    /// The month whose deliveries are shown as `lastMonthSales`: the last calendar
+    /// month that had ended at `asOf` (CST), and before the plan month.
     pub sales_month: String,
     /// The instant stock and ages are measured at.
     pub as_of: Millis,
@@ -136,8 +140,19 @@ impl Tabular for OrderPlan {
     }
 }
 
+/// The last calendar month wholly before both `now` (CST) and the plan month `(y, m)`:
+/// a plan for May made on April 15th shows March, not half of April.
+fn last_full_month(y: i32, m: u32, now: Millis) -> Period {
+    let before_plan = previous_month(y, m);
+    let before_now = match crate::time::month_key(now).parse::<Period>() {
+        Ok(Period::Month(ny, nm)) => previous_month(ny, nm),
+        _ => before_plan,
+    };
+    before_plan.min(before_now)
+}
+
 /// The order plan for `month`, from the forecasts for that month, the stock and
-/// pipeline at `now`, and the previous month's deliveries.
+/// pipeline at `now`, and the last full month's deliveries.
 pub fn order_plan(
     network: &NetworkDocument,
     sites: &[&SiteDocument],
@@ -146,7 +161,7 @@ pub fn order_plan(
     params: &OrderPlanParams,
 ) -> Result<OrderPlan, ReportError> {
     let (y, m) = expect_month("the order plan", month)?;
-    let sales_month = previous_month(y, m);
+    let sales_month = last_full_month(y, m, now);
     let tree = SiteTree::build(network, sites)?;
     let (sites_covered, sites_not_available) = tree.coverage();
     let rollup = rollup_on(&tree, month);
@@ -201,11 +216,15 @@ pub fn order_plan(
         let (in_stock, in_transit, on_order, slow_movers) = s.map_or((0, 0, 0, 0), |s| {
             (s.in_stock, s.in_transit, s.on_order, s.slow)
         });
+        // A car unsold for months says the model is over-supplied: each slow mover
+        // takes one more unit off the order, on top of covering demand as stock.
+        let slow_mover_reduction = slow_movers;
         let quantity = forecast
             .saturating_add(safety_stock)
             .saturating_sub(in_stock)
             .saturating_sub(in_transit)
             .saturating_sub(on_order)
+            .saturating_sub(slow_mover_reduction)
             .max(0);
         let unit_cost = catalogue.map(|c| c.cost);
         rows.push(OrderPlanRow {
@@ -216,6 +235,7 @@ pub fn order_plan(
             in_stock,
             in_transit,
             on_order,
+            slow_mover_reduction,
             quantity,
             unit_cost,
             capital: unit_cost.map(|c| c.saturating_mul(quantity)),

@@ -231,6 +231,48 @@ string_enum!(
 );
 
 string_enum!(
+    /// Where a customer lives, as the plan's target markets split it.
+    CustomerArea {
+        /// The prefectures and counties outside the city (地州).
+        Prefecture = "prefecture",
+        /// The city's urban districts (市区).
+        City = "city",
+    }
+);
+
+impl CustomerArea {
+    /// The name people use.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            CustomerArea::Prefecture => "地州",
+            CustomerArea::City => "市区",
+        }
+    }
+}
+
+string_enum!(
+    /// Where a complaint stands.
+    ComplaintStatus {
+        /// Received, nobody on it yet.
+        Open = "open",
+        /// Its owner is working on it.
+        InProgress = "in_progress",
+        /// Settled; the complaint says how.
+        Resolved = "resolved",
+    }
+);
+
+string_enum!(
+    /// Head office's answer to a transfer request between regions.
+    TransferVerdict {
+        /// The vehicle may move.
+        Approved = "approved",
+        /// It stays; the decision's note says why.
+        Refused = "refused",
+    }
+);
+
+string_enum!(
     /// Where a vehicle is in its lifecycle at a site.
     VehicleStatus {
         /// Ordered from the manufacturer.

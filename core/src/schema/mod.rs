@@ -19,18 +19,21 @@ mod encoding;
 mod enums;
 mod network;
 mod period;
+mod records;
 mod site;
 mod typed_json;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
-    CallDirection, ContestMembers, ContestMetric, CustomerSource, CustomerStatus, EventKind,
-    SiteChannel, SiteKind, UnknownVariant, VehicleStatus,
+    CallDirection, ComplaintStatus, ContestMembers, ContestMetric, CustomerArea, CustomerSource,
+    CustomerStatus, EventKind, SiteChannel, SiteKind, TransferVerdict, UnknownVariant,
+    VehicleStatus,
 };
 pub use network::{
     Contest, ContestTeam, DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel,
 };
 pub use period::{BadPeriod, Period};
+pub use records::{Complaint, PartsShipment, TransferDecision, TransferRequest};
 pub use site::{
     Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,
     SiteHeader, Target, Vehicle, WalkIn,

@@ -7,8 +7,8 @@ use autosurgeon::{Hydrate, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Fen, SCHEMA_VERSION, SchemaError, SiteHeader, Target, check_version, scalar_str,
-    scalar_str_list, schema_version,
+    Fen, SCHEMA_VERSION, SchemaError, SiteHeader, Target, TransferDecision, check_version,
+    scalar_str, scalar_str_list, schema_version,
 };
 
 /// A model in the network catalogue.
@@ -98,6 +98,11 @@ pub struct NetworkDocument {
     #[autosurgeon(missing = "Default::default")]
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub contests: BTreeMap<String, Contest>,
+    /// Head office's approvals and refusals of transfers between regions, by request
+    /// id. Absent from older documents; read as empty.
+    #[autosurgeon(rename = "transferDecisions", missing = "Default::default")]
+    #[serde(default)]
+    pub transfer_decisions: BTreeMap<String, TransferDecision>,
 }
 
 /// The forecast deadline when the network document sets none: the 25th, which leaves
@@ -115,6 +120,7 @@ impl NetworkDocument {
             discount_limits: BTreeMap::new(),
             forecast_deadline_day: None,
             contests: BTreeMap::new(),
+            transfer_decisions: BTreeMap::new(),
         }
     }
 

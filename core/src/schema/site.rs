@@ -6,9 +6,9 @@ use autosurgeon::{Counter, Hydrate, HydrateError, ReadDoc, Reconcile};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, Fen, Millis, SCHEMA_VERSION,
-    SchemaError, SiteChannel, SiteKind, VehicleStatus, check_version, opt_scalar_str, scalar_str,
-    schema_version,
+    CallDirection, Complaint, CustomerArea, CustomerSource, CustomerStatus, EventKind, Fen, Millis,
+    PartsShipment, SCHEMA_VERSION, SchemaError, SiteChannel, SiteKind, TransferRequest,
+    VehicleStatus, check_version, opt_scalar_str, scalar_str, schema_version,
 };
 
 /// Who a site is and where it sits in the network tree.
@@ -58,6 +58,20 @@ pub struct SiteDocument {
     #[autosurgeon(rename = "walkIns", missing = "Default::default")]
     #[serde(default)]
     pub walk_ins: BTreeMap<String, WalkIn>,
+    /// Requests to send a vehicle of this site to another region, by id. Absent from
+    /// older documents; read as empty.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub transfers: BTreeMap<String, TransferRequest>,
+    /// Parts shipments this site sent (a distribution centre) or received (an agent),
+    /// by id. Absent from older documents; read as empty.
+    #[autosurgeon(rename = "partsShipments", missing = "Default::default")]
+    #[serde(default)]
+    pub parts_shipments: BTreeMap<String, PartsShipment>,
+    /// Customers' complaints, by id. Absent from older documents; read as empty.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default)]
+    pub complaints: BTreeMap<String, Complaint>,
 }
 
 /// A batch of people who came in together and gave no phone number: a visit all the
@@ -118,6 +132,30 @@ pub struct Customer {
     #[autosurgeon(rename = "mergedInto", with = "opt_scalar_str")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<String>,
+    /// Where they live: 地州 or 市区. Absent until asked (and on older records).
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<CustomerArea>,
+    /// The customer (id at this site) who referred them (以老带新).
+    #[autosurgeon(rename = "referredBy", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referred_by: Option<String>,
+    /// When the next follow-up call (回访) is due; absent when none is planned.
+    #[autosurgeon(rename = "nextFollowUp", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_follow_up: Option<Millis>,
+    /// Why they were lost, once lost.
+    #[autosurgeon(rename = "lostReason", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_reason: Option<String>,
+    /// The competitor (brand or dealer) they bought from instead, if known.
+    #[autosurgeon(rename = "lostTo", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_to: Option<String>,
+    /// When they were marked lost.
+    #[autosurgeon(rename = "lostAt", missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_at: Option<Millis>,
 }
 
 /// Something that happened with a customer.
@@ -205,6 +243,11 @@ pub struct Vehicle {
     #[autosurgeon(rename = "discountApprovedAt", missing = "Default::default")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discount_approved_at: Option<Millis>,
+    /// The approved transfer request (between regions) that brought it here, on the
+    /// receiving site's record; absent otherwise.
+    #[autosurgeon(rename = "transferId", with = "opt_scalar_str")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
 }
 
 /// One cell of a demand forecast.
@@ -278,6 +321,9 @@ impl SiteDocument {
             forecasts: BTreeMap::new(),
             targets: BTreeMap::new(),
             walk_ins: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            parts_shipments: BTreeMap::new(),
+            complaints: BTreeMap::new(),
         }
     }
 

@@ -134,3 +134,52 @@ pub fn sync_all(docs: &mut [&mut AutoCommit]) {
         }
     }
 }
+
+/// Runs an operation that must be refused and checks that the document's saved bytes
+/// did not change; returns the error's message.
+pub fn refused<T: std::fmt::Debug>(
+    doc: &mut AutoCommit,
+    op: impl FnOnce(&mut AutoCommit) -> Result<T, domain::DomainError>,
+) -> String {
+    let before = doc.save();
+    let heads = doc.get_heads();
+    let err = op(doc).expect_err("operation should be refused");
+    assert_eq!(doc.get_heads(), heads, "heads changed after {err}");
+    assert!(doc.save() == before, "document bytes changed after {err}");
+    err.to_string()
+}
+
+/// Runs an operation that must succeed as exactly one automerge change.
+pub fn one_change<T>(
+    doc: &mut AutoCommit,
+    op: impl FnOnce(&mut AutoCommit) -> Result<T, domain::DomainError>,
+) -> T {
+    let heads = doc.get_heads();
+    let out = op(doc).unwrap_or_else(|e| panic!("operation refused: {e}"));
+    assert_eq!(
+        doc.get_changes(&heads).len(),
+        1,
+        "one operation, one change"
+    );
+    out
+}
+
+/// The shared network with a second region: `dc-south` and its agent `ag-s1`.
+pub fn two_regions() -> (AutoCommit, NetworkDocument) {
+    let (mut doc, _) = network();
+    for h in [
+        header("dc-south", SiteKind::DistributionCentre, Some("hq")),
+        header("ag-s1", SiteKind::Agent, Some("dc-south")),
+    ] {
+        domain::put_site(&mut doc, &h, "admin", T0).unwrap();
+    }
+    let net = NetworkDocument::read(&doc).unwrap();
+    (doc, net)
+}
+
+/// A fresh site document for site `id` under `parent`.
+pub fn site_under(id: &str, kind: SiteKind, parent: &str) -> AutoCommit {
+    let mut doc = AutoCommit::new().with_actor(ActorId::from(format!("site-{id}").into_bytes()));
+    domain::init_site_document(&mut doc, &header(id, kind, Some(parent)), T0).unwrap();
+    doc
+}

@@ -20,6 +20,7 @@ use rand::seq::IndexedRandom as _;
 
 use crate::registry::RegistryError;
 
+use super::care::{COMPETITORS, LOST_REASONS, seed_care};
 use super::catalogue::{
     COLOURS, DemoSite, GIVEN, MOBILE_PREFIXES, MODELS, SITES, SOURCES, SURNAMES,
 };
@@ -206,17 +207,20 @@ pub(super) fn seed_site(
         };
         if stage < 12 {
             step(rng, &mut t);
+            let reason = LOST_REASONS.choose(rng).copied().unwrap_or("价格");
+            let competitor = (reason == "选择竞品" || rng.random_bool(0.5))
+                .then(|| COMPETITORS.choose(rng).copied().unwrap_or("吉利"));
             domain::record_event(
                 doc,
                 &id,
                 &NewEvent {
-                    note: Some("已选择其他品牌".into()),
+                    note: Some(format!("流失：{reason}")),
                     ..NewEvent::new(EventKind::FollowUp, t)
                 },
                 consultant,
                 t,
             )?;
-            domain::set_customer_status(doc, &id, CustomerStatus::Lost, consultant, t)?;
+            domain::mark_lost(doc, &id, reason, competitor, consultant, t)?;
             continue;
         }
         if stage < 35 {
@@ -339,9 +343,11 @@ pub(super) fn seed_site(
         vehicles += 1;
     }
 
-    // Forecasts for next month (agents report to their centre, centres to head office)
-    // and consultant targets for this month.
-    if matches!(site.kind, SiteKind::Agent | SiteKind::DistributionCentre) {
+    // Forecasts for next month from every site below head office (agents, showroom
+    // and roadshows report to their centre, centres to head office), and consultant
+    // targets for this month. Head office staff sell nothing: no consultant targets,
+    // so the sales KPIs and the board do not count them.
+    if site.kind != SiteKind::HeadOffice {
         let next = month_key(now + 31 * DAY_MS);
         for m in MODELS {
             let q = rng.random_range(1..12);
@@ -349,7 +355,12 @@ pub(super) fn seed_site(
         }
     }
     let this_month = month_key(now);
-    for c in &consultants {
+    let sellers: &[&str] = if site.kind == SiteKind::HeadOffice {
+        &[]
+    } else {
+        &consultants
+    };
+    for c in sellers {
         domain::set_consultant_target(
             doc,
             c,
@@ -365,6 +376,7 @@ pub(super) fn seed_site(
             now,
         )?;
     }
+    seed_care(doc, site, rng, now)?;
     Ok((customers, vehicles))
 }
 

@@ -11,11 +11,15 @@
 //! and vehicles (only document ids and times differ).
 //!
 //! Layout: this file holds what the server calls (seeding, tokens, the banner);
-//! `catalogue.rs` the network's fixed content (sites, models, names), and
+//! `catalogue.rs` the network's fixed content (sites, models, names),
 //! `generate.rs` what is generated from it (the network document, each site's
-//! customers and vehicles).
+//! customers and vehicles), `care.rs` each site's customer care (areas, referrals,
+//! follow-ups, complaints), and `cross_site.rs` what spans documents (quarter and week
+//! targets, parts shipments, transfers between regions).
 
+mod care;
 mod catalogue;
+mod cross_site;
 mod generate;
 
 pub use generate::{chinese_name, demo_vin, mobile_number};
@@ -233,6 +237,9 @@ pub fn seed_demo(
             Ok(())
         })?;
     }
+
+    // Quarter and week targets, parts shipments and transfers between regions.
+    vehicles += cross_site::seed_cross_site(registry, docs, network_id, now)?;
 
     let tokens = demo_tokens(registry, auth)?;
     tracing::info!(

@@ -72,6 +72,12 @@ pub fn customer(id: &str, consultant: &str, events: Vec<CustomerEvent>) -> Custo
         created_at: events.first().map_or(0, |e| e.at),
         events,
         merged_into: None,
+        area: None,
+        referred_by: None,
+        next_follow_up: None,
+        lost_reason: None,
+        lost_to: None,
+        lost_at: None,
     }
 }
 
@@ -94,6 +100,7 @@ pub fn vehicle(n: u32, model: &str, cost: i64) -> Vehicle {
         transfer_to: None,
         discount_approved_by: None,
         discount_approved_at: None,
+        transfer_id: None,
         updated_at: cst(11, 1, 9),
     }
 }
