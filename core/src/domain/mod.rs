@@ -19,6 +19,7 @@ mod forecasts;
 mod network;
 mod parts;
 mod phone;
+mod planning;
 mod read;
 mod sale;
 mod targets;
@@ -44,6 +45,10 @@ pub use network::{
 };
 pub use parts::adjust_part;
 pub use phone::{PhoneError, normalise_phone};
+pub use planning::{
+    SplitCheck, check_split, put_contest, remove_contest, share, split_target, sub_periods,
+    working_days,
+};
 pub use read::{
     check_site_document, find_customers_by_phone, get_customer, get_vehicle, list_customers,
     list_vehicles, part_count, site_header,

@@ -55,6 +55,18 @@ impl SiteAggregate {
     pub fn revenue(&self) -> i64 {
         self.site.revenue
     }
+
+    /// Units delivered by `consultant` at the site in the period.
+    pub fn consultant_deliveries(&self, consultant: &str) -> i64 {
+        self.consultants
+            .get(consultant)
+            .map_or(0, |f| f.deliveries)
+    }
+
+    /// The consultants counted at the site in the period (activity or a target).
+    pub fn consultants(&self) -> impl Iterator<Item = &str> {
+        self.consultants.keys().map(String::as_str)
+    }
 }
 
 /// The per-site part of the KPIs; `period` must be valid.

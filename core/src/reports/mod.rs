@@ -23,6 +23,7 @@
 
 mod aggregate;
 mod board;
+mod contest;
 mod forecast;
 mod kpi;
 mod order_plan;
@@ -32,6 +33,7 @@ mod tree;
 
 pub use aggregate::{AggregateSource, ComputeEach, SiteAggregate};
 pub use board::{BoardLevel, BoardRow, SalesBoard, sales_board, sales_board_from};
+pub use contest::{ContestStanding, TeamStanding, contest_standings};
 pub use forecast::{ForecastRollup, ForecastRow, ModelTotal, forecast_rollup};
 pub use kpi::{KpiLevel, KpiReport, KpiRow, kpis, kpis_from};
 pub use order_plan::{OrderPlan, OrderPlanParams, OrderPlanRow, SafetyStock, order_plan};
@@ -68,6 +70,9 @@ pub enum ReportError {
     /// 30th); parsed periods are always valid.
     #[error("invalid period {0:?}")]
     InvalidPeriod(Period),
+    /// A period key read from a document (a contest's) that is not a period.
+    #[error("{0:?} is not a period")]
+    BadPeriodKey(String),
     /// Two site documents given for the same site id; figures would be counted twice.
     #[error("two site documents were given for site {0:?}")]
     DuplicateSite(String),

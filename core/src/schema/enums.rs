@@ -265,3 +265,31 @@ mod tests {
         assert!(err.to_string().contains("in_stock"), "{err}");
     }
 }
+
+string_enum!(
+    /// What a sales contest (销售竞赛) ranks its teams by, over its period.
+    ContestMetric {
+        /// Units delivered.
+        Units = "units",
+        /// Revenue of the deliveries.
+        Revenue = "revenue",
+        /// Test drives given.
+        TestDrives = "test_drives",
+        /// Customer visits (walk-in batches included).
+        Visits = "visits",
+        /// Calls made.
+        Calls = "calls",
+        /// Orders taken.
+        Orders = "orders",
+    }
+);
+
+string_enum!(
+    /// Who a sales contest's teams are made of.
+    ContestMembers {
+        /// Sites: a team's figure is the sum of its sites' own figures.
+        Sites = "sites",
+        /// Consultants (user ids): a team's figure is the sum of theirs, at any site.
+        Consultants = "consultants",
+    }
+);

@@ -23,10 +23,12 @@ mod site;
 
 pub use encoding::{opt_scalar_str, scalar_str, scalar_str_list, schema_version};
 pub use enums::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, SiteChannel, SiteKind,
-    UnknownVariant, VehicleStatus,
+    CallDirection, ContestMembers, ContestMetric, CustomerSource, CustomerStatus, EventKind,
+    SiteChannel, SiteKind, UnknownVariant, VehicleStatus,
 };
-pub use network::{DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel};
+pub use network::{
+    Contest, ContestTeam, DEFAULT_FORECAST_DEADLINE_DAY, NetworkDocument, VehicleModel,
+};
 pub use period::{BadPeriod, Period};
 pub use site::{
     Customer, CustomerEvent, ForecastAdjustment, ForecastEntry, PartCount, SiteDocument,

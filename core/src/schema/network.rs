@@ -31,6 +31,46 @@ pub struct VehicleModel {
     pub list_price: Fen,
 }
 
+/// A sales contest (销售竞赛): teams of sites or consultants ranked by one metric over
+/// one period. Defined by head office or by a manager for teams in their subtree.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contest {
+    /// Stable id (the map key).
+    #[autosurgeon(with = "scalar_str")]
+    pub id: String,
+    /// Display name, e.g. `双十一冲刺`.
+    #[autosurgeon(with = "scalar_str")]
+    pub name: String,
+    /// Period key (`2026-11`, `2026-W45`, `2026-Q4`).
+    #[autosurgeon(with = "scalar_str")]
+    pub period: String,
+    /// What the teams are ranked by.
+    pub metric: super::ContestMetric,
+    /// Whether teams are made of sites or consultants.
+    pub members: super::ContestMembers,
+    /// The teams.
+    pub teams: Vec<ContestTeam>,
+    /// The site whose subtree the contest covers (the defining manager's site).
+    #[autosurgeon(with = "scalar_str")]
+    pub site: String,
+    /// Who defined it (user id).
+    #[autosurgeon(with = "scalar_str", rename = "createdBy")]
+    pub created_by: String,
+}
+
+/// One team of a sales contest.
+#[derive(Debug, Clone, PartialEq, Eq, Hydrate, Reconcile, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContestTeam {
+    /// Team name.
+    #[autosurgeon(with = "scalar_str")]
+    pub name: String,
+    /// Site ids or consultant user ids, by the contest's `members`.
+    #[autosurgeon(with = "scalar_str_list")]
+    pub members: Vec<String>,
+}
+
 /// The network document: written by head office, read by every site.
 #[derive(Debug, Clone, PartialEq, Hydrate, Reconcile, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -54,6 +94,10 @@ pub struct NetworkDocument {
     #[autosurgeon(rename = "forecastDeadlineDay", missing = "Default::default")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forecast_deadline_day: Option<i64>,
+    /// Sales contests by id. Absent on documents written before contests existed.
+    #[autosurgeon(missing = "Default::default")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contests: BTreeMap<String, Contest>,
 }
 
 /// The forecast deadline when the network document sets none: the 25th, which leaves
@@ -70,6 +114,7 @@ impl NetworkDocument {
             targets: BTreeMap::new(),
             discount_limits: BTreeMap::new(),
             forecast_deadline_day: None,
+            contests: BTreeMap::new(),
         }
     }
 

@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod export;
+pub mod planning;
 
 pub mod read_model;
 mod scope;
@@ -110,6 +111,7 @@ pub fn router(state: ReportsState) -> Router {
     Router::new()
         .route("/api/reports/events", get(events::stream))
         .route("/api/reports/{kind}", get(report))
+        .merge(planning::routes())
         .with_state(state)
 }
 
@@ -281,7 +283,10 @@ pub fn compute(
             let p = period_of(q, now)?;
             let board =
                 reports::sales_board_from(net, &docs, p, &scope.snapshot).map_err(report_error)?;
-            computed(&board)?
+            let mut c = computed(&board)?;
+            c.json["contests"] =
+                serde_json::to_value(planning::standings(scope)).map_err(internal)?;
+            c
         }
         "conflicts" => scope.conflicts(&st.store, &st.registry)?,
         other => return Err(ApiError::bad_request(format!("no report {other}"))),
