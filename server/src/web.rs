@@ -161,6 +161,11 @@ mod tests {
     #[test]
     fn every_page_and_module_is_embedded() {
         for f in [
+            "board.html",
+            "board.js",
+            "console.html",
+            "console.js",
+            "charts.js",
             "signin.html",
             "signin.js",
             "forbidden.html",

@@ -27,7 +27,7 @@ const T = {
   regions: { zh: "区域（含下属网点）", en: "Regions (with the sites below)" },
   teamsOnly: { zh: "各网点团队", en: "Site teams" },
   contest: { zh: "销售竞赛排行", en: "Sales contest ranking" },
-  contestRule: { zh: "本月销量目标达成率", en: "this month's unit target achieved" },
+  contestRule: { zh: "未设竞赛：按本月销量目标达成率排名", en: "No contest set: ranked by this month's unit target achieved" },
   bottom: { zh: "待加油", en: "Needs a push" },
   stock: { zh: "全网库存（按车型）", en: "Network stock by model" },
   live: { zh: "实时", en: "Live" },
@@ -268,7 +268,70 @@ function score(r) {
   return `${num(r.units)} ${tr(T.units)}`;
 }
 
+const METRICS = {
+  units: { zh: "交车台数", en: "units delivered" },
+  revenue: { zh: "交车销售额", en: "revenue" },
+  test_drives: { zh: "试驾次数", en: "test drives" },
+  visits: { zh: "到店客户", en: "visits" },
+  calls: { zh: "电话回访", en: "calls" },
+  orders: { zh: "订单数", en: "orders" },
+};
+
+function metricValue(metric, v) {
+  if (v === null || v === undefined) return tr(T.notAvailable);
+  return metric === "revenue" ? money(v) : num(v);
+}
+
+/** The contest to show: one of this month or week first, else the latest defined. */
+function currentContest(d) {
+  const all = d.board.contests || [];
+  return all.find((c) => c.period === d.month || c.period === d.week) || all[0] || null;
+}
+
+/** A contest defined by a manager (销售竞赛): its teams ranked, leaders and bottom. */
+function definedContestPanel(d, c) {
+  const teams = c.teams || [];
+  const bottom = new Set(c.bottom || []);
+  const podium = teams.slice(0, 3);
+  const rest = teams.slice(3);
+  return el(
+    "section",
+    { class: "panel", id: "contest", dataset: { contest: c.id } },
+    el("h2", {}, `${tr(T.contest)} · ${c.name}`),
+    el("p", { class: "contest-title" }, `${tr(METRICS[c.metric] ?? { zh: c.metric })} · ${c.period}`),
+    el(
+      "div",
+      { class: "podium" },
+      podium.map((t) =>
+        el(
+          "div",
+          { class: `place p${Math.min(t.rank, 3)}`, dataset: { team: t.name } },
+          el("div", { class: "medal" }, tr(PLACES[Math.min(t.rank, 3) - 1])),
+          el("div", { class: "who" }, t.name),
+          el("div", { class: "muted" }, t.members.map((m) => siteName(d, m)).join("、")),
+          el("div", { class: "score" }, metricValue(c.metric, t.value)),
+        ),
+      ),
+    ),
+    el(
+      "ol",
+      { class: "ranking" },
+      rest.map((t) =>
+        el(
+          "li",
+          { class: bottom.has(t.name) ? "bottom" : "", dataset: { team: t.name } },
+          el("span", { class: "r" }, t.rank),
+          el("span", {}, t.name, el("span", { class: "muted" }, ` · ${t.members.map((m) => siteName(d, m)).join("、")}`)),
+          el("span", { class: "s" }, metricValue(c.metric, t.value)),
+        ),
+      ),
+    ),
+  );
+}
+
 function contestPanel(d) {
+  const defined = currentContest(d);
+  if (defined) return definedContestPanel(d, defined);
   const rows = d.board.consultants.filter((r) => r.available);
   const podium = rows.slice(0, 3);
   const rest = rows.slice(3);

@@ -70,11 +70,12 @@ export function stackedBars(rows, { width = 640, rowHeight = 34, labelWidth = 15
 
 /**
  * Grouped vertical bars: `groups` of `{label, values: [n, ...]}`, one bar per series
- * in each group, with a value axis from 0. `format` prints a value.
+ * in each group, with a value axis from 0. `format` prints a value; `reference` draws
+ * a dashed line at that value (a target), labelled `referenceLabel`.
  */
-export function groupedBars(groups, { width = 760, height = 300, format = String } = {}) {
+export function groupedBars(groups, { width = 760, height = 300, format = String, reference = null, referenceLabel = "" } = {}) {
   const series = Math.max(1, ...groups.map((g) => g.values.length));
-  const max = Math.max(1, ...groups.flatMap((g) => g.values.filter((v) => v !== null && v !== undefined)));
+  const max = Math.max(1, reference ?? 0, ...groups.flatMap((g) => g.values.filter((v) => v !== null && v !== undefined)));
   const left = 56;
   const bottom = 40;
   const plotH = height - bottom - 16;
@@ -87,6 +88,12 @@ export function groupedBars(groups, { width = 760, height = 300, format = String
     const y = 16 + plotH - (v / max) * plotH;
     root.append(svg("line", { x1: left, x2: width - 10, y1: y, y2: y, stroke: "#d5e0ec" }));
     root.append(svg("text", { x: left - 6, y: y + 4, "text-anchor": "end", "font-size": 12, class: "axis" }, format(v)));
+  }
+  if (reference !== null) {
+    // The line every bar is measured against (e.g. 100% of target).
+    const y = 16 + plotH - (reference / max) * plotH;
+    root.append(svg("line", { x1: left, x2: width - 10, y1: y, y2: y, stroke: "#c0392b", "stroke-width": 2, "stroke-dasharray": "6 4" }));
+    root.append(svg("text", { x: width - 12, y: y - 5, "text-anchor": "end", "font-size": 12, class: "reference" }, referenceLabel));
   }
   groups.forEach((g, i) => {
     const x0 = left + i * groupW + (groupW - barW * series) / 2;
