@@ -27,6 +27,8 @@ const T = {
   regions: { zh: "区域（含下属网点）", en: "Regions (with the sites below)" },
   teamsOnly: { zh: "各网点团队", en: "Site teams" },
   contest: { zh: "销售竞赛排行", en: "Sales contest ranking" },
+  consultants: { zh: "销售顾问排行", en: "Consultants" },
+  consultantRule: { zh: "按本月销量目标达成率", en: "by this month's unit target achieved" },
   contestRule: { zh: "未设竞赛：按本月销量目标达成率排名", en: "No contest set: ranked by this month's unit target achieved" },
   bottom: { zh: "待加油", en: "Needs a push" },
   stock: { zh: "全网库存（按车型）", en: "Network stock by model" },
@@ -329,13 +331,15 @@ function definedContestPanel(d, c) {
   );
 }
 
-function contestPanel(d) {
-  const defined = currentContest(d);
-  if (defined) return definedContestPanel(d, defined);
+/**
+ * The consultants ranked by this month's unit target achieved: with a podium when no
+ * contest is running (then this is the contest), as a compact table beside one.
+ */
+function consultantsPanel(d, withPodium) {
   const rows = d.board.consultants.filter((r) => r.available);
-  const podium = rows.slice(0, 3);
-  const rest = rows.slice(3);
-  const showTop = 4;
+  const podium = withPodium ? rows.slice(0, 3) : [];
+  const rest = rows.slice(podium.length);
+  const showTop = withPodium ? 4 : 5;
   const bottom = rest.length > showTop + 3 ? rest.slice(-3) : [];
   const middle = bottom.length ? rest.slice(0, showTop) : rest;
   const item = (r, cls) =>
@@ -348,13 +352,13 @@ function contestPanel(d) {
     );
   return el(
     "section",
-    { class: "panel", id: "contest" },
-    el("h2", {}, tr(T.contest)),
-    el("p", { class: "contest-title" }, tr(T.contestRule)),
+    { class: "panel", id: withPodium ? "contest" : "consultants" },
+    el("h2", {}, withPodium ? tr(T.contest) : tr(T.consultants)),
+    el("p", { class: "contest-title" }, withPodium ? tr(T.contestRule) : tr(T.consultantRule)),
     rows.length === 0
       ? el("p", { class: "empty" }, tr(T.noRows))
       : [
-          el(
+          podium.length === 0 ? null : el(
             "div",
             { class: "podium" },
             podium.map((r, i) =>
@@ -376,6 +380,12 @@ function contestPanel(d) {
           ),
         ],
   );
+}
+
+/** The contest running (if one is), the consultants, and network stock for head office. */
+function rightColumn(d) {
+  const contest = currentContest(d);
+  return [contest ? definedContestPanel(d, contest) : null, consultantsPanel(d, !contest), stockPanel(d)];
 }
 
 function siteName(d, site) {
@@ -440,7 +450,7 @@ function render() {
         "div",
         { class: "panels" },
         el("div", { class: "column" }, teamsPanel(d, paces)),
-        el("div", { class: "column" }, contestPanel(d), stockPanel(d)),
+        el("div", { class: "column" }, ...rightColumn(d)),
       ),
       warnings.length ? el("p", { class: "warnings" }, warnings.map((w) => w.message ?? JSON.stringify(w)).join(" · ")) : null,
     ),

@@ -96,6 +96,11 @@ function periodInput(value, type = "month") {
   return el("input", { type, value, name: "period" });
 }
 
+/** A site's name (from /api/sites), or its id. */
+function siteLabel(id) {
+  return (state.sites || []).find((s) => s.id === id)?.name ?? id;
+}
+
 function siteSelect(name = "site", includeEmpty = false) {
   const sites = state.sites || [];
   return el(
@@ -130,7 +135,7 @@ async function achievementTab(main) {
       const sites = rows.filter((r) => r.level === "site" && r.targetUnits);
       const chart = groupedBars(
         sites.map((r) => ({ label: r.siteName, values: [r.unitsAchievement, r.revenueAchievement].map((v) => (v === null ? null : v * 100)) })),
-        { width: 980, height: 320, format: (v) => v.toFixed(0) + "%", reference: 100, referenceLabel: tr({ zh: "目标 100%", en: "target 100%" }) },
+        { width: 1400, height: 360, format: (v) => v.toFixed(0) + "%", reference: 100, referenceLabel: tr({ zh: "目标 100%", en: "target 100%" }) },
       );
       out.replaceChildren(
         card(el("h3", {}, tr(T.achievement)), legend([tr(T.unitsAch), tr(T.revenueAch)]), el("div", { class: "chart", id: "achievement-chart" }, chart)),
@@ -172,10 +177,11 @@ async function ageingTab(main) {
   const out = el("div");
   main.replaceChildren(el("h2", {}, tr(T.ageing)), out);
   await guarded(out, async () => {
-    const ageing = await api("/api/reports/ageing");
+    const [ageing, cat] = await Promise.all([api("/api/reports/ageing"), api("/api/catalogue").catch(() => ({ models: [] }))]);
+    const models = new Map((Array.isArray(cat.models) ? cat.models : Object.values(cat.models || {})).map((m) => [m.code, m.name]));
     const byModel = new Map();
     for (const r of ageing.rows) {
-      if (!byModel.has(r.model)) byModel.set(r.model, { label: r.model, values: AGE_BUCKETS.map(() => 0) });
+      if (!byModel.has(r.model)) byModel.set(r.model, { label: models.get(r.model) ?? r.model, values: AGE_BUCKETS.map(() => 0) });
       const i = AGE_BUCKETS.findIndex(([lo, hi]) => r.daysInStock >= lo && r.daysInStock <= hi);
       byModel.get(r.model).values[i] += 1;
     }
@@ -184,15 +190,15 @@ async function ageingTab(main) {
       card(
         el("h3", {}, tr({ zh: "在库天数分布（按车型，台）", en: "Days in stock by model (units)" })),
         legend(AGE_BUCKETS.map((b) => b[2] + tr({ zh: " 天", en: " days" }))),
-        el("div", { class: "chart", id: "ageing-chart" }, stackedBars([...byModel.values()], { width: 900, rowHeight: 34, labelWidth: 90 })),
+        el("div", { class: "chart", id: "ageing-chart" }, stackedBars([...byModel.values()], { width: 1400, rowHeight: 34, labelWidth: 190 })),
       ),
       card(
         el("div", { class: "toolbar" }, el("strong", {}, tr({ zh: `滞销车（在库超过 ${ageing.slowMoverDays} 天）`, en: `Slow movers (over ${ageing.slowMoverDays} days)` })), exportButtons("ageing", {})),
         table(
           [
-            { title: T.site, value: (r) => r.site },
+            { title: T.site, value: (r) => siteLabel(r.site) },
             { title: { zh: "车架号", en: "VIN" }, value: (r) => r.vin },
-            { title: T.model, value: (r) => r.model },
+            { title: T.model, value: (r) => models.get(r.model) ?? r.model },
             { title: { zh: "在库天数", en: "Days" }, n: 1, value: (r) => num(r.daysInStock) },
             { title: { zh: "成本", en: "Cost" }, n: 1, value: (r) => yuanExact(r.cost) },
           ],
@@ -228,7 +234,7 @@ async function forecastTab(main) {
           el("h3", {}, tr({ zh: `${month.value} 预测与实际交车（台）`, en: `${month.value}: forecast and actual deliveries (units)` })),
           fc.size === 0 ? el("p", { class: "muted" }, tr({ zh: "该月没有提交的预测。", en: "No forecast was submitted for this month." })) : null,
           legend([tr(T.forecastU), tr(T.actualU)]),
-          el("div", { class: "chart", id: "forecast-chart" }, groupedBars(models.map((m) => ({ label: m.label, values: [m.forecast, m.actual] })), { width: 980, height: 300, format: (v) => v.toFixed(0) })),
+          el("div", { class: "chart", id: "forecast-chart" }, groupedBars(models.map((m) => ({ label: m.label, values: [m.forecast, m.actual] })), { width: 1400, height: 340, format: (v) => v.toFixed(0) })),
         ),
         card(
           el("div", { class: "toolbar" }, exportButtons("forecast", { period: month.value })),
@@ -309,7 +315,7 @@ async function conflictsTab(main) {
           el("h3", {}, c.summary),
           table(
             [
-              { title: T.site, value: (v) => v.site },
+              { title: T.site, value: (v) => siteLabel(v.site) },
               { title: { zh: "记录", en: "Record" }, value: (v) => v.record },
               { title: { zh: "字段", en: "Field" }, value: (v) => v.field },
               { title: { zh: "值", en: "Value" }, value: (v) => v.value },
@@ -334,7 +340,7 @@ async function targetsTab(main) {
         card(
           table(
             [
-              { title: T.site, value: (r) => r.site },
+              { title: T.site, value: (r) => siteLabel(r.site) },
               { title: T.consultant, value: (r) => r.consultant ?? "—" },
               { title: T.period, value: (r) => r.period },
               { title: T.targetUnits, n: 1, value: (r) => num(r.target.units) },
@@ -531,7 +537,7 @@ async function contestsTab(main) {
       );
     });
   const f = {
-    id: el("input", { name: "id", required: true, pattern: "[a-z0-9-]+", placeholder: "double-11" }),
+    id: el("input", { name: "id", required: true, pattern: "[a-z0-9\\-]+", placeholder: "double-11" }),
     name: el("input", { name: "name", required: true, placeholder: "双十一冲刺" }),
     period: el("input", { name: "period", required: true, value: currentMonth() }),
     metric: el("select", { name: "metric" }, Object.entries(METRIC_NAMES).map(([k, v]) => el("option", { value: k }, tr(v)))),

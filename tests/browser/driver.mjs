@@ -16,6 +16,7 @@
 //                                            waits until the text exists and differs
 //                                            from `not` -> {text}
 //   waitSelector {session, selector, timeoutMs}
+//   count {session, selector}                -> {count} of elements matching now
 //   click {session, selector}
 //   fill {session, selector, value}
 //   fetch {session, path, method}            fetch() from the page (its cookie) -> {status, body}
@@ -90,6 +91,9 @@ const commands = {
     const { page } = session(name);
     await page.waitForSelector(selector, { timeout: timeoutMs });
     return {};
+  },
+  async count({ session: name, selector }) {
+    return { count: await session(name).page.locator(selector).count() };
   },
   async click({ session: name, selector }) {
     await session(name).page.click(selector, { timeout: 10000 });

@@ -4,7 +4,10 @@
 //! Everything here drives real components: the `dealersync-server` binary that
 //! `cargo test --workspace` builds, and `@automerge/automerge-repo` 2.5 from npm, run
 //! with node through the scripted client in `tests/js/client.mjs`. Every wait has a
-//! deadline and fails with what was last seen, never a bare timeout.
+//! deadline and fails with what was last seen, never a bare timeout. [`browser`]
+//! drives Debian's headless Chromium through the board and console.
+
+pub mod browser;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -58,11 +61,19 @@ pub enum HarnessError {
         /// npm's stdout and stderr.
         output: String,
     },
-    /// The server binary is not where cargo puts it.
+    /// The headless browser is missing or its driver failed.
+    #[error("browser: {0}")]
+    Chromium(String),
+    /// A workspace binary (the server, the field CLI) is not where cargo puts it.
     #[error(
-        "server binary not found at {0}: build it first (`cargo test --workspace` or `cargo build -p dealersync-server`), or point DEALERSYNC_SERVER_BIN at it"
+        "binary not found at {path}: build it first (`cargo test --workspace` or `cargo build --workspace`), or point {env} at it"
     )]
-    ServerBinaryMissing(String),
+    BinaryMissing {
+        /// Where it was looked for.
+        path: String,
+        /// The variable that names another place.
+        env: String,
+    },
     /// The server exited or never answered /healthz in time.
     #[error("server did not become healthy: {reason}\n--- server log (tail) ---\n{log}")]
     ServerNotHealthy {
@@ -155,17 +166,23 @@ pub fn js_dir() -> PathBuf {
 /// when it fails.
 pub fn ensure_npm() -> Result<()> {
     static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(|| install_npm().map_err(|e| e.to_string()))
+    ensure_npm_once(&DONE, &js_dir())
+}
+
+/// Runs [`install_npm`] for `dir` once per process (`done` remembers the outcome).
+pub fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()> {
+    done.get_or_init(|| install_npm(dir).map_err(|e| e.to_string()))
         .clone()
         .map_err(|msg| HarnessError::NpmInstall {
-            dir: js_dir().display().to_string(),
+            dir: dir.display().to_string(),
             status: "earlier attempt in this process".into(),
             output: msg,
         })
 }
 
-fn install_npm() -> Result<()> {
-    let dir = js_dir();
+/// `npm ci` in the npm project `dir`, unless node_modules was installed from the same
+/// package.json and package-lock.json.
+fn install_npm(dir: &Path) -> Result<()> {
     check_tool("node", &["--version"])?;
     check_tool("npm", &["--version"])?;
 
@@ -179,10 +196,10 @@ fn install_npm() -> Result<()> {
     // edit to either makes the install stale.
     let wanted = {
         let mut s = fs::read_to_string(dir.join("package.json"))
-            .map_err(io_err("read tests/js/package.json"))?;
+            .map_err(io_err(format!("read {}/package.json", dir.display())))?;
         s.push_str(
             &fs::read_to_string(dir.join("package-lock.json"))
-                .map_err(io_err("read tests/js/package-lock.json"))?,
+                .map_err(io_err(format!("read {}/package-lock.json", dir.display())))?,
         );
         s
     };
@@ -193,7 +210,7 @@ fn install_npm() -> Result<()> {
 
     let out = std::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .map_err(io_err("run npm ci"))?;
@@ -250,12 +267,21 @@ fn check_tool(tool: &'static str, args: &[&str]) -> Result<String> {
 /// Where cargo put the `dealersync-server` binary: next to this test executable's
 /// directory (`target/<profile>/`), unless DEALERSYNC_SERVER_BIN says otherwise.
 pub fn server_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("DEALERSYNC_SERVER_BIN") {
+    workspace_binary("dealersync-server", "DEALERSYNC_SERVER_BIN")
+}
+
+/// Where cargo put the workspace binary `name` (next to this test executable's
+/// directory), unless the environment variable `env` names another file.
+pub fn workspace_binary(name: &str, env: &str) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(HarnessError::ServerBinaryMissing(p.display().to_string()))
+            Err(HarnessError::BinaryMissing {
+                path: p.display().to_string(),
+                env: env.into(),
+            })
         };
     }
     let exe = std::env::current_exe().map_err(io_err("locate the test executable"))?;
@@ -264,11 +290,14 @@ pub fn server_binary() -> Result<PathBuf> {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join(format!("dealersync-server{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if bin.is_file() {
         Ok(bin)
     } else {
-        Err(HarnessError::ServerBinaryMissing(bin.display().to_string()))
+        Err(HarnessError::BinaryMissing {
+            path: bin.display().to_string(),
+            env: env.into(),
+        })
     }
 }
 
@@ -285,6 +314,7 @@ pub struct ServerProcess {
     extra_args: Vec<String>,
     child: Option<Child>,
     starts: u32,
+    start_deadline: Duration,
 }
 
 impl ServerProcess {
@@ -295,6 +325,12 @@ impl ServerProcess {
 
     /// Like [`ServerProcess::start`], with extra arguments after `serve`.
     pub async fn start_with_args(extra_args: &[&str]) -> Result<Self> {
+        Self::start_within(extra_args, SERVER_START_DEADLINE).await
+    }
+
+    /// Like [`ServerProcess::start_with_args`], giving the server `deadline` to become
+    /// healthy on each start (`--demo` seeds hundreds of records first).
+    pub async fn start_within(extra_args: &[&str], deadline: Duration) -> Result<Self> {
         let bin = server_binary()?;
         let root = tempfile::Builder::new()
             .prefix("dealersync-test-")
@@ -308,6 +344,7 @@ impl ServerProcess {
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             child: None,
             starts: 0,
+            start_deadline: deadline,
         };
         // The free port can be taken by another test between our probe and the
         // server's bind; then it exits at once, and a fresh port is worth a retry.
@@ -418,7 +455,7 @@ impl ServerProcess {
             .spawn()
             .map_err(io_err(format!("spawn {}", self.bin.display())))?;
         self.child = Some(child);
-        self.wait_healthy(SERVER_START_DEADLINE).await
+        self.wait_healthy(self.start_deadline).await
     }
 
     /// Polls GET /healthz until it answers 200, the process exits, or the deadline.
@@ -608,16 +645,23 @@ impl JsClient {
     pub async fn spawn_with(name: &str, mut config: Value) -> Result<Self> {
         ensure_npm()?;
         config["name"] = json!(name);
+        Self::spawn_script(name, &js_dir(), "client.mjs", &config)
+    }
+
+    /// Starts `node SCRIPT CONFIG` in `dir`: any script that answers one JSON line per
+    /// command line with the same `id` (`ok`, `error`, `message`), as client.mjs does.
+    /// The caller has installed the script's npm packages.
+    pub fn spawn_script(name: &str, dir: &Path, script: &str, config: &Value) -> Result<Self> {
         let mut child = Command::new("node")
-            .arg("client.mjs")
+            .arg(script)
             .arg(config.to_string())
-            .current_dir(js_dir())
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(io_err("spawn node client.mjs"))?;
+            .map_err(io_err(format!("spawn node {script}")))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");
