@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod export;
+pub mod openapi;
 pub mod planning;
 
 pub mod read_model;
@@ -109,6 +110,7 @@ pub fn start(
 /// The `/api/reports/*` and planning routes.
 pub fn router(state: ReportsState) -> Router {
     Router::new()
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/reports/events", get(events::stream))
         .route("/api/reports/{kind}", get(report))
         .merge(planning::routes())
