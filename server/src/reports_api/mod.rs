@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod export;
+pub mod openapi;
 pub mod planning;
 
 pub mod read_model;
@@ -109,6 +110,7 @@ pub fn start(
 /// The `/api/reports/*` and planning routes.
 pub fn router(state: ReportsState) -> Router {
     Router::new()
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/reports/events", get(events::stream))
         .route("/api/reports/{kind}", get(report))
         .merge(planning::routes())
@@ -152,14 +154,20 @@ pub struct Computed {
     pub rows: Vec<Value>,
 }
 
-fn computed<R: Serialize + Tabular>(r: &R) -> Result<Computed, ApiError> {
+/// The report as JSON, and its flat rows when `q` asks for a spreadsheet (a JSON
+/// answer does not pay for them).
+fn computed<R: Serialize + Tabular>(r: &R, q: &ReportQuery) -> Result<Computed, ApiError> {
     let json = serde_json::to_value(r).map_err(internal)?;
-    let rows = r
-        .rows()
-        .iter()
-        .map(serde_json::to_value)
-        .collect::<Result<_, _>>()
-        .map_err(internal)?;
+    let spreadsheet = matches!(q.format.as_deref(), Some("csv" | "xlsx"));
+    let rows = if spreadsheet {
+        r.rows()
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<_, _>>()
+            .map_err(internal)?
+    } else {
+        Vec::new()
+    };
     Ok(Computed { json, rows })
 }
 
@@ -214,18 +222,19 @@ async fn report(
     let computed = blocking(move || {
         let snapshot = st.model.snapshot();
         let scope = Scope::new(&st.registry, &caller, &snapshot, q.site.as_deref())?;
-        compute(&name, &q, &scope, &st)
+        compute(&name, &q, &scope, Some(&st))
     })
     .await?;
     export::respond(&kind, computed, format)
 }
 
-/// Computes report `kind` for `scope`.
+/// Computes report `kind` for `scope`. The conflict report reads the store of `st`;
+/// without one (benchmarks) it is refused.
 pub fn compute(
     kind: &str,
     q: &ReportQuery,
     scope: &Scope,
-    st: &ReportsState,
+    st: Option<&ReportsState>,
 ) -> Result<Computed, ApiError> {
     let now = now_ms();
     let net = &scope.network;
@@ -235,10 +244,14 @@ pub fn compute(
         .unwrap_or(reports::DEFAULT_SLOW_MOVER_DAYS);
     let mut out = match kind {
         "stock" => {
-            let mut c = computed(&reports::stock(net, &docs).map_err(report_error)?)?;
+            let mut c = computed(&reports::stock(net, &docs).map_err(report_error)?, q)?;
             if let Some(group) = q.group.as_deref() {
-                c.rows = export::group_rows(&c.rows, group, &["count", "costValue"])?;
-                c.json["rows"] = Value::Array(c.rows.clone());
+                let all = c.json["rows"].as_array().cloned().unwrap_or_default();
+                let grouped = export::group_rows(&all, group, &["count", "costValue"])?;
+                if !c.rows.is_empty() {
+                    c.rows = grouped.clone();
+                }
+                c.json["rows"] = Value::Array(grouped);
             }
             c
         }
@@ -246,16 +259,28 @@ pub fn compute(
             let params = StockParams {
                 slow_mover_days: slow,
             };
-            computed(&reports::ageing(net, &docs, now, &params).map_err(report_error)?)?
+            computed(
+                &reports::ageing(net, &docs, now, &params).map_err(report_error)?,
+                q,
+            )?
         }
-        "pipeline" => computed(&reports::pipeline(net, &docs, now).map_err(report_error)?)?,
+        "pipeline" => computed(
+            &reports::pipeline(net, &docs, now).map_err(report_error)?,
+            q,
+        )?,
         "forecast" => {
             let p = period_of(q, now)?;
-            computed(&reports::forecast_rollup(net, &docs, p).map_err(report_error)?)?
+            computed(
+                &reports::forecast_rollup(net, &docs, p).map_err(report_error)?,
+                q,
+            )?
         }
         "forecast-submissions" => {
             let p = period_of(q, now)?;
-            computed(&reports::forecast_submissions(net, &docs, p, now).map_err(report_error)?)?
+            computed(
+                &reports::forecast_submissions(net, &docs, p, now).map_err(report_error)?,
+                q,
+            )?
         }
         "order-plan" => {
             let p = period_of(q, now)?;
@@ -273,22 +298,31 @@ pub fn compute(
                 safety_stock,
                 slow_mover_days: slow,
             };
-            computed(&reports::order_plan(net, &docs, p, now, &params).map_err(report_error)?)?
+            computed(
+                &reports::order_plan(net, &docs, p, now, &params).map_err(report_error)?,
+                q,
+            )?
         }
         "kpi" => {
             let p = period_of(q, now)?;
-            computed(&reports::kpis_from(net, &docs, p, &scope.snapshot).map_err(report_error)?)?
+            computed(
+                &reports::kpis_from(net, &docs, p, &scope.snapshot).map_err(report_error)?,
+                q,
+            )?
         }
         "board" => {
             let p = period_of(q, now)?;
             let board =
                 reports::sales_board_from(net, &docs, p, &scope.snapshot).map_err(report_error)?;
-            let mut c = computed(&board)?;
+            let mut c = computed(&board, q)?;
             c.json["contests"] =
                 serde_json::to_value(planning::standings(scope)).map_err(internal)?;
             c
         }
-        "conflicts" => scope.conflicts(&st.store, &st.registry)?,
+        "conflicts" => match st {
+            Some(st) => scope.conflicts(&st.store, &st.registry)?,
+            None => return Err(internal("the conflict report needs the store")),
+        },
         other => return Err(ApiError::bad_request(format!("no report {other}"))),
     };
     if let Some(levels) = q.level.as_deref() {

@@ -88,6 +88,19 @@ pub struct Snapshot {
     pub sites: HashMap<String, Arc<SiteEntry>>,
 }
 
+impl Snapshot {
+    /// A snapshot of hydrated documents, without a store (benchmarks, tools).
+    pub fn from_documents(network: NetworkDocument, docs: Vec<SiteDocument>) -> Snapshot {
+        Snapshot {
+            network: Arc::new(network),
+            sites: docs
+                .into_iter()
+                .map(|d| (d.site.id.clone(), Arc::new(SiteEntry::new(d, &[]))))
+                .collect(),
+        }
+    }
+}
+
 impl AggregateSource for Snapshot {
     fn aggregate(&self, doc: &SiteDocument, period: Period) -> Arc<SiteAggregate> {
         match self.sites.get(&doc.site.id) {

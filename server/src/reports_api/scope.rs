@@ -99,6 +99,22 @@ impl Scope {
         })
     }
 
+    /// The whole network with every document of `snapshot`: what an admin sees.
+    pub fn everything(snapshot: &Snapshot) -> Scope {
+        Scope {
+            network: NetworkDocument::clone(&snapshot.network),
+            snapshot: snapshot.clone(),
+            readable: snapshot
+                .sites
+                .keys()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            root: None,
+        }
+    }
+
     /// The readable documents, for the core reports.
     pub fn docs(&self) -> Vec<&SiteDocument> {
         self.readable
