@@ -22,6 +22,8 @@
 //   fetch {session, path, method}            fetch() from the page (its cookie) -> {status, body}
 //   screenshot {session, path}               full page PNG
 //   errors {session}                         -> {errors: [...]}
+//   close                                    closes Chromium; exit status 1 if any
+//                                            command failed (also when stdin closes)
 import { chromium } from "playwright-core";
 import readline from "node:readline";
 
@@ -120,6 +122,11 @@ const commands = {
   async errors({ session: name }) {
     return { errors: session(name).errors };
   },
+  async close() {
+    // Answer first, then leave once the answer is written.
+    setImmediate(shutdown);
+    return {};
+  },
 };
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -149,9 +156,13 @@ rl.on("line", (line) => {
     }
   });
 });
-rl.on("close", async () => {
-  await queue;
+/** Closes Chromium and exits: 1 if any command failed. */
+async function shutdown() {
   // Chromium can take its time to shut down on a busy machine; the harness waits 10 s.
   await Promise.race([browser.close(), new Promise((r) => setTimeout(r, 5000))]);
   process.exit(failed ? 1 : 0);
+}
+rl.on("close", async () => {
+  await queue;
+  await shutdown();
 });

@@ -102,7 +102,15 @@ async fn sell_and_deliver(field: &Field) -> anyhow::Result<()> {
         .await?;
     let id = customer["id"].as_str().context("customer id")?.to_string();
     field
-        .run(&["vehicle", "sell", &vin, "--customer", &id, "--price", "152000"])
+        .run(&[
+            "vehicle",
+            "sell",
+            &vin,
+            "--customer",
+            &id,
+            "--price",
+            "152000",
+        ])
         .await?;
     field.run(&["vehicle", "deliver", &vin]).await?;
     field.run(&["sync", "--timeout", "60"]).await?;
@@ -195,10 +203,7 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
     let link = sign_in_link(&server, "sun.hao", "manager", "dc-north", "/board").await?;
     browser.sign_in("phone", &link, DEADLINE).await?;
     browser.wait_for("phone", "#kpis", DEADLINE).await?;
-    assert_eq!(
-        number(&browser.text("phone", units).await?)?,
-        before + 1
-    );
+    assert_eq!(number(&browser.text("phone", units).await?)?, before + 1);
     shot(&browser, "phone", &shots, "board-manager-phone.png").await?;
 
     // At his desk, the manager defines a contest; the TV board shows it live.
@@ -220,7 +225,9 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
             .fill("desk", &format!("#contest-form [name={field_name}]"), value)
             .await?;
     }
-    browser.click("desk", "#contest-form button[type=submit]").await?;
+    browser
+        .click("desk", "#contest-form button[type=submit]")
+        .await?;
     browser
         .wait_for("desk", "#contest-form .status.ok", DEADLINE)
         .await
@@ -237,6 +244,20 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
         .wait_for("desk", "#ageing-chart svg", DEADLINE)
         .await?;
     shot(&browser, "desk", &shots, "console-manager-ageing.png").await?;
+
+    // The API description, rendered by the relay's own page (nothing from elsewhere).
+    browser.goto("desk", &format!("{base}/api-docs")).await?;
+    browser
+        .wait_for("desk", "#api-docs .api-op", DEADLINE)
+        .await?;
+    let operations = browser.count("desk", "#api-docs .api-op").await?;
+    assert!(operations >= 20, "{operations} operations described");
+    assert_eq!(
+        browser
+            .count("desk", "[id='post-/api/admin/sign-in-codes']")
+            .await?,
+        1
+    );
 
     // A consultant: his own site's board; the console and head office's figures are
     // closed to him.
@@ -259,8 +280,14 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
     let visit = browser
         .goto("consultant", &format!("{base}/console"))
         .await?;
-    assert_eq!(visit.status, Some(403), "the console is for managers and above");
-    browser.wait_for("consultant", "#forbidden", DEADLINE).await?;
+    assert_eq!(
+        visit.status,
+        Some(403),
+        "the console is for managers and above"
+    );
+    browser
+        .wait_for("consultant", "#forbidden", DEADLINE)
+        .await?;
     for path in [
         "/api/reports/stock?site=hq",
         "/api/reports/board?site=dc-north",

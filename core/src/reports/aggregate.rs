@@ -58,9 +58,7 @@ impl SiteAggregate {
 
     /// Units delivered by `consultant` at the site in the period.
     pub fn consultant_deliveries(&self, consultant: &str) -> i64 {
-        self.consultants
-            .get(consultant)
-            .map_or(0, |f| f.deliveries)
+        self.consultants.get(consultant).map_or(0, |f| f.deliveries)
     }
 
     /// The consultants counted at the site in the period (activity or a target).
