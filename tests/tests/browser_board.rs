@@ -205,6 +205,14 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
     browser.wait_for("phone", "#kpis", DEADLINE).await?;
     assert_eq!(number(&browser.text("phone", units).await?)?, before + 1);
     shot(&browser, "phone", &shots, "board-manager-phone.png").await?;
+    // English on request, the figures unchanged.
+    browser.click("phone", "#lang-toggle").await?;
+    let title = browser
+        .wait_text_change("phone", ".top-bar h1", "销售看板", DEADLINE)
+        .await?;
+    assert_eq!(title, "Sales board");
+    assert_eq!(number(&browser.text("phone", units).await?)?, before + 1);
+    shot(&browser, "phone", &shots, "board-manager-phone-en.png").await?;
 
     // At his desk, the manager defines a contest; the TV board shows it live.
     browser.open("desk", TV.0, TV.1).await?;
