@@ -38,7 +38,7 @@ const T = {
   pace: { zh: "时间进度", en: "Time gone" },
   proRated: { zh: "周目标按月目标折算", en: "week targets pro-rated from the month" },
   notAvailable: { zh: "数据不可用", en: "not available" },
-  testDrive: { zh: "试驾率", en: "Test drives" },
+  testDrive: { zh: "试驾率", en: "Test-drive" },
   closing: { zh: "成交率", en: "Closing" },
   firstVisitors: { zh: "首次到店", en: "first visits" },
   people: { zh: "人", en: "" },
