@@ -110,7 +110,7 @@ const commands = {
     return page.evaluate(
       async ([p, m]) => {
         const r = await fetch(p, { method: m, credentials: "same-origin" });
-        return { status: r.status, body: (await r.text()).slice(0, 2000) };
+        return { status: r.status, body: (await r.text()).slice(0, 200000) };
       },
       [path, method],
     );
