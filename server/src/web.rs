@@ -161,6 +161,14 @@ mod tests {
     #[test]
     fn every_page_and_module_is_embedded() {
         for f in [
+            "board.html",
+            "board.js",
+            "console.html",
+            "console.js",
+            "charts.js",
+            "api-docs.html",
+            "api-docs.js",
+            "favicon.svg",
             "signin.html",
             "signin.js",
             "forbidden.html",

@@ -506,3 +506,69 @@ async fn the_binary_issues_a_code_that_the_api_accepts() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("mars"));
 }
+
+#[tokio::test]
+async fn pages_need_a_session_and_the_console_a_manager() {
+    let s = Server::start().await;
+    let admin = s.token(Role::Admin, "hq");
+    let get = |path: &'static str, cookie: Option<String>| {
+        let headers: Vec<(&'static str, String)> =
+            cookie.map(|c| vec![("cookie", c)]).unwrap_or_default();
+        let s = &s;
+        async move {
+            let mut req = s.http.get(format!("{}{path}", s.base));
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            req.send().await.unwrap()
+        }
+    };
+    let signed_out = get("/console", None).await;
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_out.headers()["location"], "/signin?next=/console");
+    assert_eq!(get("/signin", None).await.status(), StatusCode::OK);
+
+    let consultant = s
+        .code(
+            &admin,
+            json!({"user": "li.na", "role": "consultant", "site": "agent-a"}),
+        )
+        .await;
+    let consultant = cookie_of(&s.sign_in(&consultant).await);
+    let board = get("/board", Some(consultant.clone())).await;
+    assert_eq!(board.status(), StatusCode::OK);
+    assert_eq!(board.headers()["content-type"], "text/html; charset=utf-8");
+    let csp = board.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert_eq!(board.headers()["referrer-policy"], "no-referrer");
+    let refused = get("/console", Some(consultant)).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("id=\"forbidden\""));
+
+    let manager = s
+        .code(
+            &admin,
+            json!({"user": "sun.hao", "role": "manager", "site": "dc-north"}),
+        )
+        .await;
+    let manager = cookie_of(&s.sign_in(&manager).await);
+    assert_eq!(
+        get("/console", Some(manager)).await.status(),
+        StatusCode::OK
+    );
+
+    let module = get("/web/common.js", None).await;
+    assert_eq!(module.status(), StatusCode::OK);
+    assert_eq!(
+        module.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    // Pages only through their gated routes; nothing outside web/.
+    for path in ["/web/console.html", "/web/../Cargo.toml", "/web/nothing.js"] {
+        assert_eq!(
+            get(path, None).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}

@@ -4,7 +4,10 @@
 //! Everything here drives real components: the `dealersync-server` binary that
 //! `cargo test --workspace` builds, and `@automerge/automerge-repo` 2.5 from npm, run
 //! with node through the scripted client in `tests/js/client.mjs`. Every wait has a
-//! deadline and fails with what was last seen, never a bare timeout.
+//! deadline and fails with what was last seen, never a bare timeout. [`browser`]
+//! drives Debian's headless Chromium through the board and console.
+
+pub mod browser;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -58,11 +61,19 @@ pub enum HarnessError {
         /// npm's stdout and stderr.
         output: String,
     },
-    /// The server binary is not where cargo puts it.
+    /// The headless browser is missing or its driver failed.
+    #[error("browser: {0}")]
+    Chromium(String),
+    /// A workspace binary (the server, the field CLI) is not where cargo puts it.
     #[error(
-        "server binary not found at {0}: build it first (`cargo test --workspace` or `cargo build -p dealersync-server`), or point DEALERSYNC_SERVER_BIN at it"
+        "binary not found at {path}: build it first (`cargo test --workspace` or `cargo build --workspace`), or point {env} at it"
     )]
-    ServerBinaryMissing(String),
+    BinaryMissing {
+        /// Where it was looked for.
+        path: String,
+        /// The variable that names another place.
+        env: String,
+    },
     /// The server exited or never answered /healthz in time.
     #[error("server did not become healthy: {reason}\n--- server log (tail) ---\n{log}")]
     ServerNotHealthy {
@@ -173,7 +184,8 @@ pub fn ensure_web_npm() -> Result<()> {
     ensure_npm_once(&DONE, &web_dir())
 }
 
-fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()> {
+/// Runs [`install_npm`] for `dir` once per process (`done` remembers the outcome).
+pub fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()> {
     done.get_or_init(|| install_npm(dir).map_err(|e| e.to_string()))
         .clone()
         .map_err(|msg| HarnessError::NpmInstall {
@@ -183,6 +195,8 @@ fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()
         })
 }
 
+/// `npm ci` in the npm project `dir`, unless node_modules was installed from the same
+/// package.json and package-lock.json.
 fn install_npm(dir: &Path) -> Result<()> {
     check_tool("node", &["--version"])?;
     check_tool("npm", &["--version"])?;
@@ -268,12 +282,21 @@ fn check_tool(tool: &'static str, args: &[&str]) -> Result<String> {
 /// Where cargo put the `dealersync-server` binary: next to this test executable's
 /// directory (`target/<profile>/`), unless DEALERSYNC_SERVER_BIN says otherwise.
 pub fn server_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("DEALERSYNC_SERVER_BIN") {
+    workspace_binary("dealersync-server", "DEALERSYNC_SERVER_BIN")
+}
+
+/// Where cargo put the workspace binary `name` (next to this test executable's
+/// directory), unless the environment variable `env` names another file.
+pub fn workspace_binary(name: &str, env: &str) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(env) {
         let p = PathBuf::from(p);
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(HarnessError::ServerBinaryMissing(p.display().to_string()))
+            Err(HarnessError::BinaryMissing {
+                path: p.display().to_string(),
+                env: env.into(),
+            })
         };
     }
     let exe = std::env::current_exe().map_err(io_err("locate the test executable"))?;
@@ -282,11 +305,14 @@ pub fn server_binary() -> Result<PathBuf> {
     if dir.ends_with("deps") {
         dir.pop();
     }
-    let bin = dir.join(format!("dealersync-server{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if bin.is_file() {
         Ok(bin)
     } else {
-        Err(HarnessError::ServerBinaryMissing(bin.display().to_string()))
+        Err(HarnessError::BinaryMissing {
+            path: bin.display().to_string(),
+            env: env.into(),
+        })
     }
 }
 
@@ -323,6 +349,12 @@ impl ServerProcess {
     /// build on a busy machine well over the usual start deadline.
     pub async fn start_demo() -> Result<Self> {
         Self::start_inner(&["--demo"], None, Duration::from_secs(300)).await
+    }
+
+    /// Like [`ServerProcess::start_with_args`], giving the server `deadline` to become
+    /// healthy on each start (`--demo` seeds hundreds of records first).
+    pub async fn start_within(extra_args: &[&str], deadline: Duration) -> Result<Self> {
+        Self::start_inner(extra_args, None, deadline).await
     }
 
     /// A server serving TLS with `cert` and `key` (`--tls-cert`, `--tls-key`), whose
@@ -670,21 +702,28 @@ impl JsClient {
     pub async fn spawn_with(name: &str, mut config: Value) -> Result<Self> {
         ensure_npm()?;
         config["name"] = json!(name);
+        Self::spawn_script(name, &js_dir(), "client.mjs", &config)
+    }
+
+    /// Starts `node SCRIPT CONFIG` in `dir`: any script that answers one JSON line per
+    /// command line with the same `id` (`ok`, `error`, `message`), as client.mjs does.
+    /// The caller has installed the script's npm packages.
+    pub fn spawn_script(name: &str, dir: &Path, script: &str, config: &Value) -> Result<Self> {
         let mut node = Command::new("node");
         // A relay serving TLS with a test CA: node trusts it through its own variable.
         if let Some(ca) = config.get("caFile").and_then(Value::as_str) {
             node.env("NODE_EXTRA_CA_CERTS", ca);
         }
         let mut child = node
-            .arg("client.mjs")
+            .arg(script)
             .arg(config.to_string())
-            .current_dir(js_dir())
+            .current_dir(dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(io_err("spawn node client.mjs"))?;
+            .map_err(io_err(format!("spawn node {script}")))?;
         let stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr_pipe = child.stderr.take().expect("piped stderr");

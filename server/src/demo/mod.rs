@@ -142,7 +142,7 @@ impl DemoSummary {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "Sales board and console in a browser (each link signs in once, good for 24 h):"
+            "Sales board and console in a browser; each link signs in once, good for 24 h:"
         );
         for t in &self.tokens {
             let _ = writeln!(

@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod export;
+pub mod openapi;
 pub mod planning;
 
 pub mod read_model;
@@ -86,7 +87,7 @@ impl FromRef<ReportsState> for Arc<Registry> {
 }
 
 /// Opens the reports' store connections in `data_dir` and the read model, and starts
-/// following `relay`'s commits (on the current Tokio runtime); returns the routes.
+/// following `relay`'s commits (on a thread of its own); returns the routes.
 pub fn start(
     auth: Arc<Authenticator>,
     registry: Arc<Registry>,
@@ -96,7 +97,7 @@ pub fn start(
 ) -> Result<Router, crate::storage::OpenError> {
     let options = crate::storage::StoreOptions::default();
     let model = ReadModel::new(SqliteStore::open(data_dir, &options)?, registry.clone());
-    tokio::spawn(model.clone().follow(relay.subscribe_commits()));
+    model.start_following(relay.subscribe_commits());
     Ok(router(ReportsState {
         auth,
         registry,
@@ -109,6 +110,7 @@ pub fn start(
 /// The `/api/reports/*` and planning routes.
 pub fn router(state: ReportsState) -> Router {
     Router::new()
+        .route("/api/openapi.json", get(openapi::serve))
         .route("/api/reports/events", get(events::stream))
         .route("/api/reports/{kind}", get(report))
         .merge(planning::routes())

@@ -257,18 +257,22 @@ impl ReadModel {
         }
     }
 
-    /// Fills the model, then follows the relay's commits until they end: each batch
-    /// of notices (drained together) is applied on the blocking pool. A subscriber
-    /// that fell behind reloads everything.
-    pub async fn follow(self: Arc<Self>, mut commits: broadcast::Receiver<DocumentId>) {
-        let me = self.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || me.reload()).await {
+    /// Fills the model, then follows the relay's commits until they end, on a thread
+    /// of its own: each batch of notices (drained together) is applied at once. A
+    /// subscriber that fell behind reloads everything. The thread runs at a lower
+    /// scheduling priority than the engine and, after each batch, rests twice as long as
+    /// the batch took: a writer growing a huge document cannot make the reports take
+    /// more than a third of a core, nor the engine's time (documents of normal size take
+    /// milliseconds, so boards still hear of a change within a second).
+    pub fn follow(self: Arc<Self>, mut commits: broadcast::Receiver<DocumentId>) {
+        lower_priority();
+        if let Err(e) = self.reload() {
             tracing::error!(error = %e, "the first load of the reports' read model failed");
         }
         loop {
             let mut docs = BTreeSet::new();
             let mut lagged = false;
-            match commits.recv().await {
+            match commits.blocking_recv() {
                 Ok(d) => {
                     docs.insert(d);
                 }
@@ -284,20 +288,43 @@ impl ReadModel {
                     Err(_) => break,
                 }
             }
-            let me = self.clone();
-            let done = tokio::task::spawn_blocking(move || {
-                if lagged {
-                    me.reload()
-                } else {
-                    me.apply(&docs.into_iter().collect::<Vec<_>>())
-                }
-            })
-            .await;
-            match done {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => tracing::warn!(error = %e, "cannot update the reports' read model"),
-                Err(e) => tracing::error!(error = %e, "the read model update failed"),
+            let started = std::time::Instant::now();
+            let done = if lagged {
+                self.reload()
+            } else {
+                self.apply(&docs.into_iter().collect::<Vec<_>>())
+            };
+            if let Err(e) = done {
+                tracing::warn!(error = %e, "cannot update the reports' read model");
             }
+            std::thread::sleep((started.elapsed() * 2).min(MAX_REST));
+        }
+    }
+
+    /// Starts [`ReadModel::follow`] on a thread named `dealersync-reports`.
+    pub fn start_following(self: &Arc<Self>, commits: broadcast::Receiver<DocumentId>) {
+        let me = self.clone();
+        if let Err(e) = std::thread::Builder::new()
+            .name("dealersync-reports".into())
+            .spawn(move || me.follow(commits))
+        {
+            tracing::error!(error = %e, "cannot start the reports' read model; reports will not load");
+        }
+    }
+}
+
+/// The longest rest between two batches.
+const MAX_REST: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Lowers this thread's scheduling priority (nice 10) so that the engine and the
+/// connections come first when the cores are busy.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on this thread's own id; no memory is involved.
+    unsafe {
+        let tid = libc::gettid();
+        if libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10) != 0 {
+            tracing::debug!("cannot lower the reports thread's priority");
         }
     }
 }
