@@ -134,6 +134,11 @@ struct ServeArgs {
     /// connections are unloaded least recently used first (0 = no limit).
     #[arg(long, env = "DEALERSYNC_MAX_LOADED_DOCS", default_value_t = 0)]
     max_loaded_docs: usize,
+    /// Sync engine threads; each document lives on one, chosen by its id, so one
+    /// document's expensive messages hold back only the documents of its shard
+    /// (0 = one per core, at least 2).
+    #[arg(long, env = "DEALERSYNC_ENGINE_SHARDS", default_value_t = 0)]
+    engine_shards: usize,
     /// Seconds between keepalive pings; a peer silent for two intervals is dropped.
     #[arg(long, env = "DEALERSYNC_PING_INTERVAL_SECS", default_value_t = 20)]
     ping_interval_secs: u64,
@@ -313,6 +318,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle_unload: Duration::from_secs(args.idle_unload_secs),
         busy_timeout: Duration::from_millis(args.busy_timeout_ms),
         max_loaded_docs: (args.max_loaded_docs > 0).then_some(args.max_loaded_docs),
+        engine_shards: args.engine_shards,
     };
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
