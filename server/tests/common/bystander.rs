@@ -210,6 +210,16 @@ pub struct Stored {
 /// One edit and the wait for the relay to advertise it back (its acknowledgement:
 /// the relay only advertises committed heads).
 pub async fn round_trip(c: &mut Client, doc: DocumentId, n: i64) -> Result<Duration, String> {
+    round_trip_within(c, doc, n, ROUND_DEADLINE).await
+}
+
+/// [`round_trip`], giving up after `deadline`.
+pub async fn round_trip_within(
+    c: &mut Client,
+    doc: DocumentId,
+    n: i64,
+    deadline: Duration,
+) -> Result<Duration, String> {
     let start = Instant::now();
     c.change(doc, put("bystander", n)).await;
     let want = c.heads(doc);
@@ -223,11 +233,9 @@ pub async fn round_trip(c: &mut Client, doc: DocumentId, n: i64) -> Result<Durat
                 c.errors
             ));
         }
-        let left = ROUND_DEADLINE.saturating_sub(start.elapsed());
+        let left = deadline.saturating_sub(start.elapsed());
         if left.is_zero() {
-            return Err(format!(
-                "round {n} not acknowledged within {ROUND_DEADLINE:?}"
-            ));
+            return Err(format!("round {n} not acknowledged within {deadline:?}"));
         }
         c.pump_once(left.min(Duration::from_millis(100))).await;
     }
@@ -247,10 +255,23 @@ pub struct Bystander {
     stop: Arc<AtomicBool>,
     rounds: Arc<Mutex<Vec<Round>>>,
     task: tokio::task::JoinHandle<Result<Client, String>>,
+    /// How long one round trip may take before the bystander gives up.
+    deadline: Duration,
 }
 
 impl Bystander {
     pub async fn start(url: &str, peer: &str, doc: DocumentId) -> Bystander {
+        Bystander::start_within(url, peer, doc, ROUND_DEADLINE).await
+    }
+
+    /// [`Bystander::start`] whose round trips give up after `deadline` (a benchmark
+    /// measuring stalls longer than [`ROUND_DEADLINE`]).
+    pub async fn start_within(
+        url: &str,
+        peer: &str,
+        doc: DocumentId,
+        deadline: Duration,
+    ) -> Bystander {
         let mut c = Client::connect(url, peer, Some(&format!("{peer}-store"))).await;
         c.request(doc).await;
         c.until("the bystander syncs", |c| !c.server_heads(doc).is_empty())
@@ -263,14 +284,19 @@ impl Bystander {
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let start = Instant::now();
-                    let took = round_trip(&mut c, doc, n).await?;
+                    let took = round_trip_within(&mut c, doc, n, deadline).await?;
                     rounds.lock().unwrap().push(Round { start, took });
                     n += 1;
                 }
                 Ok(c)
             }
         });
-        let b = Bystander { stop, rounds, task };
+        let b = Bystander {
+            stop,
+            rounds,
+            task,
+            deadline,
+        };
         if let Err(why) = b.wait_rounds(3).await {
             let failure = b.finish().await.err().unwrap_or_default();
             panic!("the bystander never got going: {why} {failure}");
@@ -306,7 +332,7 @@ impl Bystander {
     /// Stops the loop; returns the client and every round, or the bystander's failure.
     pub async fn finish(self) -> Result<(Client, Vec<Round>), String> {
         self.stop.store(true, Ordering::Relaxed);
-        let c = tokio::time::timeout(ROUND_DEADLINE + Duration::from_secs(2), self.task)
+        let c = tokio::time::timeout(self.deadline + Duration::from_secs(2), self.task)
             .await
             .map_err(|_| "the bystander did not stop".to_string())?
             .map_err(|e| format!("the bystander panicked: {e}"))??;
