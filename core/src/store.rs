@@ -13,7 +13,7 @@ use crate::protocol::{DocumentId, StorageId};
 
 /// Why a storage operation failed. The caller reports it to the peer and to the
 /// operator; it never drops the data silently.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The disk is full or the database refused to grow.
     #[error("storage is full: {0}")]

@@ -1,14 +1,16 @@
-//! A share of the engine thread per user.
+//! A share of an engine shard's time per user.
 //!
-//! Every peer's messages are handled on one engine thread. The limits on messages
-//! bound what one message costs, but some messages are legitimately expensive (the
-//! first sync of a large document sends the whole document; a peer may ask for that
-//! again and again with the sync-reset flag), so a token holder sending many of them
-//! could still keep the engine busy for everyone. [`EngineShare`] charges the time the
-//! engine spends on each user's frames to that user's bucket, refilled at a fixed
-//! share of one second per second; a user whose bucket runs dry has the offending
-//! connection closed with an `error`. One user's connections share one bucket, so
-//! opening more connections buys no more time.
+//! Each document's messages are handled on its engine shard's thread. The limits on
+//! messages bound what one message costs, but some messages are legitimately
+//! expensive (the first sync of a large document sends the whole document; a peer may
+//! ask for that again and again with the sync-reset flag), so a token holder sending
+//! many of them could still keep a shard busy for every other document on it.
+//! [`EngineShare`] charges the time the shard spends on each user's frames to that
+//! user's bucket, refilled at a fixed share of one second per second; a user whose
+//! bucket runs dry has the offending connection closed with an `error`. One user's
+//! connections share one bucket, so opening more connections buys no more time. Each
+//! shard keeps its own buckets: its time is what the user takes from the documents on
+//! it, and a shared account would put a lock on every frame of every shard.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -176,6 +176,11 @@ struct ServeArgs {
     /// connections are unloaded least recently used first (0 = no limit).
     #[arg(long, env = "DEALERSYNC_MAX_LOADED_DOCS", default_value_t = 0)]
     max_loaded_docs: usize,
+    /// Sync engine threads; each document lives on one, chosen by its id, so one
+    /// document's expensive messages hold back only the documents of its shard
+    /// (0 = one per core, at least 2).
+    #[arg(long, env = "DEALERSYNC_ENGINE_SHARDS", default_value_t = 0)]
+    engine_shards: usize,
     /// Seconds between keepalive pings; a peer silent for two intervals is dropped.
     #[arg(long, env = "DEALERSYNC_PING_INTERVAL_SECS", default_value_t = 20)]
     ping_interval_secs: u64,
@@ -489,6 +494,7 @@ fn serve_options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
             }),
             _ => None,
         },
+        engine_shards: args.engine_shards,
     })
 }
 

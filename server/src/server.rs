@@ -55,6 +55,9 @@ pub struct ServeOptions {
     pub connections: ConnectionLimits,
     /// Serve TLS with these files; `None` for plain HTTP (behind a proxy, or on a LAN).
     pub tls: Option<TlsFiles>,
+    /// Sync engine threads (documents are spread over them by id); 0 for
+    /// [`crate::relay::default_shards`].
+    pub engine_shards: usize,
 }
 
 /// Decides who a WebSocket connection is before it is upgraded: from the request's
@@ -199,6 +202,11 @@ pub async fn serve_with(
             idle_unload: options.idle_unload,
             max_loaded_docs: options.max_loaded_docs,
             limits: options.limits.sync.clone(),
+            shards: if options.engine_shards == 0 {
+                crate::relay::default_shards()
+            } else {
+                options.engine_shards
+            },
         },
         reads,
         writes,

@@ -171,12 +171,20 @@ pub fn init_tracing(json: bool) {
     }
 }
 
-/// Publishes the engine's own counters (they only grow, so they are set absolutely).
-pub fn export_engine_stats(stats: &dealersync_core::protocol::EngineStats) {
-    metrics::counter!(CHANGES_APPLIED).absolute(stats.changes_applied);
-    metrics::counter!(READ_ONLY_REJECTIONS).absolute(stats.read_only_rejections);
-    metrics::counter!(EPHEMERAL_RELAYED).absolute(stats.ephemeral_relayed);
-    metrics::counter!(EPHEMERAL_DUPLICATES).absolute(stats.ephemeral_duplicates);
+/// Publishes what one engine's own counters grew by since `before` (each engine
+/// shard counts its own; the metrics are their sum).
+pub fn export_engine_stats(
+    before: &dealersync_core::protocol::EngineStats,
+    now: &dealersync_core::protocol::EngineStats,
+) {
+    let grew = |a: u64, b: u64| b.saturating_sub(a);
+    metrics::counter!(CHANGES_APPLIED).increment(grew(before.changes_applied, now.changes_applied));
+    metrics::counter!(READ_ONLY_REJECTIONS)
+        .increment(grew(before.read_only_rejections, now.read_only_rejections));
+    metrics::counter!(EPHEMERAL_RELAYED)
+        .increment(grew(before.ephemeral_relayed, now.ephemeral_relayed));
+    metrics::counter!(EPHEMERAL_DUPLICATES)
+        .increment(grew(before.ephemeral_duplicates, now.ephemeral_duplicates));
 }
 
 /// Most characters of peer-supplied text that [`clip`] keeps.

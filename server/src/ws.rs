@@ -1,5 +1,5 @@
 //! One task per WebSocket connection: limits, keepalive, metrics, and the hand-off of
-//! frames to the engine thread.
+//! frames to the engine shards.
 //!
 //! Everything a single peer can do wrong (text frames, oversized frames, floods, not
 //! reading its socket, vanishing without a close) ends *this* connection with an
@@ -447,7 +447,7 @@ async fn vet_join(check: &JoinCheck, peer: &str, storage: Option<String>) -> Res
 /// runtime's workers keep serving other connections.
 const DECODE_INLINE_BYTES: usize = 16 * 1024;
 
-/// Decodes and validates a frame ([`decode_frame`]) off the engine thread.
+/// Decodes and validates a frame ([`decode_frame`]) off the engine shards.
 async fn decode(bytes: axum::body::Bytes, limits: &SyncLimits) -> Result<Inbound, InboundError> {
     if bytes.len() <= DECODE_INLINE_BYTES {
         return decode_frame(&bytes, limits);

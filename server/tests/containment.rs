@@ -104,6 +104,7 @@ async fn a_panic_on_one_message_closes_that_peer_only() {
             idle_unload: Duration::from_secs(60),
             max_loaded_docs: None,
             limits: SyncLimits::default(),
+            shards: 2,
         },
         reads,
         writes,

@@ -16,13 +16,17 @@ impl RelayDocuments {
         RelayDocuments { handle }
     }
 
+    /// Sends the event made by `event` to `doc`'s shard and waits for its answer.
     fn ask<T>(
         &self,
+        doc: DocumentId,
         event: impl FnOnce(oneshot::Sender<Result<T, RegistryError>>) -> Event,
     ) -> Result<T, RegistryError> {
         let (tx, rx) = oneshot::channel();
         let stopped = || RegistryError::Store(StoreError::Io("the relay is shutting down".into()));
         self.handle
+            .shards
+            .of(&doc)
             .events
             .blocking_send(event(tx))
             .map_err(|_| stopped())?;
@@ -32,7 +36,7 @@ impl RelayDocuments {
 
 impl DocumentWriter for RelayDocuments {
     fn create(&self, id: DocumentId, bytes: Vec<u8>) -> Result<(), RegistryError> {
-        self.ask(|reply| Event::AdminCreate {
+        self.ask(id, |reply| Event::AdminCreate {
             doc: id,
             bytes,
             reply,
@@ -46,7 +50,7 @@ impl DocumentWriter for RelayDocuments {
     ) -> Result<(), RegistryError> {
         // The edit runs here, on a copy with its own fresh actor id, so that the engine
         // thread never waits on it; the resulting changes merge like a peer's.
-        let bytes = self.ask(|reply| Event::AdminRead { doc: id, reply })?;
+        let bytes = self.ask(id, |reply| Event::AdminRead { doc: id, reply })?;
         let mut doc = AutoCommit::load(&bytes).map_err(|e| RegistryError::Document {
             doc: id,
             reason: format!("cannot load: {e}"),
@@ -58,7 +62,7 @@ impl DocumentWriter for RelayDocuments {
             return Ok(());
         }
         let heads = doc.get_heads();
-        self.ask(|reply| Event::AdminApply {
+        self.ask(id, |reply| Event::AdminApply {
             doc: id,
             changes,
             heads,

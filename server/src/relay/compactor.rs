@@ -1,6 +1,7 @@
 //! The compaction thread: documents whose appended chunks outgrow their snapshot are
 //! compacted from storage on a connection of its own, never on the engine thread
 //! (a whole-document save of a 12 MiB document held every peer back for seconds).
+//! One thread serves every engine shard.
 
 use std::collections::BTreeSet;
 
@@ -8,11 +9,11 @@ use super::*;
 
 /// Compacts the documents the writer names after each commit (those the engine found
 /// grown past their snapshot), one at a time, and tells the engine the new stored
-/// sizes. Ends when the writer is gone.
+/// sizes (the document's shard). Ends when the writer is gone.
 pub(super) fn run_compactor(
     store: SqliteStore,
     written: mpsc::Receiver<DocumentId>,
-    events: tmpsc::Sender<Event>,
+    shards: Arc<Shards>,
 ) {
     while let Ok(first) = written.recv() {
         // Everything named meanwhile, once each.
@@ -44,9 +45,8 @@ pub(super) fn run_compactor(
                         snapshot_bytes: done.snapshot_bytes,
                         removed_bytes: done.removed_bytes,
                     };
-                    if events.blocking_send(event).is_err() {
-                        return;
-                    }
+                    // A stopped shard (its failure stops the relay) no longer listens.
+                    shards.send_blocking(shard_of(&doc, shards.len()), event);
                 }
                 Ok(None) => {}
                 Err(e) => {

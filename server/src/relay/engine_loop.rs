@@ -1,9 +1,14 @@
-//! The engine thread: handles events in order, contains panics per message, charges
-//! each user's engine time, hands batches to the writer and dispatches outputs.
+//! One engine shard's thread: handles its events in order, contains panics per
+//! message, charges each user's engine time, hands batches to the writer and
+//! dispatches outputs.
 
 use super::*;
 
 pub(super) struct EngineLoop {
+    /// Which shard this is.
+    pub(super) index: usize,
+    /// Every shard's load, for the memory budget and for choosing who answers.
+    pub(super) shards: Arc<Shards>,
     pub(super) engine: Engine,
     pub(super) store: SqliteStore,
     pub(super) events: tmpsc::Receiver<Event>,
@@ -16,11 +21,11 @@ pub(super) struct EngineLoop {
     pub(super) share: EngineShare,
     /// Whose share each metered connection spends.
     pub(super) metered: HashMap<ConnId, String>,
-    /// Told each document of a batch once the batch is durable (read models, live
-    /// boards); nobody listening is fine.
-    pub(super) commits: tokio::sync::broadcast::Sender<DocumentId>,
-    /// The documents whose content the batch in flight changes.
-    pub(super) in_flight_docs: Vec<DocumentId>,
+    /// Documents made durable, for [`RelayHandle::subscribe_commits`].
+    pub(super) commits: broadcast::Sender<DocumentId>,
+    /// The engine's counters as last exported (metrics add the difference, so that
+    /// every shard's counts sum up).
+    pub(super) exported: EngineStats,
 }
 
 impl EngineLoop {
@@ -31,7 +36,10 @@ impl EngineLoop {
         let mut shutting_down = false;
         let mut last_unload = Instant::now();
         loop {
-            match self.events.blocking_recv() {
+            self.shards.idle(self.index);
+            let next = self.events.blocking_recv();
+            self.shards.busy(self.index);
+            match next {
                 Some(Event::Shutdown) | None => shutting_down = true,
                 Some(ev) => {
                     if !self.handle_contained(ev) {
@@ -68,16 +76,28 @@ impl EngineLoop {
                     .engine
                     .unload_idle(now_ms(), self.idle.as_millis() as i64);
                 if let Some(max) = self.budget {
-                    unloaded += self.engine.unload_to_budget(max);
+                    // The budget is the relay's: this shard may keep what the others
+                    // leave of it (they unload theirs on their own ticks).
+                    let left = max.saturating_sub(self.shards.loaded_elsewhere(self.index));
+                    unloaded += self.engine.unload_to_budget(left);
                 }
                 if unloaded > 0 {
-                    debug!(unloaded, "unloaded idle documents");
+                    debug!(shard = self.index, unloaded, "unloaded idle documents");
                 }
-                metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
-                telemetry::export_engine_stats(self.engine.stats());
+                self.publish_loaded();
+                telemetry::export_engine_stats(&self.exported, self.engine.stats());
+                self.exported = self.engine.stats().clone();
                 self.share.prune(Instant::now());
             }
         }
+    }
+
+    /// Sets the documents-loaded gauge to what all shards hold.
+    fn publish_loaded(&self) {
+        let total = self
+            .shards
+            .set_loaded(self.index, self.engine.docs_loaded());
+        metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(total as f64);
     }
 
     /// Handles one event; a panic while handling a connection's frame is contained to
@@ -148,9 +168,12 @@ impl EngineLoop {
         };
         failpoint("engine-commit");
         self.in_flight = Some(token);
-        self.in_flight_docs = batch_documents(&batch);
         let compact = self.engine.take_compaction_due();
-        if self.batches.send((token, batch, compact)).is_err() {
+        if self
+            .batches
+            .send((self.index, token, batch, compact))
+            .is_err()
+        {
             // The writer is gone (it panicked): nothing can become durable any more.
             error!("writer thread is gone; failing the commit");
             self.in_flight = None;
@@ -181,10 +204,16 @@ impl EngineLoop {
                 conn,
                 decoded,
                 frame_len,
+                answer,
                 ..
             } => {
                 let doc = frame_document(&decoded).map(|d| d.to_string());
-                let span = info_span!("doc", conn = conn.0, doc = doc.as_deref().unwrap_or(""));
+                let span = info_span!(
+                    "doc",
+                    shard = self.index,
+                    conn = conn.0,
+                    doc = doc.as_deref().unwrap_or("")
+                );
                 let _enter = span.enter();
                 let out = self.engine.receive_decoded(
                     conn,
@@ -193,24 +222,28 @@ impl EngineLoop {
                     now_ms(),
                     &self.store as &dyn Store,
                 );
-                self.dispatch(out);
+                if answer {
+                    self.dispatch(out);
+                } else {
+                    // Another shard answers this connection-level message with the
+                    // same outputs; only forget the connections this engine closed.
+                    for output in out {
+                        if let Output::Close { conn, .. } = output {
+                            self.conns.remove(&conn);
+                        }
+                    }
+                }
             }
             Event::Disconnect { conn } => {
                 self.conns.remove(&conn);
                 self.metered.remove(&conn);
                 self.engine.disconnect(conn);
-                metrics::gauge!(telemetry::DOCUMENTS_LOADED).set(self.engine.docs_loaded() as f64);
+                self.publish_loaded();
             }
             Event::Committed { token, result } => {
                 self.in_flight = None;
                 let out = match result {
-                    Ok(()) => {
-                        for doc in std::mem::take(&mut self.in_flight_docs) {
-                            // An error only means that nobody is subscribed.
-                            let _ = self.commits.send(doc);
-                        }
-                        self.engine.commit_succeeded(token, now_ms(), &self.store)
-                    }
+                    Ok(()) => self.engine.commit_succeeded(token, now_ms(), &self.store),
                     Err(e) => {
                         telemetry::count_error(e.kind());
                         error!(kind = e.kind(), error = %e, "group commit failed; nothing in it is acknowledged");
@@ -376,15 +409,19 @@ impl EngineLoop {
                     debug!(conn = conn.0, peer = %peer_id, "handshake done");
                 }
                 Output::DocumentChanged { doc } => {
-                    metrics::gauge!(telemetry::DOCUMENTS_LOADED)
-                        .set(self.engine.docs_loaded() as f64);
+                    self.publish_loaded();
                     debug!(doc = %doc, "committed heads advanced");
+                    // Nobody listening is not an error.
+                    let _ = self.commits.send(doc);
                 }
                 Output::CreateFailed { doc, error } => {
                     error!(doc = %doc, "creating the document failed: {error}");
                     self.settle_created(doc, Err(StoreError::Io(error).into()));
                 }
-                Output::Created { doc } => self.settle_created(doc, Ok(())),
+                Output::Created { doc } => {
+                    let _ = self.commits.send(doc);
+                    self.settle_created(doc, Ok(()));
+                }
                 Output::DocumentUnavailable { .. } | Output::Ephemeral { .. } => {}
             }
         }
@@ -403,7 +440,7 @@ impl EngineLoop {
             Err(tmpsc::error::TrySendError::Full(msg))
         } else {
             outbox.queued_bytes.fetch_add(len, Ordering::AcqRel);
-            outbox.frames.try_send(msg).inspect_err(|_| {
+            outbox.try_send(msg).inspect_err(|_| {
                 outbox.queued_bytes.fetch_sub(len, Ordering::AcqRel);
             })
         };
@@ -411,12 +448,14 @@ impl EngineLoop {
             Ok(()) => {}
             Err(tmpsc::error::TrySendError::Full(_)) => {
                 // A peer that does not read must not grow our memory or stall others:
-                // dropping its outbox makes its task close the socket with an error.
+                // closing its outbox (for every shard) makes its task close the socket
+                // with an error; the other shards forget it on its disconnect.
                 warn!(
                     conn = conn.0,
                     "outgoing queue full; closing the slow connection"
                 );
                 telemetry::count_error("slow_consumer");
+                outbox.evict();
                 self.conns.remove(&conn);
                 self.engine.disconnect(conn);
             }
@@ -428,19 +467,6 @@ impl EngineLoop {
 }
 
 /// The document a frame is about, when it names one.
-/// The documents whose content a batch changes (created or appended to), each once.
-fn batch_documents(batch: &WriteBatch) -> Vec<DocumentId> {
-    let mut docs: Vec<DocumentId> = batch
-        .created
-        .iter()
-        .chain(&batch.appended)
-        .map(|(d, _)| *d)
-        .collect();
-    docs.sort_unstable();
-    docs.dedup();
-    docs
-}
-
 pub(super) fn frame_document(decoded: &Result<Inbound, InboundError>) -> Option<DocumentId> {
     match decoded {
         Ok(inbound) => inbound.message.document_id().copied(),

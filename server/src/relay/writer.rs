@@ -1,14 +1,33 @@
-//! The writer thread: one SQLite connection, one group commit at a time.
+//! The writer thread: one SQLite connection, one group commit at a time, for every
+//! engine shard.
 
 use super::*;
 
+/// Commits the batches the shards hand over. The batches waiting when a commit starts
+/// (at most one per shard: a shard waits for its commit before the next) are written
+/// in one transaction, so the shards share each fsync. Ends when every shard is gone.
 pub(super) fn run_writer(
     store: SqliteStore,
     batches: mpsc::Receiver<Batch>,
-    events: tmpsc::Sender<Event>,
+    shards: Arc<Shards>,
     compactor: mpsc::Sender<DocumentId>,
 ) {
-    for (token, batch, compact) in batches {
+    while let Ok(first) = batches.recv() {
+        let mut group = vec![first];
+        group.extend(batches.try_iter());
+        let mut batch = WriteBatch::default();
+        let mut compact = Vec::new();
+        let mut owners = Vec::with_capacity(group.len());
+        for (shard, token, part, due) in group {
+            // Shards own disjoint documents: their writes never overlap.
+            batch.created.extend(part.created);
+            batch.appended.extend(part.appended);
+            batch.snapshots.extend(part.snapshots);
+            batch.sync_states.extend(part.sync_states);
+            batch.audit.extend(part.audit);
+            compact.extend(due);
+            owners.push((shard, token));
+        }
         let changes = batch.audit.len();
         let bytes: usize = batch
             .created
@@ -26,6 +45,7 @@ pub(super) fn run_writer(
         debug!(
             changes,
             bytes,
+            shards = owners.len(),
             ms = elapsed.as_secs_f64() * 1e3,
             ok = result.is_ok(),
             "group commit"
@@ -36,11 +56,10 @@ pub(super) fn run_writer(
                 let _ = compactor.send(doc);
             }
         }
-        if events
-            .blocking_send(Event::Committed { token, result })
-            .is_err()
-        {
-            return;
+        for (shard, token) in owners {
+            let result = result.clone();
+            // A shard that stopped (its failure stops the relay) no longer listens.
+            shards.send_blocking(shard, Event::Committed { token, result });
         }
     }
 }

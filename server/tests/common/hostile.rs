@@ -72,6 +72,25 @@ pub fn sync_message(
     out
 }
 
+/// The sync message a peer sends to add `changes` (hash, bytes) on top of the relay's
+/// heads `theirs`: our heads (theirs and the new ones, sorted as automerge asserts in
+/// debug builds), one `have` of the relay's heads with an empty filter, the changes.
+pub fn changes_message(theirs: &[[u8; 32]], changes: &[([u8; 32], Vec<u8>)]) -> Vec<u8> {
+    let mut heads: Vec<[u8; 32]> = theirs.to_vec();
+    heads.extend(changes.iter().map(|(h, _)| *h));
+    heads.sort();
+    let bytes: Vec<Vec<u8>> = changes.iter().map(|(_, c)| c.clone()).collect();
+    sync_message(
+        &heads,
+        &[],
+        &[Have {
+            last_sync: theirs.to_vec(),
+            bloom: vec![],
+        }],
+        &bytes,
+    )
+}
+
 /// The sync message of defect 1: one `have` whose Bloom filter claims one entry at
 /// zero bits per entry (automerge divided by zero on it).
 pub const ZERO_BIT_BLOOM: [u8; 10] = [0x42, 0x00, 0x00, 0x01, 0x00, 0x03, 0x01, 0x00, 0x07, 0x00];

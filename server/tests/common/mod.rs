@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod bystander;
 pub mod hostile;
 
 use std::collections::HashMap;
@@ -285,6 +286,15 @@ pub fn create_doc(data_dir: &Path) -> DocumentId {
         .trim()
         .parse()
         .unwrap()
+}
+
+/// A benchmark's setting from the environment variable `name`, or `default` when it
+/// is unset or does not parse.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The sum of a counter's samples in Prometheus text whose line contains `filter`.
@@ -672,6 +682,7 @@ pub fn serve_options(data_dir: &Path, busy_timeout: Duration) -> (u16, ServeOpti
         max_loaded_docs: None,
         connections: Default::default(),
         tls: None,
+        engine_shards: 0,
     };
     (port, options)
 }

@@ -15,8 +15,9 @@ impl std::fmt::Display for ConnId {
 /// What the engine knows about who is on a connection (from the driver's auth).
 pub struct ConnInfo {
     /// The access this connection has to a document; asked on every document message,
-    /// so revocations take effect at once.
-    pub access: Box<dyn Fn(&DocumentId) -> Access + Send>,
+    /// so revocations take effect at once. `Sync` so that a driver running several
+    /// engines (the relay's shards) can share one rule between them.
+    pub access: Box<dyn Fn(&DocumentId) -> Access + Send + Sync>,
     /// The authenticated user (`sub`), recorded in the audit log.
     pub user: Option<String>,
     /// The device from the token, recorded in the audit log.
@@ -35,7 +36,7 @@ impl ConnInfo {
     }
 
     /// A connection with the given access rule.
-    pub fn with_access(access: impl Fn(&DocumentId) -> Access + Send + 'static) -> Self {
+    pub fn with_access(access: impl Fn(&DocumentId) -> Access + Send + Sync + 'static) -> Self {
         ConnInfo {
             access: Box::new(access),
             user: None,
