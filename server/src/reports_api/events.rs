@@ -26,6 +26,7 @@ pub async fn stream(
     Query(q): Query<ReportQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let who = caller.principal();
+    super::loaded(&st).await?;
     if let Some(site) = q.site.as_deref() {
         // The same rule as the reports: a subtree the caller may not report on is
         // answered as one that does not exist.

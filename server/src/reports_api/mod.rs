@@ -208,16 +208,7 @@ async fn report(
         ));
     }
     let format = export::ReportFormat::parse(q.format.as_deref(), q.lang.as_deref())?;
-    if tokio::time::timeout(LOAD_WAIT, st.model.wait_ready())
-        .await
-        .is_err()
-    {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "loading",
-            "the reports are still loading the documents; retry in a moment",
-        ));
-    }
+    loaded(&st).await?;
     let name = kind.clone();
     let computed = blocking(move || {
         let snapshot = st.model.snapshot();
@@ -226,6 +217,18 @@ async fn report(
     })
     .await?;
     export::respond(&kind, computed, format)
+}
+
+/// Waits for the read model's first load, at most [`LOAD_WAIT`]: then 503 `loading`.
+pub(crate) async fn loaded(st: &ReportsState) -> Result<(), ApiError> {
+    match tokio::time::timeout(LOAD_WAIT, st.model.wait_ready()).await {
+        Ok(()) => Ok(()),
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "loading",
+            "the reports are still loading the documents; retry in a moment",
+        )),
+    }
 }
 
 /// Computes report `kind` for `scope`. The conflict report reads the store of `st`;

@@ -210,6 +210,7 @@ async fn list_targets(
     caller: Caller,
     Query(q): Query<TargetQuery>,
 ) -> Result<Response, ApiError> {
+    super::loaded(&st).await?;
     let _ = q.token;
     let out = blocking(move || {
         let scope = Scope::new(&st.registry, &caller, &st.model.snapshot(), q.site.as_deref())?;
@@ -293,6 +294,7 @@ async fn split(
     caller: Caller,
     Body(b): Body<SplitBody>,
 ) -> Result<Response, ApiError> {
+    super::loaded(&st).await?;
     let out = blocking(move || {
         let snapshot = st.model.snapshot();
         let scope = Scope::new(&st.registry, &caller, &snapshot, Some(&b.site))?;
@@ -449,6 +451,7 @@ async fn check(
     caller: Caller,
     Query(q): Query<TargetQuery>,
 ) -> Result<Response, ApiError> {
+    super::loaded(&st).await?;
     let out = blocking(move || {
         let site = q
             .site
@@ -500,7 +503,7 @@ async fn check(
 }
 
 async fn catalogue(State(st): State<ReportsState>, _caller: Caller) -> Result<Response, ApiError> {
-    st.model.wait_ready().await;
+    super::loaded(&st).await?;
     let net = st.model.snapshot().network;
     Ok(
         Json(json!({ "models": net.models, "discountLimits": net.discount_limits }))
@@ -579,7 +582,7 @@ async fn list_contests(
     caller: Caller,
     Query(q): Query<TargetQuery>,
 ) -> Result<Response, ApiError> {
-    st.model.wait_ready().await;
+    super::loaded(&st).await?;
     let out = blocking(move || {
         let scope = Scope::new(
             &st.registry,
@@ -642,6 +645,7 @@ async fn put_contest(
     Path(id): Path<String>,
     Body(b): Body<ContestBody>,
 ) -> Result<Response, ApiError> {
+    super::loaded(&st).await?;
     let contest = Contest {
         id,
         name: b.name,
@@ -677,6 +681,7 @@ async fn delete_contest(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    super::loaded(&st).await?;
     blocking(move || {
         let net = st.model.snapshot().network;
         let old = net.contests.get(&id).ok_or_else(|| {

@@ -216,7 +216,13 @@ impl ReadModel {
             let Some(site) = by_doc.get(&doc) else {
                 continue;
             };
-            let old = self.snapshot().sites.get(site).cloned();
+            let old = self
+                .state
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .sites
+                .get(site)
+                .cloned();
             let periods = old.as_ref().map(|e| e.periods()).unwrap_or_default();
             let entry = self
                 .read(doc, SiteDocument::read)
