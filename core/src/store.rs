@@ -58,6 +58,11 @@ impl StoredDocument {
     pub fn load(&self) -> Result<automerge::Automerge, automerge::AutomergeError> {
         automerge::Automerge::load(&self.chunks.concat())
     }
+
+    /// [`StoredDocument::load`] as an [`automerge::AutoCommit`], for code that edits it.
+    pub fn load_for_edit(&self) -> Result<automerge::AutoCommit, automerge::AutomergeError> {
+        automerge::AutoCommit::load(&self.chunks.concat())
+    }
 }
 
 /// Everything one group commit writes, atomically, applied in this order: created

@@ -153,7 +153,8 @@ pub fn load_stored<S: Store + ?Sized>(
     let Some(stored) = store.load(&id)? else {
         return Ok(None);
     };
-    AutoCommit::load(&stored.chunks.concat())
+    stored
+        .load_for_edit()
         .map(Some)
         .map_err(|e| RegistryError::Document {
             doc: id,
@@ -610,12 +611,17 @@ impl Registry {
     }
 
     fn rebuild_tree(&self) -> Result<(), RegistryError> {
+        // One rebuild at a time, and the version read before the sites: two threads
+        // refreshing at once must not let the one that read older sites store its
+        // tree last under the newer version (the stale tree would then stay until the
+        // next change). A change between the two reads only makes the next refresh
+        // rebuild again.
+        let mut seen = self.data_version.lock().unwrap_or_else(|p| p.into_inner());
+        let version: i64 = self
+            .conn()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?;
         let sites = self.sites()?;
-        let (network, version) = {
-            let conn = self.conn();
-            let v: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
-            (network_id(&conn)?, v)
-        };
+        let network = network_id(&self.conn())?;
         let mut tree = SiteTree::new(network);
         for s in sites {
             tree.insert(
@@ -628,7 +634,7 @@ impl Registry {
             );
         }
         *self.tree.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tree);
-        *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        *seen = version;
         Ok(())
     }
 
