@@ -101,9 +101,7 @@ pub struct BackupReport {
 
 /// The checksum file of `backup`: `backup` with `.sha256` appended.
 pub fn checksum_path(backup: &Path) -> PathBuf {
-    let mut name = backup.as_os_str().to_owned();
-    name.push(".sha256");
-    PathBuf::from(name)
+    with_suffix(backup, ".sha256")
 }
 
 /// Copies the database of `data_dir` to `to` while it may be in use, with `files`

@@ -397,33 +397,16 @@ fn seed_sale_this_month(
     let start = dealersync_core::time::cst_midnight(first).max(now - 3 * DAY_MS);
     let at = |k: i64| start + (now - start) * k / 4;
     let model = MODELS.choose(rng).map(|m| m.code).unwrap_or("SDN-A");
-    let id = uuid::Builder::from_random_bytes(rng.random())
-        .into_uuid()
-        .to_string();
-    domain::add_customer(
+    let (id, vin) = walk_in_with_car(
         doc,
         net,
-        &NewCustomer {
-            id: id.clone(),
-            name: chinese_name(rng),
-            phone: mobile_number(rng),
-            source: CustomerSource::WalkIn,
-            model_of_interest: Some(model.into()),
-            consultant: Some(consultant.into()),
-        },
+        rng,
+        new_vehicle,
+        model,
         consultant,
         at(0),
+        at(0) - 20 * DAY_MS,
     )?;
-    domain::record_event(
-        doc,
-        &id,
-        &NewEvent::new(EventKind::Visit, at(0)),
-        consultant,
-        at(0),
-    )?;
-    let v = new_vehicle(rng, model);
-    let vin = v.vin.clone();
-    domain::receive_vehicle(doc, net, &v, consultant, at(0) - 20 * DAY_MS)?;
     let list_price = net.models.get(model).map(|m| m.list_price).unwrap_or(0);
     let sale = domain::Sale {
         customer: Some(id),
@@ -448,6 +431,33 @@ fn seed_sale_this_month(
 
     // A second walk-in is negotiating a car in stock: 8,000 yuan off, above the
     // consultant's limit, waiting for the manager.
+    let (id, vin) = walk_in_with_car(
+        doc,
+        net,
+        rng,
+        new_vehicle,
+        model,
+        consultant,
+        at(0),
+        at(0) - 10 * DAY_MS,
+    )?;
+    domain::request_discount(doc, &id, vin.as_str(), 800_000, consultant, at(3))?;
+    Ok(())
+}
+
+/// A walk-in interested in `model`, visiting at `at`, and a car of that model received
+/// into stock at `received`: the customer id and the VIN.
+#[allow(clippy::too_many_arguments)]
+fn walk_in_with_car(
+    doc: &mut AutoCommit,
+    net: &NetworkDocument,
+    rng: &mut StdRng,
+    new_vehicle: &mut impl FnMut(&mut StdRng, &str) -> NewVehicle,
+    model: &str,
+    consultant: &str,
+    at: Millis,
+    received: Millis,
+) -> Result<(String, Vin), DomainError> {
     let id = uuid::Builder::from_random_bytes(rng.random())
         .into_uuid()
         .to_string();
@@ -463,20 +473,19 @@ fn seed_sale_this_month(
             consultant: Some(consultant.into()),
         },
         consultant,
-        at(0),
+        at,
     )?;
     domain::record_event(
         doc,
         &id,
-        &NewEvent::new(EventKind::Visit, at(0)),
+        &NewEvent::new(EventKind::Visit, at),
         consultant,
-        at(0),
+        at,
     )?;
     let v = new_vehicle(rng, model);
     let vin = v.vin.clone();
-    domain::receive_vehicle(doc, net, &v, consultant, at(0) - 10 * DAY_MS)?;
-    domain::request_discount(doc, &id, vin.as_str(), 800_000, consultant, at(3))?;
-    Ok(())
+    domain::receive_vehicle(doc, net, &v, consultant, received)?;
+    Ok((id, vin))
 }
 
 #[cfg(test)]
