@@ -8,12 +8,18 @@
 //! |---------------|----------|-----------------|-------------|------------------|
 //! | `consultant`  | write    | none            | none        | read             |
 //! | `manager`     | write    | write           | none        | read             |
+//! | `relay`       | write    | write           | none        | read             |
 //! | `head_office` | read     | read            | read        | write            |
 //! | `admin`       | write    | write           | write       | write            |
 //!
 //! A deactivated site's document stays readable to those who could read it, but only
 //! an admin may still write to it: a closed roadshow team's history is kept, not edited.
 //! A document the tree does not know is open to admins only.
+//!
+//! `relay` is not a person: it is the role of a downstream relay's upstream token (a
+//! distribution centre's or a roadshow laptop's relay), which carries its devices'
+//! changes for one subtree. It reaches exactly what a manager of that subtree reaches,
+//! and nothing a person does (sign-in codes, planning, the console) is open to it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -66,6 +72,9 @@ pub enum Role {
     Consultant,
     /// Runs a site and everything below it (approvals, conflict resolution).
     Manager,
+    /// A downstream relay syncing one subtree with its upstream relay: a manager's
+    /// reach over documents, none of a person's rights.
+    Relay,
     /// The sales department at head office: reads every site, writes the network
     /// document (catalogue, targets, policy).
     HeadOffice,
@@ -75,9 +84,10 @@ pub enum Role {
 
 impl Role {
     /// Every role, from least to most privileged.
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Consultant,
         Role::Manager,
+        Role::Relay,
         Role::HeadOffice,
         Role::Admin,
     ];
@@ -87,6 +97,7 @@ impl Role {
         match self {
             Role::Consultant => "consultant",
             Role::Manager => "manager",
+            Role::Relay => "relay",
             Role::HeadOffice => "head_office",
             Role::Admin => "admin",
         }
@@ -101,7 +112,7 @@ impl fmt::Display for Role {
 
 /// A role name that is not one of `consultant`, `manager`, `head_office`, `admin`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role {0:?}; expected one of: consultant, manager, head_office, admin")]
+#[error("unknown role {0:?}; expected one of: consultant, manager, relay, head_office, admin")]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
@@ -111,6 +122,7 @@ impl FromStr for Role {
         match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
             "consultant" => Ok(Role::Consultant),
             "manager" => Ok(Role::Manager),
+            "relay" => Ok(Role::Relay),
             "head_office" => Ok(Role::HeadOffice),
             "admin" => Ok(Role::Admin),
             _ => Err(UnknownRole(s.to_string())),
@@ -319,9 +331,9 @@ impl SiteTree {
         let access = match who.role {
             Role::Admin => return Access::ReadWrite,
             Role::HeadOffice => Access::ReadOnly,
-            Role::Manager if self.is_within(site, &who.site) => Access::ReadWrite,
+            Role::Manager | Role::Relay if self.is_within(site, &who.site) => Access::ReadWrite,
             Role::Consultant if site == who.site => Access::ReadWrite,
-            Role::Manager | Role::Consultant => Access::None,
+            Role::Manager | Role::Relay | Role::Consultant => Access::None,
         };
         if node.active {
             access
@@ -334,7 +346,7 @@ impl SiteTree {
     pub fn network_access(&self, who: &Principal) -> Access {
         match who.role {
             Role::Admin | Role::HeadOffice => Access::ReadWrite,
-            Role::Manager | Role::Consultant => Access::ReadOnly,
+            Role::Manager | Role::Relay | Role::Consultant => Access::ReadOnly,
         }
     }
 
@@ -417,10 +429,11 @@ mod tests {
     #[test]
     fn role_by_relation_matrix() {
         let n = net();
-        let cases: [(Role, [Access; 6]); 4] = [
+        let cases: [(Role, [Access; 6]); 5] = [
             //                  own sibling child cousin parent network
             (Role::Consultant, [W, N, N, N, N, R]),
             (Role::Manager, [W, N, W, N, N, R]),
+            (Role::Relay, [W, N, W, N, N, R]),
             (Role::HeadOffice, [R, R, R, R, R, W]),
             (Role::Admin, [W, W, W, W, W, W]),
         ];

@@ -157,6 +157,13 @@ pub fn may_issue(
     site: &str,
 ) -> Result<(), SignInError> {
     let refuse = |why: String| Err(SignInError::Forbidden(why));
+    if role == Role::Relay {
+        // A relay's token is an operator's act (`dealersync-server token --role relay`),
+        // never a code typed into a phone.
+        return refuse(
+            "relay tokens are issued with `dealersync-server token`, not sign-in codes".into(),
+        );
+    }
     match issuer.role {
         Role::Admin => Ok(()),
         Role::HeadOffice if role == Role::Admin => {
@@ -178,6 +185,7 @@ pub fn may_issue(
                 ))
             }
         }
+        Role::Relay => refuse("a relay may not issue sign-in codes".into()),
         Role::Consultant => refuse("consultants may not issue sign-in codes".into()),
     }
 }

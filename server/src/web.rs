@@ -91,7 +91,7 @@ async fn page(
             };
             return Redirect::to(&format!("/signin?next={next}")).into_response();
         };
-        if gate == Gate::Managers && role == Role::Consultant {
+        if gate == Gate::Managers && matches!(role, Role::Consultant | Role::Relay) {
             return forbidden_page();
         }
     }

@@ -112,7 +112,7 @@ fn may_set_site_target(st: &ReportsState, caller: &Caller, site: &str) -> bool {
     match who.role {
         Role::Admin | Role::HeadOffice => true,
         Role::Manager => site != who.site && st.registry.tree().is_within(site, &who.site),
-        Role::Consultant => false,
+        Role::Relay | Role::Consultant => false,
     }
 }
 
@@ -628,7 +628,7 @@ fn may_run_contest(
                         .flat_map(|t| &t.members)
                         .all(|m| tree.is_within(m, &who.site)))
         }
-        Role::Consultant => false,
+        Role::Relay | Role::Consultant => false,
     };
     if ok {
         Ok(())

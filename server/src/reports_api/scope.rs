@@ -45,14 +45,14 @@ impl Scope {
         let root = match (site, who.role) {
             (Some(s), _) => Some(s.to_string()),
             (None, Role::Admin | Role::HeadOffice) => None,
-            (None, Role::Manager | Role::Consultant) => Some(who.site.clone()),
+            (None, Role::Manager | Role::Relay | Role::Consultant) => Some(who.site.clone()),
         };
         let full = &snapshot.network;
         if let Some(r) = root.as_deref() {
             let exists = full.sites.contains_key(r) || snapshot.sites.contains_key(r);
             let allowed = match who.role {
                 Role::Admin | Role::HeadOffice => true,
-                Role::Manager => tree.is_within(r, &who.site),
+                Role::Manager | Role::Relay => tree.is_within(r, &who.site),
                 Role::Consultant => r == who.site,
             };
             if !exists || !allowed {
