@@ -19,6 +19,7 @@ mod documents;
 mod forecasts;
 mod network;
 mod parts;
+mod periods;
 mod phone;
 mod planning;
 mod read;
@@ -50,6 +51,10 @@ pub use network::{
     set_site_channel,
 };
 pub use parts::{NewShipment, adjust_part, receive_parts, ship_parts};
+pub use periods::{
+    CARRY_CUSTOMERS_PER_CHANGE, PERIOD_KEY, PeriodDocument, PeriodHeader, carry_over,
+    combine_periods, customer_is_open, period_header, vehicle_is_open,
+};
 pub use phone::{PhoneError, normalise_phone};
 pub use planning::{
     SplitCheck, check_split, put_contest, remove_contest, share, split_target, sub_periods,

@@ -1,0 +1,527 @@
+//! How per-change sync cost and a new device's first sync grow with a site document's
+//! history (issue 14). Prints figures; not a test.
+//!
+//! ```text
+//! cargo run --release -p dealersync-core --example growth -- [--months 36] [--every 6]
+//!     [--leads 1500] [--samples 200] [--period none|year|quarter|month]
+//! ```
+//!
+//! A busy showroom's history is written month by month through the real
+//! `core::domain` operations (leads, their events and status changes, vehicles arriving,
+//! reserved, sold and delivered), each consultant on their own device (actor). With
+//! `--period`, the site starts a new working document at each period boundary with
+//! `domain::carry_over` (open customers and stock carried, the rest archived).
+//!
+//! At every `--every` months it measures, on the engine the relay runs
+//! (`core::protocol::Engine`, in-memory store, commit included):
+//! - **per change**: the server's CPU time to take one incoming change from a synced
+//!   phone (receive, apply, write batch, commit, reply), p50/p99 over `--samples`;
+//! - **cold sync**: a new phone with an empty store syncing the working document: wall
+//!   time (both engines on one thread), bytes over the wire, round trips;
+//! - the document's saved size and changes.
+
+use std::time::{Duration, Instant};
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, AutoCommit, Automerge, ObjType, ROOT, ReadDoc};
+use dealersync_core::domain::{
+    self, CheckDigitPolicy, NewCustomer, NewEvent, NewVehicle, Sale, VehicleAction, Vin,
+};
+use dealersync_core::protocol::memory::MemoryStore;
+use dealersync_core::protocol::{
+    ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Output, PeerId, StorageId,
+};
+use dealersync_core::schema::{
+    CustomerSource, CustomerStatus, EventKind, Millis, NetworkDocument, SiteHeader, SiteKind,
+    VehicleModel, VehicleStatus,
+};
+use dealersync_core::store::Store;
+use dealersync_core::time::cst_midnight;
+
+const CONSULTANTS: usize = 10;
+const MODELS: [&str; 3] = ["SDN-A", "SUV-B", "EV-C"];
+
+/// A small deterministic generator (xorshift64*), so every run writes the same history.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+struct Args {
+    months: u32,
+    every: u32,
+    leads: u32,
+    samples: usize,
+    period: Option<u32>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        months: 36,
+        every: 6,
+        leads: 1500,
+        samples: 200,
+        period: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().unwrap_or_default();
+        match k.as_str() {
+            "--months" => a.months = v.parse().expect("--months N"),
+            "--every" => a.every = v.parse().expect("--every N"),
+            "--leads" => a.leads = v.parse().expect("--leads N"),
+            "--samples" => a.samples = v.parse().expect("--samples N"),
+            "--period" => {
+                a.period = match v.as_str() {
+                    "none" => None,
+                    "year" => Some(12),
+                    "quarter" => Some(3),
+                    "month" => Some(1),
+                    _ => panic!("--period none|year|quarter|month"),
+                }
+            }
+            _ => panic!("unknown argument {k}"),
+        }
+    }
+    a
+}
+
+fn network(now: Millis) -> NetworkDocument {
+    let mut doc = domain::create_network_document(now).unwrap();
+    for (i, code) in MODELS.iter().enumerate() {
+        let model = VehicleModel {
+            code: code.to_string(),
+            name: code.to_string(),
+            trims: vec!["std".into(), "lux".into()],
+            cost: 10_000_000 + i as i64 * 3_000_000,
+            list_price: 13_000_000 + i as i64 * 3_000_000,
+        };
+        domain::put_model(&mut doc, &model, "hq", now).unwrap();
+    }
+    NetworkDocument::read(&doc).unwrap()
+}
+
+fn vin(serial: u32) -> Vin {
+    let mut v = format!("LDSAB2B0TA{serial:07}");
+    let check = domain::check_digit(&v);
+    v.replace_range(8..9, &check.to_string());
+    Vin::parse(&v, CheckDigitPolicy::Enforce).unwrap()
+}
+
+/// The showroom: its working document and what the generator remembers of it.
+struct Showroom {
+    doc: AutoCommit,
+    net: NetworkDocument,
+    rng: Rng,
+    next_customer: u32,
+    next_vin: u32,
+    /// Customers still in the funnel, with their consultant and when they came.
+    open: Vec<(String, usize, Millis)>,
+    /// Vehicles in stock.
+    stock: Vec<String>,
+    changes_written: u64,
+}
+
+fn actor(consultant: usize) -> ActorId {
+    ActorId::from(format!("phone-{consultant:02}").into_bytes())
+}
+
+impl Showroom {
+    fn new(now: Millis) -> Showroom {
+        let header = SiteHeader {
+            id: "sr-1".into(),
+            name: "城东展厅".into(),
+            kind: SiteKind::Showroom,
+            parent: Some("dc-north".into()),
+            channel: None,
+        };
+        Showroom {
+            doc: domain::create_site_document(&header, now).unwrap(),
+            net: network(now),
+            rng: Rng(0x5eed_1234_abcd),
+            next_customer: 0,
+            next_vin: 0,
+            open: Vec::new(),
+            stock: Vec::new(),
+            changes_written: 0,
+        }
+    }
+
+    fn by(&mut self, consultant: usize) -> String {
+        self.doc.set_actor(actor(consultant));
+        self.changes_written += 1;
+        format!("cons{consultant:02}")
+    }
+
+    /// One month: `leads` new leads and what happens to the open ones.
+    fn month(&mut self, start: Millis, end: Millis, leads: u32) {
+        let step = (end - start) / i64::from(leads.max(1));
+        // Leads nobody heard from in three months are closed as lost at the start of
+        // the month (the showroom's monthly clean-up), so the funnel stays a quarter's
+        // worth of leads.
+        let stale = start - 90 * dealersync_core::time::DAY_MS;
+        let (old, open): (Vec<_>, Vec<_>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|(_, _, at)| *at < stale);
+        self.open = open;
+        for (id, c, _) in old {
+            let by = self.by(c);
+            domain::set_customer_status(&mut self.doc, &id, CustomerStatus::Lost, &by, start)
+                .unwrap();
+        }
+        // Stock arrives at the start of the month: roughly what sells.
+        for _ in 0..leads / 15 {
+            let now = start;
+            let by = self.by(0);
+            self.next_vin += 1;
+            let v = vin(self.next_vin);
+            let model = MODELS[self.rng.below(3) as usize];
+            let new = NewVehicle {
+                vin: v.clone(),
+                model: model.into(),
+                trim: "std".into(),
+                colour: "白".into(),
+                cost: None,
+                list_price: None,
+                status: VehicleStatus::InStock,
+                eta: None,
+            };
+            domain::receive_vehicle(&mut self.doc, &self.net, &new, &by, now).unwrap();
+            self.stock.push(v.as_str().to_string());
+        }
+        for i in 0..leads {
+            let now = start + i64::from(i) * step;
+            let c = self.rng.below(CONSULTANTS as u64) as usize;
+            let by = self.by(c);
+            self.next_customer += 1;
+            let id = format!("c-{}", self.next_customer);
+            let new = NewCustomer {
+                id: id.clone(),
+                name: format!("客户{}", self.next_customer),
+                phone: format!("+86138{:08}", self.next_customer),
+                source: CustomerSource::WalkIn,
+                model_of_interest: Some(MODELS[self.rng.below(3) as usize].into()),
+                consultant: Some(by.clone()),
+            };
+            domain::add_customer(&mut self.doc, &self.net, &new, &by, now).unwrap();
+            self.open.push((id, c, now));
+            // Work a few open customers along.
+            for _ in 0..3 {
+                self.work_one(now);
+            }
+        }
+    }
+
+    /// One step for a random open customer: an event, a status change, a sale, or the
+    /// lead is lost.
+    fn work_one(&mut self, now: Millis) {
+        if self.open.is_empty() {
+            return;
+        }
+        let k = self.rng.below(self.open.len() as u64) as usize;
+        let (id, c, _) = self.open[k].clone();
+        let by = self.by(c);
+        let roll = self.rng.below(100);
+        if roll < 60 {
+            let kind = [EventKind::Visit, EventKind::Call, EventKind::Quote][roll as usize % 3];
+            let mut e = NewEvent::new(kind, now);
+            if kind == EventKind::Quote {
+                e.amount = Some(14_000_000);
+            }
+            domain::record_event(&mut self.doc, &id, &e, &by, now).unwrap();
+        } else if roll < 80 {
+            let _ = domain::set_customer_status(
+                &mut self.doc,
+                &id,
+                CustomerStatus::Negotiating,
+                &by,
+                now,
+            );
+        } else if roll < 88 && !self.stock.is_empty() {
+            let v = self
+                .stock
+                .swap_remove(self.rng.below(self.stock.len() as u64) as usize);
+            let sale = Sale {
+                customer: Some(id.clone()),
+                price: None,
+            };
+            domain::sell_vehicle(
+                &mut self.doc,
+                &self.net,
+                &v,
+                &sale,
+                &by,
+                dealersync_core::access::Role::Consultant,
+                now,
+            )
+            .unwrap();
+            let by = self.by(c);
+            domain::move_vehicle(&mut self.doc, &v, &VehicleAction::Deliver, &by, now).unwrap();
+            self.open.swap_remove(k);
+        } else {
+            domain::set_customer_status(&mut self.doc, &id, CustomerStatus::Lost, &by, now)
+                .unwrap();
+            self.open.swap_remove(k);
+        }
+    }
+}
+
+fn server() -> Engine {
+    Engine::new(
+        PeerId::from("relay"),
+        EngineConfig {
+            storage_id: Some(StorageId("relay-storage".into())),
+            ..EngineConfig::default()
+        },
+    )
+}
+
+fn phone(name: &str) -> Engine {
+    Engine::new(
+        PeerId::from(name),
+        EngineConfig {
+            storage_id: Some(StorageId(format!("{name}-storage"))),
+            ..EngineConfig::default()
+        },
+    )
+}
+
+/// A relay and one phone, frames passed by hand; the relay's time is measured.
+struct Pair {
+    relay: Engine,
+    relay_store: MemoryStore,
+    phone: Engine,
+    phone_store: MemoryStore,
+    to_relay: Vec<Vec<u8>>,
+    to_phone: Vec<Vec<u8>>,
+    relay_time: Duration,
+    bytes: u64,
+    frames: u64,
+}
+
+const CONN: ConnId = ConnId(1);
+
+impl Pair {
+    fn new(doc: DocumentId, saved: &[u8]) -> Pair {
+        let mut p = Pair {
+            relay: server(),
+            relay_store: MemoryStore::new(),
+            phone: phone("phone"),
+            phone_store: MemoryStore::new(),
+            to_relay: Vec::new(),
+            to_phone: Vec::new(),
+            relay_time: Duration::ZERO,
+            bytes: 0,
+            frames: 0,
+        };
+        p.relay.create_document(doc, saved, &p.relay_store).unwrap();
+        p.commit_relay();
+        p.relay.connect(CONN, ConnInfo::full_access());
+        let outs = p.phone.connect_to_server(CONN, ConnInfo::full_access());
+        p.phone_out(outs);
+        p.settle();
+        p
+    }
+
+    fn relay_out(&mut self, outs: Vec<Output>) {
+        for o in outs {
+            if let Output::Send { bytes, .. } = o {
+                self.bytes += bytes.len() as u64;
+                self.frames += 1;
+                self.to_phone.push(bytes);
+            }
+        }
+    }
+
+    fn phone_out(&mut self, outs: Vec<Output>) {
+        for o in outs {
+            if let Output::Send { bytes, .. } = o {
+                self.bytes += bytes.len() as u64;
+                self.frames += 1;
+                self.to_relay.push(bytes);
+            }
+        }
+    }
+
+    fn commit_relay(&mut self) -> bool {
+        let Some((token, batch)) = self.relay.take_write_batch() else {
+            return false;
+        };
+        self.relay_store.commit(&batch).unwrap();
+        let outs = self.relay.commit_succeeded(token, 0, &self.relay_store);
+        self.relay_out(outs);
+        true
+    }
+
+    fn commit_phone(&mut self) -> bool {
+        let Some((token, batch)) = self.phone.take_write_batch() else {
+            return false;
+        };
+        self.phone_store.commit(&batch).unwrap();
+        let outs = self.phone.commit_succeeded(token, 0, &self.phone_store);
+        self.phone_out(outs);
+        true
+    }
+
+    /// Passes frames and commits until nothing moves; the relay's part is timed.
+    fn settle(&mut self) {
+        loop {
+            let mut moved = false;
+            let t = cpu_now();
+            for f in std::mem::take(&mut self.to_relay) {
+                let outs = self.relay.receive(CONN, &f, 0, &self.relay_store);
+                self.relay_out(outs);
+                moved = true;
+            }
+            moved |= self.commit_relay();
+            self.relay_time += cpu_now() - t;
+            for f in std::mem::take(&mut self.to_phone) {
+                let outs = self.phone.receive(CONN, &f, 0, &self.phone_store);
+                self.phone_out(outs);
+                moved = true;
+            }
+            moved |= self.commit_phone();
+            if !moved {
+                return;
+            }
+        }
+    }
+}
+
+/// This thread's CPU time: what the relay's engine spends, without the time other
+/// processes on a loaded machine take from it.
+fn cpu_now() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given and nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// Appends an event to a customer the way `domain::record_event` writes it (the
+/// phone's engine holds a plain `Automerge`).
+fn phone_edit(am: &mut Automerge, customer: &str, at: Millis) {
+    am.transact::<_, _, automerge::AutomergeError>(|tx| {
+        let (_, customers) = tx.get(ROOT, "customers")?.expect("customers");
+        let (_, c) = tx.get(&customers, customer)?.expect("customer");
+        let (_, events) = tx.get(&c, "events")?.expect("events");
+        let n = tx.length(&events);
+        let e = tx.insert_object(&events, n, ObjType::Map)?;
+        tx.put(&e, "kind", "call")?;
+        tx.put(&e, "at", at)?;
+        tx.put(&e, "by", "cons01")?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+fn measure(s: &mut Showroom, months: u32, samples: usize, total_changes: u64) {
+    let saved = s.doc.save();
+    let changes = s.doc.get_changes(&[]).len();
+    let doc_id = DocumentId::random();
+
+    // Cold sync: a new phone opens the working document.
+    let mut p = Pair::new(doc_id, &saved);
+    let t = Instant::now();
+    let cpu = cpu_now();
+    let before = (p.bytes, p.frames, p.relay_time);
+    let outs = p.phone.open(doc_id, &p.phone_store).unwrap();
+    p.phone_out(outs);
+    p.settle();
+    let cold_wall = t.elapsed();
+    let cold_cpu = cpu_now() - cpu;
+    let cold_bytes = p.bytes - before.0;
+    let cold_frames = p.frames - before.1;
+    let cold_relay = p.relay_time - before.2;
+    assert_eq!(
+        p.phone.document(&doc_id).unwrap().get_heads(),
+        s.doc.get_heads(),
+        "the new phone has the whole working document"
+    );
+
+    // Per change: the synced phone writes events to open customers.
+    let mut per_change = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let cust = s.open[i % s.open.len()].0.clone();
+        let am = p.phone.document_mut(&doc_id).unwrap();
+        phone_edit(am, &cust, 1);
+        p.phone.local_change(&doc_id).unwrap();
+        // The phone commits and sends; then the relay takes it, timed alone.
+        while p.commit_phone() {}
+        let t0 = p.relay_time;
+        p.settle();
+        per_change.push((p.relay_time - t0).as_secs_f64() * 1e3);
+    }
+    per_change.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "month {months:>3}  written {total_changes:>7}  doc changes {changes:>7}  saved {:>8} B  \
+         per change ms p50 {:.3} p99 {:.3} max {:.3}  cold sync {:.0} ms wall, {:.0} ms CPU \
+         (relay {:.0} ms) {} B in {} frames",
+        saved.len(),
+        percentile(&per_change, 0.5),
+        percentile(&per_change, 0.99),
+        per_change.last().copied().unwrap_or(0.0),
+        cold_wall.as_secs_f64() * 1e3,
+        cold_cpu.as_secs_f64() * 1e3,
+        cold_relay.as_secs_f64() * 1e3,
+        cold_bytes,
+        cold_frames,
+    );
+}
+
+fn main() {
+    let a = args();
+    let month_start = |m: u32| {
+        let date = chrono::NaiveDate::from_ymd_opt(2026 + (m / 12) as i32, m % 12 + 1, 1)
+            .expect("a valid month");
+        cst_midnight(date)
+    };
+    let mut s = Showroom::new(month_start(0));
+    let gen_t = Instant::now();
+    for m in 0..a.months {
+        let (start, end) = (month_start(m), month_start(m + 1));
+        if let Some(p) = a.period
+            && m > 0
+            && m % p == 0
+        {
+            s.roll_over(start);
+        }
+        s.month(start, end, a.leads);
+        if (m + 1) % a.every == 0 {
+            let g = gen_t.elapsed();
+            let written = s.changes_written;
+            measure(&mut s, m + 1, a.samples, written);
+            eprintln!("  (generated in {:.1} s so far)", g.as_secs_f64());
+        }
+    }
+}
+
+impl Showroom {
+    /// Starts the next period's working document (only with `--period`): open
+    /// customers and stock carried over, the rest left in the archive.
+    fn roll_over(&mut self, now: Millis) {
+        let month = dealersync_core::time::month_key(now);
+        self.doc = domain::carry_over(&self.doc, &month, now).unwrap();
+        self.changes_written += 1;
+    }
+}
