@@ -171,6 +171,7 @@ mod tests {
             "board.js",
             "console.html",
             "console.js",
+            "conflicts.js",
             "charts.js",
             "api-docs.html",
             "api-docs.js",
