@@ -270,7 +270,9 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "Settle a business conflict",
         description: "id: a conflict id from the conflicts report, which also lists each conflict's `choices` {choose: customer|site|quantity|count, options: [{value, label, site, status, at}]}, the customers' `names` and whether the caller may settle it (`resolvable`). A manager of every site the resolution writes, or an admin (head office reads site documents only: 403). Written through the relay's engine and audited under the caller. 200 {resolved, kind, chosen, sites}; 400 when `keep` is not one of the options; 404 when no such conflict is open (settled already, or not visible to the caller).",
         query: &[],
-        body: Some("{keep}: a customer or site id of the options (or a unique prefix), or the figure for a forecast or part count"),
+        body: Some(
+            "{keep}: a customer or site id of the options (or a unique prefix), or the figure for a forecast or part count",
+        ),
     },
     RouteDoc {
         method: "get",
