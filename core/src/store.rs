@@ -101,6 +101,32 @@ pub struct AuditRecord {
     pub received_at: i64,
 }
 
+impl AuditRecord {
+    /// One row per change of `am` made after `since`, written by `user` on `device`
+    /// and received at `received_at`: how an edit made on a person's behalf (the
+    /// relay's HTTP API) enters the audit log like a change a peer sent.
+    pub fn for_changes(
+        doc: DocumentId,
+        am: &automerge::Automerge,
+        since: &[automerge::ChangeHash],
+        user: Option<&str>,
+        device: Option<&str>,
+        received_at: i64,
+    ) -> Vec<AuditRecord> {
+        am.get_changes_meta(since)
+            .into_iter()
+            .map(|ch| AuditRecord {
+                doc,
+                change_hash: ch.hash.to_string(),
+                actor: ch.actor.to_hex_string(),
+                user: user.map(str::to_string),
+                device: device.map(str::to_string),
+                received_at,
+            })
+            .collect()
+    }
+}
+
 impl WriteBatch {
     /// Whether the batch writes nothing.
     pub fn is_empty(&self) -> bool {

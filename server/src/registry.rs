@@ -24,7 +24,7 @@ use dealersync_core::access::{Access, Claims, Principal, SiteNode, SiteTree};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::engine::ConnInfo;
 use dealersync_core::schema::{SiteHeader, SiteKind};
-use dealersync_core::store::{Store, StoreError, WriteBatch};
+use dealersync_core::store::{AuditRecord, Store, StoreError, WriteBatch};
 use dealersync_core::time::now_ms;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -100,12 +100,43 @@ pub enum RegistryError {
 pub trait DocumentWriter: Send + Sync {
     /// Stores a new document from its saved bytes.
     fn create(&self, id: DocumentId, bytes: Vec<u8>) -> Result<(), RegistryError>;
-    /// Loads a document, applies `edit`, and stores the resulting change durably.
+    /// Loads a document, applies `edit`, and stores the resulting change durably,
+    /// without an audit row (the operator's own set-up: sites, the demo seed).
     fn edit(
         &self,
         id: DocumentId,
         edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
+    ) -> Result<(), RegistryError> {
+        self.edit_as(id, None, edit)
+    }
+    /// [`DocumentWriter::edit`] on behalf of `author`: each change it makes is also
+    /// recorded in the audit log under the author's user and device, in the same
+    /// transaction, like a change a peer sends.
+    fn edit_as(
+        &self,
+        id: DocumentId,
+        author: Option<&Author>,
+        edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError>;
+}
+
+/// Who an edit made through the HTTP API is recorded under in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The user (`sub`).
+    pub user: String,
+    /// The device of the token or session, if any.
+    pub device: Option<String>,
+}
+
+impl Author {
+    /// The author of a request made with `claims`.
+    pub fn of(claims: &Claims) -> Author {
+        Author {
+            user: claims.sub.clone(),
+            device: claims.device.clone(),
+        }
+    }
 }
 
 /// A [`DocumentWriter`] straight onto a [`Store`]: for the CLI, first start and the
@@ -121,9 +152,10 @@ impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
         Ok(self.0.commit(&batch)?)
     }
 
-    fn edit(
+    fn edit_as(
         &self,
         id: DocumentId,
+        author: Option<&Author>,
         edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
         let mut doc = load_stored(&*self.0, id)?.ok_or_else(|| RegistryError::Document {
@@ -136,8 +168,19 @@ impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
         if doc.get_heads() == before {
             return Ok(());
         }
+        let audit = author.map_or_else(Vec::new, |a| {
+            AuditRecord::for_changes(
+                id,
+                doc.document(),
+                &before,
+                Some(&a.user),
+                a.device.as_deref(),
+                now_ms(),
+            )
+        });
         let batch = WriteBatch {
             appended: vec![(id, change)],
+            audit,
             ..WriteBatch::default()
         };
         Ok(self.0.commit(&batch)?)

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -223,7 +224,7 @@ pub async fn serve_with(
     };
     let app = Router::new()
         .route("/sync", get(sync_socket))
-        .route("/", get(sync_socket))
+        .route("/", get(root))
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .with_state(state)
@@ -280,6 +281,30 @@ pub async fn serve_with(
     }
     info!("shut down cleanly");
     Ok(())
+}
+
+/// `/`: automerge-repo clients that connect to the bare address (the stock
+/// `BrowserWebSocketClientAdapter("wss://host")`) get the sync socket; a person who
+/// types the address in a browser (no `Upgrade: websocket`) gets a page linking the
+/// board, the console, the phone app and the API documentation.
+async fn root(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    remote: ConnectInfo<SocketAddr>,
+    ticket: Option<axum::Extension<ConnTicket>>,
+    state: State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let wants_socket = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    match upgrade {
+        Ok(upgrade) => sync_socket(upgrade, remote, ticket, state, headers, uri).await,
+        // A malformed WebSocket handshake still gets the precise refusal.
+        Err(rejection) if wants_socket => rejection.into_response(),
+        Err(_) => crate::web::landing_page(),
+    }
 }
 
 async fn sync_socket(

@@ -98,6 +98,12 @@ async fn page(
     serve_file(file)
 }
 
+/// The page a person gets at `/` (a browser, not a sync client): links to the board,
+/// the console, the phone app and the API documentation.
+pub(crate) fn landing_page() -> Response {
+    serve_file("index.html")
+}
+
 /// The page a consultant gets for the console.
 fn forbidden_page() -> Response {
     let mut resp = serve_file("forbidden.html");
@@ -165,6 +171,7 @@ mod tests {
             "board.js",
             "console.html",
             "console.js",
+            "conflicts.js",
             "charts.js",
             "api-docs.html",
             "api-docs.js",
@@ -172,6 +179,7 @@ mod tests {
             "signin.html",
             "signin.js",
             "forbidden.html",
+            "index.html",
             "app.css",
             "common.js",
         ] {

@@ -8,6 +8,7 @@ import {
   el, tr, api, me, topBar, yuanExact, pct, num, isHeadOffice, currentMonth, ROLE_NAMES,
 } from "/web/common.js";
 import { groupedBars, stackedBars, legend } from "/web/charts.js";
+import { conflicts } from "/web/conflicts.js";
 
 const T = {
   title: { zh: "管理控制台", en: "Console" },
@@ -299,34 +300,9 @@ async function reportsTab(main) {
 }
 
 async function conflictsTab(main) {
-  const out = el("div");
-  main.replaceChildren(el("h2", {}, tr(T.conflicts)), out);
-  await guarded(out, async () => {
-    const data = await api("/api/reports/conflicts");
-    const list = data.conflicts || [];
-    out.replaceChildren(
-      el("p", { class: "muted" }, tr({
-        zh: "冲突在同步合并后出现（同一辆车卖给两位客户等）。在有该网点数据的设备上用下面的命令选择保留哪个值，同步后此处即消失。",
-        en: "Conflicts appear when edits merge (one car sold to two customers, ...). On a device holding the site, pick the value to keep with the command shown; once synced, it disappears here.",
-      })),
-      list.length === 0 ? card(el("p", { class: "ok", id: "no-conflicts" }, tr({ zh: "没有待处理的冲突。", en: "No conflicts to resolve." }))) : null,
-      list.map((c) =>
-        card(
-          el("h3", {}, c.summary),
-          table(
-            [
-              { title: T.site, value: (v) => siteLabel(v.site) },
-              { title: { zh: "记录", en: "Record" }, value: (v) => v.record },
-              { title: { zh: "字段", en: "Field" }, value: (v) => v.field },
-              { title: { zh: "值", en: "Value" }, value: (v) => v.value },
-              { title: { zh: "时间", en: "At" }, value: (v) => (v.at ? new Date(v.at).toLocaleString("zh-CN") : "—") },
-            ],
-            c.values || [],
-          ),
-          el("p", {}, el("code", {}, `dealersync conflicts resolve ${c.id} --keep <…>`)),
-        ),
-      ),
-    );
+  await conflicts(main, {
+    T, siteLabel, card, table, status, say, guarded,
+    onLive: (stop) => { state.stopLive = stop; },
   });
 }
 
@@ -683,6 +659,9 @@ const TABS = [
 
 async function render() {
   const app = document.getElementById("app");
+  // A tab's live stream ends with the tab.
+  state.stopLive?.();
+  state.stopLive = null;
   const tabs = TABS.filter((t) => !t[3] || isHeadOffice(state.who.role));
   if (!tabs.some((t) => t[0] === state.tab)) state.tab = tabs[0][0];
   const main = el("main", { id: "tab-" + state.tab });

@@ -16,6 +16,7 @@
 //                                            waits until the text exists and differs
 //                                            from `not` -> {text}
 //   waitSelector {session, selector, timeoutMs}
+//   waitGone {session, selector, timeoutMs}     until no element matches
 //   count {session, selector}                -> {count} of elements matching now
 //   click {session, selector}
 //   fill {session, selector, value}
@@ -92,6 +93,11 @@ const commands = {
   async waitSelector({ session: name, selector, timeoutMs = 20000 }) {
     const { page } = session(name);
     await page.waitForSelector(selector, { timeout: timeoutMs });
+    return {};
+  },
+  async waitGone({ session: name, selector, timeoutMs = 20000 }) {
+    const { page } = session(name);
+    await page.waitForSelector(selector, { state: "detached", timeout: timeoutMs });
     return {};
   },
   async count({ session: name, selector }) {

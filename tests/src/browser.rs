@@ -128,6 +128,13 @@ impl Browser {
             .map(drop)
     }
 
+    /// Waits until no element matches `selector`.
+    pub async fn wait_gone(&self, session: &str, selector: &str, deadline: Duration) -> Result<()> {
+        self.call(json!({"cmd": "waitGone", "session": session, "selector": selector, "timeoutMs": ms(deadline)}))
+            .await
+            .map(drop)
+    }
+
     /// How many elements match `selector` now.
     pub async fn count(&self, session: &str, selector: &str) -> Result<u64> {
         let v = self

@@ -8,6 +8,7 @@
 //! drives Debian's headless Chromium through the board and console.
 
 pub mod browser;
+pub mod field;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dealersync_tests::ServerProcess;
-use dealersync_tests::browser::{Browser, cli_binary, screenshot_dir};
+use dealersync_tests::browser::{Browser, screenshot_dir};
+use dealersync_tests::field::{Field, sign_in_link};
 use serde_json::Value;
 
 /// Generous: two cores are shared with builds and other tests. The board itself
@@ -21,62 +22,6 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 const TV: (u32, u32) = (1920, 1080);
 const PHONE: (u32, u32) = (390, 844);
-
-/// A one-time sign-in link from `dealersync-server sign-in-code`, as an operator gets
-/// it, going to `next` after signing in.
-async fn sign_in_link(
-    server: &ServerProcess,
-    user: &str,
-    role: &str,
-    site: &str,
-    next: &str,
-) -> anyhow::Result<String> {
-    let out = server
-        .admin(&[
-            "sign-in-code",
-            "--user",
-            user,
-            "--role",
-            role,
-            "--site",
-            site,
-            "--base-url",
-            &server.http_url(),
-        ])
-        .await?;
-    let link = out.lines().nth(1).context("the link line")?;
-    Ok(format!("{link}&next={next}"))
-}
-
-/// The field client on a device of its own.
-struct Field {
-    home: tempfile::TempDir,
-}
-
-impl Field {
-    async fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let out = tokio::process::Command::new(cli_binary()?)
-            .arg("--home")
-            .arg(self.home.path())
-            .args(args)
-            .output()
-            .await?;
-        anyhow::ensure!(
-            out.status.success(),
-            "dealersync {} failed: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(String::from_utf8(out.stdout)?)
-    }
-
-    async fn json(&self, args: &[&str]) -> anyhow::Result<Value> {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        Ok(serde_json::from_str(&self.run(&all).await?)?)
-    }
-}
 
 /// Sells a car of the consultant's site from stock to a new customer, delivers it and
 /// syncs: one more unit delivered at that site.
@@ -169,9 +114,7 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
     let hq_before = number(&browser.text("hq", units).await?)?;
 
     // A consultant of agent-n1 (below dc-north) sells and delivers a car and syncs.
-    let field = Field {
-        home: tempfile::tempdir()?,
-    };
+    let field = Field::new()?;
     let token = server.token("lin.xia", "consultant", "agent-n1").await?;
     field
         .run(&["login", "--server", &base, "--token", &token])

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use automerge::AutoCommit;
-use dealersync_core::conflicts::{self, Conflict, ConflictKind};
+use dealersync_core::conflicts::{self, ChoiceKind, Conflict, Resolution, SiteEdit};
 
 use crate::cli::ConflictsCommand;
 use crate::commands::{Ctx, now};
@@ -34,28 +34,6 @@ pub fn count_for(conflicts: &[Conflict], doc: &DocRef) -> usize {
         .iter()
         .filter(|c| c.values.iter().any(|v| v.site == doc.label))
         .count()
-}
-
-/// The part after `prefix ` of the first record that starts with it.
-fn record<'a>(c: &'a Conflict, prefix: &str) -> Option<&'a str> {
-    c.records
-        .iter()
-        .find_map(|r| r.strip_prefix(prefix)?.strip_prefix(' '))
-}
-
-/// Matches `keep` against the choices, exactly or as a unique prefix.
-fn choose<'a>(keep: &str, choices: &[&'a str], what: &str) -> Result<&'a str> {
-    if let Some(c) = choices.iter().find(|c| **c == keep) {
-        return Ok(c);
-    }
-    let hits: Vec<&&str> = choices.iter().filter(|c| c.starts_with(keep)).collect();
-    match hits.as_slice() {
-        [one] => Ok(one),
-        _ => bail!(
-            "--keep {keep:?} is not one of the {what}: {}",
-            choices.join(", ")
-        ),
-    }
 }
 
 /// Runs a `conflicts` command.
@@ -120,123 +98,35 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ConflictsCommand) -> Result<ExitCode>
     }
 }
 
-fn site_doc(ws: &Workspace, site: &str) -> Result<DocRef> {
-    ws.pick_site(Some(site))
-}
-
+/// Settles `c` with the choice `keep` through `core::conflicts::Resolution`: every
+/// document it writes is checked writable first, so a refused one changes nothing.
 fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
     let by = ws.config.claims.sub.clone();
-    let site_of_values = c
-        .values
-        .first()
-        .map(|v| v.site.clone())
-        .ok_or_else(|| anyhow!("conflict {} lists no values", c.id))?;
-    match c.kind {
-        ConflictKind::DoubleBooking => {
-            let vin = record(c, "vehicle").context("a double booking names its vehicle")?;
-            let customers: Vec<&str> = c
-                .records
-                .iter()
-                .filter_map(|r| r.strip_prefix("customer "))
-                .collect();
-            let customer = choose(keep, &customers, "competing customers")?;
-            let doc = site_doc(ws, &site_of_values)?;
-            ws.edit_site(&doc, |am| {
-                Ok(conflicts::resolve_double_booking(
-                    am,
-                    vin,
-                    customer,
-                    &by,
-                    now(),
-                )?)
-            })
-        }
-        ConflictKind::StockAtTwoSites => {
-            let vin = record(c, "vehicle").context("a stock conflict names its vehicle")?;
-            let sites: Vec<&str> = c.values.iter().map(|v| v.site.as_str()).collect();
-            let kept = choose(keep, &sites, "sites holding the vehicle")?;
-            // Check every write first, so a refused one changes nothing.
-            let give_up: Vec<DocRef> = sites
-                .iter()
-                .filter(|s| **s != kept)
-                .map(|s| {
-                    let d = site_doc(ws, s)?;
-                    ws.require_write(&d)?;
-                    Ok(d)
-                })
-                .collect::<Result<_>>()?;
-            for doc in give_up {
-                ws.edit_site(&doc, |am| {
-                    Ok(conflicts::resolve_stock_elsewhere(
-                        am,
-                        vin,
-                        kept,
-                        &by,
-                        now(),
-                    )?)
-                })?;
-            }
-            Ok(())
-        }
-        ConflictKind::DuplicateCustomer => {
-            let customers: Vec<&str> = c
-                .records
-                .iter()
-                .filter_map(|r| r.strip_prefix("customer "))
-                .collect();
-            let kept = choose(keep, &customers, "duplicate customers")?;
-            let doc = site_doc(ws, &site_of_values)?;
-            ws.edit_site(&doc, |am| {
-                let t = now();
-                for dup in customers.iter().filter(|x| **x != kept) {
-                    conflicts::resolve_duplicate_customer(am, dup, kept, &by, t)?;
-                }
-                Ok(())
-            })
-        }
-        ConflictKind::PartCountCollision => {
-            let part = record(c, "part").context("a part collision names its part")?;
-            let count: i64 = keep.trim().parse().map_err(|_| {
-                anyhow!("--keep for a part count collision is the count on hand, e.g. --keep 12")
-            })?;
-            let doc = site_doc(ws, &site_of_values)?;
-            ws.edit_site(&doc, |am| {
-                Ok(conflicts::resolve_part_count(am, part, count, &by, now())?)
-            })
-        }
-        ConflictKind::ForecastEdit | ConflictKind::ForecastAdjustment => {
-            let cell = record(c, "forecast").context("a forecast conflict names its cell")?;
-            let (month, model) = cell
-                .split_once('/')
-                .ok_or_else(|| anyhow!("malformed forecast record {cell:?}"))?;
-            let quantity: i64 = keep.trim().parse().map_err(|_| {
-                anyhow!("--keep for a forecast conflict is the quantity, e.g. --keep 12")
-            })?;
-            let doc = site_doc(ws, &site_of_values)?;
-            if c.kind == ConflictKind::ForecastAdjustment {
-                return ws.edit_site(&doc, |am| {
-                    Ok(conflicts::resolve_forecast_adjustment(
-                        am,
-                        month,
-                        model,
-                        quantity,
-                        &by,
-                        now(),
-                    )?)
-                });
-            }
-            let net = ws.network()?;
-            ws.edit_site(&doc, |am| {
-                Ok(conflicts::resolve_forecast(
-                    am,
-                    &net,
-                    month,
-                    model,
-                    quantity,
-                    &by,
-                    now(),
-                )?)
-            })
-        }
+    let resolution = Resolution::of(c, keep).map_err(|e| match c.choices().choose {
+        ChoiceKind::Quantity | ChoiceKind::Count => anyhow!(
+            "{e}; --keep for a {} is the figure to keep, e.g. --keep 12",
+            c.kind.as_str()
+        ),
+        ChoiceKind::Customer | ChoiceKind::Site => anyhow!("--keep: {e}"),
+    })?;
+    let docs: Vec<(DocRef, &SiteEdit)> = resolution
+        .edits
+        .iter()
+        .map(|edit| {
+            let d = ws.pick_site(Some(&edit.site))?;
+            ws.require_write(&d)?;
+            Ok((d, edit))
+        })
+        .collect::<Result<_>>()?;
+    let network = if resolution.edits.iter().any(SiteEdit::needs_network) {
+        Some(ws.network()?)
+    } else {
+        None
+    };
+    for (doc, edit) in docs {
+        ws.edit_site(&doc, |am| {
+            Ok(edit.apply(am, network.as_ref(), &by, now())?)
+        })?;
     }
+    Ok(())
 }

@@ -26,11 +26,15 @@
 //!
 //! Layout: this file holds the types and [`detect`]; `checks.rs` what each kind of
 //! conflict looks like, `read.rs` the lenient readers the checks share, `resolve.rs`
-//! the resolving operations (re-exported here).
+//! the resolving operations (re-exported here), `choices.rs` the options a conflict
+//! offers and which operation a chosen one applies to which document ([`Resolution`]).
 
 mod checks;
+mod choices;
 mod read;
 mod resolve;
+
+pub use choices::{ChoiceKind, Resolution, ResolutionChoices, ResolutionOption, SiteEdit};
 
 pub use resolve::{
     resolve_double_booking, resolve_duplicate_customer, resolve_forecast,

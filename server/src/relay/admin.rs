@@ -43,9 +43,10 @@ impl DocumentWriter for RelayDocuments {
         })
     }
 
-    fn edit(
+    fn edit_as(
         &self,
         id: DocumentId,
+        author: Option<&Author>,
         edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
         // The edit runs here, on a copy with its own fresh actor id, so that the engine
@@ -66,6 +67,7 @@ impl DocumentWriter for RelayDocuments {
             doc: id,
             changes,
             heads,
+            author: author.cloned(),
             reply,
         })
     }

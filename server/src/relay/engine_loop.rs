@@ -269,6 +269,7 @@ impl EngineLoop {
                 doc,
                 changes,
                 heads,
+                author,
                 reply,
             } => {
                 if let Err(e) = self.load_for_admin(doc) {
@@ -276,6 +277,7 @@ impl EngineLoop {
                     return;
                 }
                 let am = self.engine.document_mut(&doc).expect("loaded");
+                let before = am.get_heads();
                 let applied = am.load_incremental(&changes).map_err(|e| e.to_string());
                 let missing = heads.iter().any(|h| am.get_change_by_hash(h).is_none());
                 if applied.is_err() || missing {
@@ -293,6 +295,15 @@ impl EngineLoop {
                     return;
                 }
                 // Infallible: the document is loaded.
+                if let Some(a) = &author {
+                    let _ = self.engine.audit_local(
+                        &doc,
+                        &before,
+                        Some(&a.user),
+                        a.device.as_deref(),
+                        now_ms(),
+                    );
+                }
                 let _ = self.engine.local_change(&doc);
                 self.admin.push(AdminWaiter { doc, heads, reply });
                 self.settle_admin();

@@ -49,7 +49,7 @@ use tokio::sync::{broadcast, oneshot};
 use tracing::{debug, error, info, info_span, warn};
 
 use crate::fairness::EngineShare;
-use crate::registry::{DocumentWriter, RegistryError};
+use crate::registry::{Author, DocumentWriter, RegistryError};
 use crate::storage::SqliteStore;
 use crate::telemetry::{self, COMMIT_BATCH_BYTES, COMMIT_BATCH_CHANGES, COMMIT_SECONDS};
 
@@ -193,6 +193,8 @@ enum Event {
         changes: Vec<u8>,
         /// The document's heads after the edit: the edit is durable when they are.
         heads: Vec<ChangeHash>,
+        /// Who the edit is audited under; `None` for the operator's own set-up.
+        author: Option<Author>,
         reply: oneshot::Sender<Result<(), RegistryError>>,
     },
     /// Admin path: a new document.

@@ -12,6 +12,7 @@
 //! not available, never as zeros. A `site` outside what the caller may read is
 //! answered 404, exactly as one that does not exist.
 
+pub mod conflicts;
 pub mod events;
 pub mod export;
 pub mod openapi;
@@ -114,6 +115,7 @@ pub fn router(state: ReportsState) -> Router {
         .route("/api/reports/events", get(events::stream))
         .route("/api/reports/{kind}", get(report))
         .merge(planning::routes())
+        .merge(conflicts::routes())
         .with_state(state)
 }
 
@@ -213,7 +215,7 @@ async fn report(
     let computed = blocking(move || {
         let snapshot = st.model.snapshot();
         let scope = Scope::new(&st.registry, &caller, &snapshot, q.site.as_deref())?;
-        compute(&name, &q, &scope, Some(&st))
+        compute(&name, &q, &scope, Some((&st, &caller)))
     })
     .await?;
     export::respond(&kind, computed, format)
@@ -231,13 +233,13 @@ pub(crate) async fn loaded(st: &ReportsState) -> Result<(), ApiError> {
     }
 }
 
-/// Computes report `kind` for `scope`. The conflict report reads the store of `st`;
-/// without one (benchmarks) it is refused.
+/// Computes report `kind` for `scope`. The conflict report reads the store of `st` and
+/// says what its caller may settle; without them (benchmarks) it is refused.
 pub fn compute(
     kind: &str,
     q: &ReportQuery,
     scope: &Scope,
-    st: Option<&ReportsState>,
+    st: Option<(&ReportsState, &Caller)>,
 ) -> Result<Computed, ApiError> {
     let now = now_ms();
     let net = &scope.network;
@@ -323,8 +325,12 @@ pub fn compute(
             c
         }
         "conflicts" => match st {
-            Some(st) => scope.conflicts(&st.store, &st.registry)?,
-            None => return Err(internal("the conflict report needs the store")),
+            Some((st, caller)) => scope.conflicts(&st.store, &st.registry, caller)?,
+            None => {
+                return Err(internal(
+                    "the conflict report needs the store and the caller",
+                ));
+            }
         },
         other => return Err(ApiError::bad_request(format!("no report {other}"))),
     };

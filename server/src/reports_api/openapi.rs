@@ -259,9 +259,20 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/api/reports/{kind}",
         tag: "reports",
         summary: "A report",
-        description: "kind: stock, ageing, pipeline, forecast, forecast-submissions, order-plan, kpi, board, conflicts. Covers the documents the token may read; sites not readable or missing are reported as not available. See docs/api.md and docs/reports.md.",
+        description: "kind: stock, ageing, pipeline, forecast, forecast-submissions, order-plan, kpi, board, conflicts (each with the options that settle it: POST /api/conflicts/{id}/resolve). Covers the documents the token may read; sites not readable or missing are reported as not available. See docs/api.md and docs/reports.md.",
         query: REPORT_QUERY,
         body: None,
+    },
+    RouteDoc {
+        method: "post",
+        path: "/api/conflicts/{id}/resolve",
+        tag: "reports",
+        summary: "Settle a business conflict",
+        description: "id: a conflict id from the conflicts report, which also lists each conflict's `choices` {choose: customer|site|quantity|count, options: [{value, label, site, status, at}]}, the customers' `names` and whether the caller may settle it (`resolvable`). A manager of every site the resolution writes, or an admin (head office reads site documents only: 403). Written through the relay's engine and audited under the caller. 200 {resolved, kind, chosen, sites}; 400 when `keep` is not one of the options; 404 when no such conflict is open (settled already, or not visible to the caller).",
+        query: &[],
+        body: Some(
+            "{keep}: a customer or site id of the options (or a unique prefix), or the figure for a forecast or part count",
+        ),
     },
     RouteDoc {
         method: "get",

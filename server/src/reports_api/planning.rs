@@ -11,8 +11,9 @@
 //! - the catalogue and discount limits: head office and admins;
 //! - a contest: head office and admins anywhere, a manager for his subtree.
 //!
-//! Every write is logged with the caller, and the automerge change it makes carries
-//! the caller's user id in its message: the document's own history is the audit trail.
+//! Every write is logged with the caller, the automerge change it makes carries the
+//! caller's user id in its message, and the change is recorded in the audit table
+//! (`GET /api/audit`) under the caller's user and device, like a change a device sends.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -33,7 +34,7 @@ use serde_json::json;
 
 use super::{ReportsState, Scope};
 use crate::api::{ApiError, Body, Caller, blocking};
-use crate::registry::RegistryError;
+use crate::registry::{Author, RegistryError};
 
 /// The planning routes.
 pub fn routes() -> Router<ReportsState> {
@@ -128,10 +129,9 @@ fn edit_network(
     mut edit: impl FnMut(&mut automerge::AutoCommit, &str, i64) -> Result<(), domain::DomainError>,
 ) -> Result<(), ApiError> {
     let id = network_id(st)?;
-    let by = caller.0.sub.clone();
-
-    st.documents.edit(id, &mut |doc| {
-        edit(doc, &by, now_ms()).map_err(RegistryError::from)
+    let author = Author::of(&caller.0);
+    st.documents.edit_as(id, Some(&author), &mut |doc| {
+        edit(doc, &author.user, now_ms()).map_err(RegistryError::from)
     })?;
     // Read your own write: the model follows commits anyway, a moment later.
     st.model.apply(&[id])?;
@@ -179,12 +179,19 @@ async fn put_targets(
             by_site.entry(t.site.as_str()).or_default().push(t);
         }
         for (site, entries) in by_site {
-            let by = caller.0.sub.clone();
+            let author = Author::of(&caller.0);
             let doc_id = site_doc(&st, site)?;
-            st.documents.edit(doc_id, &mut |doc| {
+            st.documents.edit_as(doc_id, Some(&author), &mut |doc| {
                 for t in &entries {
                     let who = t.consultant.as_deref().unwrap_or_default();
-                    domain::set_consultant_target(doc, who, &t.period, &t.target, &by, now_ms())?;
+                    domain::set_consultant_target(
+                        doc,
+                        who,
+                        &t.period,
+                        &t.target,
+                        &author.user,
+                        now_ms(),
+                    )?;
                 }
                 Ok(())
             })?;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use automerge::AutoCommit;
 use dealersync_core::access::Role;
-use dealersync_core::conflicts;
+use dealersync_core::conflicts::{self, Conflict};
 use dealersync_core::schema::{NetworkDocument, SiteDocument};
 use serde_json::json;
 
@@ -129,14 +129,14 @@ impl Scope {
         self.network.sites.keys()
     }
 
-    /// The business-rule conflicts across the readable documents of the scope. They
-    /// need every concurrent value, which hydration discards, so this one report
-    /// loads the documents from the store.
-    pub fn conflicts(
+    /// The business-rule conflicts across the readable documents of the scope, and the
+    /// sites covered. They need every concurrent value, which hydration discards, so
+    /// this loads the documents from the store.
+    pub fn detect_conflicts(
         &self,
         store: &SqliteStore,
         registry: &Registry,
-    ) -> Result<Computed, ApiError> {
+    ) -> Result<(Vec<Conflict>, Vec<String>), ApiError> {
         let ids: BTreeMap<String, _> = registry
             .sites()?
             .into_iter()
@@ -151,12 +151,21 @@ impl Scope {
             }
         }
         let pairs: Vec<(&str, &AutoCommit)> = loaded.iter().map(|(s, d)| (s.as_str(), d)).collect();
-        let found = conflicts::detect(&pairs);
-        let covered: Vec<&str> = pairs.iter().map(|(s, _)| *s).collect();
-        let missing: Vec<&String> = self
-            .sites()
-            .filter(|s| !covered.contains(&s.as_str()))
-            .collect();
+        let covered = loaded.iter().map(|(s, _)| s.clone()).collect();
+        Ok((conflicts::detect(&pairs), covered))
+    }
+
+    /// The conflict report: each conflict with the options that settle it
+    /// ([`Conflict::choices`]), the names of the customers it involves, and whether
+    /// `caller` may settle it here ([`super::conflicts::may_resolve`]).
+    pub fn conflicts(
+        &self,
+        store: &SqliteStore,
+        registry: &Registry,
+        caller: &Caller,
+    ) -> Result<Computed, ApiError> {
+        let (found, covered) = self.detect_conflicts(store, registry)?;
+        let missing: Vec<&String> = self.sites().filter(|s| !covered.contains(s)).collect();
         let rows = found
             .iter()
             .map(|c| {
@@ -170,14 +179,39 @@ impl Scope {
                 })
             })
             .collect();
+        let mut listed = Vec::with_capacity(found.len());
+        for c in &found {
+            let mut v = serde_json::to_value(c).map_err(internal)?;
+            v["choices"] = serde_json::to_value(c.choices()).map_err(internal)?;
+            v["names"] = json!(self.customer_names(c));
+            v["resolvable"] = json!(super::conflicts::may_resolve(registry, caller, c).is_ok());
+            listed.push(v);
+        }
         Ok(Computed {
             json: json!({
-                "conflicts": serde_json::to_value(&found).map_err(internal)?,
+                "conflicts": listed,
                 "sitesCovered": covered,
                 "sitesNotAvailable": missing,
             }),
             rows,
         })
+    }
+
+    /// Customer id → name for the customers a conflict names, from the hydrated
+    /// documents of its sites (a person recognises a name, not an id).
+    fn customer_names(&self, c: &Conflict) -> BTreeMap<String, String> {
+        let sites: BTreeSet<&str> = c.values.iter().map(|v| v.site.as_str()).collect();
+        c.records
+            .iter()
+            .filter_map(|r| r.strip_prefix("customer "))
+            .filter_map(|id| {
+                sites.iter().find_map(|s| {
+                    let e = self.snapshot.sites.get(*s)?;
+                    let name = &e.doc.customers.get(id)?.name;
+                    Some((id.to_string(), name.clone()))
+                })
+            })
+            .collect()
     }
 }
 

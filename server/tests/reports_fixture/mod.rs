@@ -133,6 +133,17 @@ pub struct Net {
 impl Net {
     /// Builds the network above in a fresh data directory, then starts the server.
     pub async fn start() -> Net {
+        Net::start_with(|_, _| {}).await
+    }
+
+    /// [`Net::start`] with more written by `extra` (given the store's writer and the
+    /// site documents) before the server starts.
+    pub async fn start_with(
+        extra: impl FnOnce(
+            &StoreDocuments<SqliteStore>,
+            &std::collections::BTreeMap<String, DocumentId>,
+        ),
+    ) -> Net {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().to_path_buf();
         crate::common::admin_token(&data);
@@ -249,6 +260,7 @@ impl Net {
                 Ok(())
             })
             .unwrap();
+        extra(&writer, &docs);
         let server = Server::start(&data, &[]).await;
         Net {
             _dir: dir,

@@ -110,6 +110,27 @@ impl Engine {
         Ok(())
     }
 
+    /// Records the local edits made since `since` (through [`Engine::document_mut`]) in
+    /// the audit log under `user` and `device`, written with the next batch: the
+    /// relay's HTTP API edits on a person's behalf, and those edits are audited like
+    /// the changes a peer sends.
+    pub fn audit_local(
+        &mut self,
+        doc_id: &DocumentId,
+        since: &[ChangeHash],
+        user: Option<&str>,
+        device: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), EngineError> {
+        let d = self
+            .docs
+            .get_mut(doc_id)
+            .ok_or(EngineError::NotLoaded(*doc_id))?;
+        let rows = AuditRecord::for_changes(*doc_id, &d.am, since, user, device, now_ms);
+        d.audit.extend(rows);
+        Ok(())
+    }
+
     /// Heads of the committed state of a loaded document.
     pub fn durable_heads(&self, doc_id: &DocumentId) -> Option<Vec<ChangeHash>> {
         self.docs.get(doc_id).map(|d| d.durable_heads.clone())
