@@ -45,6 +45,8 @@ pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod trust;
+pub mod trust_routes;
 pub mod web;
 pub mod web_app;
 pub mod wire;
