@@ -10,7 +10,7 @@ use base64::Engine as _;
 use dealersync_core::access::{Audience, Claims, Role};
 use dealersync_server::auth::{
     AuthArgs, AuthConfig, AuthError, Authenticator, KeyConfig, SECRET_FILE, TokenPlace,
-    TokenRequest, load_or_create_secret, now_secs, token_from_request,
+    TokenRequest, keys, load_or_create_secret, now_secs, token_from_request,
 };
 use dealersync_server::registry::{Registry, Revocation};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -545,4 +545,44 @@ fn token_found_in_each_of_the_three_places() {
         token_from_request(&basic, &uri("/sync")),
         Err(AuthError::Malformed(_))
     ));
+}
+
+#[test]
+fn managed_keys_name_their_kid_and_rotate_and_retire_under_a_running_relay() {
+    let f = with_config(AuthConfig::default());
+    assert!(
+        !f.data.join(SECRET_FILE).exists(),
+        "no shared secret by default"
+    );
+    let before = f.auth.issue(&request(Role::Consultant)).unwrap().token;
+    let old_kid = f.auth.signing_kid().unwrap();
+    let header = jsonwebtoken::decode_header(&before).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.kid.as_deref(), Some(old_kid.as_str()));
+
+    // `keys rotate` from another process: a token the new key signs verifies once the
+    // relay has reread the file, and so does the old one.
+    let new_kid = keys::rotate(&f.data).unwrap();
+    let other = Authenticator::open(&f.data, AuthConfig::default(), f.registry.clone()).unwrap();
+    let after = other.issue(&request(Role::Consultant)).unwrap().token;
+    assert_eq!(
+        jsonwebtoken::decode_header(&after).unwrap().kid,
+        Some(new_kid.clone())
+    );
+    assert!(f.auth.reload_keys().unwrap(), "the change is seen");
+    assert!(!f.auth.reload_keys().unwrap(), "and only once");
+    f.auth.verify(&after).unwrap();
+    f.auth.verify(&before).unwrap();
+    assert_eq!(f.auth.signing_kid(), Some(new_kid.clone()));
+
+    // Retired: its tokens are refused, saying which key.
+    keys::retire(&f.data, &old_kid).unwrap();
+    f.auth.reload_keys().unwrap();
+    assert!(matches!(
+        f.auth.verify(&before),
+        Err(AuthError::UnknownKey { kid }) if kid == old_kid
+    ));
+    f.auth.verify(&after).unwrap();
+    let published: Vec<String> = f.auth.jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert_eq!(published, vec![new_kid]);
 }
