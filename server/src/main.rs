@@ -418,10 +418,14 @@ fn check_config(
             continue;
         };
         let id = arg.get_id().as_str();
-        let value = matches
+        let mut value = matches
             .get_raw(id)
             .map(|v| v.map(|s| s.to_string_lossy()).collect::<Vec<_>>().join(","))
             .unwrap_or_default();
+        // A secret (the upstream token) is marked hide_env_values; never print it.
+        if arg.is_hide_env_values_set() && !value.is_empty() {
+            value = "***".into();
+        }
         let env = env.to_string_lossy();
         let source = match matches.value_source(id) {
             Some(clap::parser::ValueSource::CommandLine) => "flag".to_string(),
