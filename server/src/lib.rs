@@ -29,6 +29,7 @@ pub mod auth;
 pub mod backup;
 pub mod config_file;
 pub mod demo;
+pub mod discovery;
 pub mod documents;
 pub mod fairness;
 pub mod gate;

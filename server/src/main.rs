@@ -18,6 +18,7 @@ use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs}
 use dealersync_server::auth::keys::KeysCommand;
 use dealersync_server::auth::{AuthArgs, Authenticator};
 use dealersync_server::config_file::{self, ConfigFile};
+use dealersync_server::discovery::{AdvertiseArgs, Advertiser};
 use dealersync_server::listener::ConnectionLimits;
 use dealersync_server::registry::{DocumentWriter, Registry, StoreDocuments};
 use dealersync_server::relay::RelayDocuments;
@@ -229,6 +230,8 @@ struct ServeArgs {
     upstream: UpstreamArgs,
     #[command(flatten)]
     trust_refresh: TrustRefreshArgs,
+    #[command(flatten)]
+    advertise: AdvertiseArgs,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
     /// clients can be lost on power failure or OS crash.
     #[arg(long, env = "DEALERSYNC_UNSAFE_SYNCHRONOUS_NORMAL")]
@@ -495,6 +498,34 @@ fn trust_link(
     )?))
 }
 
+/// With `--advertise`: the relay's DNS-SD advertisement on the LAN.
+fn advertise(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Option<Advertiser>> {
+    if !args.advertise.advertise {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&args.data_dir, &StoreOptions::default())?;
+    let root = registry
+        .sites()?
+        .into_iter()
+        .find(|s| s.parent.is_none())
+        .map(|s| s.id);
+    let advert = dealersync_core::discovery::RelayAdvert {
+        storage_id: store.relay_storage_id()?.to_string(),
+        subtree: dealersync_server::discovery::subtree_root(
+            args.upstream.upstream_token.as_deref(),
+            root.as_deref(),
+        ),
+        upstream: args.upstream.upstream.is_some(),
+        tls: args.tls_cert.is_some(),
+    };
+    let name = args
+        .advertise
+        .advertise_name
+        .clone()
+        .unwrap_or_else(dealersync_server::discovery::default_name);
+    Ok(Some(Advertiser::start(&name, args.listen, &advert)?))
+}
+
 /// The relay's options from the parsed flags (and so from the environment and the
 /// configuration file): one place, for `serve` and `check-config`.
 fn serve_options(args: &ServeArgs) -> anyhow::Result<ServeOptions> {
@@ -550,6 +581,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
     let trust_link = trust_link(&args, &auth, &registry)?;
+    // Withdrawn when dropped, as `serve` returns.
+    let _advertiser = advertise(&args, &registry)?;
     let refresh = seconds(args.trust_refresh.upstream_trust_refresh_secs)?;
     let data_dir = args.data_dir.clone();
     let scheme = if args.tls_cert.is_some() {
