@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod conflicts;
+pub mod discovery;
 pub mod domain;
 pub mod protocol;
 pub mod reports;

@@ -52,7 +52,7 @@ impl ApiState {
 /// WebSocket upgrades are admitted by token, with the registry's live access rule, and
 /// the `/api/...` routes are served next to `/sync`.
 pub fn extensions(state: ApiState) -> crate::server::Extensions {
-    poll_revocations(state.registry.clone());
+    poll_revocations(state.registry.clone(), state.auth.clone());
     let auth_state = state.clone();
     crate::server::Extensions {
         authorize: Arc::new(
@@ -98,8 +98,10 @@ fn revocation_check(registry: &Arc<Registry>, claims: &Claims) -> crate::server:
 
 /// Looks for revocations written by another process (`dealersync-server revoke`)
 /// every [`crate::revocation::POLL_INTERVAL`], so open connections of a token revoked
-/// from the command line are closed within about a second.
-fn poll_revocations(registry: Arc<Registry>) {
+/// from the command line are closed within about a second; and for signing keys
+/// rotated or retired by `dealersync-server keys`, so that new tokens verify and
+/// retired ones stop within the same second.
+fn poll_revocations(registry: Arc<Registry>, auth: Arc<crate::auth::Authenticator>) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
         return;
     };
@@ -108,6 +110,12 @@ fn poll_revocations(registry: Arc<Registry>) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            let keys = auth.clone();
+            match tokio::task::spawn_blocking(move || keys.reload_keys()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot reload the token keys; keeping the ones in use"),
+                Err(e) => tracing::warn!(error = %e, "token key reload failed"),
+            }
             let reg = registry.clone();
             match tokio::task::spawn_blocking(move || reg.poll_revocations()).await {
                 Ok(Ok(true)) => {

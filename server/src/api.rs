@@ -77,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/admin/revocations", post(revoke))
         .with_state(state.clone())
         .merge(crate::signin_routes::router(state.clone()))
+        .merge(crate::trust_routes::router(state.clone()))
         .merge(crate::web::router(state))
 }
 

@@ -1,17 +1,20 @@
 //! `dealersync-server backup | verify | restore`: the relay's side of
 //! `dealersync_sqlite_store::backup`, which copies the database. Here: which files of
-//! the data directory travel inside a backup (the HS256 signing secret, without which
-//! every issued token stops verifying after a restore), and the text the commands
-//! print.
+//! the data directory travel inside a backup (the token signing keys and the HS256
+//! secret of an earlier release, without which every issued token stops verifying
+//! after a restore; a downstream relay's cached upstream keys, so that a restored
+//! relay verifies offline), and the text the commands print.
 
 use std::path::Path;
 
 use dealersync_sqlite_store::backup::{self, BackupError, BackupReport};
 
 use crate::auth::SECRET_FILE;
+use crate::auth::keys::KEYS_FILE;
+use crate::trust::TRUST_FILE;
 
 /// Files of the data directory a backup carries besides the database.
-pub const CARRIED_FILES: &[&str] = &[SECRET_FILE];
+pub const CARRIED_FILES: &[&str] = &[KEYS_FILE, SECRET_FILE, TRUST_FILE];
 
 /// Backs up `data_dir` to `to` (while the relay may be serving from it).
 pub fn backup(data_dir: &Path, to: &Path) -> Result<BackupReport, BackupError> {

@@ -15,14 +15,17 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::SyncLimits;
 use dealersync_server::api::{self, ApiState, RevokeArgs, SiteCommand, TokenArgs};
+use dealersync_server::auth::keys::KeysCommand;
 use dealersync_server::auth::{AuthArgs, Authenticator};
 use dealersync_server::config_file::{self, ConfigFile};
+use dealersync_server::discovery::{AdvertiseArgs, Advertiser};
 use dealersync_server::listener::ConnectionLimits;
 use dealersync_server::registry::{DocumentWriter, Registry, StoreDocuments};
 use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
 use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
 use dealersync_server::tls::TlsFiles;
+use dealersync_server::trust::{self, TrustLink, TrustRefreshArgs, UpstreamArgs};
 use dealersync_server::ws::Limits;
 use dealersync_server::{backup, demo, documents, reports_api, telemetry};
 
@@ -72,6 +75,14 @@ enum Command {
         dir: DataDir,
         #[command(flatten)]
         revoke: RevokeArgs,
+    },
+    /// List, rotate or retire the relay's token signing keys (`keys list`, `keys
+    /// rotate`, `keys retire <kid>`); works while the relay runs.
+    Keys {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(subcommand)]
+        command: KeysCommand,
     },
     /// Add or list sites.
     Site {
@@ -215,6 +226,12 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    upstream: UpstreamArgs,
+    #[command(flatten)]
+    trust_refresh: TrustRefreshArgs,
+    #[command(flatten)]
+    advertise: AdvertiseArgs,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
     /// clients can be lost on power failure or OS crash.
     #[arg(long, env = "DEALERSYNC_UNSAFE_SYNCHRONOUS_NORMAL")]
@@ -325,6 +342,10 @@ fn main() -> anyhow::Result<()> {
             revoke.run(&dir.data_dir)?;
             Ok(())
         }
+        Command::Keys { dir, command } => {
+            print!("{}", command.run(&dir.data_dir)?);
+            Ok(())
+        }
         Command::Backup { dir, to } => {
             let report = dealersync_server::backup::backup(&dir.data_dir, &to)
                 .with_context(|| format!("backup of {} failed", dir.data_dir.display()))?;
@@ -400,10 +421,14 @@ fn check_config(
             continue;
         };
         let id = arg.get_id().as_str();
-        let value = matches
+        let mut value = matches
             .get_raw(id)
             .map(|v| v.map(|s| s.to_string_lossy()).collect::<Vec<_>>().join(","))
             .unwrap_or_default();
+        // A secret (the upstream token) is marked hide_env_values; never print it.
+        if arg.is_hide_env_values_set() && !value.is_empty() {
+            value = "***".into();
+        }
         let env = env.to_string_lossy();
         let source = match matches.value_source(id) {
             Some(clap::parser::ValueSource::CommandLine) => "flag".to_string(),
@@ -420,7 +445,7 @@ fn check_config(
     Ok(())
 }
 
-/// Opens the registry and the token verifier of `data_dir` (creating the HS256 secret
+/// Opens the registry and the token verifier of `data_dir` (creating the signing key
 /// on first start), and with `--demo` seeds the demo network before the relay holds
 /// any document; returns the banner's tokens to print once listening.
 fn open_auth(
@@ -450,6 +475,55 @@ fn open_auth(
         None
     };
     Ok((registry, authenticator, summary))
+}
+
+/// With `--upstream`: installs the upstream keys cached by the last run (so that the
+/// relay verifies offline at once) and returns the link that keeps them fresh.
+fn trust_link(
+    args: &ServeArgs,
+    auth: &Arc<Authenticator>,
+    registry: &Arc<Registry>,
+) -> anyhow::Result<Option<TrustLink>> {
+    let (Some(url), Some(token)) = (&args.upstream.upstream, &args.upstream.upstream_token) else {
+        return Ok(None);
+    };
+    let cached = trust::load_cached_trust(&args.data_dir, url, auth)?;
+    tracing::info!(upstream = %url, cached_keys = cached, "running downstream of an upstream relay");
+    Ok(Some(TrustLink::new(
+        url,
+        token,
+        &args.data_dir,
+        auth.clone(),
+        registry.clone(),
+    )?))
+}
+
+/// With `--advertise`: the relay's DNS-SD advertisement on the LAN.
+fn advertise(args: &ServeArgs, registry: &Registry) -> anyhow::Result<Option<Advertiser>> {
+    if !args.advertise.advertise {
+        return Ok(None);
+    }
+    let store = SqliteStore::open(&args.data_dir, &StoreOptions::default())?;
+    let root = registry
+        .sites()?
+        .into_iter()
+        .find(|s| s.parent.is_none())
+        .map(|s| s.id);
+    let advert = dealersync_core::discovery::RelayAdvert {
+        storage_id: store.relay_storage_id()?.to_string(),
+        subtree: dealersync_server::discovery::subtree_root(
+            args.upstream.upstream_token.as_deref(),
+            root.as_deref(),
+        ),
+        upstream: args.upstream.upstream.is_some(),
+        tls: args.tls_cert.is_some(),
+    };
+    let name = args
+        .advertise
+        .advertise_name
+        .clone()
+        .unwrap_or_else(dealersync_server::discovery::default_name);
+    Ok(Some(Advertiser::start(&name, args.listen, &advert)?))
 }
 
 /// The relay's options from the parsed flags (and so from the environment and the
@@ -506,6 +580,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
+    let trust_link = trust_link(&args, &auth, &registry)?;
+    // Withdrawn when dropped, as `serve` returns.
+    let _advertiser = advertise(&args, &registry)?;
+    let refresh = seconds(args.trust_refresh.upstream_trust_refresh_secs)?;
     let data_dir = args.data_dir.clone();
     let scheme = if args.tls_cert.is_some() {
         "https"
@@ -518,6 +596,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .block_on(server::serve_with(
             options,
             move |relay| {
+                if let Some(link) = trust_link {
+                    trust::spawn_trust_refresh(link, refresh);
+                }
                 let documents: Arc<dyn DocumentWriter> =
                     Arc::new(RelayDocuments::new(relay.clone()));
                 let reports =

@@ -297,7 +297,7 @@ pub struct Registry {
     /// two concurrent creations of one id must not both pass the check.
     changes: Mutex<()>,
     /// The revocations as open connections see them.
-    revocations: RevocationList,
+    pub(crate) revocations: RevocationList,
 }
 
 impl std::fmt::Debug for Registry {

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use dealersync_core::access::{Audience, Claims, Role};
 use dealersync_server::auth::{
     AuthArgs, AuthConfig, AuthError, Authenticator, KeyConfig, SECRET_FILE, TokenPlace,
-    TokenRequest, load_or_create_secret, now_secs, token_from_request,
+    TokenRequest, keys, load_or_create_secret, now_secs, token_from_request,
 };
 use dealersync_server::registry::{Registry, Revocation};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -22,8 +22,17 @@ struct Fixture {
     auth: Authenticator,
 }
 
+/// The legacy HS256-only configuration (`--jwt-algorithm HS256`): its secret is what
+/// these tests forge tokens with.
+fn hs256_config() -> AuthConfig {
+    AuthConfig {
+        keys: KeyConfig::Hs256Generated,
+        ..AuthConfig::default()
+    }
+}
+
 fn hs256() -> Fixture {
-    with_config(AuthConfig::default())
+    with_config(hs256_config())
 }
 
 fn with_config(config: AuthConfig) -> Fixture {
@@ -108,7 +117,7 @@ fn secret_is_generated_once_with_mode_0600() {
     }
     // A restart reads the same secret: tokens survive it.
     let token = f.auth.issue(&request(Role::Consultant)).unwrap().token;
-    let again = Authenticator::open(&f.data, AuthConfig::default(), f.registry.clone()).unwrap();
+    let again = Authenticator::open(&f.data, hs256_config(), f.registry.clone()).unwrap();
     again.verify(&token).unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), first);
 }
@@ -223,7 +232,7 @@ fn expired_token_says_when() {
 fn leeway_tolerates_small_skew_only() {
     let f = with_config(AuthConfig {
         leeway: Duration::from_secs(120),
-        ..AuthConfig::default()
+        ..hs256_config()
     });
     let just_expired = sign_hs(&f, Algorithm::HS256, &claims(now_secs() - 60));
     f.auth.verify(&just_expired).unwrap();
@@ -342,7 +351,7 @@ fn audience_and_issuer_are_checked() {
     let f = with_config(AuthConfig {
         audience: Some("dealersync".into()),
         issuer: Some("https://id.example".into()),
-        ..AuthConfig::default()
+        ..hs256_config()
     });
     // Issued tokens carry both and pass.
     let ok = f.auth.issue(&request(Role::Consultant)).unwrap();
@@ -454,6 +463,15 @@ fn auth_args_build_configs_and_refuse_inconsistent_ones() {
         auth: AuthArgs,
     }
     let c = Cli::parse_from(["x"]).auth.config().unwrap();
+    assert_eq!(
+        c.keys,
+        KeyConfig::Managed,
+        "the relay's own Ed25519 keys by default"
+    );
+    let c = Cli::parse_from(["x", "--jwt-algorithm", "hs256"])
+        .auth
+        .config()
+        .unwrap();
     assert_eq!(c.keys, KeyConfig::Hs256Generated);
     assert_eq!(c.leeway, Duration::from_secs(30));
     let c = Cli::parse_from([
@@ -527,4 +545,44 @@ fn token_found_in_each_of_the_three_places() {
         token_from_request(&basic, &uri("/sync")),
         Err(AuthError::Malformed(_))
     ));
+}
+
+#[test]
+fn managed_keys_name_their_kid_and_rotate_and_retire_under_a_running_relay() {
+    let f = with_config(AuthConfig::default());
+    assert!(
+        !f.data.join(SECRET_FILE).exists(),
+        "no shared secret by default"
+    );
+    let before = f.auth.issue(&request(Role::Consultant)).unwrap().token;
+    let old_kid = f.auth.signing_kid().unwrap();
+    let header = jsonwebtoken::decode_header(&before).unwrap();
+    assert_eq!(header.alg, Algorithm::EdDSA);
+    assert_eq!(header.kid.as_deref(), Some(old_kid.as_str()));
+
+    // `keys rotate` from another process: a token the new key signs verifies once the
+    // relay has reread the file, and so does the old one.
+    let new_kid = keys::rotate(&f.data).unwrap();
+    let other = Authenticator::open(&f.data, AuthConfig::default(), f.registry.clone()).unwrap();
+    let after = other.issue(&request(Role::Consultant)).unwrap().token;
+    assert_eq!(
+        jsonwebtoken::decode_header(&after).unwrap().kid,
+        Some(new_kid.clone())
+    );
+    assert!(f.auth.reload_keys().unwrap(), "the change is seen");
+    assert!(!f.auth.reload_keys().unwrap(), "and only once");
+    f.auth.verify(&after).unwrap();
+    f.auth.verify(&before).unwrap();
+    assert_eq!(f.auth.signing_kid(), Some(new_kid.clone()));
+
+    // Retired: its tokens are refused, saying which key.
+    keys::retire(&f.data, &old_kid).unwrap();
+    f.auth.reload_keys().unwrap();
+    assert!(matches!(
+        f.auth.verify(&before),
+        Err(AuthError::UnknownKey { kid }) if kid == old_kid
+    ));
+    f.auth.verify(&after).unwrap();
+    let published: Vec<String> = f.auth.jwks().keys.into_iter().map(|k| k.kid).collect();
+    assert_eq!(published, vec![new_kid]);
 }

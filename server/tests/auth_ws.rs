@@ -132,14 +132,14 @@ async fn upgrades_without_a_valid_token_are_refused_with_401() {
             .unwrap()
             .claims;
         c.exp = 1_000_000;
-        // Re-sign with the server's own secret: only the expiry is wrong.
-        let secret = dealersync_server::auth::load_or_create_secret(r._dir.path()).unwrap();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &c,
-            &jsonwebtoken::EncodingKey::from_secret(&secret),
-        )
-        .unwrap()
+        // Re-sign with the server's own key: only the expiry is wrong.
+        let keys = dealersync_server::auth::keys::load_managed(r._dir.path())
+            .unwrap()
+            .unwrap();
+        let key = keys.iter().find(|k| k.signing).unwrap();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, &c, &key.encoding_key().unwrap()).unwrap()
     };
     assert_eq!(refused_status(r.url(&expired).as_str()).await, 401);
     // Revoking the device shuts the next connection out.

@@ -101,8 +101,8 @@ async fn a_backup_under_load_restores_every_acknowledged_change_and_devices_rese
     // verify reads it back; restore puts it in an empty directory.
     let verified = ok(&["verify", path(&file)]);
     assert!(
-        verified.contains("jwt-secret"),
-        "the secret travels: {verified}"
+        verified.contains("jwt-keys.json"),
+        "the signing keys travel: {verified}"
     );
     ok(&[
         "restore",

@@ -33,6 +33,8 @@ pub enum Command {
     Sync(SyncArgs),
     /// Per document: changes the server has not acknowledged, last sync, open conflicts.
     Status,
+    /// Relays found on the local network (mDNS/DNS-SD `_dealersync._tcp`).
+    Relays(RelaysArgs),
     /// Customers (leads) and their history.
     #[command(subcommand)]
     Customer(CustomerCommand),
@@ -103,6 +105,19 @@ pub struct SyncArgs {
     /// Seconds to wait for a one-off sync to complete.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Sync through another relay with the same login: `auto` for the closest relay of
+    /// your subtree found on the local network, or its URL. `status` stays about your
+    /// own server until you sync with it again.
+    #[arg(long, value_name = "auto|URL")]
+    pub via: Option<String>,
+}
+
+/// `relays`
+#[derive(Debug, Args)]
+pub struct RelaysArgs {
+    /// Seconds to listen for relays.
+    #[arg(long, default_value_t = 3)]
+    pub wait: u64,
 }
 
 /// `customer ...`

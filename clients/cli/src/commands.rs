@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Login(args) => crate::sync::login(home, args, &ctx),
         Command::Sync(args) => crate::sync::sync(home, args, &ctx),
         Command::Status => crate::sync::status(&Workspace::open(home)?, &ctx),
+        Command::Relays(args) => crate::sync::relays(args, &ctx),
         Command::Customer(c) => customer(&Workspace::open(home)?, &ctx, c),
         Command::Vehicle(c) => vehicle(&Workspace::open(home)?, &ctx, c),
         Command::WalkIn(c) => walk_in(&Workspace::open(home)?, &ctx, c),

@@ -21,6 +21,7 @@ pub mod edit;
 pub mod home;
 pub mod manage;
 pub mod output;
+pub mod relays;
 pub mod report;
 pub mod store;
 pub mod sync;

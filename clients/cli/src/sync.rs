@@ -107,6 +107,7 @@ pub fn login(home: Home, args: LoginArgs, ctx: &Ctx) -> Result<ExitCode> {
         SyncArgs {
             watch: false,
             timeout: args.timeout,
+            via: None,
         },
         ctx,
     )
@@ -240,6 +241,8 @@ fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
 /// A connection to the relay driving the sync engine for every document.
 struct Session<'a> {
     ws: &'a Workspace,
+    /// The relay this connection goes to: the login's server, or `sync --via`'s.
+    server: String,
     engine: Engine,
     starts: Vec<Start>,
     /// Local edit counters last absorbed, per document.
@@ -257,7 +260,7 @@ type WsSink = futures_util::stream::SplitSink<
 >;
 
 impl<'a> Session<'a> {
-    fn new(ws: &'a Workspace) -> Result<Session<'a>> {
+    fn new(ws: &'a Workspace, via: Option<&str>) -> Result<Session<'a>> {
         let engine = Engine::new(
             PeerId(format!("dealersync-cli-{}", uuid::Uuid::new_v4())),
             EngineConfig {
@@ -290,6 +293,7 @@ impl<'a> Session<'a> {
         }
         Ok(Session {
             ws,
+            server: via.unwrap_or(&ws.config.server).to_string(),
             engine,
             starts,
             edits_seen,
@@ -419,6 +423,13 @@ impl<'a> Session<'a> {
     /// whose acknowledged heads moved since the last call.
     fn record_synced(&mut self) -> Result<Vec<DocumentId>> {
         let mut moved = Vec::new();
+        // Through another relay, a change it acknowledged is not yet at our own server:
+        // `status` keeps saying what our server has. (The sync states the engine keeps
+        // are per relay storage id already, so the next sync with either relay sends
+        // only what that relay lacks.)
+        if self.server != self.ws.config.server {
+            return Ok(moved);
+        }
         for s in &self.starts {
             let id = s.doc.id;
             if !self.engine.is_synced(&id, SERVER) {
@@ -473,7 +484,7 @@ impl<'a> Session<'a> {
         json: bool,
     ) -> Result<()> {
         let tls = &self.ws.config.tls;
-        let url = sync_url(&self.ws.config.server, tls)?;
+        let url = sync_url(&self.server, tls)?;
         let mut request = url
             .as_str()
             .into_client_request()
@@ -589,11 +600,16 @@ fn print_line(r: &DocReport, json: bool) -> Result<()> {
 pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
     let ws = Workspace::open(home)?;
     let rt = runtime()?;
+    let via = args
+        .via
+        .as_deref()
+        .map(|v| crate::relays::resolve_via(&ws, v, crate::relays::DEFAULT_WAIT))
+        .transpose()?;
     if args.watch {
-        return rt.block_on(watch(&ws, ctx));
+        return rt.block_on(watch(&ws, via.as_deref(), ctx));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
-    let mut session = Session::new(&ws)?;
+    let mut session = Session::new(&ws, via.as_deref())?;
     let result = rt.block_on(session.run(Some(deadline), false, ctx.json));
     let reports = session.reports();
     if ctx.json {
@@ -627,10 +643,10 @@ pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
 }
 
 /// `sync --watch`: reconnects forever with exponential backoff and full jitter.
-async fn watch(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
+async fn watch(ws: &Workspace, via: Option<&str>, ctx: &Ctx) -> Result<ExitCode> {
     let mut backoff = BACKOFF_MIN;
     loop {
-        let mut session = Session::new(ws)?;
+        let mut session = Session::new(ws, via)?;
         let started = tokio::time::Instant::now();
         let err = match session.run(None, true, ctx.json).await {
             Ok(()) => anyhow!("the connection ended"),
@@ -649,4 +665,36 @@ async fn watch(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// `relays`: the relays answering on the local network.
+pub fn relays(args: crate::cli::RelaysArgs, ctx: &Ctx) -> Result<ExitCode> {
+    let found = crate::relays::browse(Duration::from_secs(args.wait))?;
+    if ctx.json {
+        let list: Vec<_> = found
+            .iter()
+            .map(|r| {
+                json!({
+                    "instance": r.instance,
+                    "url": r.url,
+                    "subtree": r.advert.subtree,
+                    "upstream": r.advert.upstream,
+                    "storageId": r.advert.storage_id,
+                })
+            })
+            .collect();
+        print_json(&json!({ "relays": list }))?;
+    } else {
+        let mut t = Table::new(&["relay", "url", "subtree", "upstream"]);
+        for r in &found {
+            t.row(vec![
+                r.instance.clone(),
+                r.url.clone(),
+                r.advert.subtree.clone(),
+                if r.advert.upstream { "yes" } else { "no" }.to_string(),
+            ]);
+        }
+        print!("{}", t.render());
+    }
+    Ok(ExitCode::SUCCESS)
 }

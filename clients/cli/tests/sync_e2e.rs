@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Device, Server, wait_for};
+use common::{Device, Server, unacknowledged, wait_for};
 use dealersync_cli::home::Home;
 use dealersync_cli::workspace::Workspace;
 use dealersync_core::domain;
@@ -145,18 +145,6 @@ fn e2e_parts(parts: &Value) -> i64 {
         .filter(|p| p["part"].as_str().unwrap().starts_with("E2E-"))
         .map(|p| p["count"].as_i64().unwrap())
         .sum()
-}
-
-fn unacknowledged(d: &Device, site: &str) -> i64 {
-    let s = d.json(&["status"]);
-    s["documents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["document"] == site)
-        .unwrap()["unacknowledged"]
-        .as_i64()
-        .unwrap()
 }
 
 #[test]

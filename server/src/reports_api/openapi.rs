@@ -183,6 +183,27 @@ pub const ROUTES: &[RouteDoc] = &[
         body: Some("{jti} or {device}"),
     },
     RouteDoc {
+        method: "get",
+        path: "/api/revocations",
+        tag: "admin",
+        summary: "The revocation feed, for downstream relays",
+        description: "Relay, head office and admin tokens (403 otherwise). 200 {revocations: [{seq, kind: jti|device, value, revokedAt}], last, more}: every revocation after `after`, oldest first, at most 1000; ask again with after=last while more. Cache-Control: no-store. See docs/auth.md.",
+        query: &[(
+            "after",
+            "the `last` of the previous page; 0 (default) for the whole feed",
+        )],
+        body: None,
+    },
+    RouteDoc {
+        method: "get",
+        path: "/.well-known/jwks.json",
+        tag: "admin",
+        summary: "The public keys that verify this relay's tokens",
+        description: "No token. 200 application/jwk-set+json {keys: [{kty: OKP, crv: Ed25519, x, kid, alg: EdDSA, use: sig}]}: the relay's own keys and those it trusts from upstream; cacheable (max-age 60, ETag, 304 on If-None-Match). See docs/auth.md.",
+        query: &[],
+        body: None,
+    },
+    RouteDoc {
         method: "post",
         path: "/api/admin/sign-in-codes",
         tag: "sign-in",

@@ -93,6 +93,22 @@ pub fn admin_token(data_dir: &Path) -> String {
     token.trim().to_string()
 }
 
+/// The status of `GET /api/me` with `token`, and the error `kind` if refused.
+pub async fn me(server: &Server, token: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .get(server.url("/api/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap_or_default();
+    (
+        status,
+        body["kind"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

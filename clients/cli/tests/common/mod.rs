@@ -248,3 +248,16 @@ impl Device {
         ]);
     }
 }
+
+/// Changes of `site`'s document `status` says the device's server has not acknowledged.
+pub fn unacknowledged(d: &Device, site: &str) -> i64 {
+    let s = d.json(&["status"]);
+    s["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["document"] == site)
+        .unwrap()["unacknowledged"]
+        .as_i64()
+        .unwrap()
+}
