@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use automerge::AutoCommit;
 use dealersync_core::conflicts::{self, Conflict, ConflictKind};
+use dealersync_core::schema::TransferVerdict;
 
 use crate::cli::ConflictsCommand;
 use crate::commands::{Ctx, now};
@@ -13,19 +14,25 @@ use crate::home::DocRef;
 use crate::output::{Table, print_json};
 use crate::workspace::Workspace;
 
-/// Every conflict in the site documents on this device.
+/// Every conflict in the documents on this device: the site documents, and the
+/// network document's (head office's transfer decisions).
 pub fn detect_all(ws: &Workspace) -> Result<Vec<Conflict>> {
     let mut held: Vec<(String, AutoCommit)> = Vec::new();
+    let mut found = Vec::new();
     for d in ws.config.documents() {
-        if d.site.is_none() || !d.access.can_read() {
+        if !d.access.can_read() {
             continue;
         }
-        if let Some(am) = ws.load(&d.id)? {
-            held.push((d.label.clone(), am));
+        match (ws.load(&d.id)?, d.site.is_some()) {
+            (Some(am), true) => held.push((d.label.clone(), am)),
+            (Some(am), false) => found.extend(conflicts::detect_network(&am)),
+            (None, _) => {}
         }
     }
     let refs: Vec<(&str, &AutoCommit)> = held.iter().map(|(s, d)| (s.as_str(), d)).collect();
-    Ok(conflicts::detect(&refs))
+    let mut all = conflicts::detect(&refs);
+    all.extend(found);
+    Ok(all)
 }
 
 /// How many of `conflicts` involve the document `doc`.
@@ -202,6 +209,33 @@ fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
             let doc = site_doc(ws, &site_of_values)?;
             ws.edit_site(&doc, |am| {
                 Ok(conflicts::resolve_part_count(am, part, count, &by, now())?)
+            })
+        }
+        ConflictKind::TransferDecision => {
+            let id = record(c, "transfer").context("a transfer conflict names its request")?;
+            let verdicts: Vec<&str> = c.values.iter().map(|v| v.value.as_str()).collect();
+            let verdict: TransferVerdict = choose(keep, &verdicts, "competing verdicts")?
+                .parse()
+                .map_err(|e| anyhow!("{e}"))?;
+            let net_ref = crate::manage::network_ref(ws)?;
+            // The sender's document, when this device holds it, guards against keeping a
+            // refusal for a car that already left.
+            let sender = ws
+                .all_sites()?
+                .into_iter()
+                .map(|(_, s)| s)
+                .find(|s| s.transfers.contains_key(id));
+            let role = ws.config.claims.role;
+            ws.edit_site(&net_ref, |am| {
+                Ok(conflicts::resolve_transfer_decision(
+                    am,
+                    sender.as_ref(),
+                    id,
+                    verdict,
+                    &by,
+                    role,
+                    now(),
+                )?)
             })
         }
         ConflictKind::ForecastEdit | ConflictKind::ForecastAdjustment => {

@@ -68,6 +68,13 @@ test("a day's operations write the document core writes, and refuse what core re
   assert.deepEqual(typedWalk(doc), v.document)
 })
 
+test("referrals, follow-ups, surveys, complaints, discounts, transfers and arrivals write what core writes", () => {
+  const v = vector("care.json")
+  assert.ok(v.steps.length > 30)
+  const doc = runSteps(A.load(fromHex(v.initial)), v.network, v.steps as Step[])
+  assert.deepEqual(typedWalk(doc), v.document)
+})
+
 test("conflicts on the merged offline copies are core's, ids included, and the resolutions clear them", () => {
   const v = vector("conflicts.json")
   let doc = A.load<schema.SiteDoc>(fromHex(v.merged))
