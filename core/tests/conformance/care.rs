@@ -9,13 +9,14 @@ use dealersync_core::domain::{
     self, CheckDigitPolicy, ComplaintUpdate, DiscountDecision, DomainError, NewComplaint,
     NewTransfer, VehicleAction, Vin,
 };
+use dealersync_core::reports;
 use dealersync_core::schema::{
     NetworkDocument, SiteDocument, SiteKind, TransferVerdict, VehicleStatus,
 };
 use serde_json::{Value as Json, json};
 
 use super::common::{T0, header, new_vehicle, site_under, two_regions};
-use super::{MINUTE, i, initial_site, ok, opt_s, refused, s, site_vector, vin};
+use super::{MINUTE, check_vector, i, initial_site, ok, opt_s, refused, s, site_vector, vin};
 
 /// Runs one of the care operations, `None` for an operation this module does not know.
 pub fn apply_care_op(
@@ -441,4 +442,27 @@ fn care_vectors() {
     let doc = site_vector("care.json", &net, initial_site(&net), &care_steps());
     let site = SiteDocument::read(&doc).expect("the result hydrates");
     assert_eq!(site.customers["c-2"].referred_by.as_deref(), Some("c-1"));
+    // The planned follow-ups due, as core's report lists them, before the planned day,
+    // on that CST day before the planned hour, and after: what the app's Today list must show.
+    let planned = site.customers["c-1"].next_follow_up.unwrap();
+    let net_scoped = care_network();
+    let mut days = Vec::new();
+    for at in [
+        planned - 24 * 3_600_000,
+        planned - 8 * 3_600_000,
+        planned + 48 * 3_600_000,
+    ] {
+        let report = reports::follow_ups_due(&net_scoped, &[&site], at).unwrap();
+        let due: Vec<&str> = report
+            .rows
+            .iter()
+            .filter(|r| r.consultant == "wang")
+            .map(|r| r.customer.as_str())
+            .collect();
+        days.push(json!({"at": at, "due": due}));
+    }
+    check_vector(
+        "follow-ups.json",
+        &json!({"document": "care.json", "consultant": "wang", "days": days}),
+    );
 }

@@ -4,12 +4,14 @@
 
 import type { Ctx } from "../context"
 import { liveCustomers } from "../domain/figures"
+import { linkReferral } from "../domain/care"
 import { addCustomer, moveVehicle, recordEvent, recordWalkIn, sellVehicle, setCustomerStatus, type NewEvent } from "../domain/ops"
 import { normalisePhone } from "../domain/phone"
 import { CUSTOMER_STATUSES, type Customer, type CustomerSource, type EventKind } from "../domain/schema"
 import { parseVin } from "../domain/vin"
 import { label, t } from "../i18n"
 import { h, localInput, money, newId, phoneText, sheet, toast, when, yuanToFen } from "../ui"
+import { careSections, field, timeOf } from "./care"
 import { vinField } from "./vin-field"
 
 type Origin = "walk_in" | "call_in" | "call_out" | "roadshow" | "referral"
@@ -21,13 +23,15 @@ function modelSelect(ctx: Ctx, name: string) {
   return h("select", { name }, h("option", { value: "" }, `— ${t("none")} —`), models.map(m => h("option", { value: m.code }, `${m.name} (${m.code})`)))
 }
 
-function field(labelText: string, input: HTMLElement) {
-  return h("label", { class: "field" }, h("span", {}, labelText), input)
+function timeFrom(form: HTMLFormElement): number {
+  return timeOf(form) ?? Date.now()
 }
 
-function timeFrom(form: HTMLFormElement): number {
-  const v = (form.elements.namedItem("at") as HTMLInputElement).value
-  return v ? new Date(v).getTime() : Date.now()
+/** Who referred a new customer (以老带新): one of this site's customers. */
+function referrerSelect(ctx: Ctx) {
+  const all = liveCustomers(ctx.plain()).sort((a, b) => a.name.localeCompare(b.name, "zh-CN"))
+  return h("select", { name: "referrer" }, h("option", { value: "" }, `— ${t("none")} —`),
+    all.map(c => h("option", { value: c.id }, `${c.name} ${phoneText(c.phone)}`)))
 }
 
 /** The add-customer sheet for one origin. */
@@ -51,6 +55,7 @@ function addSheet(ctx: Ctx, origin: Origin, done: (id: string | null) => void) {
   const form = h("form", { class: "form" },
     origin === "walk_in" ? h("label", { class: "check" }, noPhone, t("noPhone")) : null,
     nameField, phoneField, party,
+    origin === "referral" ? field(t("referrerHint"), referrerSelect(ctx)) : null,
     field(t("model"), modelSelect(ctx, "model")),
     field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
     field(t("note"), h("input", { name: "note", autocomplete: "off" })),
@@ -82,13 +87,16 @@ function addSheet(ctx: Ctx, origin: Origin, done: (id: string | null) => void) {
       : origin === "call_in" || origin === "call_out" ? { kind: "call", at, note, direction: origin === "call_in" ? "inbound" : "outbound" }
       : null
     if (first) await ctx.write((doc, who) => recordEvent(doc, id, first, who))
+    const referrer = origin === "referral" ? get("referrer") : ""
+    if (referrer) await ctx.write((doc, who) => linkReferral(doc, id, referrer, who))
     toast(t("saved"))
     close()
     done(id)
   })
 }
 
-const RECORDABLE: EventKind[] = ["visit", "call", "test_drive", "quote", "follow_up", "complaint", "referral", "delivery"]
+// Follow-ups, surveys and complaints have forms of their own (screens/care.ts).
+const RECORDABLE: EventKind[] = ["visit", "call", "test_drive", "quote", "referral", "delivery"]
 
 /** A customer's card: details, status, what happened, selling a car. */
 export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
@@ -185,6 +193,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     field(t("status"), statusSel),
     h("h3", {}, t("record")), eventForm,
     h("h3", {}, t("sell")), sellForm,
+    ...careSections(ctx, c, rerender),
     h("h3", {}, t("events")),
     h("ul", { class: "list history" }, events.map(e =>
       h("li", {},
