@@ -244,3 +244,61 @@ fn a_refusal_cannot_be_kept_once_the_car_left_under_the_approval() {
     });
     assert!(conflicts::detect_network(&w.hq_a).is_empty());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+
+    /// Up to four head-office laptops, each deciding (approve / refuse) or not while
+    /// offline, merged in any order: every replica lists the same conflicts, there is
+    /// one exactly when both verdicts were given, and resolving it on one replica clears
+    /// it everywhere once they sync, leaving the verdict kept.
+    #[test]
+    fn any_offline_decisions_converge_and_settle(
+        choices in proptest::collection::vec(proptest::option::of(proptest::bool::ANY), 2..5),
+        order in proptest::collection::vec(0usize..4, 0..8),
+        keep_approved in proptest::bool::ANY,
+    ) {
+        let mut w = world();
+        let mut laptops: Vec<AutoCommit> = (0..choices.len())
+            .map(|i| device(&mut w.hq_a, &format!("hq-laptop-{i}")))
+            .collect();
+        for (i, choice) in choices.iter().enumerate() {
+            if let Some(approve) = choice {
+                let verdict = if *approve { TransferVerdict::Approved } else { TransferVerdict::Refused };
+                decide(&mut laptops[i], &w.north, verdict, &format!("hq.{i}"));
+            }
+        }
+        // Some pairwise syncs in a random order, then everyone with everyone.
+        for pair in order.chunks(2) {
+            if let [a, b] = pair && a != b && *a < laptops.len() && *b < laptops.len() {
+                let mut theirs = laptops[*b].fork();
+                laptops[*a].merge(&mut theirs).unwrap();
+            }
+        }
+        {
+            let mut refs: Vec<&mut AutoCommit> = laptops.iter_mut().collect();
+            sync_all(&mut refs);
+        }
+        let lists: Vec<_> = laptops.iter().map(conflicts::detect_network).collect();
+        proptest::prop_assert!(lists.windows(2).all(|p| p[0] == p[1]));
+        let given: std::collections::BTreeSet<bool> = choices.iter().flatten().copied().collect();
+        proptest::prop_assert_eq!(lists[0].len(), usize::from(given.len() == 2));
+        if given.len() == 2 {
+            let verdict = if keep_approved { TransferVerdict::Approved } else { TransferVerdict::Refused };
+            let sender = SiteDocument::read(&w.north).unwrap();
+            conflicts::resolve_transfer_decision(
+                &mut laptops[0], Some(&sender), "t1", verdict, "wu.lei", Role::HeadOffice, T0 + 3 * HOUR,
+            )
+            .unwrap();
+            let mut refs: Vec<&mut AutoCommit> = laptops.iter_mut().collect();
+            sync_all(&mut refs);
+            for l in &laptops {
+                proptest::prop_assert!(conflicts::detect_network(l).is_empty());
+                proptest::prop_assert_eq!(
+                    NetworkDocument::read(l).unwrap().transfer_decisions["t1"].verdict,
+                    verdict
+                );
+            }
+        }
+    }
+}

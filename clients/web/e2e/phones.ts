@@ -263,7 +263,12 @@ try {
   await complaintForm.locator("button[type=submit]").click()
   const complaint = await until("the complaint recorded", async () =>
     (await hook<any[]>(a, "complaints")).find(k => k.customer === referred && k.status === "open"))
-  await a.locator(".sheet .customer h3").filter({ hasText: "投诉" }).scrollIntoViewIfNeeded()
+  // (The card re-renders as the change syncs: find the heading afresh.)
+  await until("the complaints in view", () => a.evaluate(() => {
+    const heading = Array.from(document.querySelectorAll(".sheet .customer h3")).find(x => x.textContent?.startsWith("投诉"))
+    heading?.scrollIntoView()
+    return !!heading
+  }))
   await shot(a, "13-customer-care")
   await closeSheets(a)
   await waitStatus("a", a, { unacked: 0 })
@@ -274,13 +279,19 @@ try {
   await b.fill("main input[type=search]", "赵敏")
   await b.click(`main [data-customer="${referred}"]`)
   const onB = b.locator(`.sheet [data-complaint="${complaint.id}"]`)
-  await b.locator(`.sheet li.complaint summary`).first().click()
-  await onB.locator("select[name=status]").selectOption("resolved")
-  await onB.locator("input[name=resolution]").fill("已道歉并重新清洁")
-  await onB.locator("button[type=submit]").click()
+  // (A sync re-rendering the card closes the details: open them and fill in again.)
+  await until("B resolves the complaint on the card", async () => {
+    const details = b.locator(".sheet li.complaint details", { has: onB })
+    if (!(await details.evaluate(d => (d as HTMLDetailsElement).open))) await details.locator("summary").click()
+    await onB.locator("select[name=status]").selectOption("resolved", { timeout: 2000 })
+    await onB.locator("input[name=resolution]").fill("已道歉并重新清洁", { timeout: 2000 })
+    await onB.locator("button[type=submit]").click({ timeout: 2000 })
+    return true
+  })
   await until("A sees the complaint resolved", async () =>
     (await hook<any[]>(a, "complaints")).find(k => k.id === complaint.id)?.status === "resolved")
   await closeSheets(b)
+  await b.fill("main input[type=search]", "")
 
   // A discount above the consultant's limit: A asks, the manager's phone approves, A sells.
   const mgr = await phone("phone-m")

@@ -31,7 +31,10 @@ function value(form: HTMLFormElement, name: string): string {
 function submitForm(form: HTMLFormElement, run: () => Promise<boolean>, after: () => void) {
   form.addEventListener("submit", async e => {
     e.preventDefault()
-    if (await run()) after()
+    if (await run()) {
+      form.reset() // saved: what was typed is not carried into the re-rendered card
+      after()
+    }
   })
   return form
 }
@@ -39,7 +42,7 @@ function submitForm(form: HTMLFormElement, run: () => Promise<boolean>, after: (
 /** One complaint: its status, owner and resolution, changed in place. */
 export function complaintItem(ctx: Ctx, k: Complaint, customerName: string | null, rerender: () => void): HTMLElement {
   const status = h("select", { name: "status" }, COMPLAINT_STATUSES.map(s => h("option", { value: s, selected: s === k.status }, label(s, "_c"))))
-  const form = h("form", { class: "form compact", "data-complaint": k.id },
+  const form = h("form", { class: "form", "data-complaint": k.id },
     field(t("status"), status),
     field(t("owner"), h("input", { name: "owner", value: k.owner, autocomplete: "off" })),
     field(t("resolution"), h("input", { name: "resolution", value: k.resolution ?? "", autocomplete: "off" })),

@@ -10,7 +10,7 @@ import { normalisePhone } from "../domain/phone"
 import { CUSTOMER_STATUSES, type Customer, type CustomerSource, type EventKind } from "../domain/schema"
 import { parseVin } from "../domain/vin"
 import { label, t } from "../i18n"
-import { h, localInput, money, newId, phoneText, sheet, toast, when, yuanToFen } from "../ui"
+import { h, keepTyped, localInput, money, newId, phoneText, sheet, toast, when, yuanToFen } from "../ui"
 import { careSections, field, timeOf } from "./care"
 import { vinField } from "./vin-field"
 
@@ -105,7 +105,9 @@ export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
     const doc = ctx.plain()
     const c = doc.customers[id]
     if (!c) return
-    body.replaceChildren(customerBody(ctx, c, render))
+    const next = customerBody(ctx, c, render)
+    keepTyped(body, next)
+    body.replaceChildren(next)
   }
   render()
   const unsubscribe = ctx.sync.subscribe(() => {
@@ -119,7 +121,8 @@ export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
 
 function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement {
   const doc = ctx.plain()
-  const statusSel = h("select", { name: "status", onchange: async (e: Event) => {
+  // No name: a refused move is not carried over as if typed (ui.ts keepTyped).
+  const statusSel = h("select", { "aria-label": t("status"), onchange: async (e: Event) => {
     const to = (e.target as HTMLSelectElement).value as Customer["status"]
     await ctx.write((d, who) => setCustomerStatus(d, c.id, to, who), t("saved"))
     rerender()
@@ -135,7 +138,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     vinSel.hidden = kind.value !== "delivery"
   }
   kind.addEventListener("change", sync)
-  const eventForm = h("form", { class: "form" },
+  const eventForm = h("form", { class: "form", "data-form": "event" },
     field(t("kind"), kind), direction, amount, vinSel,
     field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
     field(t("note"), h("input", { name: "note", autocomplete: "off" })),
@@ -151,7 +154,10 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
       direction: k === "call" ? (get("direction") as "inbound" | "outbound") : null,
       vin: k === "delivery" ? get("vin") || null : null,
     }
-    if (await ctx.write((d, who) => recordEvent(d, c.id, ev, who), t("saved"))) rerender()
+    if (await ctx.write((d, who) => recordEvent(d, c.id, ev, who), t("saved"))) {
+      eventForm.reset()
+      rerender()
+    }
   })
 
   // Sell a car: VIN checked as core checks it, then sold from stock in one change.
@@ -162,7 +168,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     const v = p.ok ? doc.vehicles[p.vin] : undefined
     if (v && !price.value) price.placeholder = `${t("list")} ${v.listPrice / 100}`
   })
-  const sellForm = h("form", { class: "form" },
+  const sellForm = h("form", { class: "form", "data-form": "sell" },
     h("p", { class: "hint" }, t("sellHint")),
     field(t("vin"), vin.element), field(t("price"), price),
     h("div", { class: "actions" },
@@ -177,7 +183,10 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     const p = parseVin(vin.input.value)
     if (!p.ok) return vin.check()
     const fen = yuanToFen(price.value)
-    if (await ctx.write((d, who) => sellVehicle(d, ctx.net(), p.vin, { customer: c.id, price: fen }, who), t("saved"))) rerender()
+    if (await ctx.write((d, who) => sellVehicle(d, ctx.net(), p.vin, { customer: c.id, price: fen }, who), t("saved"))) {
+      sellForm.reset()
+      rerender()
+    }
   })
 
   const events = [...c.events].sort((a, b) => b.at - a.at)
