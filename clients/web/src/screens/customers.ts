@@ -57,13 +57,15 @@ function addSheet(ctx: Ctx, origin: Origin, done: (id: string | null) => void) {
     nameField, phoneField, party,
     origin === "referral" ? field(t("referrerHint"), referrerSelect(ctx)) : null,
     field(t("model"), modelSelect(ctx, "model")),
-    field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
-    field(t("note"), h("input", { name: "note", autocomplete: "off" })),
+    // A referral records no first contact (the card records one when it happens), so
+    // it asks for no time or note that would go nowhere.
+    origin === "referral" ? null : field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
+    origin === "referral" ? null : field(t("note"), h("input", { name: "note", autocomplete: "off" })),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("save")))) as HTMLFormElement
   const close = sheet(`${t("add")} · ${originLabel(origin)}`, form)
   form.addEventListener("submit", async e => {
     e.preventDefault()
-    const get = (n: string) => (form.elements.namedItem(n) as HTMLInputElement).value
+    const get = (n: string) => (form.elements.namedItem(n) as HTMLInputElement | null)?.value ?? ""
     const at = timeFrom(form)
     const model = get("model") || null
     const note = get("note") || null
