@@ -168,6 +168,7 @@ fn resolve_first(doc: &mut AutoCommit, net: &NetworkDocument, now: i64) -> bool 
             conflicts::resolve_forecast_adjustment(doc, month, model, q, "boss", now).unwrap();
         }
         ConflictKind::StockAtTwoSites => unreachable!("one site only"),
+        ConflictKind::TransferDecision => unreachable!("the network document is not checked here"),
         ConflictKind::PartCountCollision => {
             let part = c.records[0].strip_prefix("part ").unwrap();
             let count = c.values[0].value.parse().unwrap();

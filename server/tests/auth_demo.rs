@@ -211,6 +211,17 @@ fn demo_network_is_complete_valid_and_seeded_once() {
         "{banner}"
     );
     assert!(banner.contains(&summary.tokens[3].token));
+    // The field app's manager phone works on the showroom's document.
+    let m = &summary.phone_manager;
+    let claims = auth.verify(&m.token).unwrap();
+    assert_eq!(
+        (claims.role, claims.site.as_str(), claims.sub.as_str()),
+        (Role::Manager, "showroom", "qian.jing")
+    );
+    assert!(
+        banner.contains(&format!("/app/#token={} (as qian.jing", m.token)),
+        "{banner}"
+    );
     // Each demo user has a sign-in link for the board; the code is good once.
     let manager = &summary.tokens[1];
     assert!(

@@ -77,14 +77,14 @@ async fn device_token(server: &ServerProcess, sub: &str, device: &str) -> String
 }
 
 /// A one-time sign-in code for a consultant of the showroom, as a manager would issue.
-async fn sign_in_code(server: &ServerProcess, user: &str) -> String {
+async fn sign_in_code(server: &ServerProcess, user: &str, role: &str) -> String {
     let out = server
         .admin(&[
             "sign-in-code",
             "--user",
             user,
             "--role",
-            "consultant",
+            role,
             "--site",
             "showroom",
         ])
@@ -100,8 +100,10 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     let mut server = ServerProcess::start_demo().await.unwrap();
     // Enrolment without a JWT: a one-time sign-in code each (docs/auth.md); phone A types
     // it, phone B opens the link that carries it (what a QR code gives).
-    let code_a = sign_in_code(&server, "wang.fang").await;
-    let code_b = sign_in_code(&server, "li.na").await;
+    let code_a = sign_in_code(&server, "wang.fang", "consultant").await;
+    let code_b = sign_in_code(&server, "li.na", "consultant").await;
+    // The showroom's manager, on a third phone: discount approvals, a transfer request.
+    let code_m = sign_in_code(&server, "qian.jing", "manager").await;
     // The CLI's token for later, a third device of the showroom.
     let cli_token = device_token(&server, "zhang.min", "laptop").await;
     let profiles = tempfile::tempdir().unwrap();
@@ -110,6 +112,7 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         "base": server.http_url(),
         "a": {"code": code_a},
         "b": {"code": code_b},
+        "m": {"code": code_m},
         "dir": profiles.path(),
         "shots": shots,
         "chromium": chromium,
@@ -199,6 +202,66 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     );
     // What the phones wrote reaches the relay's reports: li.na's call and order this
     // month (the KPIs count events by who recorded them; her customer was the one kept).
+    // What the phones did for customer care reached the CLI: the referral, the
+    // complaint resolved on the other phone, the sale at the discount the manager's
+    // phone approved, the manager's transfer request and the car marked arrived.
+    let referred = result["referred"].as_str().unwrap();
+    let customer: Value =
+        serde_json::from_str(&cli(home.path(), &["--json", "customer", "show", referred])).unwrap();
+    assert_eq!(customer["referredBy"], later, "{customer}");
+    assert!(customer["nextFollowUp"].as_i64().is_some(), "{customer}");
+    let care: Value =
+        serde_json::from_str(&cli(home.path(), &["--json", "report", "care"])).unwrap();
+    let complaint = care["complaints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == result["complaint"])
+        .unwrap_or_else(|| panic!("the phone's complaint is in the care report: {care}"));
+    assert_eq!(
+        (
+            complaint["status"].as_str(),
+            complaint["resolution"].as_str()
+        ),
+        (Some("resolved"), Some("已道歉并重新清洁")),
+        "{complaint}"
+    );
+    assert_eq!(complaint["customer"], referred);
+    let discounted: Value = serde_json::from_str(&cli(
+        home.path(),
+        &[
+            "--json",
+            "vehicle",
+            "show",
+            result["discountVin"].as_str().unwrap(),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(
+        (
+            discounted["soldTo"].as_str(),
+            discounted["discountApprovedBy"].as_str()
+        ),
+        (Some(referred), Some("qian.jing")),
+        "{discounted}"
+    );
+    let transfers: Value =
+        serde_json::from_str(&cli(home.path(), &["--json", "report", "transfers"])).unwrap();
+    let row = transfers["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == result["transfer"])
+        .unwrap_or_else(|| panic!("the manager's transfer request: {transfers}"));
+    assert_eq!(row["status"], "pending", "{row}");
+    assert_eq!(row["vin"], result["transferVin"], "{row}");
+    if let Some(arrived) = result["arrived"].as_str() {
+        let v: Value =
+            serde_json::from_str(&cli(home.path(), &["--json", "vehicle", "show", arrived]))
+                .unwrap();
+        assert_eq!(v["status"], "in_stock", "{v}");
+        assert!(v["arrivedAt"].as_i64().is_some(), "{v}");
+    }
     let kpi_url = format!("{}/api/reports/kpi", server.http_url());
     let client = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -243,6 +306,9 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         "03-offline-after-reload",
         "06-conflicts",
         "08-reopened-offline",
+        "13-customer-care",
+        "14-manager-approvals",
+        "15-manager",
     ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }

@@ -110,6 +110,42 @@ fn a_document_written_by_the_app_is_read_by_core_without_loss() {
     );
 }
 
+/// Referrals, follow-ups, complaints, discounts, a transfer request and an incoming
+/// transfer written by the app: core reads every record back as it wrote them.
+#[test]
+fn care_written_by_the_app_is_read_by_core_without_loss() {
+    let dir = written_by_the_app();
+    let doc = load(&dir, "care.automerge");
+    assert_eq!(typed_json(&doc), vector("care.json")["document"]);
+    let site = SiteDocument::read(&doc).expect("core hydrates the app's document");
+    domain::check_site_document(&doc).unwrap();
+    assert_eq!(site.customers["c-2"].referred_by.as_deref(), Some("c-1"));
+    assert!(site.customers["c-1"].next_follow_up.is_some());
+    let k = &site.complaints["k-1"];
+    assert_eq!(
+        (k.owner.as_str(), k.resolution.as_deref()),
+        ("sun.hao", Some("赠送一次保养"))
+    );
+    let t = &site.transfers["tr-1"];
+    assert_eq!(
+        (t.to.as_str(), t.requested_by.as_str()),
+        ("ag-s1", "sun.hao")
+    );
+    let sold = site
+        .vehicles
+        .values()
+        .find(|v| v.sold_to.as_deref() == Some("c-1"))
+        .unwrap();
+    assert_eq!(sold.discount_approved_by.as_deref(), Some("sun.hao"));
+    let incoming = site
+        .vehicles
+        .values()
+        .find(|v| v.transfer_id.as_deref() == Some("tr-in"))
+        .unwrap();
+    assert_eq!(incoming.status, VehicleStatus::InStock);
+    assert!(conflicts::detect(&[("sr-1", &doc)]).is_empty());
+}
+
 #[test]
 fn conflicts_resolved_by_the_app_are_gone_for_core() {
     let dir = written_by_the_app();

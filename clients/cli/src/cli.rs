@@ -586,8 +586,9 @@ pub enum ConflictsCommand {
         id: String,
         /// The choice: the customer id to keep (a vehicle sold or reserved twice), the
         /// site that keeps the vehicle (a transfer), the customer id to keep (a
-        /// duplicate), the quantity (a forecast), or the count on hand (a part count
-        /// collision).
+        /// duplicate), the quantity (a forecast), the count on hand (a part count
+        /// collision), or `approved` / `refused` (head office's concurrent decisions on
+        /// a transfer between regions).
         #[arg(long)]
         keep: String,
     },

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
 use automerge::AutoCommit;
-use dealersync_core::conflicts::{self, ChoiceKind, Conflict, Resolution, SiteEdit};
+use dealersync_core::conflicts::{self, ChoiceKind, Conflict, ConflictKind, Resolution, SiteEdit};
+use dealersync_core::schema::TransferVerdict;
 
 use crate::cli::ConflictsCommand;
 use crate::commands::{Ctx, now};
@@ -13,19 +14,25 @@ use crate::home::DocRef;
 use crate::output::{Table, print_json};
 use crate::workspace::Workspace;
 
-/// Every conflict in the site documents on this device.
+/// Every conflict in the documents on this device: the site documents, and the
+/// network document's (head office's transfer decisions).
 pub fn detect_all(ws: &Workspace) -> Result<Vec<Conflict>> {
     let mut held: Vec<(String, AutoCommit)> = Vec::new();
+    let mut found = Vec::new();
     for d in ws.config.documents() {
-        if d.site.is_none() || !d.access.can_read() {
+        if !d.access.can_read() {
             continue;
         }
-        if let Some(am) = ws.load(&d.id)? {
-            held.push((d.label.clone(), am));
+        match (ws.load(&d.id)?, d.site.is_some()) {
+            (Some(am), true) => held.push((d.label.clone(), am)),
+            (Some(am), false) => found.extend(conflicts::detect_network(&am)),
+            (None, _) => {}
         }
     }
     let refs: Vec<(&str, &AutoCommit)> = held.iter().map(|(s, d)| (s.as_str(), d)).collect();
-    Ok(conflicts::detect(&refs))
+    let mut all = conflicts::detect(&refs);
+    all.extend(found);
+    Ok(all)
 }
 
 /// How many of `conflicts` involve the document `doc`.
@@ -102,12 +109,15 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ConflictsCommand) -> Result<ExitCode>
 /// document it writes is checked writable first, so a refused one changes nothing.
 fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
     let by = ws.config.claims.sub.clone();
+    if c.kind == ConflictKind::TransferDecision {
+        return resolve_transfer_decision(ws, c, keep, &by);
+    }
     let resolution = Resolution::of(c, keep).map_err(|e| match c.choices().choose {
         ChoiceKind::Quantity | ChoiceKind::Count => anyhow!(
             "{e}; --keep for a {} is the figure to keep, e.g. --keep 12",
             c.kind.as_str()
         ),
-        ChoiceKind::Customer | ChoiceKind::Site => anyhow!("--keep: {e}"),
+        ChoiceKind::Customer | ChoiceKind::Site | ChoiceKind::Verdict => anyhow!("--keep: {e}"),
     })?;
     let docs: Vec<(DocRef, &SiteEdit)> = resolution
         .edits
@@ -129,4 +139,47 @@ fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// Head office's concurrent verdicts on one transfer request, settled in the network
+/// document: `keep` is one of the competing verdicts (exactly or as a unique prefix).
+fn resolve_transfer_decision(ws: &Workspace, c: &Conflict, keep: &str, by: &str) -> Result<()> {
+    let id = c
+        .records
+        .iter()
+        .find_map(|r| r.strip_prefix("transfer "))
+        .ok_or_else(|| anyhow!("conflict {} names no transfer request", c.id))?;
+    let options: Vec<String> = c.choices().options.into_iter().map(|o| o.value).collect();
+    let keep = keep.trim();
+    let hits: Vec<&String> = options
+        .iter()
+        .filter(|o| o.as_str() == keep || (!keep.is_empty() && o.starts_with(keep)))
+        .collect();
+    let [chosen] = hits.as_slice() else {
+        bail!(
+            "--keep {keep:?} is not one of the competing verdicts: {}",
+            options.join(", ")
+        );
+    };
+    let verdict: TransferVerdict = chosen.parse().map_err(|e| anyhow!("{e}"))?;
+    let net_ref = crate::manage::network_ref(ws)?;
+    // The sender's document, when this device holds it, guards against keeping a
+    // refusal for a car that already left.
+    let sender = ws
+        .all_sites()?
+        .into_iter()
+        .map(|(_, s)| s)
+        .find(|s| s.transfers.contains_key(id));
+    let role = ws.config.claims.role;
+    ws.edit_site(&net_ref, |am| {
+        Ok(conflicts::resolve_transfer_decision(
+            am,
+            sender.as_ref(),
+            id,
+            verdict,
+            by,
+            role,
+            now(),
+        )?)
+    })
 }

@@ -19,7 +19,8 @@ use crate::output::parse_date;
 use crate::workspace::Workspace;
 
 /// The network document, as a document to write (head office).
-fn network_ref(ws: &Workspace) -> Result<DocRef> {
+/// The network document on this device.
+pub(crate) fn network_ref(ws: &Workspace) -> Result<DocRef> {
     ws.config
         .documents()
         .into_iter()
@@ -207,6 +208,14 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
     let doc = ws.pick_site(ctx.site.as_deref())?;
     match cmd {
         PartsCommand::Ship { to, lines, note } => {
+            if to == doc.label {
+                bail!(
+                    "parts ship: {to} would ship to itself; a distribution centre ships to an \
+                     agent below it (--to AGENT), and ships from the site given by --site \
+                     (default: your own, {})",
+                    ws.config.claims.site
+                );
+            }
             let target = ws.pick_site(Some(&to))?;
             let new = NewShipment {
                 id: uuid::Uuid::new_v4().to_string(),

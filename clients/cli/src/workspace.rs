@@ -226,7 +226,7 @@ impl Workspace {
         self.require_write(a)?;
         self.require_write(b)?;
         if a.id == b.id {
-            bail!("a transfer needs two different sites");
+            bail!("{} is named twice: this takes two different sites", a.label);
         }
         let _lock = self.lock()?;
         let (mut am_a, compact_a) = self.site_doc_sized(a)?;

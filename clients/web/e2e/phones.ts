@@ -234,6 +234,117 @@ try {
   await waitStatus("a", a, { online: true, unacked: 0 })
   await until("B receives the customer entered offline", async () => (await hook<string[]>(b, "customers")).includes(later))
 
+  // Customer care on the phones (issue 9): A adds a customer referred by the one it
+  // entered offline (以老带新), records a follow-up with the next one planned and a
+  // complaint; B receives both and resolves the complaint; A sees it resolved.
+  await tab(a, "customers")
+  const beforeRef = new Set(await hook<string[]>(a, "customers"))
+  await a.click(".chips [data-origin=referral]")
+  await a.fill(".sheet input[name=name]", "赵敏")
+  await a.fill(".sheet input[name=phone]", "13700002222")
+  await a.selectOption(".sheet select[name=referrer]", later)
+  await shot(a, "12-add-referral")
+  await a.click(".sheet form button[type=submit]")
+  const referred = await until("the referred customer saved", async () => (await hook<string[]>(a, "customers")).find(c => !beforeRef.has(c)))
+  await until("the referral linked", async () => (await hook<any>(a, "customer", referred))?.referredBy === later)
+  await a.waitForSelector(".sheet .customer", { timeout: DEADLINE })
+  const follow = a.locator(".sheet form[data-form=follow-up]")
+  await follow.locator("input[name=note]").fill("约周六试驾")
+  await follow.locator("button[type=submit]").click()
+  await until("the follow-up recorded", async () => {
+    const c = await hook<any>(a, "customer", referred)
+    return c?.nextFollowUp > Date.now() && c.events.some((e: any) => e.kind === "follow_up" && e.note === "约周六试驾")
+  })
+  const complaintForm = a.locator(".sheet form[data-form=complaint]")
+  await complaintForm.locator("button[type=submit]").click()
+  await until("an empty complaint refused", async () =>
+    (await a.locator(".toast.error").allTextContents()).some(x => x.includes("summary")))
+  await complaintForm.locator("input[name=summary]").fill("试驾车不干净")
+  await complaintForm.locator("button[type=submit]").click()
+  const complaint = await until("the complaint recorded", async () =>
+    (await hook<any[]>(a, "complaints")).find(k => k.customer === referred && k.status === "open"))
+  // (The card re-renders as the change syncs: find the heading afresh.)
+  await until("the complaints in view", () => a.evaluate(() => {
+    const heading = Array.from(document.querySelectorAll(".sheet .customer h3")).find(x => x.textContent?.startsWith("投诉"))
+    heading?.scrollIntoView()
+    return !!heading
+  }))
+  await shot(a, "13-customer-care")
+  await closeSheets(a)
+  await waitStatus("a", a, { unacked: 0 })
+  await until("B receives the referral and the complaint", async () =>
+    (await hook<any>(b, "customer", referred))?.referredBy === later
+    && (await hook<any[]>(b, "complaints")).some(k => k.id === complaint.id))
+  await tab(b, "customers")
+  await b.fill("main input[type=search]", "赵敏")
+  await b.click(`main [data-customer="${referred}"]`)
+  const onB = b.locator(`.sheet [data-complaint="${complaint.id}"]`)
+  // (A sync re-rendering the card closes the details: open them and fill in again.)
+  await until("B resolves the complaint on the card", async () => {
+    const details = b.locator(".sheet li.complaint details", { has: onB })
+    if (!(await details.evaluate(d => (d as HTMLDetailsElement).open))) await details.locator("summary").click()
+    await onB.locator("select[name=status]").selectOption("resolved", { timeout: 2000 })
+    await onB.locator("input[name=resolution]").fill("已道歉并重新清洁", { timeout: 2000 })
+    await onB.locator("button[type=submit]").click({ timeout: 2000 })
+    return true
+  })
+  await until("A sees the complaint resolved", async () =>
+    (await hook<any[]>(a, "complaints")).find(k => k.id === complaint.id)?.status === "resolved")
+  await closeSheets(b)
+  await b.fill("main input[type=search]", "")
+
+  // A discount above the consultant's limit: A asks, the manager's phone approves, A sells.
+  const mgr = await phone("phone-m")
+  browsers.push(mgr.ctx)
+  pages.push(mgr.page)
+  const m = mgr.page
+  await enrolByLink(m, config.m)
+  await waitStatus("m", m, { online: true, unacked: 0 })
+  const [discountVin] = (await hook<string[]>(a, "inStock")).filter(v => v !== vin)
+  const list = (await hook<any>(a, "vehicle", discountVin)).listPrice as number
+  const discountFen = 800_000
+  await tab(a, "customers")
+  await a.fill("main input[type=search]", "赵敏")
+  await a.click(`main [data-customer="${referred}"]`)
+  const sellForm = a.locator(".sheet form", { has: a.locator("input[name=vin]") })
+  await sellForm.locator("input[name=vin]").fill(discountVin)
+  await sellForm.locator("input[name=price]").fill(String((list - discountFen) / 100))
+  await sellForm.locator("button[type=submit]").click()
+  await until("the sale above the limit refused", async () => ((await a.locator(".toast.error").last().textContent()) ?? "").includes("经理"))
+  const discountForm = a.locator(".sheet form[data-form=discount]")
+  await discountForm.locator("select[name=vin]").selectOption(discountVin)
+  await discountForm.locator("input[name=amount]").fill(String(discountFen / 100))
+  await discountForm.locator("button[type=submit]").click()
+  await a.waitForSelector(`.sheet [data-discount="${discountVin}"] .pill.discount_request`, { timeout: DEADLINE })
+  await waitStatus("a", a, { unacked: 0 })
+  await tab(m, "manager")
+  const approval = m.locator(`[data-approval="${referred}/${discountVin}"]`)
+  await approval.waitFor({ timeout: DEADLINE })
+  await shot(m, "14-manager-approvals")
+  await approval.locator("button.primary").click()
+  await a.waitForSelector(`.sheet [data-discount="${discountVin}"] .pill.discount_approved`, { timeout: DEADLINE })
+  await sellForm.locator("button[type=submit]").click()
+  await until(`${discountVin} sold at the approved discount`, async () => (await hook<any>(a, "vehicle", discountVin))?.soldTo === referred)
+  await closeSheets(a)
+
+  // The manager asks head office for a transfer to another region and marks a car arrived.
+  const [transferVin] = (await hook<string[]>(m, "inStock")).filter(v => v !== vin && v !== discountVin)
+  const transferForm = m.locator("form[data-form=transfer]")
+  await transferForm.locator("select[name=vin]").selectOption(transferVin)
+  await transferForm.locator("input[name=note]").fill("南区缺货")
+  await transferForm.locator("button[type=submit]").click()
+  const transfer = await until("the transfer requested", async () => (await hook<any[]>(m, "transfers")).find(r => r.vin === transferVin))
+  const arriving = m.locator("[data-arriving]").first()
+  let arrived: string | null = null
+  if ((await arriving.count()) > 0) {
+    arrived = await arriving.getAttribute("data-arriving")
+    await arriving.locator("button").click()
+    await until(`${arrived} arrived`, async () => (await hook<any>(m, "vehicle", arrived))?.status === "in_stock")
+  }
+  await m.locator("main").evaluate(el => el.scrollTo(0, 0))
+  await shot(m, "15-manager")
+  await waitStatus("m", m, { unacked: 0 })
+
   for (const s of ["today", "stock", "forecast"]) {
     await tab(b, s)
     await shot(b, `09-${s}`)
@@ -248,7 +359,7 @@ try {
 
   const enrolmentB = await b.evaluate(() => JSON.parse(localStorage.getItem("dealersync.enrolment") ?? "null"))
   process.stdout.write(
-    JSON.stringify({ ok: true, enrolmentB: { device: enrolmentB?.device, token: enrolmentB?.token }, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
+    JSON.stringify({ ok: true, referred, complaint: complaint.id, discountVin, transfer: transfer.id, transferVin, transferTo: transfer.to, arrived, enrolmentB: { device: enrolmentB?.device, token: enrolmentB?.token }, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
   )
 } catch (e) {
   log("failed:", (e as Error).stack ?? String(e))

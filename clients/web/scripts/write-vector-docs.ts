@@ -1,10 +1,12 @@
 // Writes automerge documents with the app's domain module, for core to read back
-// (tests/tests/web_domain.rs): the day of core/vectors/site-day.json replayed on its
-// initial document, and the conflicts of core/vectors/conflicts.json resolved.
+// (tests/tests/web_domain.rs): the day of core/vectors/site-day.json and the care steps
+// of core/vectors/care.json replayed on their initial documents, and the conflicts of
+// core/vectors/conflicts.json resolved.
 //
 //   node --import tsx scripts/write-vector-docs.ts OUT_DIR
 //
-// Writes OUT_DIR/site-day.automerge and OUT_DIR/conflicts-resolved.automerge.
+// Writes OUT_DIR/site-day.automerge, OUT_DIR/care.automerge and
+// OUT_DIR/conflicts-resolved.automerge.
 
 import "@automerge/automerge"
 import * as A from "@automerge/automerge/slim"
@@ -23,6 +25,9 @@ const vector = (name: string) => JSON.parse(readFileSync(new URL(`../../../core/
 const day = vector("site-day.json")
 const written = runSteps(A.load(fromHex(day.initial)), day.network, day.steps as Step[])
 writeFileSync(join(out, "site-day.automerge"), A.save(written))
+
+const care = vector("care.json")
+writeFileSync(join(out, "care.automerge"), A.save(runSteps(A.load(fromHex(care.initial)), care.network, care.steps as Step[])))
 
 const c = vector("conflicts.json")
 const resolved = runSteps(A.load(fromHex(c.merged)), c.network, c.resolutions as Step[])

@@ -23,6 +23,8 @@ const REFUSAL_ZH: Record<string, string> = {
   DiscountNotApproved: "折扣超出您的权限，需经理批准",
   NegativeQuantity: "数量或金额不能为负",
   MalformedMonth: "月份格式不对",
+  UnknownSite: "网络里没有这个网点",
+  VehicleExists: "这辆车已在本店的库存里",
   Invalid: "输入有误",
 }
 

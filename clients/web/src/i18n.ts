@@ -29,6 +29,16 @@ const zh = {
   loading: "正在打开数据…", notOnPhone: "这部手机上还没有数据，请连网后再试。", by: "录入", stockEmpty: "没有车辆。",
   conflictExplainSale: "两部设备离线时各自卖出了这辆车。请选择最终买家：", conflictExplainDup: "这两位客户电话相同。请选择保留哪一位：",
   unknownModel: "未知车型", notSubmitted: "未提交", lastContact: "最近联系", kind: "类型", soldFor: "卖出", entered: "录入于", eventsCount: "条记录",
+  complaints: "投诉", newComplaint: "记录投诉", summary: "投诉内容", owner: "负责人", resolution: "处理结果", update: "更新",
+  open_c: "待处理", in_progress_c: "处理中", resolved_c: "已解决", referredBy: "推荐人", referredOthers: "推荐的客户",
+  followUp: "回访", nextFollowUp: "下次回访", surveyTitle: "满意度回访", score: "评分（1–5）",
+  discountTitle: "折扣申请", discountAmount: "折扣（元）", requestDiscount: "申请折扣", discount_request_d: "待经理批准",
+  discount_approved_d: "已批准", discount_refused_d: "已拒绝", approve: "批准", refuse: "拒绝",
+  manager: "经理", approvals: "折扣审批", openComplaints: "未结投诉",
+  transferOut: "跨区调车申请", toSite: "调往", requestTransfer: "提交总部审批", transfersMine: "本店调车申请",
+  awaitingHq: "待总部批准", hqApproved: "总部已批准", hqRefused: "总部已拒绝", dispatched: "已发车",
+  incoming: "调入车辆", receive: "登记在途", arrivals: "待到货", arrive: "到货", nothing: "无。", eta: "预计到达",
+  referrerHint: "谁介绍来的（以老带新）", scan: "扫描", chooseVehicle: "选择车辆",
 }
 type Key = keyof typeof zh
 
@@ -60,6 +70,16 @@ const en: Record<Key, string> = {
   loading: "Opening the data…", notOnPhone: "No data on this phone yet; connect to a network and try again.", by: "by", stockEmpty: "No vehicles.",
   conflictExplainSale: "Two devices sold this vehicle while offline. Choose the buyer:", conflictExplainDup: "These customers have the same phone. Choose the one to keep:",
   unknownModel: "unknown model", notSubmitted: "not submitted", lastContact: "Last contact", kind: "Kind", soldFor: "sold for", entered: "entered", eventsCount: "events",
+  complaints: "Complaints", newComplaint: "Record a complaint", summary: "What it is about", owner: "Owner", resolution: "Resolution", update: "Update",
+  open_c: "Open", in_progress_c: "In progress", resolved_c: "Resolved", referredBy: "Referred by", referredOthers: "Referred",
+  followUp: "Follow-up", nextFollowUp: "Next follow-up", surveyTitle: "Satisfaction survey", score: "Score (1–5)",
+  discountTitle: "Discount request", discountAmount: "Discount (yuan)", requestDiscount: "Request discount", discount_request_d: "waiting for a manager",
+  discount_approved_d: "approved", discount_refused_d: "refused", approve: "Approve", refuse: "Refuse",
+  manager: "Manager", approvals: "Discount approvals", openComplaints: "Open complaints",
+  transferOut: "Transfer to another region", toSite: "To site", requestTransfer: "Ask head office", transfersMine: "This site's transfer requests",
+  awaitingHq: "waiting for head office", hqApproved: "approved by head office", hqRefused: "refused by head office", dispatched: "dispatched",
+  incoming: "Incoming transfers", receive: "Put on the books", arrivals: "Arriving", arrive: "Arrived", nothing: "None.", eta: "ETA",
+  referrerHint: "Who referred them", scan: "Scan", chooseVehicle: "Choose a vehicle",
 }
 
 let lang: "zh" | "en" = localStorage.getItem("dealersync.lang") === "en" ? "en" : "zh"
@@ -82,7 +102,7 @@ export function t(key: Key): string {
 }
 
 /** A label for a stored enum value (status, kind, source), falling back to the value. */
-export function label(value: string, suffix: "" | "_v" | "_s" | "_e" = ""): string {
+export function label(value: string, suffix: "" | "_v" | "_s" | "_e" | "_c" | "_d" = ""): string {
   const d = (lang === "zh" ? zh : en) as Record<string, string>
   return d[value + suffix] ?? d[value] ?? value
 }

@@ -12,14 +12,15 @@ import { language, setLanguage, t } from "./i18n"
 import { conflicts, waiting } from "./screens/conflicts"
 import { customerCard, customers } from "./screens/customers"
 import { forecast } from "./screens/forecast"
+import { isManager, manage } from "./screens/manage"
 import { stock } from "./screens/stock"
 import { today } from "./screens/today"
 import { Sync } from "./sync"
 import { h, when } from "./ui"
 import "./style.css"
 
-type Screen = "today" | "customers" | "stock" | "forecast" | "conflicts"
-const SCREENS: [Screen, string][] = [["today", "◎"], ["customers", "☺"], ["stock", "▤"], ["forecast", "↗"], ["conflicts", "⚠"]]
+type Screen = "today" | "customers" | "stock" | "forecast" | "conflicts" | "manager"
+const SCREENS: [Screen, string][] = [["today", "◎"], ["customers", "☺"], ["stock", "▤"], ["forecast", "↗"], ["conflicts", "⚠"], ["manager", "✓"]]
 
 const root = document.getElementById("app")!
 
@@ -61,11 +62,13 @@ function openCustomer(id: string) {
 function renderApp() {
   if (!ctx) return
   const c = ctx
+  if (current === "manager" && !isManager(c)) current = "today"
   const body =
     current === "today" ? today(c, openCustomer)
     : current === "customers" ? customers(c, customerState, openCustomer, () => rerender())
     : current === "stock" ? stock(c, stockState, () => rerender())
     : current === "forecast" ? forecast(c)
+    : current === "manager" ? manage(c, () => rerender())
     : conflicts(c, () => rerender())
   const n = waiting(c).length
   root.replaceChildren(
@@ -78,7 +81,7 @@ function renderApp() {
         }
       } }, t("signOut"))),
     h("main", { "data-screen": current }, body),
-    h("nav", { class: "tabs" }, SCREENS.map(([s, icon]) =>
+    h("nav", { class: "tabs" }, SCREENS.filter(([s]) => s !== "manager" || isManager(c)).map(([s, icon]) =>
       h("button", { class: s === current ? "active" : "", "data-tab": s, onclick: () => show(s) },
         h("span", { class: "icon" }, icon), h("span", {}, t(s)), s === "conflicts" && n ? h("span", { class: "badge" }, n) : null))))
 }
@@ -116,6 +119,9 @@ async function start(enrolment: Enrolment) {
     customers: () => Object.keys(ctx!.plain().customers),
     vehicle: (vin: string) => ctx!.plain().vehicles[vin] ?? null,
     inStock: () => Object.values(ctx!.plain().vehicles).filter(v => v.status === "in_stock").map(v => v.vin).sort(),
+    customer: (id: string) => ctx!.plain().customers[id] ?? null,
+    complaints: () => Object.values(ctx!.plain().complaints ?? {}),
+    transfers: () => Object.values(ctx!.plain().transfers ?? {}),
   }
   document.body.dataset.ready = "true"
 }

@@ -86,3 +86,30 @@ export function newId(): string {
   const b = crypto.getRandomValues(new Uint8Array(16))
   return Array.from(b, x => x.toString(16).padStart(2, "0")).join("")
 }
+
+/**
+ * Carries what a person typed (or chose) in the forms of `from` over to the same
+ * fields in `to`, a re-rendering of the same view: a sync arriving while a consultant
+ * fills in a card must not wipe the VIN or the price already typed. Fields are matched
+ * by their form's `data-form` (or position) and their name.
+ */
+export function keepTyped(from: Element, to: Element) {
+  const key = (f: HTMLFormElement, i: number, name: string) => `${f.dataset.form ?? f.dataset.complaint ?? i}/${name}`
+  const typed = new Map<string, string>()
+  from.querySelectorAll("form").forEach((f, i) => {
+    for (const el of Array.from(f.elements) as HTMLInputElement[]) {
+      if (!el.name) continue
+      const changed = el instanceof HTMLSelectElement
+        ? Array.from(el.options).some(o => o.selected !== o.defaultSelected)
+        : el.value !== el.defaultValue
+      if (changed) typed.set(key(f, i, el.name), el.value)
+    }
+  })
+  if (typed.size === 0) return
+  to.querySelectorAll("form").forEach((f, i) => {
+    for (const el of Array.from(f.elements) as HTMLInputElement[]) {
+      const v = el.name ? typed.get(key(f, i, el.name)) : undefined
+      if (v !== undefined) el.value = v
+    }
+  })
+}

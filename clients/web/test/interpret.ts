@@ -8,6 +8,10 @@ import {
   sellVehicle, setCustomerStatus, setForecast,
 } from "../src/domain/ops"
 import type { NetworkDoc, SiteDoc } from "../src/domain/schema"
+import {
+  decideDiscount, linkReferral, openComplaint, receiveTransfer, recordFollowUp, requestDiscount,
+  requestTransfer, updateComplaint,
+} from "../src/domain/care"
 
 /** One step of a vector. */
 export interface Step {
@@ -45,6 +49,24 @@ function mutationFor(doc: A.Doc<SiteDoc>, net: NetworkDoc, s: Step): Mutation {
       return resolveDoubleBooking(doc, a.vin, a.customer, who)
     case "resolve_duplicate_customer":
       return resolveDuplicateCustomer(doc, a.duplicate, a.keep, who)
+    case "link_referral":
+      return linkReferral(doc, a.customer, a.referrer, who)
+    case "record_follow_up":
+      return recordFollowUp(doc, a.customer, a as never, who)
+    case "open_complaint":
+      return openComplaint(doc, a as never, who)
+    case "update_complaint":
+      return updateComplaint(doc, a.id, a as never, who)
+    case "request_discount":
+      return requestDiscount(doc, a.customer, a.vin, a.amount, who)
+    case "decide_discount":
+      return decideDiscount(doc, net, a.customer, a.vin, a.decision, who)
+    case "request_transfer":
+      return requestTransfer(doc, net, a as never, who)
+    case "receive_transfer":
+      return receiveTransfer(doc, net, a.id, a.eta ?? null, who)
+    case "arrive":
+      return moveVehicle(doc, a.vin, "arrive", who)
     default:
       throw new Error(`unknown op ${s.op}`)
   }

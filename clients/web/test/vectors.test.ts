@@ -6,10 +6,10 @@ import assert from "node:assert/strict"
 import { readFileSync } from "node:fs"
 import { test } from "node:test"
 import { detectConflicts } from "../src/domain/conflicts"
-import { isoWeek, monthKey, monthRange, ownFigures } from "../src/domain/figures"
+import { followUpsDue, isoWeek, monthKey, monthRange, ownFigures } from "../src/domain/figures"
 import { normalisePhone, phoneErrorMessage } from "../src/domain/phone"
 import * as schema from "../src/domain/schema"
-import { parseVin, vinErrorMessage } from "../src/domain/vin"
+import { parseVin, vinErrorMessage, vinFromScan } from "../src/domain/vin"
 import { Step, fromHex, runSteps, typedWalk } from "./interpret"
 
 const vector = (name: string) => JSON.parse(readFileSync(new URL(`../../../core/vectors/${name}`, import.meta.url), "utf8"))
@@ -28,6 +28,16 @@ test("VIN cases give core's result, normalised form and error", () => {
       }
     }
   }
+})
+
+test("a scanned VIN goes through the same check: the first valid one, normalised; misreads never fill the field", () => {
+  const { cases } = vector("vin.json")
+  const good = cases.filter((c: { ok: boolean; policy: string }) => c.ok && c.policy === "enforce")
+  const bad = cases.filter((c: { ok: boolean; policy: string }) => !c.ok && c.policy === "enforce")
+  assert.ok(good.length > 2 && bad.length > 2)
+  assert.equal(vinFromScan(bad.map((c: { input: string }) => c.input)), null)
+  assert.equal(vinFromScan([bad[0].input, "https://example.com/x", good[1].input, good[2].input]), good[1].vin)
+  assert.equal(vinFromScan([]), null)
 })
 
 test("phone cases give core's normalised number or error", () => {
@@ -68,6 +78,13 @@ test("a day's operations write the document core writes, and refuse what core re
   assert.deepEqual(typedWalk(doc), v.document)
 })
 
+test("referrals, follow-ups, surveys, complaints, discounts, transfers and arrivals write what core writes", () => {
+  const v = vector("care.json")
+  assert.ok(v.steps.length > 30)
+  const doc = runSteps(A.load(fromHex(v.initial)), v.network, v.steps as Step[])
+  assert.deepEqual(typedWalk(doc), v.document)
+})
+
 test("conflicts on the merged offline copies are core's, ids included, and the resolutions clear them", () => {
   const v = vector("conflicts.json")
   let doc = A.load<schema.SiteDoc>(fromHex(v.merged))
@@ -97,5 +114,17 @@ test("the Today screen's own figures are the KPI report's, on core's CST calenda
     }
     const { period, start, end, ...want } = p
     assert.deepEqual(ownFigures(plain, v.consultant, [start, end]), want, period)
+  }
+})
+
+test("the Today screen's planned follow-ups are core's follow-ups report, by CST day", () => {
+  const v = vector("follow-ups.json")
+  const care = vector(v.document)
+  const doc = runSteps(A.load(fromHex(care.initial)), care.network, care.steps as Step[])
+  const plain = JSON.parse(JSON.stringify(doc, (_k, x) => (typeof x === "bigint" ? Number(x) : x)))
+  assert.ok(v.days.some((d: { due: string[] }) => d.due.length === 0) && v.days.some((d: { due: string[] }) => d.due.length > 0))
+  for (const d of v.days) {
+    const planned = followUpsDue(plain, v.consultant, d.at).filter(x => x.due != null).map(x => x.customer.id)
+    assert.deepEqual(planned, d.due, `at ${d.at}`)
   }
 })

@@ -7,7 +7,9 @@ use automerge::{ObjId, ObjType, ROOT, ReadDoc, Value};
 use crate::domain::normalise_phone;
 use crate::schema::VehicleStatus;
 
-use super::read::{actor_of, all_texts, int_of, keys_of, map_of, maps_of, text_of, time_of};
+use super::read::{
+    actor_of, all_texts, int_of, keys_of, map_of, maps_of, text_field, text_of, time_of,
+};
 use super::{ChangeLookup, CompetingValue, Conflict, ConflictKind};
 
 /// Customer ids competing for one vehicle, across concurrent vehicle records and
@@ -440,6 +442,95 @@ pub(super) fn part_collisions<D: ReadDoc>(site: &str, doc: &D, out: &mut Vec<Con
             ConflictKind::PartCountCollision,
             BTreeSet::from([format!("part {part}")]),
             values,
+            summary,
+        ));
+    }
+}
+
+/// The label the network document's values carry in place of a site id.
+pub(super) const NETWORK: &str = "network";
+
+/// Every concurrent verdict on transfer request `id` in the network document, with the
+/// decision record holding it: across concurrent records (two head-office users each
+/// deciding offline create two) and concurrent `verdict` values in one record, with
+/// whether automerge hides it.
+pub(super) fn decision_values<D: ChangeLookup>(
+    doc: &D,
+    decisions: &ObjId,
+    id: &str,
+) -> Vec<(CompetingValue, ObjId)> {
+    let winner = map_of(doc, decisions, id);
+    let mut values = Vec::new();
+    for obj in maps_of(doc, decisions, id) {
+        let obj_hidden = Some(&obj) != winner.as_ref();
+        let all = all_texts(doc, &obj, "verdict");
+        let last = all.len().saturating_sub(1);
+        for (i, (verdict, op)) in all.into_iter().enumerate() {
+            let Some(verdict) = verdict else { continue };
+            values.push((
+                CompetingValue {
+                    site: NETWORK.to_string(),
+                    record: format!("transfer {id}"),
+                    field: "verdict".into(),
+                    value: verdict,
+                    actor: actor_of(&op),
+                    at: time_of(doc, &obj, "at", &op),
+                    hidden: obj_hidden || i != last,
+                },
+                obj.clone(),
+            ));
+        }
+    }
+    values
+}
+
+/// Two head-office users deciding the same transfer request differently offline: one
+/// approved it, the other refused it. Readers see one verdict, chosen by automerge's
+/// rule, not by head office; the sender may dispatch under the approval while the
+/// receiver reads the refusal. Concurrent decisions with the same verdict agree and are
+/// not listed.
+pub(super) fn transfer_decisions<D: ChangeLookup>(doc: &D, out: &mut Vec<Conflict>) {
+    let Some(decisions) = map_of(doc, &ROOT, "transferDecisions") else {
+        return;
+    };
+    // automerge flags a key with several concurrent records; a record edited
+    // concurrently in place is found by reading its verdicts.
+    for item in doc.map_range(&decisions, ..) {
+        if !matches!(item.value, automerge::ValueRef::Object(ObjType::Map)) {
+            continue;
+        }
+        let id = item.key.to_string();
+        let values = decision_values(doc, &decisions, &id);
+        let distinct: BTreeSet<&str> = values.iter().map(|(v, _)| v.value.as_str()).collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let said: Vec<String> = values
+            .iter()
+            .map(|(v, obj)| {
+                let by = text_field(doc, obj, "by").unwrap_or_else(|| "?".into());
+                format!("{} by {by}", v.value)
+            })
+            .collect();
+        let shown = values
+            .iter()
+            .find(|(v, _)| !v.hidden)
+            .map(|(v, _)| v.value.clone())
+            .unwrap_or_default();
+        let route = map_of(doc, &decisions, &id)
+            .map(|obj| {
+                let field = |k: &str| text_field(doc, &obj, k).unwrap_or_else(|| "?".into());
+                format!("{} from {} to {}", field("vin"), field("from"), field("to"))
+            })
+            .unwrap_or_default();
+        let summary = format!(
+            "transfer {id} ({route}) was decided concurrently: {}; readers see {shown} until head office settles it",
+            said.join(", ")
+        );
+        out.push(Conflict::new(
+            ConflictKind::TransferDecision,
+            BTreeSet::from([format!("transfer {id}")]),
+            values.into_iter().map(|(v, _)| v).collect(),
             summary,
         ));
     }

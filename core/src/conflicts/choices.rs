@@ -27,6 +27,9 @@ pub enum ChoiceKind {
     /// The count of a part on the shelf: the options are the competing counts and
     /// their sum, any whole number from 0 is accepted.
     Count,
+    /// Head office's verdict on a transfer request (`approved` or `refused`), settled
+    /// in the network document with [`super::resolve_transfer_decision`].
+    Verdict,
 }
 
 /// One option a conflict offers.
@@ -232,6 +235,23 @@ impl Conflict {
                     .collect();
                 ResolutionChoices {
                     choose: ChoiceKind::Count,
+                    options,
+                }
+            }
+            ConflictKind::TransferDecision => {
+                let id = record(c, "transfer").unwrap_or_default();
+                let mut seen = BTreeSet::new();
+                let options = c
+                    .values
+                    .iter()
+                    .filter(|v| seen.insert(v.value.clone()))
+                    .map(|v| ResolutionOption {
+                        at: latest(c, |w| w.value == v.value),
+                        ..option(v.value.clone(), format!("transfer {id} {}", v.value), None)
+                    })
+                    .collect();
+                ResolutionChoices {
+                    choose: ChoiceKind::Verdict,
                     options,
                 }
             }
@@ -456,6 +476,14 @@ impl Resolution {
                     }
                 };
                 (quantity.to_string(), vec![one(only_site(c)?, operation)])
+            }
+            ConflictKind::TransferDecision => {
+                // Not a site document's edit: head office settles it in the network
+                // document (`resolve_transfer_decision`, the CLI's `conflicts resolve`).
+                return Err(DomainError::Invalid {
+                    field: format!("resolution of {}", c.id),
+                    reason: "a transfer decision is settled in the network document by head office (resolve_transfer_decision)".into(),
+                });
             }
             ConflictKind::PartCountCollision => {
                 let part = record(c, "part")?.to_string();

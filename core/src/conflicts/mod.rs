@@ -16,7 +16,9 @@
 //!   same forecast cell made concurrently, with different figures;
 //! - [`ConflictKind::PartCountCollision`]: a part counter created on two devices
 //!   concurrently (both first stocking the same new part number), so readers see one
-//!   device's count and the other's is hidden.
+//!   device's count and the other's is hidden;
+//! - [`ConflictKind::TransferDecision`]: in the network document ([`detect_network`]),
+//!   a transfer between regions approved and refused concurrently by head office.
 //!
 //! The list depends only on the documents' contents (keys in order, concurrent values in
 //! automerge's op order, sites sorted by id), so every replica that has the same changes
@@ -26,15 +28,18 @@
 //!
 //! Layout: this file holds the types and [`detect`]; `checks.rs` what each kind of
 //! conflict looks like, `read.rs` the lenient readers the checks share, `resolve.rs`
-//! the resolving operations (re-exported here), `choices.rs` the options a conflict
-//! offers and which operation a chosen one applies to which document ([`Resolution`]).
+//! the resolving operations (re-exported here), `network.rs` the network document's,
+//! `choices.rs` the options a conflict offers and which operation a chosen one applies
+//! to which document ([`Resolution`]).
 
 mod checks;
 mod choices;
+mod network;
 mod read;
 mod resolve;
 
 pub use choices::{ChoiceKind, Resolution, ResolutionChoices, ResolutionOption, SiteEdit};
+pub use network::{detect_network, resolve_transfer_decision};
 
 pub use resolve::{
     resolve_double_booking, resolve_duplicate_customer, resolve_forecast,
@@ -87,6 +92,9 @@ pub enum ConflictKind {
     /// A part counter created on two devices concurrently: automerge keeps both
     /// counters at the part number and shows one, hiding the other's count.
     PartCountCollision,
+    /// A transfer between regions approved by one head-office user and refused by
+    /// another, concurrently (the network document; [`detect_network`]).
+    TransferDecision,
 }
 
 impl ConflictKind {
@@ -99,6 +107,7 @@ impl ConflictKind {
             ConflictKind::ForecastEdit => "forecast_edit",
             ConflictKind::ForecastAdjustment => "forecast_adjustment",
             ConflictKind::PartCountCollision => "part_count_collision",
+            ConflictKind::TransferDecision => "transfer_decision",
         }
     }
 }

@@ -38,6 +38,12 @@ pub(super) fn text_of<D: ReadDoc>(doc: &D, v: &Value<'_>, id: &ObjId) -> Option<
     }
 }
 
+/// The visible value of `obj.key` as text.
+pub(super) fn text_field<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Option<String> {
+    let (v, id) = doc.get(obj, key).ok()??;
+    text_of(doc, &v, &id)
+}
+
 pub(super) fn int_of(v: &Value<'_>) -> Option<i64> {
     match v {
         Value::Scalar(s) => match s.as_ref() {

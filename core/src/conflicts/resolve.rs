@@ -270,7 +270,8 @@ pub fn resolve_part_count(
     )
 }
 
-fn finish(
+/// Commits a resolution written in one transaction, or rolls it back on error.
+pub(super) fn finish(
     doc: &mut AutoCommit,
     result: Result<(), DomainError>,
     message: String,

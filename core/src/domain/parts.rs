@@ -117,6 +117,12 @@ pub fn ship_parts(
     let by = key_like("shipped by", by)?;
     let id = key_like("shipment id", &new.id)?;
     let (from, to) = (site_id(&*dc)?, site_id(&*agent)?);
+    if from == to {
+        return Err(DomainError::Invalid {
+            field: format!("shipment {id}"),
+            reason: format!("{from} cannot ship parts to itself: name an agent below it"),
+        });
+    }
     let kind = net.sites.get(&from).map(|h| h.kind);
     if kind != Some(SiteKind::DistributionCentre) {
         return Err(DomainError::Invalid {

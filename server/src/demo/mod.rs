@@ -111,6 +111,8 @@ pub struct DemoSummary {
     pub vehicles: usize,
     /// One token per role: consultant, manager, head office, admin.
     pub tokens: Vec<DemoToken>,
+    /// The showroom manager's, for the field app's manager screen.
+    pub phone_manager: DemoToken,
 }
 
 impl DemoSummary {
@@ -177,6 +179,12 @@ impl DemoSummary {
                 t.token, t.sub
             );
         }
+        let m = &self.phone_manager;
+        let _ = writeln!(
+            out,
+            "Field app (manager): {base}/app/#token={} (as {}, manager at {}: discount approvals, complaints, transfers)",
+            m.token, m.sub, m.site
+        );
         out
     }
 }
@@ -254,6 +262,7 @@ pub fn seed_demo(
         customers,
         vehicles,
         tokens,
+        phone_manager: phone_manager_token(registry, auth)?,
     })
 }
 
@@ -274,53 +283,73 @@ pub fn ensure_demo(
         customers: 0,
         vehicles: 0,
         tokens: demo_tokens(registry, auth)?,
+        phone_manager: phone_manager_token(registry, auth)?,
     })
 }
 
 /// Issues a fresh token for each demo user: consultant `wang.fang` at `showroom`,
 /// manager `sun.hao` at `dc-north`, head office `zhou.min` and `admin` at `hq`.
 pub fn demo_tokens(registry: &Registry, auth: &Authenticator) -> Result<Vec<DemoToken>, DemoError> {
-    let mut tokens = Vec::new();
-    for (role, sub, site) in [
+    [
         (Role::Consultant, "wang.fang", "showroom"),
         (Role::Manager, "sun.hao", "dc-north"),
         (Role::HeadOffice, "zhou.min", "hq"),
         (Role::Admin, "admin", "hq"),
-    ] {
-        match registry.site(site) {
-            Ok(_) => {}
-            Err(RegistryError::UnknownSite(_)) => return Err(DemoError::NotDemo(site.into())),
-            Err(e) => return Err(e.into()),
-        }
-        let issued = issue_recorded(
-            auth,
-            registry,
-            &TokenRequest {
-                sub: sub.into(),
-                role,
-                site: site.into(),
-                device: None,
-                ttl: DEMO_TOKEN_TTL,
-            },
-        )?;
-        let code = registry.create_sign_in_code(
-            &CodeRequest {
-                sub: sub.into(),
-                role,
-                site: site.into(),
-                device: None,
-                session_ttl: None,
-                lifetime: DEMO_CODE_LIFETIME,
-            },
-            "demo",
-        )?;
-        tokens.push(DemoToken {
-            role,
-            sub: sub.into(),
-            site: site.into(),
-            token: issued.token,
-            sign_in_code: code.code,
-        });
+    ]
+    .into_iter()
+    .map(|(role, sub, site)| demo_token(registry, auth, role, sub, site))
+    .collect()
+}
+
+/// The showroom's manager for the field app (`qian.jing`): the app works on the
+/// enrolled site's document, and the showroom is where the demo's discount request
+/// waits and its complaints are.
+pub fn phone_manager_token(
+    registry: &Registry,
+    auth: &Authenticator,
+) -> Result<DemoToken, DemoError> {
+    demo_token(registry, auth, Role::Manager, "qian.jing", "showroom")
+}
+
+fn demo_token(
+    registry: &Registry,
+    auth: &Authenticator,
+    role: Role,
+    sub: &str,
+    site: &str,
+) -> Result<DemoToken, DemoError> {
+    match registry.site(site) {
+        Ok(_) => {}
+        Err(RegistryError::UnknownSite(_)) => return Err(DemoError::NotDemo(site.into())),
+        Err(e) => return Err(e.into()),
     }
-    Ok(tokens)
+    let issued = issue_recorded(
+        auth,
+        registry,
+        &TokenRequest {
+            sub: sub.into(),
+            role,
+            site: site.into(),
+            device: None,
+            ttl: DEMO_TOKEN_TTL,
+        },
+    )?;
+    let code = registry.create_sign_in_code(
+        &CodeRequest {
+            sub: sub.into(),
+            role,
+            site: site.into(),
+            device: None,
+            session_ttl: None,
+            lifetime: DEMO_CODE_LIFETIME,
+        },
+        "demo",
+    )?;
+    Ok(DemoToken {
+        role,
+        sub: sub.into(),
+        site: site.into(),
+        token: issued.token,
+        sign_in_code: code.code,
+    })
 }

@@ -42,6 +42,11 @@ struct ResolveBody {
 /// Whether `caller` may settle `c`: `Err` says why not.
 pub fn may_resolve(registry: &Registry, caller: &Caller, c: &Conflict) -> Result<(), ApiError> {
     let who = caller.principal();
+    if c.kind == dealersync_core::conflicts::ConflictKind::TransferDecision {
+        return Err(ApiError::forbidden(
+            "concurrent transfer decisions are settled by head office with the field client: dealersync conflicts resolve ID --keep approved|refused",
+        ));
+    }
     match who.role {
         Role::Manager | Role::Admin => {}
         Role::HeadOffice => {

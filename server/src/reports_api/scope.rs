@@ -151,8 +151,26 @@ impl Scope {
             }
         }
         let pairs: Vec<(&str, &AutoCommit)> = loaded.iter().map(|(s, d)| (s.as_str(), d)).collect();
+        let mut found = conflicts::detect(&pairs);
+        // Head office's concurrent transfer decisions live in the network document;
+        // listed to whoever's scope holds the sending or the receiving site.
+        if let Some(net_id) = registry.network_document()?
+            && let Some(net_doc) = load_stored(store, net_id)?
+        {
+            let decisions = &self.snapshot.network.transfer_decisions;
+            found.extend(conflicts::detect_network(&net_doc).into_iter().filter(|c| {
+                c.records
+                    .iter()
+                    .filter_map(|r| r.strip_prefix("transfer "))
+                    .filter_map(|id| decisions.get(id))
+                    .any(|d| {
+                        self.network.sites.contains_key(&d.from)
+                            || self.network.sites.contains_key(&d.to)
+                    })
+            }));
+        }
         let covered = loaded.iter().map(|(s, _)| s.clone()).collect();
-        Ok((conflicts::detect(&pairs), covered))
+        Ok((found, covered))
     }
 
     /// The conflict report: each conflict with the options that settle it

@@ -107,14 +107,30 @@ export function targetFor(doc: SiteDoc, by: string, period: string): Target | nu
 /** How long a customer may wait for the next contact before the app lists them. */
 export const FOLLOW_UP_AFTER_MS = 3 * DAY_MS
 
-/** The consultant's open customers (not ordered, delivered or lost) with no contact for three days, longest waiting first. */
-export function followUpsDue(doc: SiteDoc, by: string, now: number): { customer: Customer; last: number }[] {
-  const out: { customer: Customer; last: number }[] = []
+/** The CST day number of an instant (days since 1970-01-01 in CST). */
+function cstDay(t: number): number {
+  return Math.floor((t + CST_MS) / DAY_MS)
+}
+
+/**
+ * The consultant's customers waiting for a call, most overdue first: those whose
+ * planned follow-up (`nextFollowUp`) falls on or before today in CST, as core's
+ * follow-ups report counts them (any status but lost, after-sales calls included);
+ * and, with no call planned, open customers (not ordered, delivered or lost) with no
+ * contact for three days.
+ */
+export function followUpsDue(doc: SiteDoc, by: string, now: number): { customer: Customer; last: number; due: number | null }[] {
+  const out: { customer: Customer; last: number; due: number | null }[] = []
   for (const c of liveCustomers(doc)) {
     const status = str(c.status)
-    if (str(c.consultant) !== by || status === "ordered" || status === "delivered" || status === "lost") continue
+    if (str(c.consultant) !== by || status === "lost") continue
     const last = Math.max(c.createdAt, ...c.events.map(e => e.at))
-    if (now - last >= FOLLOW_UP_AFTER_MS) out.push({ customer: c, last })
+    const planned = c.nextFollowUp ?? null
+    if (planned != null) {
+      if (cstDay(planned) <= cstDay(now)) out.push({ customer: c, last, due: planned })
+    } else if (status !== "ordered" && status !== "delivered" && now - last >= FOLLOW_UP_AFTER_MS) {
+      out.push({ customer: c, last, due: null })
+    }
   }
-  return out.sort((a, b) => a.last - b.last)
+  return out.sort((a, b) => (a.due ?? a.last + FOLLOW_UP_AFTER_MS) - (b.due ?? b.last + FOLLOW_UP_AFTER_MS))
 }

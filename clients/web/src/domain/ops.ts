@@ -38,8 +38,8 @@ export interface Mutation {
   apply: (d: SiteDoc) => void
 }
 
-const S = (s: string) => new A.ImmutableString(s)
-const optS = (s: string | null | undefined) => (s == null ? null : S(s))
+export const S = (s: string) => new A.ImmutableString(s)
+export const optS = (s: string | null | undefined) => (s == null ? null : S(s))
 
 /** A scalar string or text value as a JS string; null for anything else. */
 export function str(v: unknown): string | null {
@@ -48,7 +48,7 @@ export function str(v: unknown): string | null {
   return null
 }
 
-function mutation(message: string, now: number, apply: (d: SiteDoc) => void): Mutation {
+export function mutation(message: string, now: number, apply: (d: SiteDoc) => void): Mutation {
   return { message, time: Math.floor(now / 1000), apply }
 }
 
@@ -57,19 +57,19 @@ export function applyTo<T>(doc: A.Doc<T>, m: Mutation): A.Doc<T> {
   return A.change(doc, { message: m.message, time: m.time }, d => m.apply(d as unknown as SiteDoc))
 }
 
-function nonEmpty(field: string, v: string | null | undefined): string {
+export function nonEmpty(field: string, v: string | null | undefined): string {
   const t = (v ?? "").trim()
   if (t === "") throw new DomainError("Invalid", `invalid ${field}: must not be empty`)
   return t
 }
 
-function keyLike(field: string, v: string | null | undefined): string {
+export function keyLike(field: string, v: string | null | undefined): string {
   const t = nonEmpty(field, v)
   if (/[\s/]/u.test(t)) throw new DomainError("Invalid", `invalid ${field}: ids cannot contain spaces or '/'`)
   return t
 }
 
-function eventTime(field: string, at: number, now: number) {
+export function eventTime(field: string, at: number, now: number) {
   if (!Number.isInteger(at)) throw new DomainError("Invalid", `invalid ${field}: not a time`)
   if (at > now + CLOCK_SKEW_MS) throw new DomainError("Invalid", `invalid ${field}: it is in the future`)
 }
@@ -90,14 +90,14 @@ function customerOf(doc: SiteDoc, id: string) {
 }
 
 /** A customer that was not merged into another (new history belongs on the survivor). */
-function liveCustomer(doc: SiteDoc, id: string) {
+export function liveCustomer(doc: SiteDoc, id: string) {
   const c = customerOf(doc, id)
   const into = str(c.mergedInto)
   if (into) throw new DomainError("MergedCustomer", `customer ${JSON.stringify(id)} was merged into ${JSON.stringify(into)}; use that customer`)
   return c
 }
 
-function vehicleOf(doc: SiteDoc, vin: string) {
+export function vehicleOf(doc: SiteDoc, vin: string) {
   const key = vin.trim().replace(/[a-z]/g, c => c.toUpperCase())
   const v = doc.vehicles?.[key]
   if (!v) throw new DomainError("UnknownVehicle", `unknown vehicle ${JSON.stringify(vin)} at site ${str(doc.site?.id)}`)
@@ -150,7 +150,7 @@ export interface NewEvent {
   direction?: "inbound" | "outbound" | null
 }
 
-function eventRecord(e: {
+export function eventRecord(e: {
   kind: string; at: number; by: string; note?: string | null; amount?: number | null
   vin?: string | null; score?: number | null; direction?: string | null
 }) {

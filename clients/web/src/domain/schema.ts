@@ -47,6 +47,10 @@ export interface Customer {
   createdAt: number
   events: CustomerEvent[]
   mergedInto?: string | null
+  /** The customer of this site who referred this one (以老带新). */
+  referredBy?: string | null
+  /** When the next follow-up call is due (UTC ms). */
+  nextFollowUp?: number | null
 }
 export interface Vehicle {
   vin: string
@@ -66,6 +70,8 @@ export interface Vehicle {
   updatedAt: number
   discountApprovedBy?: string
   discountApprovedAt?: number
+  /** The transfer between regions that brought the vehicle here. */
+  transferId?: string
 }
 export interface WalkIn {
   id: string
@@ -104,6 +110,56 @@ export interface SiteDoc {
   forecasts: Record<string, Record<string, ForecastEntry>>
   targets: Record<string, Record<string, Target>>
   walkIns?: Record<string, WalkIn>
+  complaints?: Record<string, Complaint>
+  transfers?: Record<string, TransferRequest>
+}
+
+export const COMPLAINT_STATUSES = ["open", "in_progress", "resolved"] as const
+export type ComplaintStatus = (typeof COMPLAINT_STATUSES)[number]
+
+/** A customer's complaint (投诉), its owner and how it was settled. */
+export interface Complaint {
+  id: string
+  customer: string
+  summary: string
+  status: ComplaintStatus
+  owner: string
+  openedAt: number
+  openedBy: string
+  resolution: string | null
+  resolvedAt: number | null
+  resolvedBy: string | null
+}
+
+/** A manager's request to send a car to another region (the sender's document). */
+export interface TransferRequest {
+  id: string
+  vin: string
+  model: string
+  from: string
+  to: string
+  requestedBy: string
+  requestedAt: number
+  note: string | null
+  dispatchedAt: number | null
+  dispatchedBy: string | null
+}
+
+/** Head office's decision on a transfer (the network document). */
+export interface TransferDecision {
+  id: string
+  verdict: "approved" | "refused"
+  by: string
+  at: number
+  note?: string
+  vin: string
+  from: string
+  to: string
+  model: string
+  trim: string
+  colour: string
+  cost: number
+  listPrice: number
 }
 export interface VehicleModel {
   code: string
@@ -120,6 +176,7 @@ export interface NetworkDoc {
   targets?: Record<string, Record<string, Target>>
   discountLimits?: Record<string, number>
   forecastDeadlineDay?: number
+  transferDecisions?: Record<string, TransferDecision>
 }
 
 const RANK: Record<CustomerStatus, number> = {

@@ -74,3 +74,16 @@ export function parseVin(
   }
   return { ok: true, vin }
 }
+
+/**
+ * The VIN among the texts a barcode scan decoded (a door-pillar label often carries
+ * other codes too), checked as typed VINs are: the first that passes the check,
+ * normalised; null when none does, so a misread never fills the field.
+ */
+export function vinFromScan(decoded: string[]): string | null {
+  for (const text of decoded) {
+    const p = parseVin(text)
+    if (p.ok) return p.vin
+  }
+  return null
+}

@@ -4,12 +4,14 @@
 
 import type { Ctx } from "../context"
 import { liveCustomers } from "../domain/figures"
+import { linkReferral } from "../domain/care"
 import { addCustomer, moveVehicle, recordEvent, recordWalkIn, sellVehicle, setCustomerStatus, type NewEvent } from "../domain/ops"
 import { normalisePhone } from "../domain/phone"
 import { CUSTOMER_STATUSES, type Customer, type CustomerSource, type EventKind } from "../domain/schema"
 import { parseVin } from "../domain/vin"
 import { label, t } from "../i18n"
-import { h, localInput, money, newId, phoneText, sheet, toast, when, yuanToFen } from "../ui"
+import { h, keepTyped, localInput, money, newId, phoneText, sheet, toast, when, yuanToFen } from "../ui"
+import { careSections, field, timeOf } from "./care"
 import { vinField } from "./vin-field"
 
 type Origin = "walk_in" | "call_in" | "call_out" | "roadshow" | "referral"
@@ -21,13 +23,15 @@ function modelSelect(ctx: Ctx, name: string) {
   return h("select", { name }, h("option", { value: "" }, `— ${t("none")} —`), models.map(m => h("option", { value: m.code }, `${m.name} (${m.code})`)))
 }
 
-function field(labelText: string, input: HTMLElement) {
-  return h("label", { class: "field" }, h("span", {}, labelText), input)
+function timeFrom(form: HTMLFormElement): number {
+  return timeOf(form) ?? Date.now()
 }
 
-function timeFrom(form: HTMLFormElement): number {
-  const v = (form.elements.namedItem("at") as HTMLInputElement).value
-  return v ? new Date(v).getTime() : Date.now()
+/** Who referred a new customer (以老带新): one of this site's customers. */
+function referrerSelect(ctx: Ctx) {
+  const all = liveCustomers(ctx.plain()).sort((a, b) => a.name.localeCompare(b.name, "zh-CN"))
+  return h("select", { name: "referrer" }, h("option", { value: "" }, `— ${t("none")} —`),
+    all.map(c => h("option", { value: c.id }, `${c.name} ${phoneText(c.phone)}`)))
 }
 
 /** The add-customer sheet for one origin. */
@@ -51,14 +55,17 @@ function addSheet(ctx: Ctx, origin: Origin, done: (id: string | null) => void) {
   const form = h("form", { class: "form" },
     origin === "walk_in" ? h("label", { class: "check" }, noPhone, t("noPhone")) : null,
     nameField, phoneField, party,
+    origin === "referral" ? field(t("referrerHint"), referrerSelect(ctx)) : null,
     field(t("model"), modelSelect(ctx, "model")),
-    field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
-    field(t("note"), h("input", { name: "note", autocomplete: "off" })),
+    // A referral records no first contact (the card records one when it happens), so
+    // it asks for no time or note that would go nowhere.
+    origin === "referral" ? null : field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
+    origin === "referral" ? null : field(t("note"), h("input", { name: "note", autocomplete: "off" })),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, t("save")))) as HTMLFormElement
   const close = sheet(`${t("add")} · ${originLabel(origin)}`, form)
   form.addEventListener("submit", async e => {
     e.preventDefault()
-    const get = (n: string) => (form.elements.namedItem(n) as HTMLInputElement).value
+    const get = (n: string) => (form.elements.namedItem(n) as HTMLInputElement | null)?.value ?? ""
     const at = timeFrom(form)
     const model = get("model") || null
     const note = get("note") || null
@@ -82,13 +89,16 @@ function addSheet(ctx: Ctx, origin: Origin, done: (id: string | null) => void) {
       : origin === "call_in" || origin === "call_out" ? { kind: "call", at, note, direction: origin === "call_in" ? "inbound" : "outbound" }
       : null
     if (first) await ctx.write((doc, who) => recordEvent(doc, id, first, who))
+    const referrer = origin === "referral" ? get("referrer") : ""
+    if (referrer) await ctx.write((doc, who) => linkReferral(doc, id, referrer, who))
     toast(t("saved"))
     close()
     done(id)
   })
 }
 
-const RECORDABLE: EventKind[] = ["visit", "call", "test_drive", "quote", "follow_up", "complaint", "referral", "delivery"]
+// Follow-ups, surveys and complaints have forms of their own (screens/care.ts).
+const RECORDABLE: EventKind[] = ["visit", "call", "test_drive", "quote", "referral", "delivery"]
 
 /** A customer's card: details, status, what happened, selling a car. */
 export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
@@ -97,7 +107,9 @@ export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
     const doc = ctx.plain()
     const c = doc.customers[id]
     if (!c) return
-    body.replaceChildren(customerBody(ctx, c, render))
+    const next = customerBody(ctx, c, render)
+    keepTyped(body, next)
+    body.replaceChildren(next)
   }
   render()
   const unsubscribe = ctx.sync.subscribe(() => {
@@ -111,7 +123,8 @@ export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
 
 function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement {
   const doc = ctx.plain()
-  const statusSel = h("select", { name: "status", onchange: async (e: Event) => {
+  // No name: a refused move is not carried over as if typed (ui.ts keepTyped).
+  const statusSel = h("select", { "aria-label": t("status"), onchange: async (e: Event) => {
     const to = (e.target as HTMLSelectElement).value as Customer["status"]
     await ctx.write((d, who) => setCustomerStatus(d, c.id, to, who), t("saved"))
     rerender()
@@ -127,7 +140,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     vinSel.hidden = kind.value !== "delivery"
   }
   kind.addEventListener("change", sync)
-  const eventForm = h("form", { class: "form" },
+  const eventForm = h("form", { class: "form", "data-form": "event" },
     field(t("kind"), kind), direction, amount, vinSel,
     field(t("when"), h("input", { name: "at", type: "datetime-local", value: localInput(Date.now()) })),
     field(t("note"), h("input", { name: "note", autocomplete: "off" })),
@@ -143,7 +156,10 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
       direction: k === "call" ? (get("direction") as "inbound" | "outbound") : null,
       vin: k === "delivery" ? get("vin") || null : null,
     }
-    if (await ctx.write((d, who) => recordEvent(d, c.id, ev, who), t("saved"))) rerender()
+    if (await ctx.write((d, who) => recordEvent(d, c.id, ev, who), t("saved"))) {
+      eventForm.reset()
+      rerender()
+    }
   })
 
   // Sell a car: VIN checked as core checks it, then sold from stock in one change.
@@ -154,7 +170,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     const v = p.ok ? doc.vehicles[p.vin] : undefined
     if (v && !price.value) price.placeholder = `${t("list")} ${v.listPrice / 100}`
   })
-  const sellForm = h("form", { class: "form" },
+  const sellForm = h("form", { class: "form", "data-form": "sell" },
     h("p", { class: "hint" }, t("sellHint")),
     field(t("vin"), vin.element), field(t("price"), price),
     h("div", { class: "actions" },
@@ -169,7 +185,10 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     const p = parseVin(vin.input.value)
     if (!p.ok) return vin.check()
     const fen = yuanToFen(price.value)
-    if (await ctx.write((d, who) => sellVehicle(d, ctx.net(), p.vin, { customer: c.id, price: fen }, who), t("saved"))) rerender()
+    if (await ctx.write((d, who) => sellVehicle(d, ctx.net(), p.vin, { customer: c.id, price: fen }, who), t("saved"))) {
+      sellForm.reset()
+      rerender()
+    }
   })
 
   const events = [...c.events].sort((a, b) => b.at - a.at)
@@ -185,6 +204,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     field(t("status"), statusSel),
     h("h3", {}, t("record")), eventForm,
     h("h3", {}, t("sell")), sellForm,
+    ...careSections(ctx, c, rerender),
     h("h3", {}, t("events")),
     h("ul", { class: "list history" }, events.map(e =>
       h("li", {},

@@ -30,6 +30,8 @@ function vehicleSheet(ctx: Ctx, v: Vehicle, refresh: () => void) {
     actions.push(h("button", { type: "button", class: "primary", onclick: () => act(() =>
       ctx.write((d, w) => sellVehicle(d, ctx.net(), v.vin, { customer: who.value || null, price: yuanToFen(price.value) }, w), t("saved"))) }, t("sell")))
   }
+  if (v.status === "ordered" || v.status === "in_transit")
+    actions.push(h("button", { type: "button", class: "primary", onclick: () => act(() => ctx.write((d, w) => moveVehicle(d, v.vin, "arrive", w), t("saved"))) }, t("arrive")))
   if (v.status === "sold") actions.push(h("button", { type: "button", class: "primary", onclick: () => act(() => ctx.write((d, w) => moveVehicle(d, v.vin, "deliver", w), t("saved"))) }, t("deliver")))
   const body = h("div", { class: "form" },
     h("div", { class: "card-head" }, h("div", { class: "big mono" }, v.vin),

@@ -5,7 +5,7 @@ import type { Ctx } from "../context"
 import { Figures, followUpsDue, isoWeek, monthKey, monthRange, ownFigures, targetFor } from "../domain/figures"
 import type { Target } from "../domain/schema"
 import { t } from "../i18n"
-import { h, money, phoneText } from "../ui"
+import { h, money, phoneText, when } from "../ui"
 
 type Row = { name: string; get: (f: Figures) => number; goal: (t: Target) => number | null; fmt: (n: number) => string }
 
@@ -48,8 +48,8 @@ export function today(ctx: Ctx, openCustomer: (id: string) => void): HTMLElement
     h("section", { class: "card" },
       h("h2", {}, `${t("followUps")} (${due.length})`),
       due.length === 0 ? h("p", { class: "muted" }, t("followUpsNone")) : null,
-      h("ul", { class: "list" }, due.slice(0, 50).map(({ customer, last }) =>
-        h("li", { onclick: () => openCustomer(customer.id) },
+      h("ul", { class: "list" }, due.slice(0, 50).map(({ customer, last, due }) =>
+        h("li", { onclick: () => openCustomer(customer.id), "data-due": customer.id },
           h("div", { class: "row-main" }, customer.name, h("span", { class: "muted normal" }, phoneText(customer.phone))),
-          h("div", { class: "row-sub" }, `${Math.floor((now - last) / 86_400_000)} ${t("daysAgo")}`))))))
+          h("div", { class: "row-sub" }, due != null ? `${t("nextFollowUp")} ${when(due)}` : `${Math.floor((now - last) / 86_400_000)} ${t("daysAgo")}`))))))
 }

@@ -2,7 +2,7 @@
 // vectors), with the camera's barcode detector where the browser has one.
 
 import type { Ctx } from "../context"
-import { parseVin, type VinError } from "../domain/vin"
+import { parseVin, vinFromScan, type VinError } from "../domain/vin"
 import { language } from "../i18n"
 import { h } from "../ui"
 
@@ -47,7 +47,7 @@ export function vinField(_ctx: Ctx) {
           const detector = new Detector({ formats: ["code_39", "code_128", "data_matrix", "qr_code"] })
           for (let i = 0; i < 100; i++) {
             const found = await detector.detect(video)
-            const vin = found.map(f => f.rawValue).find(v => parseVin(v).ok)
+            const vin = vinFromScan(found.map(f => f.rawValue))
             if (vin) {
               input.value = vin
               break
@@ -57,9 +57,9 @@ export function vinField(_ctx: Ctx) {
           stream.getTracks().forEach(t => t.stop())
           check()
         } catch {
-          hint.textContent = "✗ camera"
+          hint.textContent = language() === "zh" ? "✗ 无法打开相机，请手动输入车架号" : "✗ the camera could not be opened; type the VIN"
         }
-      } }, "📷")
+      }, "aria-label": language() === "zh" ? "扫描车架号" : "scan the VIN", "data-scan": "vin" }, "📷")
     : null
   return { input, check, element: h("div", { class: "vin-field" }, h("div", { class: "row" }, input, scan), hint) }
 }
