@@ -45,6 +45,7 @@ pub mod site_rules;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod upstream;
 pub mod web;
 pub mod web_app;
 pub mod wire;

@@ -23,6 +23,7 @@ use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
 use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
 use dealersync_server::tls::TlsFiles;
+use dealersync_server::upstream::{self, UpstreamArgs};
 use dealersync_server::ws::Limits;
 use dealersync_server::{backup, demo, documents, reports_api, telemetry};
 
@@ -215,6 +216,8 @@ struct ServeArgs {
     tls_key: Option<PathBuf>,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    upstream: UpstreamArgs,
     /// UNSAFE: SQLite synchronous=NORMAL. Faster, but changes already acknowledged to
     /// clients can be lost on power failure or OS crash.
     #[arg(long, env = "DEALERSYNC_UNSAFE_SYNCHRONOUS_NORMAL")]
@@ -371,6 +374,7 @@ fn check_config(
             .context("--tls-cert/--tls-key cannot serve TLS")?;
     }
     args.auth.config().context("the token settings")?;
+    args.upstream.config().context("the upstream settings")?;
     let dir = &options.data_dir;
     if dir.exists() {
         anyhow::ensure!(
@@ -505,6 +509,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = serve_options(&args)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let upstream = args.upstream.config().context("the upstream settings")?;
     let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
     let data_dir = args.data_dir.clone();
     let scheme = if args.tls_cert.is_some() {
@@ -522,11 +527,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Arc::new(RelayDocuments::new(relay.clone()));
                 let reports =
                     reports_api::start(auth.clone(), registry.clone(), &data_dir, relay, documents.clone());
-                let mut ext = api::extensions(ApiState {
+                let state = ApiState {
                     auth,
-                    registry,
+                    registry: registry.clone(),
                     documents,
-                });
+                };
+                let mut ext = api::extensions(state.clone());
+                if let Some(config) = upstream {
+                    let link = upstream::start(config, relay.clone(), registry);
+                    ext.routes = ext.routes.merge(upstream::router(state, link));
+                }
                 match reports {
                     Ok(routes) => ext.routes = ext.routes.merge(routes),
                     Err(e) => tracing::error!(error = %e, "cannot open the store for reports; /api/reports is off"),

@@ -252,9 +252,12 @@ pub struct Registry {
     last_refresh: std::sync::atomic::AtomicI64,
     /// Serialises site changes: each is check-then-write across two connections, and
     /// two concurrent creations of one id must not both pass the check.
-    changes: Mutex<()>,
+    pub(crate) changes: Mutex<()>,
     /// The revocations as open connections see them.
     revocations: RevocationList,
+    /// On a downstream relay, its upstream token's principal: nobody here gets more
+    /// than that token carries upstream (see `upstream::mirror`).
+    pub(crate) ceiling: RwLock<Option<Principal>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -349,6 +352,7 @@ impl Registry {
             last_refresh: std::sync::atomic::AtomicI64::new(0),
             changes: Mutex::new(()),
             revocations: RevocationList::default(),
+            ceiling: RwLock::new(None),
         };
         reg.rebuild_tree()?;
         reg.poll_revocations()?;
@@ -610,7 +614,7 @@ impl Registry {
         Ok(())
     }
 
-    fn rebuild_tree(&self) -> Result<(), RegistryError> {
+    pub(crate) fn rebuild_tree(&self) -> Result<(), RegistryError> {
         // One rebuild at a time, and the version read before the sites: two threads
         // refreshing at once must not let the one that read older sites store its
         // tree last under the newer version (the stale tree would then stay until the
@@ -651,7 +655,12 @@ impl Registry {
                 tracing::warn!(error = %e, "cannot reload the site registry; using the last tree");
             }
         }
-        self.tree().access(who, doc)
+        let tree = self.tree();
+        let access = tree.access(who, doc);
+        match &*self.ceiling.read().unwrap_or_else(|p| p.into_inner()) {
+            Some(relay) => access.min(tree.access(relay, doc)),
+            None => access,
+        }
     }
 
     /// The policy of one connection: reads the registry's current tree on every call,

@@ -195,6 +195,20 @@ enum Event {
         heads: Vec<ChangeHash>,
         reply: oneshot::Sender<Result<(), RegistryError>>,
     },
+    /// The link to the upstream relay connected (see `upstream`).
+    UpstreamConnect {
+        conn: ConnId,
+        /// The followed documents this shard owns.
+        docs: std::collections::HashSet<DocumentId>,
+        outbox: Outbox,
+        ledger: UpstreamLedger,
+        /// Whether this shard's `join` is the one sent.
+        send_join: bool,
+    },
+    /// The upstream link follows one more document.
+    UpstreamFollow {
+        doc: DocumentId,
+    },
     /// Admin path: a new document.
     AdminCreate {
         doc: DocumentId,
@@ -439,6 +453,7 @@ impl Relay {
                 metered: HashMap::new(),
                 commits: commits.clone(),
                 exported: EngineStats::default(),
+                upstream: None,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dealersync-engine-{index}"))
@@ -495,6 +510,7 @@ mod engine_loop;
 mod shards;
 #[cfg(test)]
 mod tests;
+mod upstream;
 mod writer;
 
 pub use admin::RelayDocuments;
@@ -502,4 +518,5 @@ use compactor::run_compactor;
 use engine_loop::EngineLoop;
 use shards::{Route, Shards, run_ticks};
 pub use shards::{default_shards, shard_of};
+pub use upstream::{UpstreamDoc, UpstreamLedger};
 use writer::run_writer;
