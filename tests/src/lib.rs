@@ -8,6 +8,8 @@
 //! drives Debian's headless Chromium through the board and console.
 
 pub mod browser;
+pub mod fault_proxy;
+pub mod tiers;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
