@@ -266,6 +266,11 @@ impl EngineLoop {
                 send_join,
             } => self.upstream_connect(conn, docs, outbox, ledger, send_join),
             Event::UpstreamFollow { doc } => self.upstream_follow(doc),
+            Event::UpstreamPrepare {
+                docs,
+                upstream_storage,
+                ledger,
+            } => self.upstream_prepare(docs, upstream_storage, ledger),
             Event::Compacted {
                 doc,
                 snapshot_bytes,

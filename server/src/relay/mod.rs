@@ -205,6 +205,12 @@ enum Event {
         /// Whether this shard's `join` is the one sent.
         send_join: bool,
     },
+    /// Documents to follow before the link first connects.
+    UpstreamPrepare {
+        docs: std::collections::HashSet<DocumentId>,
+        upstream_storage: Option<StorageId>,
+        ledger: UpstreamLedger,
+    },
     /// The upstream link follows one more document.
     UpstreamFollow {
         doc: DocumentId,

@@ -117,6 +117,33 @@ impl RelayHandle {
         conn
     }
 
+    /// Before the first connection: follows `docs` and starts each one's count from
+    /// what the upstream had acknowledged when this relay last saved its sync state
+    /// with it (`upstream_storage`, the upstream's storage id), so that a relay
+    /// restarted while cut off still says how far behind it is.
+    pub async fn prepare_upstream(
+        &self,
+        docs: Vec<DocumentId>,
+        upstream_storage: Option<StorageId>,
+        ledger: UpstreamLedger,
+    ) {
+        for (i, link) in self.shards.links().iter().enumerate() {
+            let mine = docs
+                .iter()
+                .filter(|d| shard_of(d, self.shards.len()) == i)
+                .copied()
+                .collect();
+            let _ = link
+                .events
+                .send(Event::UpstreamPrepare {
+                    docs: mine,
+                    upstream_storage: upstream_storage.clone(),
+                    ledger: ledger.clone(),
+                })
+                .await;
+        }
+    }
+
     /// The upstream link follows more documents (sites that appeared upstream).
     pub async fn follow_upstream(&self, docs: Vec<DocumentId>) {
         for doc in docs {
@@ -131,6 +158,45 @@ impl RelayHandle {
 }
 
 impl EngineLoop {
+    /// See [`RelayHandle::prepare_upstream`].
+    pub(super) fn upstream_prepare(
+        &mut self,
+        docs: HashSet<DocumentId>,
+        upstream_storage: Option<StorageId>,
+        ledger: UpstreamLedger,
+    ) {
+        let peer = self.upstream.get_or_insert_with(|| UpstreamPeer {
+            conn: None,
+            docs: HashSet::new(),
+            acked: HashMap::new(),
+            counted: HashMap::new(),
+            ledger,
+        });
+        peer.docs.extend(docs.iter().copied());
+        for doc in docs {
+            self.open_for_upstream(doc);
+            let Some(sid) = &upstream_storage else {
+                continue;
+            };
+            let (Some(am), Ok(Some(saved))) = (
+                self.engine.document(&doc),
+                self.store.load_sync_state(&doc, sid),
+            ) else {
+                continue;
+            };
+            if let Ok(state) = automerge::sync::State::decode(&saved)
+                && state
+                    .shared_heads
+                    .iter()
+                    .all(|h| am.get_change_by_hash(h).is_some())
+                && let Some(peer) = self.upstream.as_mut()
+            {
+                peer.acked.entry(doc).or_insert(state.shared_heads);
+            }
+        }
+        self.upstream_ledger();
+    }
+
     /// The link connected: follow `docs`, then `join` (from shard 0 only).
     pub(super) fn upstream_connect(
         &mut self,
@@ -141,13 +207,10 @@ impl EngineLoop {
         send_join: bool,
     ) {
         self.conns.insert(conn, outbox);
-        let peer = self.upstream.get_or_insert_with(|| UpstreamPeer {
-            conn: None,
-            docs: HashSet::new(),
-            acked: HashMap::new(),
-            counted: HashMap::new(),
-            ledger,
-        });
+        if self.upstream.is_none() {
+            self.upstream_prepare(HashSet::new(), None, ledger);
+        }
+        let peer = self.upstream.as_mut().expect("prepared");
         peer.conn = Some(conn);
         peer.docs.extend(docs);
         let docs: Vec<DocumentId> = peer.docs.iter().copied().collect();

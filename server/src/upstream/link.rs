@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use dealersync_core::protocol::{DocumentId, SyncLimits, decode_frame};
+use dealersync_core::protocol::{DocumentId, Message, PeerMetadata, SyncLimits, decode_frame};
 use dealersync_core::time::now_ms;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{info, warn};
 
-use super::mirror::copy_from_upstream;
+use super::mirror::{copy_from_upstream, followed_offline, remember_upstream_storage};
 use super::transport::{http_client, sync_url, tls_config};
 use super::{BACKOFF_MAX, BACKOFF_MIN, MIRROR_EVERY, Upstream, UpstreamError};
 use crate::registry::Registry;
@@ -42,6 +42,16 @@ pub(super) async fn run(up: Upstream, relay: RelayHandle, registry: Arc<Registry
             return;
         }
     };
+    let reg = registry.clone();
+    match tokio::task::spawn_blocking(move || followed_offline(&reg)).await {
+        Ok(Ok((storage, docs))) => {
+            relay
+                .prepare_upstream(docs, storage, up.ledger.clone())
+                .await
+        }
+        Ok(Err(e)) => warn!(error = %e, "cannot read the sites followed last time"),
+        Err(e) => warn!(error = %e, "cannot read the sites followed last time"),
+    }
     let mut backoff = BACKOFF_MIN;
     loop {
         let started = Instant::now();
@@ -159,6 +169,16 @@ async fn session(
                     let decoded = tokio::task::spawn_blocking(move || decode_frame(&bytes, &limits))
                         .await
                         .map_err(|e| failed(format!("decoding failed: {e}")));
+                    if let Ok(Ok(inbound)) = &decoded
+                        && let Message::Peer { metadata: Some(PeerMetadata { storage_id: Some(sid), .. }), .. } = &inbound.message
+                    {
+                        let (reg, sid) = (registry.clone(), sid.clone());
+                        tokio::task::spawn_blocking(move || {
+                            if let Err(e) = remember_upstream_storage(&reg, &sid) {
+                                warn!(error = %e, "cannot remember the upstream's storage id");
+                            }
+                        });
+                    }
                     match decoded {
                         Ok(decoded) => relay.frame(conn, decoded, len, None).await,
                         Err(e) => break Err(e),

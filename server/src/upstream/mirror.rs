@@ -8,7 +8,7 @@
 //! upstream is updated. Sites created on this relay itself stay local (they are not
 //! in the upstream's tree, so the upstream refuses their documents).
 
-use dealersync_core::protocol::DocumentId;
+use dealersync_core::protocol::{DocumentId, StorageId};
 use dealersync_core::time::now_ms;
 use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
@@ -104,4 +104,39 @@ pub(super) async fn copy_from_upstream(
     tokio::task::spawn_blocking(move || mirror_sites(&registry, network.document_id, &sites))
         .await
         .map_err(|e| UpstreamError::Config(format!("the registry task failed: {e}")))?
+}
+
+/// The registry key under which the upstream's storage id is kept.
+const UPSTREAM_STORAGE_KEY: &str = "upstream_storage_id";
+
+/// Remembers the upstream's storage id (from its `peer` answer): this relay's saved
+/// sync states with the upstream are kept under it.
+pub(super) fn remember_upstream_storage(
+    registry: &Registry,
+    storage: &StorageId,
+) -> Result<(), RegistryError> {
+    registry.conn().execute(
+        "INSERT INTO registry_settings (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![UPSTREAM_STORAGE_KEY, storage.0],
+    )?;
+    Ok(())
+}
+
+/// The upstream's storage id last remembered, and every document of the mirrored
+/// tree (the network document first): what to follow before the first connection.
+pub(super) fn followed_offline(
+    registry: &Registry,
+) -> Result<(Option<StorageId>, Vec<DocumentId>), RegistryError> {
+    let storage: Option<String> = registry
+        .conn()
+        .query_row(
+            "SELECT value FROM registry_settings WHERE key = ?1",
+            [UPSTREAM_STORAGE_KEY],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut docs: Vec<DocumentId> = registry.network_document()?.into_iter().collect();
+    docs.extend(registry.sites()?.into_iter().map(|s| s.document_id));
+    Ok((storage.map(StorageId), docs))
 }
