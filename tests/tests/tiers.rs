@@ -105,7 +105,7 @@ async fn wan_cut_edits_on_both_sides_converge_with_every_change_and_conflicts_li
     let relay = relay_token(&hq, "dc-north-relay", "dc-north")
         .await
         .unwrap();
-    let dc = downstream(&proxy.http_url(), &relay, &hq, &[])
+    let mut dc = downstream(&proxy.http_url(), &relay, &hq, &[])
         .await
         .unwrap();
     let consultant = hq.token("kim", "consultant", "agent-a").await.unwrap();
@@ -146,21 +146,44 @@ async fn wan_cut_edits_on_both_sides_converge_with_every_change_and_conflicts_li
     phone.sync_within(SYNC).await.unwrap();
     office.sync_within(SYNC).await.unwrap();
 
-    // On the DC relay, not yet at head office (the count follows within a tick).
-    let until = Instant::now() + SYNC;
-    loop {
-        let status = upstream_status(&dc, &consultant).await.unwrap();
-        assert_eq!(status["connected"], false, "{status}");
-        let pending = unacknowledged(&status, "agent-a").unwrap_or(0);
-        if pending > per_side * rounds {
-            break;
+    // On the DC relay, not yet at head office (the count follows within a tick), and
+    // still after the DC restarts while cut off (counted from its saved sync state).
+    for restart in [false, true] {
+        if restart {
+            dc.restart().await.unwrap();
         }
-        assert!(
-            Instant::now() < until,
-            "the DC must say how many changes head office has not acknowledged: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let until = Instant::now() + SYNC;
+        loop {
+            let status = upstream_status(&dc, &consultant).await.unwrap();
+            assert_eq!(status["connected"], false, "{status}");
+            let pending = unacknowledged(&status, "agent-a").unwrap_or(0);
+            if pending > per_side * rounds {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "the DC must say how many changes head office has not acknowledged \
+                 (restarted: {restart}): {status}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
+    // The phone sees it too: acknowledged by its relay, not yet upstream of it.
+    let status = phone.json(&["status"]).await.unwrap();
+    let agent = status["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["document"] == "agent-a")
+        .cloned()
+        .unwrap();
+    assert_eq!(agent["unacknowledged"], 0, "{status}");
+    assert!(
+        agent["relayUnacknowledged"]
+            .as_u64()
+            .is_some_and(|n| n > per_side * rounds),
+        "{status}"
+    );
 
     proxy.set_profile(LinkProfile::TWO_G);
     proxy.heal();
