@@ -533,6 +533,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     documents,
                 };
                 let mut ext = api::extensions(state.clone());
+                ext.routes = ext
+                    .routes
+                    .merge(upstream::attribution::router(state.clone()));
                 if let Some(config) = upstream {
                     let link = upstream::start(config, relay.clone(), registry);
                     ext.routes = ext.routes.merge(upstream::router(state, link));

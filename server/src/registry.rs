@@ -242,6 +242,9 @@ pub struct AuditEntry {
     pub device: Option<String>,
     /// Received at, UTC milliseconds.
     pub received_at: i64,
+    /// The relays the change came through, leaf side first (`rs-1-laptop >
+    /// dc-north-relay`); `None` when it reached this relay directly.
+    pub via: Option<String>,
 }
 
 /// The site registry over the server's SQLite database.
@@ -805,7 +808,7 @@ impl Registry {
             return Ok(Vec::new());
         }
         let mut stmt = conn.prepare(
-            "SELECT doc_id, change_hash, actor, user, device, received_at FROM audit
+            "SELECT doc_id, change_hash, actor, user, device, received_at, via FROM audit
              WHERE doc_id = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![doc.to_string(), limit], |r| {
@@ -816,6 +819,7 @@ impl Registry {
                 user: r.get(3)?,
                 device: r.get(4)?,
                 received_at: r.get(5)?,
+                via: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -388,4 +388,40 @@ async fn a_chain_of_three_relays_carries_a_roadshow_change_to_head_office() {
     login(&office, &hq, &manager).await;
     let at_office = sync_until_customers(&office, "agent-a", want.len(), SYNC).await;
     assert_eq!(ids(&at_office), want);
+
+    // Head office's audit names the consultant, her device's user, and both relays.
+    let admin = hq.token("root", "admin", "hq").await.unwrap();
+    let doc = office.json(&["status"]).await.unwrap()["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["document"] == "agent-a")
+        .and_then(|d| d["documentId"].as_str().map(str::to_string))
+        .unwrap();
+    let until = Instant::now() + DRAIN;
+    loop {
+        let rows: Value = reqwest::Client::new()
+            .get(format!("{}/api/audit?doc={doc}", hq.http_url()))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let through = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["user"] == "kim" && r["via"] == "roadshow-laptop > dc-north-relay")
+            .count();
+        if through >= want.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "head office's audit does not name the leaf and the relays: {rows}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -133,8 +133,13 @@ async fn session(
         up.clone(),
         relay.clone(),
         registry.clone(),
-        http,
+        http.clone(),
         docs.into_iter().collect(),
+    ));
+    let attribution = tokio::spawn(super::attribution::forward(
+        up.clone(),
+        registry.clone(),
+        http,
     ));
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
@@ -206,6 +211,7 @@ async fn session(
         }
     };
     follower.abort();
+    attribution.abort();
     relay.disconnect(conn).await;
     result
 }

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::registry::Registry;
 use crate::relay::{RelayHandle, UpstreamLedger};
 
+pub mod attribution;
 mod link;
 mod mirror;
 mod status;

@@ -85,3 +85,33 @@ pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| failed(format!("not the expected JSON: {e}")))
 }
+
+/// POST `body` as JSON to `path` of the upstream's API with the relay token.
+pub(super) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    config: &UpstreamConfig,
+    path: &str,
+    body: &B,
+) -> Result<T, UpstreamError> {
+    let url = format!("{}{path}", config.base);
+    let failed = |reason: String| UpstreamError::Upstream {
+        url: url.clone(),
+        reason,
+    };
+    let resp = http
+        .post(&url)
+        .bearer_auth(&config.token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| failed(format!("unreachable: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        let body: String = body.trim().chars().take(300).collect();
+        return Err(failed(format!("answered {status}: {body}")));
+    }
+    resp.json()
+        .await
+        .map_err(|e| failed(format!("not the expected JSON: {e}")))
+}
