@@ -48,6 +48,7 @@ pub mod telemetry;
 pub mod tls;
 pub mod trust;
 pub mod trust_routes;
+pub mod upstream;
 pub mod web;
 pub mod web_app;
 pub mod wire;

@@ -25,7 +25,8 @@ use dealersync_server::relay::RelayDocuments;
 use dealersync_server::server::{self, ServeOptions};
 use dealersync_server::storage::{Durability, SqliteStore, StoreOptions};
 use dealersync_server::tls::TlsFiles;
-use dealersync_server::trust::{self, TrustLink, TrustRefreshArgs, UpstreamArgs};
+use dealersync_server::trust::{self, TrustLink, TrustRefreshArgs};
+use dealersync_server::upstream::{self, UpstreamArgs, UpstreamConfig};
 use dealersync_server::ws::Limits;
 use dealersync_server::{backup, demo, documents, reports_api, telemetry};
 
@@ -392,6 +393,7 @@ fn check_config(
             .context("--tls-cert/--tls-key cannot serve TLS")?;
     }
     args.auth.config().context("the token settings")?;
+    args.upstream.config().context("the upstream settings")?;
     let dir = &options.data_dir;
     if dir.exists() {
         anyhow::ensure!(
@@ -481,17 +483,22 @@ fn open_auth(
 /// relay verifies offline at once) and returns the link that keeps them fresh.
 fn trust_link(
     args: &ServeArgs,
+    upstream: Option<&UpstreamConfig>,
     auth: &Arc<Authenticator>,
     registry: &Arc<Registry>,
 ) -> anyhow::Result<Option<TrustLink>> {
-    let (Some(url), Some(token)) = (&args.upstream.upstream, &args.upstream.upstream_token) else {
+    let Some(config) = upstream else {
         return Ok(None);
     };
-    let cached = trust::load_cached_trust(&args.data_dir, url, auth)?;
-    tracing::info!(upstream = %url, cached_keys = cached, "running downstream of an upstream relay");
+    let cached = trust::load_cached_trust(&args.data_dir, &config.base, auth)?;
+    tracing::info!(upstream = %config.base, cached_keys = cached, "running downstream of an upstream relay");
+    let client = config
+        .http_client(trust::REQUEST_TIMEOUT)
+        .context("the upstream's HTTP client")?;
     Ok(Some(TrustLink::new(
-        url,
-        token,
+        &config.base,
+        &config.token,
+        client,
         &args.data_dir,
         auth.clone(),
         registry.clone(),
@@ -579,8 +586,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let options = serve_options(&args)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let upstream = args.upstream.config().context("the upstream settings")?;
     let (registry, auth, demo) = open_auth(&args.data_dir, &args.auth, args.demo)?;
-    let trust_link = trust_link(&args, &auth, &registry)?;
+    let trust_link = trust_link(&args, upstream.as_ref(), &auth, &registry)?;
     // Withdrawn when dropped, as `serve` returns.
     let _advertiser = advertise(&args, &registry)?;
     let refresh = seconds(args.trust_refresh.upstream_trust_refresh_secs)?;
@@ -603,11 +611,19 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Arc::new(RelayDocuments::new(relay.clone()));
                 let reports =
                     reports_api::start(auth.clone(), registry.clone(), &data_dir, relay, documents.clone());
-                let mut ext = api::extensions(ApiState {
+                let state = ApiState {
                     auth,
-                    registry,
+                    registry: registry.clone(),
                     documents,
-                });
+                };
+                let mut ext = api::extensions(state.clone());
+                ext.routes = ext
+                    .routes
+                    .merge(upstream::attribution::router(state.clone()));
+                if let Some(config) = upstream {
+                    let link = upstream::start(config, relay.clone(), registry);
+                    ext.routes = ext.routes.merge(upstream::router(state, link));
+                }
                 match reports {
                     Ok(routes) => ext.routes = ext.routes.merge(routes),
                     Err(e) => tracing::error!(error = %e, "cannot open the store for reports; /api/reports is off"),

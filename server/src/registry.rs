@@ -285,6 +285,9 @@ pub struct AuditEntry {
     pub device: Option<String>,
     /// Received at, UTC milliseconds.
     pub received_at: i64,
+    /// The relays the change came through, leaf side first (`rs-1-laptop >
+    /// dc-north-relay`); `None` when it reached this relay directly.
+    pub via: Option<String>,
 }
 
 /// The site registry over the server's SQLite database.
@@ -295,9 +298,12 @@ pub struct Registry {
     last_refresh: std::sync::atomic::AtomicI64,
     /// Serialises site changes: each is check-then-write across two connections, and
     /// two concurrent creations of one id must not both pass the check.
-    changes: Mutex<()>,
+    pub(crate) changes: Mutex<()>,
     /// The revocations as open connections see them.
     pub(crate) revocations: RevocationList,
+    /// On a downstream relay, its upstream token's principal: nobody here gets more
+    /// than that token carries upstream (see `upstream::mirror`).
+    pub(crate) ceiling: RwLock<Option<Principal>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -392,6 +398,7 @@ impl Registry {
             last_refresh: std::sync::atomic::AtomicI64::new(0),
             changes: Mutex::new(()),
             revocations: RevocationList::default(),
+            ceiling: RwLock::new(None),
         };
         reg.rebuild_tree()?;
         reg.poll_revocations()?;
@@ -653,7 +660,7 @@ impl Registry {
         Ok(())
     }
 
-    fn rebuild_tree(&self) -> Result<(), RegistryError> {
+    pub(crate) fn rebuild_tree(&self) -> Result<(), RegistryError> {
         // One rebuild at a time, and the version read before the sites: two threads
         // refreshing at once must not let the one that read older sites store its
         // tree last under the newer version (the stale tree would then stay until the
@@ -694,7 +701,12 @@ impl Registry {
                 tracing::warn!(error = %e, "cannot reload the site registry; using the last tree");
             }
         }
-        self.tree().access(who, doc)
+        let tree = self.tree();
+        let access = tree.access(who, doc);
+        match &*self.ceiling.read().unwrap_or_else(|p| p.into_inner()) {
+            Some(relay) => access.min(tree.access(relay, doc)),
+            None => access,
+        }
     }
 
     /// The policy of one connection: reads the registry's current tree on every call,
@@ -839,7 +851,7 @@ impl Registry {
             return Ok(Vec::new());
         }
         let mut stmt = conn.prepare(
-            "SELECT doc_id, change_hash, actor, user, device, received_at FROM audit
+            "SELECT doc_id, change_hash, actor, user, device, received_at, via FROM audit
              WHERE doc_id = ?1 ORDER BY received_at DESC, rowid DESC LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![doc.to_string(), limit], |r| {
@@ -850,6 +862,7 @@ impl Registry {
                 user: r.get(3)?,
                 device: r.get(4)?,
                 received_at: r.get(5)?,
+                via: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

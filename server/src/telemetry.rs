@@ -52,6 +52,19 @@ pub const READ_ONLY_REJECTIONS: &str = "dealersync_read_only_rejections_total";
 pub const EPHEMERAL_RELAYED: &str = "dealersync_ephemeral_relayed_total";
 /// Ephemeral messages dropped as duplicates (counter).
 pub const EPHEMERAL_DUPLICATES: &str = "dealersync_ephemeral_duplicates_total";
+/// A downstream relay: 1 while its link to the upstream relay is up (gauge).
+pub const UPSTREAM_CONNECTED: &str = "dealersync_upstream_connected";
+/// A downstream relay: when a frame last came from the upstream, Unix seconds (gauge).
+pub const UPSTREAM_LAST_CONTACT: &str = "dealersync_upstream_last_contact_timestamp_seconds";
+/// A downstream relay: changes held here that the upstream has not acknowledged yet,
+/// over every document it follows (gauge).
+pub const UPSTREAM_UNACKNOWLEDGED: &str = "dealersync_upstream_unacknowledged_changes";
+/// A downstream relay: connections opened to the upstream (counter).
+pub const UPSTREAM_CONNECTS: &str = "dealersync_upstream_connects_total";
+/// A downstream relay: bytes of frames sent to the upstream (counter).
+pub const UPSTREAM_BYTES_SENT: &str = "dealersync_upstream_bytes_sent_total";
+/// A downstream relay: bytes of frames received from the upstream (counter).
+pub const UPSTREAM_BYTES_RECEIVED: &str = "dealersync_upstream_bytes_received_total";
 
 /// Installs the global Prometheus recorder and describes the metrics.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -114,6 +127,33 @@ fn describe() {
         "Sync messages from read-only connections whose changes were rejected"
     );
     describe_counter!(EPHEMERAL_RELAYED, "Ephemeral messages relayed");
+    describe_gauge!(
+        UPSTREAM_CONNECTED,
+        "1 while the link to the upstream relay is up"
+    );
+    describe_gauge!(
+        UPSTREAM_LAST_CONTACT,
+        Unit::Seconds,
+        "When a frame last came from the upstream relay (Unix time)"
+    );
+    describe_gauge!(
+        UPSTREAM_UNACKNOWLEDGED,
+        "Changes held here that the upstream relay has not acknowledged"
+    );
+    describe_counter!(
+        UPSTREAM_CONNECTS,
+        "Connections opened to the upstream relay"
+    );
+    describe_counter!(
+        UPSTREAM_BYTES_SENT,
+        Unit::Bytes,
+        "Bytes sent to the upstream relay"
+    );
+    describe_counter!(
+        UPSTREAM_BYTES_RECEIVED,
+        Unit::Bytes,
+        "Bytes received from the upstream relay"
+    );
     describe_counter!(
         EPHEMERAL_DUPLICATES,
         "Ephemeral messages dropped as duplicates"

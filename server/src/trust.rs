@@ -37,29 +37,10 @@ pub const DEFAULT_REFRESH: Duration = Duration::from_secs(30);
 pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 
 /// How long one request to the upstream may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most feed pages one round reads (a million revocations), so that a round ends.
 const MAX_PAGES: usize = 1000;
-
-/// The upstream relay a downstream relay syncs with: `serve --upstream <url>
-/// --upstream-token <token>`.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct UpstreamArgs {
-    /// Base URL of the upstream relay (e.g. https://hq.example.com); this relay then
-    /// runs downstream of it.
-    #[arg(long, env = "DEALERSYNC_UPSTREAM", requires = "upstream_token")]
-    pub upstream: Option<String>,
-    /// The token this relay presents upstream (role relay, issued there for this
-    /// relay's subtree).
-    #[arg(
-        long,
-        env = "DEALERSYNC_UPSTREAM_TOKEN",
-        requires = "upstream",
-        hide_env_values = true
-    )]
-    pub upstream_token: Option<String>,
-}
 
 /// How often `serve --upstream` refreshes trust from upstream.
 #[derive(Debug, Clone, clap::Args)]
@@ -164,6 +145,7 @@ impl TrustLink {
     pub fn new(
         upstream: &str,
         token: &str,
+        client: reqwest::Client,
         data_dir: &Path,
         auth: Arc<Authenticator>,
         registry: Arc<Registry>,
@@ -177,7 +159,7 @@ impl TrustLink {
         Ok(TrustLink {
             base,
             token: token.trim().to_string(),
-            client: upstream_http_client()?,
+            client,
             data_dir: data_dir.to_path_buf(),
             auth,
             registry,
@@ -217,28 +199,6 @@ impl TrustLink {
             reason: e.to_string(),
         })
     }
-}
-
-/// An HTTP client for talking to an upstream relay: rustls with the system's trust
-/// roots, bounded request time.
-pub fn upstream_http_client() -> Result<reqwest::Client, TrustError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A system certificate rustls cannot parse is skipped, as browsers do.
-        let _ = roots.add(cert);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TrustError::Unreachable(format!("TLS set-up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| TrustError::Unreachable(format!("HTTP client set-up: {e}")))
 }
 
 fn cache_path(data_dir: &Path) -> PathBuf {

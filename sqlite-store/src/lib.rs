@@ -25,7 +25,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 pub const DB_FILE: &str = "dealersync.db";
 
 /// The `user_version` this code writes; see [`MIGRATIONS`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Chunk kinds in the `chunks` table. A snapshot is a whole document (`save()`), an
 /// incremental chunk is changes saved since (`save_incremental()`).
@@ -71,6 +71,11 @@ const MIGRATIONS: &[&str] = &[
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
      );",
+    // v2: the relays a change came through, leaf side first (`dc-north-relay`,
+    // `rs-1-laptop > dc-north-relay`), recorded when a downstream relay forwards the
+    // attribution of changes it uploaded; looked up by change hash.
+    "ALTER TABLE audit ADD COLUMN via TEXT;
+     CREATE INDEX IF NOT EXISTS audit_by_change ON audit(doc_id, change_hash);",
 ];
 
 /// How hard SQLite works to keep a commit on disk.

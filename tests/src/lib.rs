@@ -8,7 +8,9 @@
 //! drives Debian's headless Chromium through the board and console.
 
 pub mod browser;
+pub mod fault_proxy;
 pub mod field;
+pub mod tiers;
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};

@@ -113,8 +113,47 @@ pub fn login(home: Home, args: LoginArgs, ctx: &Ctx) -> Result<ExitCode> {
     )
 }
 
-/// `status`: per document, what the server has not acknowledged yet.
+/// How long `status` waits for its relay's `/api/upstream` before leaving it out.
+const UPSTREAM_STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A downstream relay's `GET /api/upstream`: per document, the changes it holds that
+/// its upstream has not acknowledged. `None` when the relay has no upstream (404) or
+/// cannot be reached now: `status` works offline.
+fn relay_upstream(ws: &Workspace) -> Option<HashMap<String, Option<u64>>> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Doc {
+        document_id: String,
+        unacknowledged: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct Answer {
+        documents: Vec<Doc>,
+    }
+    let http = http_client(&ws.config.tls, UPSTREAM_STATUS_TIMEOUT).ok()?;
+    let url = format!("{}/api/upstream", ws.config.server);
+    let answer: Answer = runtime()
+        .ok()?
+        .block_on(get_json(&http, &url, &ws.config.token))
+        .ok()?;
+    Some(
+        answer
+            .documents
+            .into_iter()
+            .map(|d| (d.document_id, d.unacknowledged))
+            .collect(),
+    )
+}
+
+/// `status`: per document, what the server has not acknowledged yet, and, when the
+/// server is a downstream relay, what it has not passed on upstream yet.
 pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
+    let upstream = relay_upstream(ws);
+    let relay_pending = |id: &DocumentId| -> Option<Option<u64>> {
+        upstream
+            .as_ref()
+            .map(|u| u.get(&id.to_string()).copied().flatten())
+    };
     let mut rows = Vec::new();
     let conflicts = crate::conflicts::detect_all(ws)?;
     for d in ws
@@ -143,11 +182,13 @@ pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
                     "unacknowledged": unacked,
                     "lastSync": last,
                     "conflicts": conflicts,
+                    "relayUnacknowledged": relay_pending(&d.id).flatten(),
                 })
             })
             .collect();
         print_json(&json!({
             "server": ws.config.server,
+            "relayHasUpstream": upstream.is_some(),
             "user": ws.config.claims.sub,
             "role": ws.config.claims.role.as_str(),
             "site": ws.config.claims.site,
@@ -158,15 +199,20 @@ pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
             "{} ({}, site {}) on {}",
             ws.config.claims.sub, ws.config.claims.role, ws.config.claims.site, ws.config.server
         );
-        let mut t = Table::new(&[
+        let mut headers = vec![
             "document",
             "access",
             "unacknowledged changes",
             "last sync",
             "conflicts",
-        ]);
+        ];
+        if upstream.is_some() {
+            headers.push("on the relay, not yet upstream");
+        }
+        let mut t = Table::new(&headers);
         for (d, held, unacked, last, conflicts) in rows {
-            t.row(vec![
+            let pending = relay_pending(&d.id);
+            let mut row = vec![
                 d.label,
                 d.access.as_str().into(),
                 if held {
@@ -176,7 +222,11 @@ pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
                 },
                 last.map(when).unwrap_or_else(|| "never".into()),
                 conflicts.to_string(),
-            ]);
+            ];
+            if let Some(p) = pending {
+                row.push(p.map(|n| n.to_string()).unwrap_or_else(|| "unknown".into()));
+            }
+            t.row(row);
         }
         print!("{}", t.render());
     }

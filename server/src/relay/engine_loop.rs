@@ -26,6 +26,8 @@ pub(super) struct EngineLoop {
     /// The engine's counters as last exported (metrics add the difference, so that
     /// every shard's counts sum up).
     pub(super) exported: EngineStats,
+    /// The link to the upstream relay, on a downstream relay.
+    pub(super) upstream: Option<super::upstream::UpstreamPeer>,
 }
 
 impl EngineLoop {
@@ -85,6 +87,7 @@ impl EngineLoop {
                     debug!(shard = self.index, unloaded, "unloaded idle documents");
                 }
                 self.publish_loaded();
+                self.upstream_ledger();
                 telemetry::export_engine_stats(&self.exported, self.engine.stats());
                 self.exported = self.engine.stats().clone();
                 self.share.prune(Instant::now());
@@ -222,7 +225,7 @@ impl EngineLoop {
                     now_ms(),
                     &self.store as &dyn Store,
                 );
-                if answer {
+                if answer || self.is_upstream(conn) {
                     self.dispatch(out);
                 } else {
                     // Another shard answers this connection-level message with the
@@ -235,6 +238,7 @@ impl EngineLoop {
                 }
             }
             Event::Disconnect { conn } => {
+                self.upstream_gone(conn);
                 self.conns.remove(&conn);
                 self.metered.remove(&conn);
                 self.engine.disconnect(conn);
@@ -254,6 +258,19 @@ impl EngineLoop {
                 self.settle_admin();
             }
             Event::Tick | Event::Shutdown => {}
+            Event::UpstreamConnect {
+                conn,
+                docs,
+                outbox,
+                ledger,
+                send_join,
+            } => self.upstream_connect(conn, docs, outbox, ledger, send_join),
+            Event::UpstreamFollow { doc } => self.upstream_follow(doc),
+            Event::UpstreamPrepare {
+                docs,
+                upstream_storage,
+                ledger,
+            } => self.upstream_prepare(docs, upstream_storage, ledger),
             Event::Compacted {
                 doc,
                 snapshot_bytes,
@@ -396,7 +413,7 @@ impl EngineLoop {
         }
     }
 
-    fn dispatch(&mut self, outputs: Vec<Output>) {
+    pub(super) fn dispatch(&mut self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
                 Output::Send { conn, kind, bytes } => self.send(conn, Outgoing::Frame(kind, bytes)),

@@ -197,6 +197,26 @@ enum Event {
         author: Option<Author>,
         reply: oneshot::Sender<Result<(), RegistryError>>,
     },
+    /// The link to the upstream relay connected (see `upstream`).
+    UpstreamConnect {
+        conn: ConnId,
+        /// The followed documents this shard owns.
+        docs: std::collections::HashSet<DocumentId>,
+        outbox: Outbox,
+        ledger: UpstreamLedger,
+        /// Whether this shard's `join` is the one sent.
+        send_join: bool,
+    },
+    /// Documents to follow before the link first connects.
+    UpstreamPrepare {
+        docs: std::collections::HashSet<DocumentId>,
+        upstream_storage: Option<StorageId>,
+        ledger: UpstreamLedger,
+    },
+    /// The upstream link follows one more document.
+    UpstreamFollow {
+        doc: DocumentId,
+    },
     /// Admin path: a new document.
     AdminCreate {
         doc: DocumentId,
@@ -441,6 +461,7 @@ impl Relay {
                 metered: HashMap::new(),
                 commits: commits.clone(),
                 exported: EngineStats::default(),
+                upstream: None,
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dealersync-engine-{index}"))
@@ -497,6 +518,7 @@ mod engine_loop;
 mod shards;
 #[cfg(test)]
 mod tests;
+mod upstream;
 mod writer;
 
 pub use admin::RelayDocuments;
@@ -504,4 +526,5 @@ use compactor::run_compactor;
 use engine_loop::EngineLoop;
 use shards::{Route, Shards, run_ticks};
 pub use shards::{default_shards, shard_of};
+pub use upstream::{UpstreamDoc, UpstreamLedger};
 use writer::run_writer;

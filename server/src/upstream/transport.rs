@@ -1,0 +1,117 @@
+//! How the downstream relay reaches its upstream: HTTP for the site tree, WebSocket
+//! for sync, both over rustls with the system's roots plus `--upstream-ca`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::{UpstreamConfig, UpstreamError};
+
+/// TLS settings for the upstream: the system's roots and the CA file, if any.
+pub(super) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, UpstreamError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A broken system certificate must not make the upstream unreachable.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca {
+        let bad =
+            |why: String| UpstreamError::Config(format!("--upstream-ca {}: {why}", path.display()));
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(e.to_string()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(format!("not a PEM file of certificates: {e}")))?;
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(e.to_string()))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| UpstreamError::Config(format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The HTTP client for the upstream's API.
+pub(super) fn http_client(
+    tls: &Arc<ClientConfig>,
+    timeout: Duration,
+) -> Result<reqwest::Client, UpstreamError> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls((**tls).clone())
+        .timeout(timeout)
+        .build()
+        .map_err(|e| UpstreamError::Config(format!("cannot build an HTTP client: {e}")))
+}
+
+/// `ws(s)://host/sync` of the upstream.
+pub(super) fn sync_url(config: &UpstreamConfig) -> String {
+    match config.base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}/sync"),
+        None => format!("ws://{}/sync", config.base.trim_start_matches("http://")),
+    }
+}
+
+/// GET `path` of the upstream's API with the relay token, as JSON.
+pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    config: &UpstreamConfig,
+    path: &str,
+) -> Result<T, UpstreamError> {
+    let url = format!("{}{path}", config.base);
+    let failed = |reason: String| UpstreamError::Upstream {
+        url: url.clone(),
+        reason,
+    };
+    let resp = http
+        .get(&url)
+        .bearer_auth(&config.token)
+        .send()
+        .await
+        .map_err(|e| failed(format!("unreachable: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        let body: String = body.trim().chars().take(300).collect();
+        return Err(failed(format!("answered {status}: {body}")));
+    }
+    resp.json()
+        .await
+        .map_err(|e| failed(format!("not the expected JSON: {e}")))
+}
+
+/// POST `body` as JSON to `path` of the upstream's API with the relay token.
+pub(super) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    config: &UpstreamConfig,
+    path: &str,
+    body: &B,
+) -> Result<T, UpstreamError> {
+    let url = format!("{}{path}", config.base);
+    let failed = |reason: String| UpstreamError::Upstream {
+        url: url.clone(),
+        reason,
+    };
+    let resp = http
+        .post(&url)
+        .bearer_auth(&config.token)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| failed(format!("unreachable: {e}")))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.text().await.unwrap_or_default();
+        let body: String = body.trim().chars().take(300).collect();
+        return Err(failed(format!("answered {status}: {body}")));
+    }
+    resp.json()
+        .await
+        .map_err(|e| failed(format!("not the expected JSON: {e}")))
+}

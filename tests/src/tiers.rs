@@ -1,0 +1,203 @@
+//! Relays in tiers for the tests: a head office with a small site tree, downstream
+//! relays (`serve --upstream`) started on data directories that share the head
+//! office's token secret, and field devices (the `dealersync` CLI on a home of their
+//! own).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use crate::{
+    HarnessError, Result, SERVER_START_DEADLINE, ServerProcess, free_port, io_err, server_binary,
+    workspace_binary,
+};
+
+/// The test network's sites: head office `hq`; distribution centres `dc-north` and
+/// `dc-south`; agents `agent-a` (under dc-north) and `agent-s` (under dc-south).
+pub const SITES: [(&str, &str, &str, Option<&str>); 5] = [
+    ("hq", "Head office", "head_office", None),
+    ("dc-north", "North DC", "distribution_centre", Some("hq")),
+    ("agent-a", "Agent A", "agent", Some("dc-north")),
+    ("dc-south", "South DC", "distribution_centre", Some("hq")),
+    ("agent-s", "Agent S", "agent", Some("dc-south")),
+];
+
+/// A head office relay with [`SITES`].
+pub async fn head_office() -> Result<ServerProcess> {
+    let hq = ServerProcess::start().await?;
+    for (id, name, kind, parent) in SITES {
+        let mut args = vec!["site", "add", "--id", id, "--name", name, "--kind", kind];
+        if let Some(p) = parent {
+            args.extend(["--parent", p]);
+        }
+        hq.admin(&args).await?;
+    }
+    Ok(hq)
+}
+
+/// A relay token for `site` issued by `upstream`.
+pub async fn relay_token(upstream: &ServerProcess, sub: &str, site: &str) -> Result<String> {
+    upstream.token(sub, "relay", site).await
+}
+
+/// A downstream relay of `upstream_url` (the head office's, or a fault proxy in front
+/// of it) with `token`, verifying device tokens with `keys_from`'s HS256 secret
+/// (copied into its data directory before it starts), on `extra_args`.
+pub async fn downstream(
+    upstream_url: &str,
+    token: &str,
+    keys_from: &ServerProcess,
+    extra_args: &[&str],
+) -> Result<ServerProcess> {
+    let root = tempfile::Builder::new()
+        .prefix("dealersync-test-")
+        .tempdir()
+        .map_err(io_err("create a temp dir"))?;
+    let data = root.path().join("data");
+    std::fs::create_dir(&data).map_err(io_err("create the data dir"))?;
+    std::fs::copy(
+        keys_from.data_dir().join("jwt-secret"),
+        data.join("jwt-secret"),
+    )
+    .map_err(io_err("copy the token secret"))?;
+    let mut args: Vec<String> = vec![
+        "--upstream".into(),
+        upstream_url.into(),
+        "--upstream-token".into(),
+        token.into(),
+    ];
+    args.extend(extra_args.iter().map(|s| s.to_string()));
+    let mut server = ServerProcess {
+        bin: server_binary()?,
+        root,
+        port: free_port()?,
+        extra_args: args,
+        child: None,
+        starts: 0,
+        tls_ca: None,
+        start_deadline: SERVER_START_DEADLINE,
+    };
+    server.spawn_and_wait().await?;
+    Ok(server)
+}
+
+/// `GET /api/upstream` on a downstream relay, as `token` sees it.
+pub async fn upstream_status(relay: &ServerProcess, token: &str) -> Result<Value> {
+    let url = format!("{}/api/upstream", relay.http_url());
+    let bad = |e: String| HarnessError::BadAnswer(url.clone(), e);
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(token)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(bad(format!("status {}", resp.status())));
+    }
+    resp.json().await.map_err(|e| bad(e.to_string()))
+}
+
+/// Waits until `relay` has delivered every change to its upstream: connected, every
+/// followed document's count known and zero, for `token`'s documents.
+pub async fn wait_drained(relay: &ServerProcess, token: &str, deadline: Duration) -> Result<Value> {
+    let until = Instant::now() + deadline;
+    loop {
+        let last = upstream_status(relay, token).await;
+        if let Ok(v) = &last
+            && v["connected"] == true
+            && v["documents"].as_array().is_some_and(|docs| {
+                !docs.is_empty() && docs.iter().all(|d| d["unacknowledged"] == 0)
+            })
+        {
+            return last;
+        }
+        if Instant::now() >= until {
+            return Err(HarnessError::BadAnswer(
+                "/api/upstream".into(),
+                format!(
+                    "not drained within {deadline:?}; last: {last:?}; log: {}",
+                    relay.log_tail(3000)
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The field CLI on a device of its own.
+pub struct Device {
+    home: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Device {
+    /// A device with an empty home.
+    pub fn new() -> Result<Device> {
+        Ok(Device {
+            home: tempfile::Builder::new()
+                .prefix("dealersync-device-")
+                .tempdir()
+                .map_err(io_err("create a device home"))?,
+            bin: workspace_binary("dealersync", "DEALERSYNC_CLI_BIN")?,
+        })
+    }
+
+    /// Runs `dealersync --home H ARGS...`; its stdout, or an error with all output.
+    pub async fn run(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(&self.bin)
+            .arg("--home")
+            .arg(self.home.path())
+            .args(args)
+            .output()
+            .await
+            .map_err(io_err("run the field CLI"))?;
+        if !out.status.success() {
+            return Err(HarnessError::BadAnswer(
+                format!("dealersync {}", args.join(" ")),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs with `--json` and parses the answer.
+    pub async fn json(&self, args: &[&str]) -> Result<Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.run(&all).await?;
+        serde_json::from_str(&out)
+            .map_err(|e| HarnessError::BadAnswer(format!("{all:?}"), format!("{e}: {out}")))
+    }
+
+    /// `login --server URL --token T`.
+    pub async fn login(&self, server: &str, token: &str) -> Result<String> {
+        self.run(&["login", "--server", server, "--token", token])
+            .await
+    }
+
+    /// `sync`, retried until it succeeds or `deadline` passes (a relay may be
+    /// restarting, or its upstream link reconnecting).
+    pub async fn sync_within(&self, deadline: Duration) -> Result<String> {
+        let until = Instant::now() + deadline;
+        loop {
+            let last = self.run(&["sync", "--timeout", "20"]).await;
+            if last.is_ok() || Instant::now() >= until {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The customers of `site`'s document on this device.
+    pub async fn customers(&self, site: &str) -> Result<Vec<Value>> {
+        let v = self.json(&["--site", site, "customer", "list"]).await?;
+        Ok(v.as_array().cloned().unwrap_or_default())
+    }
+}
