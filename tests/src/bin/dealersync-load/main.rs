@@ -195,6 +195,7 @@ fn micros() -> i64 {
     EPOCH.get_or_init(Instant::now).elapsed().as_micros() as i64
 }
 
+/// The headline figures of one relay, for the comparison line.
 struct Headline {
     /// Propagation p99 of each client implementation's run.
     p99_ms: Vec<(ClientKind, Option<f64>)>,

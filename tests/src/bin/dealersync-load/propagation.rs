@@ -5,8 +5,8 @@ use crate::*;
 
 /// One propagation client, whichever implementation it runs.
 pub(crate) enum Client {
-    /// The project's own engine ([`Peer`]).
-    Engine(Peer),
+    /// The project's own engine ([`Peer`], boxed: it is the larger).
+    Engine(Box<Peer>),
     /// samod, the stock Rust automerge-repo ([`SamodPeer`]).
     Samod(SamodPeer),
 }
@@ -24,7 +24,7 @@ impl Client {
             ClientKind::Engine => {
                 let mut peer = Peer::connect(url, name, doc, Open::Existing).await?;
                 peer.wait_synced(deadline).await?;
-                Ok(Client::Engine(peer))
+                Ok(Client::Engine(Box::new(peer)))
             }
             ClientKind::Samod => Ok(Client::Samod(SamodPeer::connect(url, doc, deadline).await?)),
             ClientKind::Js => bail!("JavaScript clients run in node (js_clients.rs)"),

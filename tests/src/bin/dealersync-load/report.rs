@@ -46,8 +46,6 @@ pub(crate) fn command_line() -> String {
         .join(" ")
 }
 
-/// The headline figures of one relay, for the comparison line.
-
 /// Prints one propagation run's figures.
 pub(crate) fn print_propagation(cli: &Cli, kind: ClientKind, p: &PropagationFigures) {
     let n = p.samples.len() as u64;
