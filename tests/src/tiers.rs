@@ -43,8 +43,9 @@ pub async fn relay_token(upstream: &ServerProcess, sub: &str, site: &str) -> Res
 }
 
 /// A downstream relay of `upstream_url` (the head office's, or a fault proxy in front
-/// of it) with `token`, verifying device tokens with `keys_from`'s HS256 secret
-/// (copied into its data directory before it starts), on `extra_args`.
+/// of it) with `token`, on `extra_args`; returned once it verifies `keys_from`'s
+/// tokens, i.e. once its trust refresh has fetched every key `keys_from` publishes
+/// (the keys reach it over the link, as in the field: it cannot mint them).
 pub async fn downstream(
     upstream_url: &str,
     token: &str,
@@ -57,11 +58,6 @@ pub async fn downstream(
         .map_err(io_err("create a temp dir"))?;
     let data = root.path().join("data");
     std::fs::create_dir(&data).map_err(io_err("create the data dir"))?;
-    std::fs::copy(
-        keys_from.data_dir().join("jwt-secret"),
-        data.join("jwt-secret"),
-    )
-    .map_err(io_err("copy the token secret"))?;
     let mut args: Vec<String> = vec![
         "--upstream".into(),
         upstream_url.into(),
@@ -80,7 +76,55 @@ pub async fn downstream(
         start_deadline: SERVER_START_DEADLINE,
     };
     server.spawn_and_wait().await?;
+    wait_for_upstream_keys(&server, keys_from, Duration::from_secs(60)).await?;
     Ok(server)
+}
+
+/// The key ids `relay` publishes at `/.well-known/jwks.json`.
+async fn published_kids(relay: &ServerProcess) -> Result<Vec<String>> {
+    let url = format!("{}/.well-known/jwks.json", relay.http_url());
+    let bad = |e: String| HarnessError::BadAnswer(url.clone(), e);
+    let v: Value = reqwest::Client::new()
+        .get(&url)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|e| bad(e.to_string()))?
+        .json()
+        .await
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(v["keys"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|k| k["kid"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// Waits until `downstream` trusts every key `upstream` signs with (its JWKS, which
+/// lists the upstream keys it trusts, holds them all).
+pub async fn wait_for_upstream_keys(
+    downstream: &ServerProcess,
+    upstream: &ServerProcess,
+    deadline: Duration,
+) -> Result<()> {
+    let want = published_kids(upstream).await?;
+    let until = Instant::now() + deadline;
+    loop {
+        let have = published_kids(downstream).await.unwrap_or_default();
+        if !want.is_empty() && want.iter().all(|k| have.contains(k)) {
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(HarnessError::BadAnswer(
+                "/.well-known/jwks.json".into(),
+                format!(
+                    "the downstream relay never trusted the upstream's keys {want:?} (it has {have:?})"
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `GET /api/upstream` on a downstream relay, as `token` sees it.
