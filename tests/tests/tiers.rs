@@ -115,6 +115,10 @@ async fn wan_cut_edits_on_both_sides_converge_with_every_change_and_conflicts_li
     login(&phone, &dc, &consultant).await;
     let office = Device::new().unwrap();
     login(&office, &hq, &manager).await;
+    // The scenario starts from a DC in step with head office; then the WAN is cut.
+    wait_drained(&dc, &consultant, SYNC)
+        .await
+        .expect("the DC relay is in step with head office before the cut");
 
     proxy.partition();
     let rounds = if soak() { 5 } else { 1 };

@@ -121,7 +121,8 @@ fn a_device_syncs_through_a_local_relay_then_directly_without_duplicates_or_loss
             "token", "--sub", "relay.hq", "--role", "relay", "--site", "hq",
         ],
     );
-    let hq = Relay::start(&hq_dir, &format!("127.0.0.1:{}", free_port()), &[]);
+    let hq_listen = format!("127.0.0.1:{}", free_port());
+    let hq = Relay::start(&hq_dir, &hq_listen, &[]);
     let name = format!("via-test-{}", std::process::id());
     let dc = Relay::start(
         &dc_dir,
@@ -143,6 +144,9 @@ fn a_device_syncs_through_a_local_relay_then_directly_without_duplicates_or_loss
     });
 
     let device = logged_in("tablet", &hq, &token);
+    // A second device at the same roadshow, logged in to head office too.
+    let other = logged_in("phone", &hq, &token);
+    assert_eq!(zhang_weis(&other), 0);
     let found = device.json(&["relays", "--wait", "3"]);
     let ours = found["relays"]
         .as_array()
@@ -153,6 +157,9 @@ fn a_device_syncs_through_a_local_relay_then_directly_without_duplicates_or_loss
     assert_eq!(ours["subtree"], "hq");
     assert_eq!(ours["upstream"], true);
 
+    // The link to head office goes down: from here until it returns, the roadshow has
+    // only its local relay (whose upstream link retries in the background).
+    drop(hq);
     device.ok(&[
         "--site",
         "sr-1",
@@ -169,16 +176,15 @@ fn a_device_syncs_through_a_local_relay_then_directly_without_duplicates_or_loss
     // At the local relay, not yet at head office: status says so.
     assert_eq!(unacknowledged(&device, "sr-1"), 1);
 
-    // A second device at the same roadshow gets the customer through the local relay
-    // with its head office login, head office being out of the picture.
-    let other = logged_in("phone", &hq, &token);
-    assert_eq!(zhang_weis(&other), 0);
+    // The second device gets the customer through the local relay with its head
+    // office login, head office being out of reach.
     let got = other.json(&["sync", "--via", "auto"]);
     assert_eq!(got["ok"], true, "{got}");
     assert_eq!(zhang_weis(&other), 1, "{got}");
 
     // Back in range of head office: the first device syncs directly, and everyone
-    // ends with the customer exactly once.
+    // ends with the customer exactly once (the local relay's link uploads it too).
+    let _hq = Relay::start(&hq_dir, &hq_listen, &[]);
     let direct = device.json(&["sync"]);
     assert_eq!(direct["ok"], true, "{direct}");
     assert_eq!(unacknowledged(&device, "sr-1"), 0);

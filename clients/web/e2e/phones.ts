@@ -281,7 +281,8 @@ try {
   const onB = b.locator(`.sheet [data-complaint="${complaint.id}"]`)
   // (A sync re-rendering the card closes the details: open them and fill in again.)
   await until("B resolves the complaint on the card", async () => {
-    const details = b.locator(".sheet li.complaint details", { has: onB })
+    // (`has` is matched inside the outer element: the inner locator names only the form.)
+    const details = b.locator(".sheet li.complaint details", { has: b.locator(`[data-complaint="${complaint.id}"]`) })
     if (!(await details.evaluate(d => (d as HTMLDetailsElement).open))) await details.locator("summary").click()
     await onB.locator("select[name=status]").selectOption("resolved", { timeout: 2000 })
     await onB.locator("input[name=resolution]").fill("已道歉并重新清洁", { timeout: 2000 })
