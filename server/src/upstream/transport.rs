@@ -65,25 +65,7 @@ pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
     path: &str,
 ) -> Result<T, UpstreamError> {
     let url = format!("{}{path}", config.base);
-    let failed = |reason: String| UpstreamError::Upstream {
-        url: url.clone(),
-        reason,
-    };
-    let resp = http
-        .get(&url)
-        .bearer_auth(&config.token)
-        .send()
-        .await
-        .map_err(|e| failed(format!("unreachable: {e}")))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.text().await.unwrap_or_default();
-        let body: String = body.trim().chars().take(300).collect();
-        return Err(failed(format!("answered {status}: {body}")));
-    }
-    resp.json()
-        .await
-        .map_err(|e| failed(format!("not the expected JSON: {e}")))
+    send_json(http.get(&url), config, url).await
 }
 
 /// POST `body` as JSON to `path` of the upstream's API with the relay token.
@@ -94,14 +76,22 @@ pub(super) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwne
     body: &B,
 ) -> Result<T, UpstreamError> {
     let url = format!("{}{path}", config.base);
+    send_json(http.post(&url).json(body), config, url).await
+}
+
+/// Sends `request` with the relay token and reads a JSON answer; a refusal carries the
+/// status and the start of the body.
+async fn send_json<T: serde::de::DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    config: &UpstreamConfig,
+    url: String,
+) -> Result<T, UpstreamError> {
     let failed = |reason: String| UpstreamError::Upstream {
         url: url.clone(),
         reason,
     };
-    let resp = http
-        .post(&url)
+    let resp = request
         .bearer_auth(&config.token)
-        .json(body)
         .send()
         .await
         .map_err(|e| failed(format!("unreachable: {e}")))?;
