@@ -129,6 +129,10 @@ pub struct ReadModel {
     state: RwLock<Snapshot>,
     changes: broadcast::Sender<ReportChange>,
     ready: watch::Sender<bool>,
+    /// Held from reading a document in the store to swapping it in: without it a
+    /// batch that read version N could swap in after a request's read-your-write of
+    /// N+1 and put the older version back.
+    applying: Mutex<()>,
 }
 
 impl ReadModel {
@@ -141,6 +145,7 @@ impl ReadModel {
             state: RwLock::new(Snapshot::default()),
             changes: broadcast::channel(CHANGE_NOTICES).0,
             ready: watch::channel(false).0,
+            applying: Mutex::new(()),
         })
     }
 
@@ -162,6 +167,7 @@ impl ReadModel {
 
     /// Loads every document from the store. Blocking.
     pub fn reload(&self) -> Result<ReportChange, RegistryError> {
+        let _applying = self.applying.lock().unwrap_or_else(|p| p.into_inner());
         self.registry.refresh()?;
         let mut docs: Vec<DocumentId> = self
             .registry
@@ -170,7 +176,7 @@ impl ReadModel {
             .map(|s| s.document_id)
             .collect();
         docs.extend(self.registry.network_document()?);
-        let change = self.apply(&docs)?;
+        let change = self.apply_in_order(&docs)?;
         // Sites removed from the registry since (none today) would linger otherwise.
         let known: BTreeSet<String> = self.registry.sites()?.into_iter().map(|s| s.id).collect();
         self.state
@@ -187,6 +193,12 @@ impl ReadModel {
     /// A document that cannot be read leaves its site out (reported as not
     /// available, never as zero) and is logged.
     pub fn apply(&self, docs: &[DocumentId]) -> Result<ReportChange, RegistryError> {
+        let _applying = self.applying.lock().unwrap_or_else(|p| p.into_inner());
+        self.apply_in_order(docs)
+    }
+
+    /// [`ReadModel::apply`] with `applying` already held.
+    fn apply_in_order(&self, docs: &[DocumentId]) -> Result<ReportChange, RegistryError> {
         self.registry.refresh()?;
         let network_id = self.registry.network_document()?;
         let by_doc: HashMap<DocumentId, String> = self
