@@ -9,9 +9,8 @@ use crate::schema::{
     Complaint, ComplaintStatus, CustomerArea, CustomerEvent, CustomerStatus, EventKind, Millis,
 };
 
-use super::customers::{
-    customer_transition_allowed, events_list, live_customer_obj, write_event_fields,
-};
+use super::customer_records::{events_list, live_customer_obj, write_event_fields};
+use super::customers::customer_transition_allowed;
 use super::{
     DomainError, Result, commit_write, event_time, key_like, non_empty, put_opt_i64, put_opt_str,
     read_err, writable_map,

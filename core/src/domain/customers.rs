@@ -1,16 +1,19 @@
 //! Customers: adding, updating, events, statuses and merging duplicates.
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ReadDoc as AmReadDoc, Value};
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc as _};
 
 use crate::schema::{
     CallDirection, Customer, CustomerEvent, CustomerSource, CustomerStatus, EventKind, Fen, Millis,
     NetworkDocument,
 };
 
+use super::customer_records::{
+    customer_obj, events_list, live_customer_obj, merged_into, write_event_fields,
+};
 use super::{
-    DomainError, Result, Vin, catalogue_model, commit_write, event_time, key_like, map_at,
-    non_empty, normalise_phone, not_negative, put_opt_i64, put_opt_str, read_err, root_map,
+    DomainError, Result, Vin, catalogue_model, commit_write, event_time, key_like, non_empty,
+    normalise_phone, not_negative, put_opt_str, read_err, root_map,
 };
 
 /// A customer as entered by a consultant.
@@ -102,26 +105,6 @@ fn write_customer_fields(doc: &mut AutoCommit, obj: &ObjId, c: &Customer) -> Res
     Ok(())
 }
 
-pub(super) fn write_event_fields(
-    doc: &mut AutoCommit,
-    obj: &ObjId,
-    e: &CustomerEvent,
-) -> Result<()> {
-    doc.put(obj, "kind", e.kind.as_str())?;
-    doc.put(obj, "at", e.at)?;
-    doc.put(obj, "by", e.by.as_str())?;
-    put_opt_str(doc, obj, "note", e.note.as_deref())?;
-    put_opt_i64(doc, obj, "amount", e.amount)?;
-    put_opt_str(doc, obj, "vin", e.vin.as_deref())?;
-    put_opt_i64(doc, obj, "score", e.score)?;
-    // Only calls have a direction; other events leave the key out (readers take a
-    // missing key as none), so they cost nothing more than before.
-    if let Some(d) = e.direction {
-        doc.put(obj, "direction", d.as_str())?;
-    }
-    Ok(())
-}
-
 /// Changes to a customer's details; `None` leaves a field as it is. Status has its own
 /// operation ([`set_customer_status`]) because it follows the funnel's rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,29 +169,6 @@ pub fn update_customer(
         }
         Ok(())
     })
-}
-
-/// A customer that has not been merged into another: new history belongs on the
-/// customer that remains.
-pub(super) fn live_customer_obj(doc: &AutoCommit, id: &str) -> Result<ObjId> {
-    let obj = customer_obj(doc, id)?;
-    match merged_into(doc, &obj, id)? {
-        Some(into) => Err(DomainError::MergedCustomer {
-            id: id.into(),
-            into,
-        }),
-        None => Ok(obj),
-    }
-}
-
-fn merged_into(doc: &AutoCommit, obj: &ObjId, id: &str) -> Result<Option<String>> {
-    crate::schema::opt_scalar_str::hydrate(doc, obj, "mergedInto".into())
-        .map_err(read_err(format!("mergedInto of customer {id}")))
-}
-
-fn customer_obj<D: AmReadDoc>(doc: &D, id: &str) -> Result<ObjId> {
-    let customers = root_map(doc, "site", "customers")?;
-    map_at(doc, &customers, id)?.ok_or_else(|| DomainError::UnknownCustomer { id: id.into() })
 }
 
 /// An event to record in a customer's history.
@@ -347,20 +307,6 @@ pub fn record_event(
         },
     )?;
     Ok(record)
-}
-
-/// A customer's events list and its length (where the next event goes).
-pub(super) fn events_list(doc: &AutoCommit, obj: &ObjId, customer: &str) -> Result<(ObjId, usize)> {
-    match doc.get(obj, "events")? {
-        Some((Value::Object(ObjType::List), id)) => {
-            let len = doc.length(&id);
-            Ok((id, len))
-        }
-        _ => Err(DomainError::NotADocument {
-            kind: "site",
-            reason: format!("customer {customer} has no events list"),
-        }),
-    }
 }
 
 /// Whether the sales funnel allows a customer to move from `from` to `to`.

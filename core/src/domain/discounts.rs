@@ -11,7 +11,7 @@ use automerge::transaction::Transactable as _;
 use crate::access::Role;
 use crate::schema::{Customer, CustomerEvent, EventKind, Fen, Millis, NetworkDocument};
 
-use super::customers::{events_list, live_customer_obj, write_event_fields};
+use super::customer_records::{events_list, live_customer_obj, write_event_fields};
 use super::read::{get_customer, get_vehicle};
 use super::{DomainError, Result, commit_write, key_like, site_id};
 

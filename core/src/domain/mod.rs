@@ -13,6 +13,7 @@
 //! [`crate::schema`]).
 
 mod care;
+mod customer_records;
 mod customers;
 mod discounts;
 mod documents;
@@ -26,6 +27,7 @@ mod read;
 mod sale;
 mod targets;
 mod transfers;
+mod vehicle_records;
 mod vehicles;
 mod vin;
 mod walk_ins;
@@ -47,7 +49,7 @@ pub use documents::{
 };
 pub use forecasts::{adjust_forecast, set_forecast};
 pub use network::{
-    DISCOUNT_ROLES, put_model, put_site, set_discount_limit, set_forecast_deadline,
+    DISCOUNT_ROLES, put_model, put_site, region_of, set_discount_limit, set_forecast_deadline,
     set_site_channel,
 };
 pub use parts::{NewShipment, adjust_part, receive_parts, ship_parts};
@@ -66,12 +68,12 @@ pub use read::{
 };
 pub use targets::{set_consultant_target, set_site_target};
 pub use transfers::{
-    NewTransfer, decide_transfer, dispatch_transfer, receive_transfer, region_of, request_transfer,
+    NewTransfer, decide_transfer, dispatch_transfer, receive_transfer, request_transfer,
 };
-pub(crate) use vehicles::put_vehicle_record;
+pub(crate) use vehicle_records::put_vehicle_record;
+pub use vehicle_records::vehicle_transition_allowed;
 pub use vehicles::{
     NewVehicle, Sale, VehicleAction, move_vehicle, receive_vehicle, sell_vehicle, transfer_vehicle,
-    vehicle_transition_allowed,
 };
 pub use vin::{CheckDigitPolicy, Vin, VinError, check_digit};
 pub use walk_ins::{MAX_PARTY_SIZE, NewWalkIn, record_walk_in};

@@ -4,7 +4,9 @@
 use automerge::AutoCommit;
 use automerge::transaction::Transactable;
 
-use crate::schema::{Fen, Millis, SiteChannel, SiteHeader, SiteKind, VehicleModel};
+use crate::schema::{
+    Fen, Millis, NetworkDocument, SiteChannel, SiteHeader, SiteKind, VehicleModel,
+};
 
 use super::{
     DomainError, Result, commit_write, key_like, map_at, non_empty, not_negative, root_map,
@@ -174,4 +176,29 @@ pub fn set_discount_limit(
             Ok(())
         },
     )
+}
+
+/// The region a site belongs to: the distribution centre at or above it in the
+/// network's tree; head office (and a site hanging directly under it) is the region of
+/// the tree's root. `None` for a site the network does not list.
+pub fn region_of(net: &NetworkDocument, site: &str) -> Option<String> {
+    let mut at = net.sites.get(site)?;
+    // A loop in a corrupt tree ends the walk after as many steps as there are sites.
+    for _ in 0..=net.sites.len() {
+        if at.kind == SiteKind::DistributionCentre {
+            return Some(at.id.clone());
+        }
+        match at.parent.as_deref().and_then(|p| net.sites.get(p)) {
+            Some(parent) => at = parent,
+            None => return Some(at.id.clone()),
+        }
+    }
+    Some(at.id.clone())
+}
+
+/// Both regions, or the error naming the site the network does not list.
+pub(super) fn regions(net: &NetworkDocument, from: &str, to: &str) -> Result<(String, String)> {
+    let region =
+        |s: &str| region_of(net, s).ok_or_else(|| DomainError::UnknownSite { id: s.to_string() });
+    Ok((region(from)?, region(to)?))
 }

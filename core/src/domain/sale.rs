@@ -11,7 +11,7 @@ use automerge::{AutoCommit, ObjId};
 
 use crate::schema::{CustomerEvent, CustomerStatus, EventKind, Fen, Millis, VehicleStatus};
 
-use super::customers::{events_list, live_customer_obj, write_event_fields};
+use super::customer_records::{events_list, live_customer_obj, write_event_fields};
 use super::{DomainError, Result, read_err};
 
 /// What a sale step writes on the customer, worked out (and validated) before anything

@@ -14,41 +14,17 @@ use automerge::{AutoCommit, ROOT, ReadDoc as AmReadDoc};
 
 use crate::access::Role;
 use crate::schema::{
-    Millis, NetworkDocument, SiteDocument, SiteKind, TransferDecision, TransferRequest,
-    TransferVerdict, Vehicle, VehicleStatus,
+    Millis, NetworkDocument, SiteDocument, TransferDecision, TransferRequest, TransferVerdict,
+    Vehicle, VehicleStatus,
 };
 
+use super::network::regions;
 use super::read::get_vehicle;
-use super::vehicles::{check_vin_free, vehicle_obj};
+use super::vehicle_records::{check_vin_free, vehicle_obj};
 use super::{
     DomainError, Result, commit_write, key_like, put_vehicle_record, read_err, root_map, site_id,
     vehicle_transition_allowed, writable_map,
 };
-
-/// The region a site belongs to: the distribution centre at or above it in the
-/// network's tree; head office (and a site hanging directly under it) is the region of
-/// the tree's root. `None` for a site the network does not list.
-pub fn region_of(net: &NetworkDocument, site: &str) -> Option<String> {
-    let mut at = net.sites.get(site)?;
-    // A loop in a corrupt tree ends the walk after as many steps as there are sites.
-    for _ in 0..=net.sites.len() {
-        if at.kind == SiteKind::DistributionCentre {
-            return Some(at.id.clone());
-        }
-        match at.parent.as_deref().and_then(|p| net.sites.get(p)) {
-            Some(parent) => at = parent,
-            None => return Some(at.id.clone()),
-        }
-    }
-    Some(at.id.clone())
-}
-
-/// Both regions, or the error naming the site the network does not list.
-pub(super) fn regions(net: &NetworkDocument, from: &str, to: &str) -> Result<(String, String)> {
-    let region =
-        |s: &str| region_of(net, s).ok_or_else(|| DomainError::UnknownSite { id: s.to_string() });
-    Ok((region(from)?, region(to)?))
-}
 
 /// A transfer request as a manager enters it.
 #[derive(Debug, Clone, PartialEq, Eq)]

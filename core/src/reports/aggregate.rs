@@ -6,9 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::schema::{CallDirection, CustomerSource, EventKind, Period, SiteDocument};
+use crate::schema::{
+    CallDirection, Customer, CustomerEvent, CustomerSource, EventKind, Fen, Period, SiteDocument,
+};
 
-use super::kpi::{Figures, delivery_revenue};
 use super::{ReportError, ReportWarning, check_period};
 
 /// One site's counts (and each consultant's at the site) for one period, computed from
@@ -188,5 +189,59 @@ fn site_counts(doc: &SiteDocument, period: Period) -> SiteAggregate {
         site,
         consultants: mine.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         warnings,
+    }
+}
+
+/// The revenue of a delivery: its own amount, else the amount of the customer's latest
+/// order at or before it (the agreed price), else `None`.
+pub(super) fn delivery_revenue(customer: &Customer, delivery: &CustomerEvent) -> Option<Fen> {
+    delivery.amount.or_else(|| {
+        customer
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind == EventKind::Order && e.at <= delivery.at)
+            .filter_map(|(i, e)| e.amount.map(|a| (e.at, i, a)))
+            .max()
+            .map(|(_, _, a)| a)
+    })
+}
+
+/// Raw counts for a site or a consultant in a period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Figures {
+    pub(super) visits: i64,
+    pub(super) calls: i64,
+    pub(super) calls_inbound: i64,
+    pub(super) calls_outbound: i64,
+    pub(super) test_drives: i64,
+    pub(super) orders: i64,
+    pub(super) deliveries: i64,
+    pub(super) revenue: Fen,
+    pub(super) roadshow_leads: i64,
+    pub(super) roadshow_leads_ordered: i64,
+    /// Customers whose first visit ever is in the period: the closing-rate cohort.
+    pub(super) first_visitors: i64,
+    /// Of those, customers with an order before the period's end.
+    pub(super) first_visitors_ordered: i64,
+    /// Of those, customers with a test drive before the period's end.
+    pub(super) first_visitors_test_driven: i64,
+}
+
+impl Figures {
+    pub(super) fn add(&mut self, o: &Figures) {
+        self.visits += o.visits;
+        self.calls += o.calls;
+        self.calls_inbound += o.calls_inbound;
+        self.calls_outbound += o.calls_outbound;
+        self.test_drives += o.test_drives;
+        self.orders += o.orders;
+        self.deliveries += o.deliveries;
+        self.revenue = self.revenue.saturating_add(o.revenue);
+        self.roadshow_leads += o.roadshow_leads;
+        self.roadshow_leads_ordered += o.roadshow_leads_ordered;
+        self.first_visitors += o.first_visitors;
+        self.first_visitors_ordered += o.first_visitors_ordered;
+        self.first_visitors_test_driven += o.first_visitors_test_driven;
     }
 }

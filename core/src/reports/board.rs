@@ -5,8 +5,9 @@ use serde::Serialize;
 
 use crate::schema::{Fen, NetworkDocument, Period, SiteDocument};
 
+use super::aggregate::Figures;
 use super::aggregate::{AggregateSource, ComputeEach};
-use super::kpi::{Figures, tally};
+use super::kpi::tally;
 use super::{ReportError, ReportWarning, Tabular, ratio};
 
 /// Which table of the sales board a row belongs to.

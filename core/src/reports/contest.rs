@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::schema::{Contest, ContestMembers, ContestMetric, Period, SiteDocument};
 
 use super::aggregate::AggregateSource;
-use super::kpi::Figures;
+use super::aggregate::Figures;
 use super::{ReportError, check_period};
 
 /// One team's place in a contest.
