@@ -1,6 +1,7 @@
 //! Customer care commands: follow-ups (回访), referrals (以老带新), lost reasons,
 //! areas, and complaints (投诉), through `core::domain`'s validated operations.
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -9,8 +10,8 @@ use dealersync_core::schema::{ComplaintStatus, CustomerArea};
 use dealersync_core::time::parse_cst;
 
 use crate::cli::{CareCommand, ComplaintCommand};
-use crate::commands::{Ctx, find_customer, now, unique_id};
-use crate::edit::done;
+use crate::ctx::done;
+use crate::ctx::{Ctx, find_customer, unique_id};
 use crate::output::parse_date;
 use crate::workspace::Workspace;
 
@@ -24,7 +25,7 @@ pub fn care(ws: &Workspace, ctx: &Ctx, cmd: CareCommand) -> Result<ExitCode> {
     let (id, line) = match cmd {
         CareCommand::FollowUp { id, note, next, at } => {
             let id = id_of(&id)?;
-            let t = now();
+            let t = now_ms();
             let at = at.as_deref().map(parse_cst).transpose()?.unwrap_or(t);
             let next = next.as_deref().map(parse_date).transpose()?;
             ws.edit_site(&doc, |am| {
@@ -48,7 +49,7 @@ pub fn care(ws: &Workspace, ctx: &Ctx, cmd: CareCommand) -> Result<ExitCode> {
                 due.as_deref().map(parse_date).transpose()?
             };
             ws.edit_site(&doc, |am| {
-                Ok(domain::schedule_follow_up(am, &id, due, &by, now())?)
+                Ok(domain::schedule_follow_up(am, &id, due, &by, now_ms())?)
             })?;
             (
                 id.clone(),
@@ -58,7 +59,7 @@ pub fn care(ws: &Workspace, ctx: &Ctx, cmd: CareCommand) -> Result<ExitCode> {
         CareCommand::ReferredBy { id, referrer } => {
             let (id, referrer) = (id_of(&id)?, id_of(&referrer)?);
             ws.edit_site(&doc, |am| {
-                Ok(domain::link_referral(am, &id, &referrer, &by, now())?)
+                Ok(domain::link_referral(am, &id, &referrer, &by, now_ms())?)
             })?;
             (
                 id.clone(),
@@ -78,7 +79,7 @@ pub fn care(ws: &Workspace, ctx: &Ctx, cmd: CareCommand) -> Result<ExitCode> {
                     &reason,
                     competitor.as_deref(),
                     &by,
-                    now(),
+                    now_ms(),
                 )?)
             })?;
             (id.clone(), format!("customer {id} lost: {reason}"))
@@ -90,7 +91,7 @@ pub fn care(ws: &Workspace, ctx: &Ctx, cmd: CareCommand) -> Result<ExitCode> {
                 a => Some(a.parse()?),
             };
             ws.edit_site(&doc, |am| {
-                Ok(domain::set_customer_area(am, &id, area, &by, now())?)
+                Ok(domain::set_customer_area(am, &id, area, &by, now_ms())?)
             })?;
             (
                 id.clone(),
@@ -118,7 +119,7 @@ pub fn complaint(ws: &Workspace, ctx: &Ctx, cmd: ComplaintCommand) -> Result<Exi
             owner,
             at,
         } => {
-            let t = now();
+            let t = now_ms();
             let new = NewComplaint {
                 id: uuid::Uuid::new_v4().to_string(),
                 customer: find_customer(&site, &customer)?.id.clone(),
@@ -151,7 +152,7 @@ pub fn complaint(ws: &Workspace, ctx: &Ctx, cmd: ComplaintCommand) -> Result<Exi
                 resolution,
             };
             let c = ws.edit_site(&doc, |am| {
-                Ok(domain::update_complaint(am, &id, &update, &by, now())?)
+                Ok(domain::update_complaint(am, &id, &update, &by, now_ms())?)
             })?;
             done(
                 ctx,

@@ -1,14 +1,14 @@
 //! What each command does, on the documents of a [`Workspace`].
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 
-use anyhow::{Result, anyhow, bail};
-use dealersync_core::schema::{
-    Customer, CustomerStatus, EventKind, SiteDocument, Vehicle, VehicleStatus,
-};
+use anyhow::{Result, anyhow};
+use dealersync_core::schema::{Customer, CustomerStatus, EventKind, Vehicle, VehicleStatus};
 use serde_json::json;
 
 use crate::cli::*;
+use crate::ctx::{Ctx, find_customer};
 use crate::home::Home;
 use crate::output::{Table, date, opt, print_json, when, yuan};
 use crate::workspace::Workspace;
@@ -40,62 +40,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Forecast(c) => forecast(&Workspace::open(home)?, &ctx, c),
         Command::Conflicts(c) => crate::conflicts::run(&Workspace::open(home)?, &ctx, c),
         Command::Report(c) => crate::report::run(&Workspace::open(home)?, &ctx, c),
-    }
-}
-
-/// Options every command shares.
-pub struct Ctx {
-    /// `--site`.
-    pub site: Option<String>,
-    /// `--json`.
-    pub json: bool,
-}
-
-/// The time now, UTC milliseconds.
-pub fn now() -> i64 {
-    dealersync_core::time::now_ms()
-}
-
-/// Finds a customer by id or unique id prefix.
-pub fn find_customer<'a>(site: &'a SiteDocument, id: &str) -> Result<&'a Customer> {
-    if let Some(c) = site.customers.get(id) {
-        return Ok(c);
-    }
-    let hits: Vec<&Customer> = site
-        .customers
-        .values()
-        .filter(|c| c.id.starts_with(id))
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(one),
-        [] => bail!(
-            "no customer {id:?} at site {}; `dealersync customer list` shows their ids",
-            site.site.id
-        ),
-        many => bail!(
-            "{id:?} matches {} customers at site {}; type more of the id",
-            many.len(),
-            site.site.id
-        ),
-    }
-}
-
-/// The one id among `ids` that starts with `prefix` (`what`: "complaint", ...; `list`:
-/// the command that lists them), or an error saying there is none or several.
-pub fn unique_id<'a>(
-    ids: impl IntoIterator<Item = &'a String>,
-    prefix: &str,
-    what: &str,
-    list: &str,
-) -> Result<String> {
-    let hits: Vec<&String> = ids.into_iter().filter(|k| k.starts_with(prefix)).collect();
-    match hits.as_slice() {
-        [one] => Ok((*one).clone()),
-        [] => bail!("no {what} {prefix:?} here; `{list}` lists them"),
-        many => bail!(
-            "{prefix:?} matches {} {what}s; type more of the id",
-            many.len()
-        ),
     }
 }
 
@@ -227,7 +171,7 @@ fn vehicle(ws: &Workspace, ctx: &Ctx, cmd: VehicleCommand) -> Result<ExitCode> {
                     "days",
                     "customer",
                 ]);
-                let today = now();
+                let today = now_ms();
                 for v in list {
                     t.row(vec![
                         v.vin.clone(),

@@ -1,6 +1,7 @@
 //! `conflicts list|resolve`: business conflicts that merging offline edits produced,
 //! found by `core::conflicts` on the documents this device holds.
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
@@ -9,7 +10,7 @@ use dealersync_core::conflicts::{self, ChoiceKind, Conflict, ConflictKind, Resol
 use dealersync_core::schema::TransferVerdict;
 
 use crate::cli::ConflictsCommand;
-use crate::commands::{Ctx, now};
+use crate::ctx::Ctx;
 use crate::home::DocRef;
 use crate::output::{Table, print_json};
 use crate::workspace::Workspace;
@@ -135,7 +136,7 @@ fn resolve(ws: &Workspace, c: &Conflict, keep: &str) -> Result<()> {
     };
     for (doc, edit) in docs {
         ws.edit_site(&doc, |am| {
-            Ok(edit.apply(am, network.as_ref(), &by, now())?)
+            Ok(edit.apply(am, network.as_ref(), &by, now_ms())?)
         })?;
     }
     Ok(())
@@ -162,7 +163,7 @@ fn resolve_transfer_decision(ws: &Workspace, c: &Conflict, keep: &str, by: &str)
         );
     };
     let verdict: TransferVerdict = chosen.parse().map_err(|e| anyhow!("{e}"))?;
-    let net_ref = crate::manage::network_ref(ws)?;
+    let net_ref = crate::ctx::network_ref(ws)?;
     // The sender's document, when this device holds it, guards against keeping a
     // refusal for a car that already left.
     let sender = ws
@@ -179,7 +180,7 @@ fn resolve_transfer_decision(ws: &Workspace, c: &Conflict, keep: &str, by: &str)
             verdict,
             by,
             role,
-            now(),
+            now_ms(),
         )?)
     })
 }

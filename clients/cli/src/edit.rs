@@ -4,6 +4,7 @@
 //! write), lets `core` validate and apply the change, and returns only once the change
 //! is committed to the device's store.
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -19,26 +20,16 @@ use serde_json::json;
 use dealersync_core::access::Role;
 
 use crate::cli::*;
-use crate::commands::{Ctx, find_customer, now};
+use crate::ctx::{Ctx, done, find_customer};
 use crate::home::DocRef;
-use crate::output::{parse_date, parse_yuan, print_json};
+use crate::output::{parse_date, parse_yuan};
 use crate::workspace::Workspace;
-
-/// Prints what a command did: the record as JSON, or one line for a person.
-pub(crate) fn done<T: serde::Serialize>(ctx: &Ctx, record: &T, line: String) -> Result<ExitCode> {
-    if ctx.json {
-        print_json(record)?;
-    } else {
-        println!("{line}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
 
 /// When a sale or a delivery happened: `--at` in China Standard Time, or now. The
 /// vehicle's status and the customer's event both take that time; a time in the future
 /// (beyond the clock skew) is refused, as for every event.
 fn happened_at(at: Option<&str>) -> Result<i64> {
-    let t = now();
+    let t = now_ms();
     let Some(typed) = at else { return Ok(t) };
     let at = parse_cst(typed)?;
     if at > t + domain::CLOCK_SKEW_MS {
@@ -82,7 +73,7 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
                 consultant: Some(consultant.unwrap_or_else(|| by.clone())),
             };
             let c = ws.edit_site(doc, |am| {
-                Ok(domain::add_customer(am, &net, &new, &by, now())?)
+                Ok(domain::add_customer(am, &net, &new, &by, now_ms())?)
             })?;
             done(
                 ctx,
@@ -106,7 +97,14 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
                 consultant: consultant.map(Some),
             };
             ws.edit_site(doc, |am| {
-                Ok(domain::update_customer(am, &net, &id, &update, &by, now())?)
+                Ok(domain::update_customer(
+                    am,
+                    &net,
+                    &id,
+                    &update,
+                    &by,
+                    now_ms(),
+                )?)
             })?;
             let site = reread(ws, doc)?;
             let c = &site.customers[&id];
@@ -116,7 +114,7 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
             let id = customer_id(ws, doc, &id)?;
             let status: CustomerStatus = status.parse()?;
             ws.edit_site(doc, |am| {
-                Ok(domain::set_customer_status(am, &id, status, &by, now())?)
+                Ok(domain::set_customer_status(am, &id, status, &by, now_ms())?)
             })?;
             let site = reread(ws, doc)?;
             let c = &site.customers[&id];
@@ -138,7 +136,7 @@ pub fn customer(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: CustomerCommand) -
         } => {
             let id = customer_id(ws, doc, &id)?;
             let kind: EventKind = kind.parse()?;
-            let t = now();
+            let t = now_ms();
             let at = at.as_deref().map(parse_cst).transpose()?.unwrap_or(t);
             let event = NewEvent {
                 direction: direction
@@ -227,7 +225,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 eta: eta.as_deref().map(parse_date).transpose()?,
             };
             let v = ws.edit_site(doc, |am| {
-                Ok(domain::receive_vehicle(am, &net, &new, &by, now())?)
+                Ok(domain::receive_vehicle(am, &net, &new, &by, now_ms())?)
             })?;
             done(
                 ctx,
@@ -241,7 +239,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 eta: eta.as_deref().map(parse_date).transpose()?,
             };
             ws.edit_site(doc, |am| {
-                Ok(domain::move_vehicle(am, &vin, &action, &by, now())?)
+                Ok(domain::move_vehicle(am, &vin, &action, &by, now_ms())?)
             })?;
             let v = show(&vin)?;
             done(ctx, &v, format!("{vin} is in transit"))
@@ -254,7 +252,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                     &vin,
                     &VehicleAction::Arrive,
                     &by,
-                    now(),
+                    now_ms(),
                 )?)
             })?;
             let v = show(&vin)?;
@@ -271,7 +269,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                 customer: customer.clone(),
             };
             ws.edit_site(doc, |am| {
-                Ok(domain::move_vehicle(am, &vin, &action, &by, now())?)
+                Ok(domain::move_vehicle(am, &vin, &action, &by, now_ms())?)
             })?;
             let v = show(&vin)?;
             done(ctx, &v, format!("reserved {vin} for customer {customer}"))
@@ -284,7 +282,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                     &vin,
                     &VehicleAction::Release,
                     &by,
-                    now(),
+                    now_ms(),
                 )?)
             })?;
             let v = show(&vin)?;
@@ -363,7 +361,7 @@ pub fn vehicle(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: VehicleCommand) -> 
                     &vin,
                     None,
                     &by,
-                    now(),
+                    now_ms(),
                 )?)
             })?;
             let v = show(&vin)?;
@@ -411,7 +409,7 @@ pub fn discount(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: DiscountCommand) -
                     &vin,
                     amount,
                     &by,
-                    now(),
+                    now_ms(),
                 )?)
             })?
         }
@@ -426,7 +424,7 @@ pub fn discount(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: DiscountCommand) -
                     d,
                     &by,
                     role,
-                    now(),
+                    now_ms(),
                 )?)
             })?
         }
@@ -452,7 +450,7 @@ pub fn walk_in(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: WalkInCommand) -> R
             note,
             at,
         } => {
-            let t = now();
+            let t = now_ms();
             let new = domain::NewWalkIn {
                 id: uuid::Uuid::new_v4().to_string(),
                 at: at.as_deref().map(parse_cst).transpose()?.unwrap_or(t),
@@ -480,7 +478,7 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: PartsCommand) -> Resu
     match cmd {
         PartsCommand::Adjust { part, delta } => {
             let count = ws.edit_site(doc, |am| {
-                Ok(domain::adjust_part(am, &part, delta, &by, now())?)
+                Ok(domain::adjust_part(am, &part, delta, &by, now_ms())?)
             })?;
             done(
                 ctx,
@@ -506,7 +504,7 @@ pub fn forecast(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: ForecastCommand) -
             quantity,
         } => {
             let net = ws.network()?;
-            let at = now();
+            let at = now_ms();
             ws.edit_site(doc, |am| {
                 Ok(domain::set_forecast(
                     am, &net, &month, &model, quantity, &by, at,
@@ -536,7 +534,7 @@ pub fn forecast(ws: &Workspace, ctx: &Ctx, doc: &DocRef, cmd: ForecastCommand) -
                     doc.label
                 );
             }
-            let at = now();
+            let at = now_ms();
             ws.edit_site(doc, |am| {
                 Ok(domain::adjust_forecast(
                     am, &month, &model, quantity, &by, at,

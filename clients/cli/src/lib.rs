@@ -9,6 +9,7 @@
 //! - [`home`]: the home directory: login (`config.json`) and where the store lives.
 //! - [`store`]: the SQLite store behind `core`'s `Store` trait, and sync bookkeeping.
 //! - [`workspace`]: loading documents and changing them durably.
+//! - [`ctx`]: what every command shares (options, finding a record, printing).
 //! - [`commands`], [`edit`], [`care`], [`manage`], [`conflicts`], [`report`]: what each command does.
 //! - [`sync`]: `login`, `sync`, `sync --watch` and `status`.
 //! - [`output`]: tables, JSON, CSV, money and dates.
@@ -17,6 +18,7 @@ pub mod care;
 pub mod cli;
 pub mod commands;
 pub mod conflicts;
+pub mod ctx;
 pub mod edit;
 pub mod home;
 pub mod manage;

@@ -5,6 +5,7 @@
 //! dispatch), the network document (head office's decision), the receiver's
 //! (receive). Access is checked before anything is loaded for writing.
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
@@ -12,21 +13,11 @@ use dealersync_core::domain::{self, NewShipment, NewTransfer};
 use dealersync_core::schema::{SiteDocument, TransferRequest, TransferVerdict};
 
 use crate::cli::{NetworkCommand, PartsCommand, TransferCommand};
-use crate::commands::{Ctx, now, unique_id};
-use crate::edit::done;
-use crate::home::DocRef;
+use crate::ctx::done;
+use crate::ctx::network_ref;
+use crate::ctx::{Ctx, unique_id};
 use crate::output::parse_date;
 use crate::workspace::Workspace;
-
-/// The network document, as a document to write (head office).
-/// The network document on this device.
-pub(crate) fn network_ref(ws: &Workspace) -> Result<DocRef> {
-    ws.config
-        .documents()
-        .into_iter()
-        .find(|d| d.site.is_none())
-        .ok_or_else(|| anyhow!("this device holds no network document; log in again"))
-}
 
 /// The request `prefix` names, and the document of the site that asked, among the
 /// site documents on this device.
@@ -90,7 +81,7 @@ pub fn transfer(ws: &Workspace, ctx: &Ctx, cmd: TransferCommand) -> Result<ExitC
                 note,
             };
             let r = ws.edit_site(&doc, |am| {
-                Ok(domain::request_transfer(am, &net, &new, &by, now())?)
+                Ok(domain::request_transfer(am, &net, &new, &by, now_ms())?)
             })?;
             done(
                 ctx,
@@ -113,7 +104,7 @@ pub fn transfer(ws: &Workspace, ctx: &Ctx, cmd: TransferCommand) -> Result<ExitC
             let id = transfer_id(ws, &id)?;
             let net = ws.network()?;
             ws.edit_site(&doc, |am| {
-                Ok(domain::dispatch_transfer(am, &net, &id, &by, now())?)
+                Ok(domain::dispatch_transfer(am, &net, &id, &by, now_ms())?)
             })?;
             let site = ws.site_doc(&doc)?.1;
             let r = site
@@ -134,7 +125,7 @@ pub fn transfer(ws: &Workspace, ctx: &Ctx, cmd: TransferCommand) -> Result<ExitC
             let net = ws.network()?;
             let eta = eta.as_deref().map(parse_date).transpose()?;
             let v = ws.edit_site(&doc, |am| {
-                Ok(domain::receive_transfer(am, &net, &id, eta, &by, now())?)
+                Ok(domain::receive_transfer(am, &net, &id, eta, &by, now_ms())?)
             })?;
             done(
                 ctx,
@@ -171,7 +162,7 @@ fn decide(
             note.as_deref(),
             &by,
             role,
-            now(),
+            now_ms(),
         )?)
     })?;
     done(
@@ -224,7 +215,7 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
             };
             let net = ws.network()?;
             let s = ws.edit_two(&doc, &target, |dc, agent| {
-                Ok(domain::ship_parts(dc, agent, &net, &new, &by, now())?)
+                Ok(domain::ship_parts(dc, agent, &net, &new, &by, now_ms())?)
             })?;
             let units: i64 = s.lines.values().sum();
             done(
@@ -245,7 +236,9 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
                 "parts shipment",
                 "dealersync report parts",
             )?;
-            let s = ws.edit_site(&doc, |am| Ok(domain::receive_parts(am, &id, &by, now())?))?;
+            let s = ws.edit_site(&doc, |am| {
+                Ok(domain::receive_parts(am, &id, &by, now_ms())?)
+            })?;
             done(
                 ctx,
                 &s,
@@ -271,7 +264,7 @@ pub fn network(ws: &Workspace, ctx: &Ctx, cmd: NetworkCommand) -> Result<ExitCod
         NetworkCommand::Deadline { day } => {
             ws.require_write(&net_ref)?;
             ws.edit_site(&net_ref, |am| {
-                Ok(domain::set_forecast_deadline(am, day, &by, now())?)
+                Ok(domain::set_forecast_deadline(am, day, &by, now_ms())?)
             })?;
             done(
                 ctx,

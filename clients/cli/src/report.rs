@@ -1,5 +1,6 @@
 //! `report ...`: consolidation computed on the device from the documents it holds.
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -8,7 +9,7 @@ use dealersync_core::schema::{Period, SiteChannel, SiteDocument};
 use serde::Serialize;
 
 use crate::cli::{ReportArgs, ReportCommand};
-use crate::commands::{Ctx, now};
+use crate::ctx::Ctx;
 use crate::output::{Table, print_json, yuan};
 use crate::workspace::Workspace;
 
@@ -230,7 +231,7 @@ fn month_or_next(month: Option<String>) -> Result<Period> {
     match month {
         Some(m) => m.parse().context("--month"),
         None => {
-            let this: Period = dealersync_core::schema::month_key(now()).parse()?;
+            let this: Period = dealersync_core::schema::month_key(now_ms()).parse()?;
             let Period::Month(y, m) = this else {
                 unreachable!("month_key gives a month")
             };
@@ -247,7 +248,7 @@ fn month_or_next(month: Option<String>) -> Result<Period> {
 /// not hold every site's document (empty when it does).
 /// The calendar month before this one (CST): the last full month.
 fn last_month() -> Result<Period> {
-    match dealersync_core::schema::month_key(now()).parse::<Period>()? {
+    match dealersync_core::schema::month_key(now_ms()).parse::<Period>()? {
         Period::Month(y, 1) => Ok(Period::Month(y - 1, 12)),
         Period::Month(y, m) => Ok(Period::Month(y, m - 1)),
         other => Ok(other),
@@ -304,7 +305,8 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::OrderPlan { out, month } => {
             let month = month_or_next(month)?;
-            let r = reports::order_plan(&net, &sites, month, now(), &OrderPlanParams::default())?;
+            let r =
+                reports::order_plan(&net, &sites, month, now_ms(), &OrderPlanParams::default())?;
             let title = format!(
                 "Order plan for {month}{}",
                 not_here(&r.sites_covered, &r.sites_not_available)
@@ -313,7 +315,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Submissions { out, month } => {
             let month = month_or_next(month)?;
-            let mut r = reports::forecast_submissions(&net, &sites, month, now())?;
+            let mut r = reports::forecast_submissions(&net, &sites, month, now_ms())?;
             // Per site in the caller's subtree: `--site`, else the caller's own site.
             let root = ctx.site.as_deref().unwrap_or(&ws.config.claims.site);
             r.retain(|row| ws.config.is_within(&row.site, root));
@@ -343,7 +345,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::FollowUps(out) => {
-            let r = reports::follow_ups_due(&net, &sites, now())?;
+            let r = reports::follow_ups_due(&net, &sites, now_ms())?;
             let title = format!(
                 "Follow-ups due today or overdue: {}{}",
                 r.rows.len(),
@@ -354,9 +356,9 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         ReportCommand::Care { out, period } => {
             let period: Period = match period {
                 Some(p) => p.parse().context("--period")?,
-                None => dealersync_core::schema::month_key(now()).parse()?,
+                None => dealersync_core::schema::month_key(now_ms()).parse()?,
             };
-            let r = reports::customer_care(&net, &sites, period, now())?;
+            let r = reports::customer_care(&net, &sites, period, now_ms())?;
             let title = format!(
                 "Customer care for {period}{}",
                 not_here(&r.sites_covered, &r.sites_not_available)
@@ -371,7 +373,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         ReportCommand::Parts { out, period } => {
             let period: Period = match period {
                 Some(p) => p.parse().context("--period")?,
-                None => dealersync_core::schema::month_key(now()).parse()?,
+                None => dealersync_core::schema::month_key(now_ms()).parse()?,
             };
             let r = reports::parts_distribution(&net, &sites, period)?;
             let (shipped, received): (i64, i64) = r
@@ -389,7 +391,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             let params = reports::StockParams {
                 slow_mover_days: days,
             };
-            let mut r = reports::ageing(&net, &sites, now(), &params)?;
+            let mut r = reports::ageing(&net, &sites, now_ms(), &params)?;
             if slow {
                 r.rows.retain(|row| row.slow_mover);
             }
@@ -406,7 +408,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 Some(p) => p.parse().context("--period")?,
                 None => last_month()?,
             };
-            let r = reports::turnover(&net, &sites, period, now())?;
+            let r = reports::turnover(&net, &sites, period, now_ms())?;
             let title = format!(
                 "Days of supply and capital turnover for {period} ({} days){}",
                 r.days,
@@ -417,7 +419,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         ReportCommand::Kpi { out, period } => {
             let period: Period = match period {
                 Some(p) => p.parse().context("--period")?,
-                None => dealersync_core::schema::month_key(now()).parse()?,
+                None => dealersync_core::schema::month_key(now_ms()).parse()?,
             };
             let r = reports::kpis(&net, &sites, period)?;
             let title = format!(

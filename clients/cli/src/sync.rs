@@ -1,6 +1,7 @@
 //! `login`, `sync` and `status`: the only commands that talk to the server (and
 //! `status`, which reports what the last syncs left behind).
 
+use dealersync_core::time::now_ms;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,8 +19,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::cli::{LoginArgs, SyncArgs};
-use crate::commands::Ctx;
-use crate::commands::now;
+use crate::ctx::Ctx;
 use crate::home::{Config, DocRef, Home, SiteEntry, decode_claims};
 use crate::output::{Table, print_json, when};
 use crate::transport::{TlsSettings, base_url, http_client, ws_connector};
@@ -412,9 +412,13 @@ impl<'a> Session<'a> {
                 return Ok(());
             };
             let outputs = match self.ws.store.commit(&batch) {
-                Ok(()) => self.engine.commit_succeeded(token, now(), &*self.ws.store),
+                Ok(()) => self
+                    .engine
+                    .commit_succeeded(token, now_ms(), &*self.ws.store),
                 Err(e) => {
-                    let out = self.engine.commit_failed(token, &e, now(), &*self.ws.store);
+                    let out = self
+                        .engine
+                        .commit_failed(token, &e, now_ms(), &*self.ws.store);
                     drop(lock);
                     let _ = self.flush(sink, out).await;
                     return Err(e).context("cannot save the server's changes on this device");
@@ -490,7 +494,7 @@ impl<'a> Session<'a> {
                 continue;
             }
             let hex: Vec<String> = heads.iter().map(|h| h.to_string()).collect();
-            self.ws.state.save(&id, &hex, Some(now()))?;
+            self.ws.state.save(&id, &hex, Some(now_ms()))?;
             self.recorded.insert(id, heads);
             moved.push(id);
         }
@@ -605,7 +609,7 @@ impl<'a> Session<'a> {
             tokio::select! {
                 frame = frames.next() => match frame {
                     Some(Ok(WsMessage::Binary(bytes))) => {
-                        let out = self.engine.receive(SERVER, &bytes, now(), &*store);
+                        let out = self.engine.receive(SERVER, &bytes, now_ms(), &*store);
                         self.note_server_heads();
                         self.flush(&mut sink, out).await?;
                     }
@@ -637,7 +641,7 @@ fn print_line(r: &DocReport, json: bool) -> Result<()> {
     } else {
         println!(
             "{}  {}: sent {}, received {}",
-            when(now()),
+            when(now_ms()),
             r.document,
             r.sent,
             r.received
