@@ -1,6 +1,6 @@
 //! Who may open a WebSocket and stay connected: the token on the upgrade, its site in
 //! the registry, the peer ids it claims in `join`, and revocations while it is open.
-//! What the relay plugs in through [`extensions`].
+//! The relay plugs it in through [`authorizer`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use dealersync_core::access::Claims;
 
-use crate::api::{ApiError, ApiState, router};
+use crate::api::error::ApiError;
+use crate::api::state::ApiState;
 use crate::registry::{Registry, RegistryError};
 use crate::telemetry::clip;
 
@@ -35,7 +36,7 @@ impl ApiState {
     ) -> Result<SyncAuth, ApiError> {
         let (claims, place) = self.auth.authenticate(headers, uri)?;
         if place == crate::auth::TokenPlace::Cookie {
-            crate::signin_routes::check_origin(headers)?;
+            crate::api::origin::check_origin(headers)?;
         }
         admit_site(&self.registry, &claims)?;
         Ok(SyncAuth {
@@ -48,38 +49,38 @@ impl ApiState {
     }
 }
 
-/// What the relay plugs in (`server::serve(options, api::extensions(state), ..)`):
-/// WebSocket upgrades are admitted by token, with the registry's live access rule, and
-/// the `/api/...` routes are served next to `/sync`.
-pub fn extensions(state: ApiState) -> crate::server::Extensions {
+/// The relay's authorizer (see [`crate::api::extensions`]): WebSocket upgrades are
+/// admitted by token, with the registry's live access rule; starts the task that
+/// follows revocations for the connections it admits.
+pub fn authorizer(state: ApiState) -> crate::extensions::Authorize {
     poll_revocations(state.registry.clone(), state.auth.clone());
-    let auth_state = state.clone();
-    crate::server::Extensions {
-        authorize: Arc::new(
-            move |headers, uri| match auth_state.authenticate_sync(headers, uri) {
-                Ok(a) => Ok(crate::server::Admission {
-                    info: a.info,
-                    subprotocol: a.subprotocol,
-                    expires_in: Some(a.expires_in),
-                    revocation: Some(revocation_check(&auth_state.registry, &a.claims)),
-                    // Admins are trusted with the engine's time (tools, imports).
-                    engine_share: (a.claims.role != dealersync_core::access::Role::Admin)
-                        .then(|| a.claims.sub.clone()),
-                    join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
-                }),
-                Err(e) => {
-                    tracing::info!(uri = %clip(&crate::auth::redacted(uri)), error = %clip(&e.message), "sync connection refused");
-                    Err(Box::new(e.into_response()))
-                }
-            },
-        ),
-        routes: router(state),
-    }
+    let auth_state = state;
+    Arc::new(
+        move |headers, uri| match auth_state.authenticate_sync(headers, uri) {
+            Ok(a) => Ok(crate::extensions::Admission {
+                info: a.info,
+                subprotocol: a.subprotocol,
+                expires_in: Some(a.expires_in),
+                revocation: Some(revocation_check(&auth_state.registry, &a.claims)),
+                // Admins are trusted with the engine's time (tools, imports).
+                engine_share: (a.claims.role != dealersync_core::access::Role::Admin)
+                    .then(|| a.claims.sub.clone()),
+                join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
+            }),
+            Err(e) => {
+                tracing::info!(uri = %clip(&crate::auth::redacted(uri)), error = %clip(&e.message), "sync connection refused");
+                Err(Box::new(e.into_response()))
+            }
+        },
+    )
 }
 
 /// Closes an open connection when its token or device is revoked (through the API or
 /// by `dealersync-server revoke` from another process).
-fn revocation_check(registry: &Arc<Registry>, claims: &Claims) -> crate::server::RevocationCheck {
+fn revocation_check(
+    registry: &Arc<Registry>,
+    claims: &Claims,
+) -> crate::extensions::RevocationCheck {
     let reg = registry.clone();
     let (jti, device) = (claims.jti.clone(), claims.device.clone());
     let mut changes = registry.revocation_changes();
@@ -87,7 +88,7 @@ fn revocation_check(registry: &Arc<Registry>, claims: &Claims) -> crate::server:
     // in-memory list between that check and this subscription would otherwise go
     // unnoticed, so the connection task checks once as soon as it starts.
     changes.mark_changed();
-    crate::server::RevocationCheck {
+    crate::extensions::RevocationCheck {
         changes,
         check: Arc::new(move || {
             reg.revoked(&jti, device.as_deref())
@@ -132,7 +133,7 @@ fn poll_revocations(registry: Arc<Registry>, auth: Arc<crate::auth::Authenticato
 /// The relay's check of a `join`: the peer and storage ids are bound to the token's
 /// user and device ([`Registry::bind_peer`]); another user's or device's are refused,
 /// and so is any join when the bindings cannot be read (fail closed).
-fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::server::JoinCheck {
+fn join_check(registry: Arc<Registry>, claims: Claims) -> crate::extensions::JoinCheck {
     Arc::new(move |peer, storage| {
         let now = chrono::Utc::now().timestamp_millis();
         match registry.bind_peer(peer, storage, &claims, now) {

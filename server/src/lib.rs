@@ -5,6 +5,7 @@
 //! - [`relay`]: the driver that runs the sync engine with group commits.
 //! - [`ws`]: one task per WebSocket: limits, keepalive, metrics.
 //! - [`server`]: routes, start-up, graceful shutdown.
+//! - [`extensions`]: what plugs into the sync endpoint (authorizer, checks, routes).
 //! - [`listener`]: the accept loop: header timeout, connection limits, fd budget.
 //! - [`gate`]: connection counts per client address and in total.
 //! - [`telemetry`]: tracing set-up and the Prometheus metric names.
@@ -31,6 +32,7 @@ pub mod config_file;
 pub mod demo;
 pub mod discovery;
 pub mod documents;
+pub mod extensions;
 pub mod fairness;
 pub mod gate;
 pub mod listener;

@@ -20,7 +20,7 @@ use rand::Rng as _;
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::api::{AdminError, issue_recorded};
+use crate::api::tokens::{AdminError, issue_recorded};
 use crate::auth::{Authenticator, IssuedToken, TokenRequest, now_secs};
 use crate::registry::{Registry, RegistryError};
 
@@ -34,7 +34,7 @@ pub const MAX_CODE_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
 pub const DEFAULT_BROWSER_SESSION: Duration = Duration::from_secs(12 * 3600);
 
 /// How long a phone's device token lasts unless the code says otherwise.
-pub const DEFAULT_DEVICE_TOKEN: Duration = crate::api::DEFAULT_TTL;
+pub const DEFAULT_DEVICE_TOKEN: Duration = crate::api::tokens::DEFAULT_TTL;
 
 /// Characters of a code: Crockford's base 32 (no I, L, O, U), so that a code read
 /// aloud or off a TV is not misread; `O`, `I` and `L` typed by mistake are read as

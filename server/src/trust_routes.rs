@@ -18,7 +18,9 @@ use dealersync_core::access::Role;
 use serde::Deserialize;
 use sha2::Digest as _;
 
-use crate::api::{ApiError, ApiState, Caller, blocking};
+use crate::api::error::ApiError;
+use crate::api::extract::{Caller, blocking};
+use crate::api::state::ApiState;
 use crate::revocation::RevocationPage;
 
 /// The media type of a JWK set (RFC 7517 §8.5.1).

@@ -15,7 +15,7 @@ use axum::routing::get;
 use dealersync_core::access::Role;
 use include_dir::{Dir, include_dir};
 
-use crate::api::ApiState;
+use crate::api::state::ApiState;
 
 /// The pages and their assets.
 static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");

@@ -16,8 +16,8 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tracing::{Instrument, debug, field, info, info_span, warn};
 
+use crate::extensions::{JoinCheck, RevocationCheck};
 use crate::relay::{Outbox, Outgoing, RelayHandle};
-use crate::server::{JoinCheck, RevocationCheck};
 use crate::telemetry::{self, BYTES_IN, BYTES_OUT, MESSAGES_IN, MESSAGES_OUT, SYNC_ROUND_SECONDS};
 use crate::wire;
 use dealersync_core::protocol::{

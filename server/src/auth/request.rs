@@ -15,7 +15,7 @@ pub enum TokenPlace {
     Query,
     /// The browser session cookie ([`SESSION_COOKIE`]) set by `POST /api/sign-in`;
     /// a request that changes something must then also come from this origin
-    /// (`crate::signin::check_same_origin`).
+    /// (`crate::api::origin::check_same_origin`).
     Cookie,
 }
 

@@ -32,7 +32,7 @@ use dealersync_core::schema::{Millis, NetworkDocument, SiteHeader};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 
-use crate::api::{AdminError, issue_recorded};
+use crate::api::tokens::{AdminError, issue_recorded};
 use crate::auth::{Authenticator, TokenRequest};
 use crate::registry::{DocumentWriter, Registry, RegistryError};
 use crate::signin::{CodeRequest, SignInError};

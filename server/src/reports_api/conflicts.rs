@@ -22,7 +22,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ReportsState, Scope};
-use crate::api::{ApiError, Body, Caller, blocking};
+use crate::api::error::ApiError;
+use crate::api::extract::{Body, Caller, blocking};
 use crate::registry::{Author, Registry, RegistryError};
 
 /// The conflict routes.

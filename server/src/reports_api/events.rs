@@ -14,7 +14,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::{ReportQuery, ReportsState};
-use crate::api::{ApiError, Caller};
+use crate::api::error::ApiError;
+use crate::api::extract::Caller;
 
 /// Keep-alive comment interval: proxies close quiet connections.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);

@@ -12,7 +12,7 @@ use rust_xlsxwriter::{Format, FormatAlign, Workbook};
 use serde_json::{Map, Value};
 
 use super::{Computed, internal};
-use crate::api::ApiError;
+use crate::api::error::ApiError;
 
 /// Header language of a spreadsheet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,7 +35,8 @@ use dealersync_core::time::{month_key, now_ms};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::api::{ApiError, Caller, blocking};
+use crate::api::error::ApiError;
+use crate::api::extract::{Caller, blocking};
 use crate::auth::Authenticator;
 use crate::registry::{DocumentWriter, Registry};
 use crate::storage::SqliteStore;

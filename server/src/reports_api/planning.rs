@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{ReportsState, Scope};
-use crate::api::{ApiError, Body, Caller, blocking};
+use crate::api::error::ApiError;
+use crate::api::extract::{Body, Caller, blocking};
 use crate::registry::{Author, RegistryError};
 
 /// The planning routes.

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use super::read_model::Snapshot;
 use super::{Computed, internal};
-use crate::api::{ApiError, Caller};
+use crate::api::error::ApiError;
+use crate::api::extract::Caller;
 use crate::registry::{Registry, load_stored};
 use crate::storage::SqliteStore;
 

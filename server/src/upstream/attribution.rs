@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 use super::Upstream;
-use crate::api::{ApiError, ApiState, Caller, blocking};
+use crate::api::error::ApiError;
+use crate::api::extract::{Caller, blocking};
+use crate::api::state::ApiState;
 use crate::registry::{Registry, RegistryError};
 
 /// Most changes one request may attribute.

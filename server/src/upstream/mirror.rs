@@ -14,7 +14,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 
 use super::UpstreamError;
-use crate::api::SiteView;
+use crate::api::sites::SiteView;
 use crate::registry::{Registry, RegistryError};
 
 /// `GET /api/network`'s answer.

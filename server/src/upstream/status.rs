@@ -10,7 +10,9 @@ use dealersync_core::access::DocumentOwner;
 use serde::Serialize;
 
 use super::{LinkState, Upstream};
-use crate::api::{ApiError, ApiState, Caller, blocking};
+use crate::api::error::ApiError;
+use crate::api::extract::{Caller, blocking};
+use crate::api::state::ApiState;
 use crate::relay::UpstreamDoc;
 use crate::telemetry::{UPSTREAM_CONNECTED, UPSTREAM_LAST_CONTACT, UPSTREAM_UNACKNOWLEDGED};
 
