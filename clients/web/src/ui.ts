@@ -59,8 +59,10 @@ export function localInput(t: number): string {
   return d.toISOString().slice(0, 16)
 }
 
-/** Shows a short message at the bottom of the screen. */
+/** Shows a short message at the bottom of the screen, in place of the one before it
+ *  (two toasts in one spot would hide each other). */
 export function toast(message: string, kind: "ok" | "error" = "ok") {
+  document.querySelectorAll(".toast").forEach((old) => old.remove())
   const el = h("div", { class: `toast ${kind}`, role: "status" }, message)
   document.body.append(el)
   setTimeout(() => el.remove(), kind === "error" ? 6000 : 2500)
