@@ -62,7 +62,7 @@ pub struct JsClient {
 pub(crate) const ANSWER_SLACK: Duration = Duration::from_secs(5);
 
 impl JsClient {
-    /// Starts a client that connects to `url` (e.g. [`ServerProcess::ws_url`]).
+    /// Starts a client that connects to `url` (e.g. [`crate::ServerProcess::ws_url`]).
     pub async fn spawn(name: &str, url: &str) -> Result<Self> {
         Self::spawn_with(name, json!({ "url": url })).await
     }

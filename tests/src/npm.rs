@@ -38,7 +38,7 @@ pub fn ensure_web_npm() -> Result<()> {
     ensure_npm_once(&DONE, &web_dir())
 }
 
-/// Runs [`install_npm`] for `dir` once per process (`done` remembers the outcome).
+/// Runs `install_npm` for `dir` once per process (`done` remembers the outcome).
 pub fn ensure_npm_once(done: &OnceLock<Result<(), String>>, dir: &Path) -> Result<()> {
     done.get_or_init(|| install_npm(dir).map_err(|e| e.to_string()))
         .clone()
