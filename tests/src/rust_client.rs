@@ -154,7 +154,7 @@ impl RustClient {
     }
 
     /// The document as plain JSON (automerge's own serde view), comparable with what
-    /// [`JsClient`] reports.
+    /// [`crate::JsClient`] reports.
     pub fn document_json(&self, doc: &DocumentId) -> Option<Value> {
         self.engine
             .document(doc)
