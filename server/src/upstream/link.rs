@@ -103,6 +103,7 @@ async fn session(
         })?,
     );
     let ws_config = WebSocketConfig::default()
+        .read_buffer_size(crate::server::WS_READ_BUFFER)
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     let connector = tokio_tungstenite::Connector::Rustls(tls.clone());
