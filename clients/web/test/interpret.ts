@@ -1,5 +1,5 @@
 // Runs the steps of core's vectors (core/vectors/*.json) with the app's domain module:
-// the same operation names and arguments as core/tests/conformance.rs's `apply_op`.
+// the same operation names and arguments as core/tests/conformance/documents.rs's `apply_op`.
 
 import * as A from "@automerge/automerge/slim"
 import { resolveDoubleBooking, resolveDuplicateCustomer } from "../src/domain/conflicts"
