@@ -92,7 +92,7 @@ export function runSteps(doc: A.Doc<SiteDoc>, net: NetworkDoc, steps: Step[]): A
 }
 
 /**
- * The document as core/tests/conformance.rs's `typed_walk` prints it: scalar strings
+ * The document as core's `schema::typed_json` prints it: scalar strings
  * as strings, text as {"$text"}, floats as {"$f64"}, counters as {"$counter"}.
  */
 export function typedWalk(doc: A.Doc<unknown>): unknown {
