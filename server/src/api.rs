@@ -78,6 +78,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state.clone())
         .merge(crate::signin_routes::router(state.clone()))
         .merge(crate::trust_routes::router(state.clone()))
+        .merge(crate::archive::router(state.clone()))
         .merge(crate::web::router(state))
 }
 
@@ -187,7 +188,7 @@ impl Caller {
         self.0.principal()
     }
 
-    fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.0.role == Role::Admin {
             Ok(())
         } else {

@@ -52,6 +52,9 @@ impl Registry {
                 },
             );
         }
+        for (doc, node) in self.archives()? {
+            tree.insert_archive(doc, node);
+        }
         *self.tree.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tree);
         *seen = version;
         Ok(())
@@ -71,9 +74,9 @@ impl Registry {
             }
         }
         let tree = self.tree();
-        let access = tree.access(who, doc);
+        let access = tree.access_at(who, doc, now);
         match &*self.ceiling.read().unwrap_or_else(|p| p.into_inner()) {
-            Some(relay) => access.min(tree.access(relay, doc)),
+            Some(relay) => access.min(tree.access_at(relay, doc, now)),
             None => access,
         }
     }

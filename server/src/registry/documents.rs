@@ -16,6 +16,9 @@ use super::RegistryError;
 pub trait DocumentWriter: Send + Sync {
     /// Stores a new document from its saved bytes.
     fn create(&self, id: DocumentId, bytes: Vec<u8>) -> Result<(), RegistryError>;
+    /// The document as it is now (every durable change), for reading or as the base
+    /// of a new document.
+    fn read(&self, id: DocumentId) -> Result<AutoCommit, RegistryError>;
     /// Loads a document, applies `edit`, and stores the resulting change durably,
     /// without an audit row (the operator's own set-up: sites, the demo seed).
     fn edit(
@@ -68,16 +71,20 @@ impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
         Ok(self.0.commit(&batch)?)
     }
 
+    fn read(&self, id: DocumentId) -> Result<AutoCommit, RegistryError> {
+        load_stored(&*self.0, id)?.ok_or_else(|| RegistryError::Document {
+            doc: id,
+            reason: "not in the store".into(),
+        })
+    }
+
     fn edit_as(
         &self,
         id: DocumentId,
         author: Option<&Author>,
         edit: &mut dyn FnMut(&mut AutoCommit) -> Result<(), RegistryError>,
     ) -> Result<(), RegistryError> {
-        let mut doc = load_stored(&*self.0, id)?.ok_or_else(|| RegistryError::Document {
-            doc: id,
-            reason: "not in the store".into(),
-        })?;
+        let mut doc = self.read(id)?;
         let before = doc.get_heads();
         edit(&mut doc)?;
         let change = doc.save_after(&before);

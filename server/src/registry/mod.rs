@@ -18,10 +18,12 @@
 //!
 //! The module's parts: `documents` (how the registry writes documents), `sites` (the
 //! tree of sites and their documents), `access` (who may do what, on the current tree),
-//! `tokens` (issued tokens, revocations and the audit read side).
+//! `periods` (each site's chain of monthly documents and the carry-over into the
+//! next), `tokens` (issued tokens, revocations and the audit read side).
 
 mod access;
 mod documents;
+mod periods;
 mod sites;
 mod tokens;
 
@@ -36,11 +38,13 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::revocation::RevocationList;
 
 pub use documents::{Author, DocumentWriter, StoreDocuments, load_stored};
+pub use periods::{ArchivedSite, ChainRecord};
 pub use sites::SiteRecord;
 pub use tokens::{AuditEntry, IssuedRecord, Revocation};
 
 /// The registry's layout version in `schema_versions`.
-pub const REGISTRY_SCHEMA_VERSION: i64 = 1;
+/// Version 2 added `site_periods` (each site's chain of monthly documents).
+pub const REGISTRY_SCHEMA_VERSION: i64 = 2;
 
 pub use crate::peer_binding::{MAX_PEER_ID_BYTES, PEER_BINDING_RETENTION_MS};
 
@@ -138,6 +142,14 @@ CREATE TABLE IF NOT EXISTS sites (
     active INTEGER NOT NULL DEFAULT 1,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS site_periods (
+    document_id TEXT PRIMARY KEY,
+    site TEXT NOT NULL REFERENCES sites(id),
+    month TEXT,
+    next_month TEXT,
+    writable_until INTEGER
+);
+CREATE INDEX IF NOT EXISTS site_periods_by_site ON site_periods(site);
 CREATE TABLE IF NOT EXISTS registry_settings (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -194,6 +206,19 @@ impl Registry {
         match found {
             Some(v) if v > REGISTRY_SCHEMA_VERSION => {
                 return Err(RegistryError::NewerSchema { found: v });
+            }
+            // Version 1 lacked `site_periods`, which SCHEMA has just created: a site
+            // without rows there has its one document, as before.
+            Some(v) if v < REGISTRY_SCHEMA_VERSION => {
+                conn.execute(
+                    "UPDATE schema_versions SET version = ?1 WHERE component = 'registry'",
+                    [REGISTRY_SCHEMA_VERSION],
+                )?;
+                tracing::info!(
+                    from = v,
+                    to = REGISTRY_SCHEMA_VERSION,
+                    "migrated the registry tables"
+                );
             }
             Some(_) => {}
             None => {

@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use super::{UpstreamConfig, UpstreamError};
 
 /// TLS settings for the upstream: the system's roots and the CA file, if any.
-pub(super) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, UpstreamError> {
+pub(crate) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, UpstreamError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         // A broken system certificate must not make the upstream unreachable.
@@ -39,7 +39,7 @@ pub(super) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, Upstrea
 }
 
 /// The HTTP client for the upstream's API.
-pub(super) fn http_client(
+pub(crate) fn http_client(
     tls: &Arc<ClientConfig>,
     timeout: Duration,
 ) -> Result<reqwest::Client, UpstreamError> {
