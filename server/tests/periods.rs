@@ -10,17 +10,11 @@ use common::{Client, Server, admin_token, run_bin};
 use dealersync_core::domain::{self, NewCustomer, PeriodLink};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::wire::Message;
-use dealersync_core::schema::{CustomerSource, NetworkDocument, Period, SiteDocument};
-use dealersync_core::time::{month_key, now_ms};
+use dealersync_core::schema::{CustomerSource, NetworkDocument, SiteDocument};
+use dealersync_core::time::{next_month_key, now_ms};
 use dealersync_server::registry::Registry;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-
-/// The month after this one (its archive's grace week is still ahead).
-fn next_month() -> String {
-    let this: Period = month_key(now_ms()).parse().unwrap();
-    month_key(this.range_millis().1)
-}
 
 fn customer(id: &str, phone: &str) -> NewCustomer {
     NewCustomer {
@@ -119,7 +113,7 @@ async fn an_archive_takes_late_writes_through_its_grace_week_then_serves_reads_o
     // into next month (its grace week is ahead). A second run does nothing.
     let out = archive(&server, "2020-01");
     assert!(out.contains(&format!("archived {first}")), "{out}");
-    let next = next_month();
+    let next = next_month_key(now_ms());
     let out = archive(&server, &next);
     assert_eq!(
         out.lines().filter(|l| l.contains("archived")).count(),

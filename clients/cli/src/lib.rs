@@ -10,7 +10,8 @@
 //! - [`store`]: the SQLite store behind `core`'s `Store` trait, and sync bookkeeping.
 //! - [`workspace`]: loading documents and changing them durably.
 //! - [`commands`], [`edit`], [`care`], [`manage`], [`conflicts`], [`report`]: what each command does.
-//! - [`sync`]: `login`, `sync`, `sync --watch` and `status`.
+//! - [`sync`]: `login`, `sync`, `sync --watch` and `status`; [`periods`]: following a
+//!   site's new monthly working document.
 //! - [`output`]: tables, JSON, CSV, money and dates.
 
 pub mod care;
@@ -21,6 +22,7 @@ pub mod edit;
 pub mod home;
 pub mod manage;
 pub mod output;
+pub mod periods;
 pub mod relays;
 pub mod report;
 pub mod store;
