@@ -656,7 +656,7 @@ pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
         .map(|v| crate::relays::resolve_via(&ws, v, crate::relays::DEFAULT_WAIT))
         .transpose()?;
     if args.watch {
-        return rt.block_on(watch(&ws, via.as_deref(), ctx));
+        return rt.block_on(watch(&mut ws, via.as_deref(), ctx));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     let run = |ws: &Workspace| -> Result<(Result<()>, Vec<DocReport>, usize)> {
@@ -702,9 +702,11 @@ pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
 }
 
 /// `sync --watch`: reconnects forever with exponential backoff and full jitter.
-async fn watch(ws: &Workspace, via: Option<&str>, ctx: &Ctx) -> Result<ExitCode> {
+async fn watch(ws: &mut Workspace, via: Option<&str>, ctx: &Ctx) -> Result<ExitCode> {
     let mut backoff = BACKOFF_MIN;
     loop {
+        // A carry-over the network document announced during the last connection.
+        crate::periods::follow(ws)?;
         let mut session = Session::new(ws, via)?;
         let started = tokio::time::Instant::now();
         let err = match session.run(None, true, ctx.json).await {
