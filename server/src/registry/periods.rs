@@ -131,8 +131,11 @@ impl Registry {
         let month = domain::parse_month(month)?;
         let writable_until = domain::archive_writable_until(&month)?;
         let mut out = Vec::new();
-        for site in self.sites()?.into_iter().filter(|s| s.active) {
+        for listed in self.sites()?.into_iter().filter(|s| s.active) {
             let _changing = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+            // Read again under the lock: a concurrent run (two timers) may have carried
+            // the site over since the list was read, and must find its new document.
+            let site = self.site(&listed.id)?;
             let done = self.carry_site(docs, &site, &month, writable_until, now)?;
             self.write_chain(docs, &site.id, now)?;
             out.push(done);
