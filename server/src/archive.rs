@@ -118,21 +118,17 @@ impl ArchiveArgs {
         let body = ArchiveRequest {
             month: self.month.clone(),
         };
-        runtime.block_on(async {
-            let resp = client
-                .post(&url)
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| failed(e.to_string()))?;
-            let status = resp.status();
-            let text = resp.text().await.map_err(|e| failed(e.to_string()))?;
-            if !status.is_success() {
-                return Err(failed(format!("{status}: {text}")));
-            }
-            serde_json::from_str(&text).map_err(|e| failed(format!("unexpected answer: {e}")))
-        })
+        let request = client.post(&url).json(&body);
+        runtime
+            .block_on(crate::upstream::transport::send_json(
+                request,
+                token,
+                url.clone(),
+            ))
+            .map_err(|e| match e {
+                crate::upstream::UpstreamError::Upstream { reason, .. } => failed(reason),
+                other => failed(other.to_string()),
+            })
     }
 }
 

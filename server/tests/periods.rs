@@ -109,6 +109,16 @@ async fn an_archive_takes_late_writes_through_its_grace_week_then_serves_reads_o
     open(&mut phone, first).await;
     add_and_wait(&mut phone, first, customer("c-1", "13812340001")).await;
 
+    // Only admin carries sites over.
+    let refused = reqwest::Client::new()
+        .post(server.url("/api/admin/archive"))
+        .bearer_auth(token.trim())
+        .json(&serde_json::json!({ "month": "2020-01" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+
     // Two carry-overs: into a month long past (its archive's grace week is over) and
     // into next month (its grace week is ahead). A second run does nothing.
     let out = archive(&server, "2020-01");
