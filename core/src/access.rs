@@ -16,6 +16,11 @@
 //! an admin may still write to it: a closed roadshow team's history is kept, not edited.
 //! A document the tree does not know is open to admins only.
 //!
+//! A site's **archive** (a closed month's document, docs/growth.md) is the site's
+//! document to the policy until its grace period ends (a week into the next month, so
+//! that phones offline over the month's end can still hand in their changes); after
+//! that it is read-only to everyone but admin, like a deactivated site.
+//!
 //! `relay` is not a person: it is the role of a downstream relay's upstream token (a
 //! distribution centre's or a roadshow laptop's relay), which carries its devices'
 //! changes for one subtree. It reaches exactly what a manager of that subtree reaches,
@@ -220,6 +225,16 @@ pub struct SiteNode {
     pub active: bool,
 }
 
+/// A closed period's document of a site: readable like the site's own, writable by
+/// those who write the site until `writable_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveNode {
+    /// The site whose archive it is.
+    pub site: String,
+    /// UTC milliseconds from which only admin may still write it.
+    pub writable_until: i64,
+}
+
 /// What a document is to the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DocumentOwner {
@@ -236,6 +251,7 @@ pub struct SiteTree {
     network: Option<DocumentId>,
     sites: BTreeMap<String, SiteNode>,
     by_document: HashMap<DocumentId, String>,
+    archives: HashMap<DocumentId, ArchiveNode>,
 }
 
 impl SiteTree {
@@ -280,6 +296,16 @@ impl SiteTree {
         tree
     }
 
+    /// Adds a site's archive (its site is inserted with [`SiteTree::insert`]).
+    pub fn insert_archive(&mut self, doc: DocumentId, node: ArchiveNode) {
+        self.archives.insert(doc, node);
+    }
+
+    /// The archive `doc`, if it is one.
+    pub fn archive(&self, doc: &DocumentId) -> Option<&ArchiveNode> {
+        self.archives.get(doc)
+    }
+
     /// The network document, if one exists yet.
     pub fn network(&self) -> Option<DocumentId> {
         self.network
@@ -302,6 +328,7 @@ impl SiteTree {
         }
         self.by_document
             .get(doc)
+            .or_else(|| self.archives.get(doc).map(|a| &a.site))
             .map(|s| DocumentOwner::Site(s.clone()))
     }
 
@@ -350,9 +377,27 @@ impl SiteTree {
         }
     }
 
-    /// What `who` may do with `doc`. The one function every path (WebSocket sync and
-    /// HTTP) asks, so that they cannot disagree.
+    /// What `who` may do with `doc` at `now` (UTC milliseconds). The one function every
+    /// path (WebSocket sync and HTTP) asks, so that they cannot disagree; `now` matters
+    /// only for an archive, writable until its grace period ends.
+    pub fn access_at(&self, who: &Principal, doc: &DocumentId, now: i64) -> Access {
+        if let Some(a) = self.archives.get(doc) {
+            let access = self.site_access(who, &a.site);
+            return if now < a.writable_until || who.role == Role::Admin {
+                access
+            } else {
+                access.min(Access::ReadOnly)
+            };
+        }
+        self.access(who, doc)
+    }
+
+    /// What `who` may do with `doc` once every archive's grace period is over: what it
+    /// may read, and what it may write for good. [`SiteTree::access_at`] for a moment.
     pub fn access(&self, who: &Principal, doc: &DocumentId) -> Access {
+        if self.archives.contains_key(doc) {
+            return self.access_at(who, doc, i64::MAX);
+        }
         match self.owner(doc) {
             Some(DocumentOwner::Network) => self.network_access(who),
             Some(DocumentOwner::Site(site)) => self.site_access(who, &site),
@@ -518,6 +563,44 @@ mod tests {
         assert_eq!(n.tree.access(&who(Role::HeadOffice, "hq"), &doc), R);
         assert_eq!(n.tree.access(&who(Role::Admin, "hq"), &doc), W);
         assert_eq!(n.tree.access(&who(Role::Consultant, "show-1"), &doc), N);
+    }
+
+    #[test]
+    fn an_archive_is_writable_through_its_grace_period_then_read_only() {
+        let mut n = net();
+        let archive = DocumentId::random();
+        n.tree.insert_archive(
+            archive,
+            ArchiveNode {
+                site: "agent-a".into(),
+                writable_until: 1_000,
+            },
+        );
+        let consultant = who(Role::Consultant, "agent-a");
+        let manager = who(Role::Manager, "dc-north");
+        let office = who(Role::HeadOffice, "hq");
+        let admin = who(Role::Admin, "hq");
+        let stranger = who(Role::Consultant, "show-1");
+        for (p, during, after) in [
+            (&consultant, W, R),
+            (&manager, W, R),
+            (&office, R, R),
+            (&admin, W, W),
+            (&stranger, N, N),
+        ] {
+            assert_eq!(n.tree.access_at(p, &archive, 999), during, "{p:?}");
+            assert_eq!(n.tree.access_at(p, &archive, 1_000), after, "{p:?}");
+            assert_eq!(n.tree.access(p, &archive), after, "{p:?}");
+        }
+        assert_eq!(
+            n.tree.owner(&archive),
+            Some(DocumentOwner::Site("agent-a".into()))
+        );
+        // The working document is not touched by the archive's clock.
+        assert_eq!(
+            n.tree.access_at(&consultant, &n.docs["agent-a"], i64::MAX),
+            W
+        );
     }
 
     #[test]

@@ -58,6 +58,13 @@ pub fn month_key(t: Millis) -> String {
     format!("{:04}-{:02}", dt.year(), dt.month())
 }
 
+/// The month key (`YYYY-MM`, CST) of the month after the one `t` falls in: what a
+/// carry-over run during this month prepares (docs/growth.md).
+pub fn next_month_key(t: Millis) -> String {
+    let this: crate::schema::Period = month_key(t).parse().expect("month_key gives a month");
+    month_key(this.range_millis().1)
+}
+
 /// The CST calendar day of a UTC instant, as days since 1970-01-01 (CST).
 pub fn cst_day(t: Millis) -> i64 {
     t.saturating_add(CST_OFFSET_MS).div_euclid(DAY_MS)
@@ -118,6 +125,13 @@ mod tests {
             .unwrap()
             .and_utc()
             .timestamp_millis()
+    }
+
+    #[test]
+    fn the_next_month_follows_the_cst_calendar() {
+        // 2026-01-31 20:00 UTC is already February in CST.
+        assert_eq!(next_month_key(utc_ms(2026, 1, 31, 20)), "2026-03");
+        assert_eq!(next_month_key(utc_ms(2026, 12, 15, 0)), "2027-01");
     }
 
     #[test]

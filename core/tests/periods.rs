@@ -317,3 +317,59 @@ fn combining_refuses_another_sites_document() {
     assert!(domain::combine_periods(&chain).is_err());
     assert!(domain::combine_periods(&[]).is_err());
 }
+
+#[test]
+fn the_network_document_names_each_sites_chain_and_current_document() {
+    let (mut net_doc, _) = network();
+    assert_eq!(domain::site_chain(&net_doc, "sr-1").unwrap(), vec![]);
+    assert_eq!(
+        domain::current_site_document(&net_doc, "sr-1").unwrap(),
+        None
+    );
+    let chain = vec![
+        domain::PeriodLink {
+            month: None,
+            document: "first".into(),
+        },
+        domain::PeriodLink {
+            month: Some("2026-04".into()),
+            document: "april".into(),
+        },
+    ];
+    domain::put_site_chain(&mut net_doc, "sr-1", &chain, "registry", APRIL).unwrap();
+    let heads = net_doc.get_heads();
+    domain::put_site_chain(&mut net_doc, "sr-1", &chain, "registry", APRIL).unwrap();
+    assert_eq!(
+        net_doc.get_heads(),
+        heads,
+        "the same chain again writes nothing"
+    );
+    // A rename by the registry rewrites the header's own fields: the chain stays.
+    let mut renamed = header(
+        "sr-1",
+        dealersync_core::schema::SiteKind::Showroom,
+        Some("dc-north"),
+    );
+    renamed.name = "城东展厅".into();
+    domain::put_site(&mut net_doc, &renamed, "registry", APRIL).unwrap();
+    assert_eq!(domain::site_chain(&net_doc, "sr-1").unwrap(), chain);
+    assert_eq!(
+        domain::current_site_document(&net_doc, "sr-1")
+            .unwrap()
+            .as_deref(),
+        Some("april")
+    );
+    // Readers that know nothing of the chain read the header as before.
+    let read = NetworkDocument::read(&net_doc).unwrap();
+    assert_eq!(read.sites["sr-1"].name, "城东展厅");
+    assert!(domain::put_site_chain(&mut net_doc, "nowhere", &chain, "registry", APRIL).is_err());
+}
+
+#[test]
+fn an_archive_takes_late_changes_for_a_week_into_the_next_month() {
+    assert_eq!(
+        domain::archive_writable_until("2026-04").unwrap(),
+        APRIL + 7 * DAY_MS
+    );
+    assert!(domain::archive_writable_until("April").is_err());
+}

@@ -26,6 +26,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod archive;
 pub mod auth;
 pub mod backup;
 pub mod config_file;

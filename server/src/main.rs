@@ -1,6 +1,7 @@
 //! `dealersync-server`: the relay binary. `serve` runs it (every connection and API
 //! call needs a token; `--demo` seeds a demo network and prints a token per role);
-//! `token`, `sign-in-code`, `revoke` and `site` administer the data directory; `doc create` adds a bare
+//! `token`, `sign-in-code`, `revoke` and `site` administer the data directory; `archive` carries
+//! every site over into a new month; `doc create` adds a bare
 //! document (admins only can sync it).
 
 use std::net::SocketAddr;
@@ -91,6 +92,15 @@ enum Command {
         dir: DataDir,
         #[command(subcommand)]
         command: SiteCommand,
+    },
+    /// Carry every site over into a new month: each site's document becomes the
+    /// month's archive and a new working document starts (docs/growth.md). Run it at
+    /// the month's start; a second run for the same month does nothing.
+    Archive {
+        #[command(flatten)]
+        dir: DataDir,
+        #[command(flatten)]
+        archive: dealersync_server::archive::ArchiveArgs,
     },
     /// Write a consistent backup of the data directory to one file (and FILE.sha256),
     /// while the relay keeps serving. The file holds the token signing secret: keep
@@ -365,6 +375,15 @@ fn main() -> anyhow::Result<()> {
                 "restored into {} (new relay storage id: devices send what the backup lacks): {}",
                 dir.data_dir.display(),
                 backup::describe(&report)
+            );
+            Ok(())
+        }
+        Command::Archive { dir, archive } => {
+            print!(
+                "{}",
+                archive
+                    .run(&dir.data_dir)
+                    .with_context(|| format!("archive --month {} failed", archive.month))?
             );
             Ok(())
         }

@@ -232,16 +232,7 @@ async fn consultant_reads_own_site_only_and_cannot_write_the_network() {
     let before = r.store.load(&network).unwrap().unwrap().chunks.concat();
     let mut forged = c.docs[&network].doc.clone();
     forged.put(automerge::ROOT, "hijack", true).unwrap();
-    let change = forged.get_last_local_change().unwrap().raw_bytes().to_vec();
-    let data = automerge::sync::Message {
-        heads: forged.get_heads(),
-        need: vec![],
-        have: vec![],
-        changes: vec![change].into(),
-        flags: None,
-        version: automerge::sync::MessageVersion::V1,
-    }
-    .encode();
+    let data = common::pushed_change(&mut forged);
     let mut raw = common::raw(&r.url(&t)).await;
     raw.send(WsMessage::Binary(join_frame("hostile", None).into()))
         .await
@@ -259,7 +250,7 @@ async fn consultant_reads_own_site_only_and_cannot_write_the_network() {
     ))
     .await
     .unwrap();
-    let error = first_error(&mut raw).await;
+    let error = common::first_error(&mut raw).await;
     assert!(error.contains("read-only"), "{error}");
     let after = r.store.load(&network).unwrap().unwrap().chunks.concat();
     assert_eq!(before, after, "the network document changed");
@@ -274,27 +265,6 @@ async fn consultant_reads_own_site_only_and_cannot_write_the_network() {
 }
 
 /// The first `error` message the server sends on a raw socket.
-async fn first_error(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> String {
-    use futures_util::StreamExt;
-    let until = Instant::now() + DEADLINE;
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, ws.next()).await {
-            Err(_) => panic!("no error within the deadline"),
-            Ok(Some(Ok(WsMessage::Binary(b)))) => {
-                if let Ok(Message::Error { message, .. }) = Message::decode(&b) {
-                    return message;
-                }
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(other) => panic!("socket ended without an error: {other:?}"),
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_connection_is_closed_when_its_token_expires() {

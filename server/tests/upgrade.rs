@@ -121,3 +121,65 @@ async fn hs256_tokens_of_release_0_1_0_verify_until_the_secret_is_retired() {
     );
     assert_eq!(common::me(&server, &server.token).await.0, 200);
 }
+
+/// The first `archive` on a data directory of release 0.1.0 (registry tables version
+/// 1, one document per site) migrates it: the registry gains the chain table, and each
+/// site's one document becomes its first archive, served next to the new working
+/// document that carries its open work.
+#[tokio::test]
+async fn archive_migrates_a_data_directory_of_release_0_1_0() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-0.1.0");
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture, dir.path());
+    let registry_version = |dir: &Path| -> i64 {
+        rusqlite::Connection::open(dir.join("dealersync.db"))
+            .unwrap()
+            .query_row(
+                "SELECT version FROM schema_versions WHERE component = 'registry'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        registry_version(&fixture),
+        1,
+        "the fixture is a version 1 registry"
+    );
+    let old_doc = |sites: &str| -> dealersync_core::protocol::DocumentId {
+        let line = sites.lines().find(|l| l.starts_with("sr-1\t")).unwrap();
+        line.split('\t').nth(3).unwrap().parse().unwrap()
+    };
+    let before = old_doc(&run_bin(&["site", "list"], dir.path()));
+
+    let out = run_bin(&["archive", "--month", "2026-12"], dir.path());
+    assert!(out.contains(&format!("archived {before}")), "{out}");
+    assert_eq!(
+        registry_version(dir.path()),
+        dealersync_server::registry::REGISTRY_SCHEMA_VERSION
+    );
+    let after = old_doc(&run_bin(&["site", "list"], dir.path()));
+    assert_ne!(after, before, "sr-1 works in a new document");
+    let again = run_bin(&["archive", "--month", "2026-12"], dir.path());
+    assert!(!again.contains("archived"), "{again}");
+
+    let server = Server::start(dir.path(), &[]).await;
+    let mut client = Client::connect(&server.ws_url(), "upgrader", None).await;
+    for doc in [before, after] {
+        client.request(doc).await;
+        client
+            .until("the document arrives", |c| !c.heads(doc).is_empty())
+            .await;
+    }
+    let archive = dealersync_core::schema::SiteDocument::read(&client.docs[&before].doc).unwrap();
+    let working = dealersync_core::schema::SiteDocument::read(&client.docs[&after].doc).unwrap();
+    assert_eq!(working.site, archive.site);
+    let header = dealersync_core::domain::period_header(&client.docs[&after].doc)
+        .unwrap()
+        .expect("the working document says which month it starts");
+    assert_eq!(header.month, "2026-12");
+    for (id, c) in &archive.customers {
+        let open = dealersync_core::domain::customer_is_open(c.status, c.merged_into.as_deref());
+        assert_eq!(working.customers.contains_key(id), open, "customer {id}");
+    }
+}

@@ -38,8 +38,13 @@ pub struct SiteEntry {
     /// Parent site id.
     #[serde(default)]
     pub parent: Option<String>,
-    /// The site document's id.
+    /// The site document's id: its current working document (docs/growth.md).
     pub document_id: DocumentId,
+    /// The site's earlier documents (archives) this device still holds changes for:
+    /// synced until the server has every one of them (a device offline over the
+    /// month's end hands its late changes in during the archive's grace week).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archives: Vec<DocumentId>,
 }
 
 /// What `login` stores.
@@ -127,6 +132,52 @@ impl Config {
             });
         }
         out
+    }
+
+    /// The archives this device still syncs, after the current documents.
+    pub fn archives(&self) -> Vec<DocRef> {
+        self.sites
+            .iter()
+            .flat_map(|s| {
+                s.archives.iter().map(|id| DocRef {
+                    id: *id,
+                    label: format!("{} (archive)", s.id),
+                    site: Some(s.clone()),
+                    access: self.site_access(&s.id),
+                })
+            })
+            .collect()
+    }
+
+    /// Every document `sync` exchanges: [`Config::documents`], then the archives.
+    pub fn sync_documents(&self) -> Vec<DocRef> {
+        let mut all = self.documents();
+        all.extend(self.archives());
+        all
+    }
+
+    /// Follows each site to the working document its header in the network document
+    /// names (after the relay's monthly carry-over); the document left becomes an
+    /// archive this device syncs until the server has all of it. Returns the sites
+    /// that moved.
+    pub fn follow(&mut self, network: &impl automerge::ReadDoc) -> Result<Vec<String>> {
+        let mut moved = Vec::new();
+        for s in &mut self.sites {
+            let Some(current) = dealersync_core::domain::current_site_document(network, &s.id)?
+            else {
+                continue;
+            };
+            let current: DocumentId = current
+                .parse()
+                .map_err(|e| anyhow!("site {}'s current document id: {e}", s.id))?;
+            if current != s.document_id {
+                s.archives.push(s.document_id);
+                s.archives.retain(|a| *a != current);
+                s.document_id = current;
+                moved.push(s.id.clone());
+            }
+        }
+        Ok(moved)
     }
 }
 
@@ -226,6 +277,7 @@ mod tests {
             kind: "x".into(),
             parent: parent.map(str::to_string),
             document_id: DocumentId::random(),
+            archives: Vec::new(),
         };
         Config {
             server: "http://x".into(),

@@ -11,7 +11,8 @@
 //! - [`workspace`]: loading documents and changing them durably.
 //! - [`ctx`]: what every command shares (options, finding a record, printing).
 //! - [`commands`], [`edit`], [`care`], [`manage`], [`conflicts`], [`report`]: what each command does.
-//! - [`sync`]: `login`, `sync`, `sync --watch` and `status`.
+//! - [`sync`]: `login`, `sync`, `sync --watch` and `status`; [`periods`]: following a
+//!   site's new monthly working document.
 //! - [`output`]: tables, JSON, CSV, money and dates.
 
 pub mod care;
@@ -23,6 +24,7 @@ pub mod edit;
 pub mod home;
 pub mod manage;
 pub mod output;
+pub mod periods;
 pub mod relays;
 pub mod report;
 pub mod store;

@@ -158,7 +158,7 @@ pub fn status(ws: &Workspace, ctx: &Ctx) -> Result<ExitCode> {
     let conflicts = crate::conflicts::detect_all(ws)?;
     for d in ws
         .config
-        .documents()
+        .sync_documents()
         .into_iter()
         .filter(|d| d.access.can_read())
     {
@@ -279,7 +279,7 @@ struct Start {
 }
 
 /// The number of changes in `am` the server has not acknowledged.
-fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
+pub(crate) fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
     let acked: Vec<ChangeHash> = server_heads
         .iter()
         .filter_map(|h| h.parse().ok())
@@ -325,7 +325,7 @@ impl<'a> Session<'a> {
         let mut edits_seen = HashMap::new();
         for doc in ws
             .config
-            .documents()
+            .sync_documents()
             .into_iter()
             .filter(|d| d.access.can_read())
         {
@@ -652,7 +652,7 @@ fn print_line(r: &DocReport, json: bool) -> Result<()> {
 
 /// `sync` and `sync --watch`.
 pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
-    let ws = Workspace::open(home)?;
+    let mut ws = Workspace::open(home)?;
     let rt = runtime()?;
     let via = args
         .via
@@ -660,12 +660,24 @@ pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
         .map(|v| crate::relays::resolve_via(&ws, v, crate::relays::DEFAULT_WAIT))
         .transpose()?;
     if args.watch {
-        return rt.block_on(watch(&ws, via.as_deref(), ctx));
+        return rt.block_on(watch(&mut ws, via.as_deref(), ctx));
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
-    let mut session = Session::new(&ws, via.as_deref())?;
-    let result = rt.block_on(session.run(Some(deadline), false, ctx.json));
-    let reports = session.reports();
+    let run = |ws: &Workspace| -> Result<(Result<()>, Vec<DocReport>, usize)> {
+        let mut session = Session::new(ws, via.as_deref())?;
+        let result = rt.block_on(session.run(Some(deadline), false, ctx.json));
+        let pending = session.starts.iter().map(|s| s.unacked).sum();
+        Ok((result, session.reports(), pending))
+    };
+    let (mut result, mut reports, mut pending) = run(&ws)?;
+    // After the relay's monthly carry-over the network document names new working
+    // documents: follow them, and sync again so they are on the device now.
+    if result.is_ok() && crate::periods::follow(&mut ws)? {
+        (result, reports, pending) = run(&ws)?;
+    }
+    if result.is_ok() {
+        crate::periods::drop_handed_in_archives(&mut ws)?;
+    }
     if ctx.json {
         print_json(&json!({
             "ok": result.is_ok(),
@@ -686,20 +698,19 @@ pub fn sync(home: Home, args: SyncArgs, ctx: &Ctx) -> Result<ExitCode> {
     }
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
-        Err(e) => {
-            let pending: usize = session.starts.iter().map(|s| s.unacked).sum();
-            Err(e.context(format!(
-                "sync failed; everything on this device is kept ({pending} local change(s) not yet \
-                 acknowledged by the server); run `dealersync sync` again when the server is reachable"
-            )))
-        }
+        Err(e) => Err(e.context(format!(
+            "sync failed; everything on this device is kept ({pending} local change(s) not yet \
+             acknowledged by the server); run `dealersync sync` again when the server is reachable"
+        ))),
     }
 }
 
 /// `sync --watch`: reconnects forever with exponential backoff and full jitter.
-async fn watch(ws: &Workspace, via: Option<&str>, ctx: &Ctx) -> Result<ExitCode> {
+async fn watch(ws: &mut Workspace, via: Option<&str>, ctx: &Ctx) -> Result<ExitCode> {
     let mut backoff = BACKOFF_MIN;
     loop {
+        // A carry-over the network document announced during the last connection.
+        crate::periods::follow(ws)?;
         let mut session = Session::new(ws, via)?;
         let started = tokio::time::Instant::now();
         let err = match session.run(None, true, ctx.json).await {

@@ -87,6 +87,7 @@ fn device(sub: &str, role: &str, site: &str) -> Device {
             kind: s.kind.to_string(),
             parent: s.parent.clone(),
             document_id: id,
+            archives: Vec::new(),
         });
     }
     store.commit(&batch).unwrap();

@@ -54,8 +54,10 @@ pub use network::{
 };
 pub use parts::{NewShipment, adjust_part, receive_parts, ship_parts};
 pub use periods::{
-    CARRY_CUSTOMERS_PER_CHANGE, PERIOD_KEY, PeriodDocument, PeriodHeader, carry_over,
-    combine_periods, customer_is_open, period_header, vehicle_is_open,
+    ARCHIVE_GRACE_DAYS, CARRY_CUSTOMERS_PER_CHANGE, CURRENT_DOCUMENT_KEY, PERIOD_KEY, PERIODS_KEY,
+    PeriodDocument, PeriodHeader, PeriodLink, archive_writable_until, carry_over, combine_periods,
+    current_site_document, customer_is_open, period_header, put_site_chain, site_chain,
+    vehicle_is_open,
 };
 pub use phone::{PhoneError, normalise_phone};
 pub use planning::{

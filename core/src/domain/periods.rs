@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
 
 use crate::schema::{
     ComplaintStatus, CustomerStatus, Millis, PartCount, SiteDocument, VehicleStatus,
 };
 
-use super::{DomainError, Result, commit_write, parse_month};
+use super::{DomainError, Result, commit_write, map_at, parse_month, root_map};
 
 /// Root key of a working document's period header (absent in documents that were
 /// never carried over: those hold the site's whole history from its start).
@@ -136,7 +136,7 @@ pub fn carry_over(old: &AutoCommit, month: &str, now: Millis) -> Result<AutoComm
     )?;
     let list: Vec<_> = customers.into_iter().collect();
     for chunk in list.chunks(CARRY_CUSTOMERS_PER_CHANGE) {
-        let obj = super::root_map(&doc, "site", "customers")?;
+        let obj = root_map(&doc, "site", "customers")?;
         commit_write(
             &mut doc,
             format!("carry over {} customers of site {site_id}", chunk.len()),
@@ -172,14 +172,7 @@ pub fn period_header<D: AmReadDoc>(doc: &D) -> Result<Option<PeriodHeader>> {
     let Some((Value::Object(ObjType::Map), p)) = doc.get(ROOT, PERIOD_KEY)? else {
         return Ok(None);
     };
-    let month = match doc.get(&p, "month")? {
-        Some((Value::Scalar(s), _)) => match s.as_ref() {
-            ScalarValue::Str(m) => m.to_string(),
-            _ => return Err(bad("month is not a string")),
-        },
-        Some((Value::Object(ObjType::Text), t)) => doc.text(&t)?,
-        _ => return Err(bad("has no month")),
-    };
+    let month = read_str(doc, &p, "month")?.ok_or_else(|| bad("has no month as a string"))?;
     let mut carried_events = BTreeMap::new();
     if let Some((Value::Object(ObjType::Map), c)) = doc.get(&p, "carriedEvents")? {
         for id in doc.keys(&c).collect::<Vec<_>>() {
@@ -270,3 +263,129 @@ pub fn combine_periods(chain: &[PeriodDocument]) -> Result<SiteDocument> {
     }
     Ok(all)
 }
+
+/// A string at `obj[key]`, scalar or text (what a JavaScript writer may leave); `None`
+/// when absent, null or not a string.
+fn read_str<D: AmReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<String>> {
+    Ok(match doc.get(obj, key)? {
+        Some((Value::Scalar(s), _)) => match s.as_ref() {
+            ScalarValue::Str(v) => Some(v.to_string()),
+            _ => None,
+        },
+        Some((Value::Object(ObjType::Text), t)) => Some(doc.text(&t)?),
+        _ => None,
+    })
+}
+
+/// Key of a site's current working document in its header in the network document's
+/// `sites` (absent until the site's first carry-over: the registry's document is then
+/// the only one).
+pub const CURRENT_DOCUMENT_KEY: &str = "document";
+
+/// Key of a site's chain of documents in its header in the network document's `sites`.
+pub const PERIODS_KEY: &str = "periods";
+
+/// One document of a site's chain, as the network document lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PeriodLink {
+    /// The first month it records (`YYYY-MM`); `None` for the site's first document,
+    /// which records from the site's start.
+    pub month: Option<String>,
+    /// Its document id (bs58check, as everywhere in the API).
+    pub document: String,
+}
+
+/// Records a site's chain of documents (oldest first; the last is the current working
+/// document) in its header in the network document: `sites[site].periods` and
+/// `sites[site].document`, so that every client finds the current document from the
+/// network document it already syncs. The header's other fields are left as they are.
+pub fn put_site_chain(
+    net_doc: &mut AutoCommit,
+    site: &str,
+    chain: &[PeriodLink],
+    by: &str,
+    now: Millis,
+) -> Result<()> {
+    let Some(current) = chain.last() else {
+        return Err(DomainError::Invalid {
+            field: "site documents".into(),
+            reason: "a chain has at least one document".into(),
+        });
+    };
+    let sites = root_map(net_doc, "network", "sites")?;
+    let header = map_at(net_doc, &sites, site)?
+        .ok_or_else(|| DomainError::UnknownSite { id: site.into() })?;
+    if site_chain(net_doc, site)? == chain {
+        return Ok(());
+    }
+    commit_write(
+        net_doc,
+        format!("{by}: site {site} works in {}", current.document),
+        now,
+        |doc| {
+            doc.put(&header, CURRENT_DOCUMENT_KEY, current.document.as_str())?;
+            let list = doc.put_object(&header, PERIODS_KEY, ObjType::List)?;
+            for (i, link) in chain.iter().enumerate() {
+                let entry = doc.insert_object(&list, i, ObjType::Map)?;
+                match &link.month {
+                    Some(m) => doc.put(&entry, "month", m.as_str())?,
+                    None => doc.put(&entry, "month", ScalarValue::Null)?,
+                }
+                doc.put(&entry, "document", link.document.as_str())?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// A site's chain of documents as the network document lists it, oldest first; empty
+/// when the site was never carried over (its one document is the registry's).
+pub fn site_chain<D: AmReadDoc>(net_doc: &D, site: &str) -> Result<Vec<PeriodLink>> {
+    let Some(sites) = map_at(net_doc, &ROOT, "sites")? else {
+        return Ok(Vec::new());
+    };
+    let Some(header) = map_at(net_doc, &sites, site)? else {
+        return Ok(Vec::new());
+    };
+    let Some((Value::Object(ObjType::List), list)) = net_doc.get(&header, PERIODS_KEY)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for i in 0..net_doc.length(&list) {
+        let Some((Value::Object(ObjType::Map), entry)) = net_doc.get(&list, i)? else {
+            continue;
+        };
+        if let Some(document) = read_str(net_doc, &entry, "document")? {
+            let month = read_str(net_doc, &entry, "month")?;
+            out.push(PeriodLink { month, document });
+        }
+    }
+    Ok(out)
+}
+
+/// A site's current working document as its header in the network document names it;
+/// `None` when the site was never carried over.
+pub fn current_site_document<D: AmReadDoc>(net_doc: &D, site: &str) -> Result<Option<String>> {
+    let Some(sites) = map_at(net_doc, &ROOT, "sites")? else {
+        return Ok(None);
+    };
+    match map_at(net_doc, &sites, site)? {
+        Some(header) => read_str(net_doc, &header, CURRENT_DOCUMENT_KEY),
+        None => Ok(None),
+    }
+}
+
+/// The instant (UTC milliseconds) until which a period's archive accepts late changes
+/// from devices: [`ARCHIVE_GRACE_DAYS`] into the month `next` that follows it, from
+/// midnight China Standard Time.
+pub fn archive_writable_until(next: &str) -> Result<Millis> {
+    let month = parse_month(next)?;
+    let (start, _) = month
+        .parse::<crate::schema::Period>()
+        .map_err(|_| DomainError::MalformedMonth { input: month })?
+        .range_millis();
+    Ok(start + ARCHIVE_GRACE_DAYS * crate::time::DAY_MS)
+}
+
+/// How many days into the new month an archive still accepts devices' late changes.
+pub const ARCHIVE_GRACE_DAYS: i64 = 7;

@@ -27,7 +27,7 @@ impl Caller {
         self.0.principal()
     }
 
-    pub(super) fn require_admin(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_admin(&self) -> Result<(), ApiError> {
         if self.0.role == Role::Admin {
             Ok(())
         } else {

@@ -35,6 +35,7 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state.clone())
         .merge(crate::signin_routes::router(state.clone()))
         .merge(crate::trust_routes::router(state.clone()))
+        .merge(crate::archive::router(state.clone()))
         .merge(crate::web::router(state))
 }
 

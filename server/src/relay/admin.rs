@@ -43,6 +43,14 @@ impl DocumentWriter for RelayDocuments {
         })
     }
 
+    fn read(&self, id: DocumentId) -> Result<AutoCommit, RegistryError> {
+        let bytes = self.ask(id, |reply| Event::AdminRead { doc: id, reply })?;
+        AutoCommit::load(&bytes).map_err(|e| RegistryError::Document {
+            doc: id,
+            reason: format!("cannot load: {e}"),
+        })
+    }
+
     fn edit_as(
         &self,
         id: DocumentId,
@@ -51,11 +59,7 @@ impl DocumentWriter for RelayDocuments {
     ) -> Result<(), RegistryError> {
         // The edit runs here, on a copy with its own fresh actor id, so that the engine
         // thread never waits on it; the resulting changes merge like a peer's.
-        let bytes = self.ask(id, |reply| Event::AdminRead { doc: id, reply })?;
-        let mut doc = AutoCommit::load(&bytes).map_err(|e| RegistryError::Document {
-            doc: id,
-            reason: format!("cannot load: {e}"),
-        })?;
+        let mut doc = self.read(id)?;
         let before = doc.get_heads();
         edit(&mut doc)?;
         let changes = doc.save_after(&before);

@@ -156,6 +156,15 @@ pub const ROUTES: &[RouteDoc] = &[
         body: None,
     },
     RouteDoc {
+        method: "post",
+        path: "/api/admin/archive",
+        tag: "admin",
+        summary: "Carry every site over into a new month",
+        description: "Admin token. Each site's document becomes the archive of the months before and a new working document starts with `month` (docs/growth.md); a site already working in that month is left as it is. Answers, per site, its working document and the archived one (null when nothing was done).",
+        query: &[],
+        body: Some("{month}"),
+    },
+    RouteDoc {
         method: "get",
         path: "/api/admin/tokens",
         tag: "admin",

@@ -33,7 +33,7 @@ pub mod attribution;
 mod link;
 mod mirror;
 mod status;
-mod transport;
+pub(crate) mod transport;
 
 pub use mirror::mirror_sites;
 pub use status::router;

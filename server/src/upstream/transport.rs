@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use super::{UpstreamConfig, UpstreamError};
 
 /// TLS settings for the upstream: the system's roots and the CA file, if any.
-pub(super) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, UpstreamError> {
+pub(crate) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, UpstreamError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         // A broken system certificate must not make the upstream unreachable.
@@ -39,7 +39,7 @@ pub(super) fn tls_config(ca: Option<&Path>) -> Result<Arc<ClientConfig>, Upstrea
 }
 
 /// The HTTP client for the upstream's API.
-pub(super) fn http_client(
+pub(crate) fn http_client(
     tls: &Arc<ClientConfig>,
     timeout: Duration,
 ) -> Result<reqwest::Client, UpstreamError> {
@@ -65,7 +65,7 @@ pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
     path: &str,
 ) -> Result<T, UpstreamError> {
     let url = format!("{}{path}", config.base);
-    send_json(http.get(&url), config, url).await
+    send_json(http.get(&url), &config.token, url).await
 }
 
 /// POST `body` as JSON to `path` of the upstream's API with the relay token.
@@ -76,25 +76,30 @@ pub(super) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwne
     body: &B,
 ) -> Result<T, UpstreamError> {
     let url = format!("{}{path}", config.base);
-    send_json(http.post(&url).json(body), config, url).await
+    send_json(http.post(&url).json(body), &config.token, url).await
 }
 
-/// Sends `request` with the relay token and reads a JSON answer; a refusal carries the
-/// status and the start of the body.
-async fn send_json<T: serde::de::DeserializeOwned>(
+/// Sends `request` with `token` and reads a JSON answer; a refusal carries the status
+/// and the start of the body, a failure to connect its cause (refused, name, TLS).
+/// Also the `archive` command's call to its own relay's admin API.
+pub(crate) async fn send_json<T: serde::de::DeserializeOwned>(
     request: reqwest::RequestBuilder,
-    config: &UpstreamConfig,
+    token: &str,
     url: String,
 ) -> Result<T, UpstreamError> {
     let failed = |reason: String| UpstreamError::Upstream {
         url: url.clone(),
         reason,
     };
-    let resp = request
-        .bearer_auth(&config.token)
-        .send()
-        .await
-        .map_err(|e| failed(format!("unreachable: {e}")))?;
+    let resp = request.bearer_auth(token).send().await.map_err(|e| {
+        let mut reason = format!("unreachable: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            reason.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        failed(reason)
+    })?;
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();

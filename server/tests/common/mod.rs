@@ -345,6 +345,40 @@ pub struct Client {
     pub sync_bytes_out: usize,
 }
 
+/// A sync message that pushes `doc`'s last local change whatever the relay said: what
+/// a client that ignores automerge's read-only flag sends.
+pub fn pushed_change(doc: &mut AutoCommit) -> Vec<u8> {
+    let change = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+    sync::Message {
+        heads: doc.get_heads(),
+        need: vec![],
+        have: vec![],
+        changes: vec![change].into(),
+        flags: None,
+        version: sync::MessageVersion::V1,
+    }
+    .encode()
+}
+
+/// The first `error` frame on a raw socket; panics at the deadline or if the socket
+/// ends first.
+pub async fn first_error(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>) -> String {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => panic!("no error within the deadline"),
+            Ok(Some(Ok(WsMessage::Binary(b)))) => {
+                if let Ok(Message::Error { message, .. }) = Message::decode(&b) {
+                    return message;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("socket ended without an error: {other:?}"),
+        }
+    }
+}
+
 /// Opens a WebSocket without the handshake, for bad-input tests.
 pub async fn raw(url: &str) -> WebSocketStream<MaybeTlsStream<TcpStream>> {
     tokio_tungstenite::connect_async(url).await.unwrap().0

@@ -90,16 +90,50 @@ pub fn free_port() -> u16 {
 impl Server {
     /// Starts a relay on a fresh data directory seeded with the demo network.
     pub fn start_demo() -> Server {
-        let tmp = tempfile::tempdir().unwrap();
-        let data_dir = tmp.path().join("data");
-        let mut s = Server {
-            child: None,
-            addr: format!("127.0.0.1:{}", free_port()),
-            data_dir,
-            _tmp: Some(tmp),
-        };
+        let mut s = Server::unstarted();
         s.spawn(true);
         s
+    }
+
+    /// A server on a free port and a fresh data directory, not started yet.
+    fn unstarted() -> Server {
+        let tmp = tempfile::tempdir().unwrap();
+        Server {
+            child: None,
+            addr: format!("127.0.0.1:{}", free_port()),
+            data_dir: tmp.path().join("data"),
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// Starts a relay on a fresh data directory holding the sites `site add` creates
+    /// from each argument list (`["--id", "hq", "--name", ..., "--kind", ...]`).
+    pub fn start_with_sites(sites: &[&[&str]]) -> Server {
+        let mut s = Server::unstarted();
+        for args in sites {
+            let mut all = vec!["site", "add"];
+            all.extend_from_slice(args);
+            s.admin(&all);
+        }
+        s.spawn(false);
+        s
+    }
+
+    /// Runs a `dealersync-server` admin command on this relay's data directory; returns
+    /// its stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = Command::new(server_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .output()
+            .expect("run dealersync-server");
+        assert!(
+            out.status.success(),
+            "dealersync-server {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
     }
 
     /// (Re)starts the process on the same address and data directory.
