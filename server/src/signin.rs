@@ -57,23 +57,6 @@ pub const LIMIT_WINDOW: Duration = Duration::from_secs(10 * 60);
 /// Addresses the limiter remembers at most; the oldest windows are dropped first.
 const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
-/// The table, created with the registry's (see `Registry::open`).
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sign_in_codes (
-    code_hash TEXT PRIMARY KEY,
-    sub TEXT NOT NULL,
-    role TEXT NOT NULL,
-    site TEXT NOT NULL,
-    device TEXT,
-    session_ttl INTEGER,
-    issued_by TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    used_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS sign_in_codes_by_expiry ON sign_in_codes(expires_at);
-";
-
 /// Why a code could not be issued or redeemed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -529,7 +512,7 @@ impl SignInCodeArgs {
             },
             "cli",
         )?;
-        let url = crate::signin_routes::sign_in_url(&self.base_url, &issued.code);
+        let url = sign_in_url(&self.base_url, &issued.code);
         Ok((issued, url))
     }
 }
@@ -589,4 +572,10 @@ mod tests {
             assert!(validate_device(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// The link a person opens to sign in with `code` (the phone app reads the same link
+/// from a QR code: its origin is the relay, its `code` the code).
+pub fn sign_in_url(base: &str, code: &str) -> String {
+    format!("{}/signin?code={code}", base.trim_end_matches('/'))
 }

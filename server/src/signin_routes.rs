@@ -28,6 +28,7 @@ use crate::auth::{Authenticator, SESSION_COOKIE, parse_ttl};
 use crate::registry::{Registry, Revocation};
 use crate::signin::{
     CodeRequest, DEFAULT_CODE_LIFETIME, Exchange, SignInError, SignInLimiter, exchange, may_issue,
+    sign_in_url,
 };
 
 /// What the sign-in routes share: the API's state and the guessing limiter.
@@ -129,12 +130,6 @@ fn base_url(headers: &HeaderMap) -> String {
         ),
         _ => String::new(),
     }
-}
-
-/// The link a person opens to sign in with `code` (the phone app reads the same link
-/// from a QR code: its origin is the relay, its `code` the code).
-pub fn sign_in_url(base: &str, code: &str) -> String {
-    format!("{}/signin?code={code}", base.trim_end_matches('/'))
 }
 
 /// Body of `POST /api/admin/sign-in-codes`.

@@ -23,8 +23,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Authenticator, JwkSet, PublicJwk};
+use crate::registry::RevocationPage;
 use crate::registry::{Registry, RegistryError};
-use crate::revocation::RevocationPage;
 
 /// The file in the data directory caching the upstream's keys and the position in its
 /// revocation feed.

@@ -21,7 +21,7 @@ use sha2::Digest as _;
 use crate::api::error::ApiError;
 use crate::api::extract::{Caller, blocking};
 use crate::api::state::ApiState;
-use crate::revocation::RevocationPage;
+use crate::registry::RevocationPage;
 
 /// The media type of a JWK set (RFC 7517 §8.5.1).
 pub const JWK_SET_MEDIA_TYPE: &str = "application/jwk-set+json";

@@ -37,7 +37,7 @@ pub fn drop_handed_in_archives(ws: &mut Workspace) -> Result<()> {
             let pending = match ws.load(id)? {
                 Some(mut am) => {
                     let rec = ws.state.record(id)?;
-                    crate::sync::unacked(am.document(), &rec.server_heads)
+                    crate::store::unacked(am.document(), &rec.server_heads)
                 }
                 None => 0,
             };

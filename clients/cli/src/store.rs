@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use automerge::{Automerge, ChangeHash, ReadDoc};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::store::StoreError;
 use dealersync_sqlite_store::map_error;
@@ -144,4 +145,14 @@ mod tests {
         assert_eq!(st.edits(&doc).unwrap(), 2);
         assert_eq!(st.record(&doc).unwrap().server_heads, vec!["aa", "bb"]);
     }
+}
+
+/// The number of changes in `am` the server has not acknowledged.
+pub(crate) fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
+    let acked: Vec<ChangeHash> = server_heads
+        .iter()
+        .filter_map(|h| h.parse().ok())
+        .filter(|h| am.get_change_by_hash(h).is_some())
+        .collect();
+    am.get_changes_meta(&acked).len()
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
-use automerge::{Automerge, ChangeHash, ReadDoc};
+use automerge::{ChangeHash, ReadDoc};
 use dealersync_core::protocol::SyncLimits;
 use dealersync_core::protocol::engine::{ConnId, ConnInfo, Engine, EngineConfig, Output};
 use dealersync_core::protocol::{DocumentId, PeerId, StorageId};
@@ -22,6 +22,7 @@ use crate::cli::{LoginArgs, SyncArgs};
 use crate::ctx::Ctx;
 use crate::home::{Config, DocRef, Home, SiteEntry, decode_claims};
 use crate::output::{Table, print_json, when};
+use crate::store::unacked;
 use crate::transport::{TlsSettings, base_url, http_client, ws_connector};
 use crate::workspace::Workspace;
 
@@ -276,16 +277,6 @@ struct Start {
     doc: DocRef,
     heads: Vec<ChangeHash>,
     unacked: usize,
-}
-
-/// The number of changes in `am` the server has not acknowledged.
-pub(crate) fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
-    let acked: Vec<ChangeHash> = server_heads
-        .iter()
-        .filter_map(|h| h.parse().ok())
-        .filter(|h| am.get_change_by_hash(h).is_some())
-        .collect();
-    am.get_changes_meta(&acked).len()
 }
 
 /// A connection to the relay driving the sync engine for every document.

@@ -152,7 +152,7 @@ impl DemoSummary {
                 "  {:<12} {:<10} {}",
                 t.role.as_str(),
                 t.sub,
-                crate::signin_routes::sign_in_url(base, &t.sign_in_code)
+                crate::signin::sign_in_url(base, &t.sign_in_code)
             );
         }
         let _ = writeln!(

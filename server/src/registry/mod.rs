@@ -24,6 +24,7 @@
 mod access;
 mod documents;
 mod periods;
+pub mod revocations;
 mod sites;
 mod tokens;
 
@@ -39,6 +40,7 @@ use crate::revocation::RevocationList;
 
 pub use documents::{Author, DocumentWriter, StoreDocuments, load_stored};
 pub use periods::{ArchivedSite, ChainRecord};
+pub use revocations::{FEED_PAGE, RevocationEntry, RevocationPage};
 pub use sites::SiteRecord;
 pub use tokens::{AuditEntry, IssuedRecord, Revocation};
 
@@ -128,6 +130,24 @@ impl std::fmt::Debug for Registry {
     }
 }
 
+/// The sign-in codes' table ([`crate::signin`] issues and redeems them), created with
+/// the registry's own.
+const SIGN_IN_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sign_in_codes (
+    code_hash TEXT PRIMARY KEY,
+    sub TEXT NOT NULL,
+    role TEXT NOT NULL,
+    site TEXT NOT NULL,
+    device TEXT,
+    session_ttl INTEGER,
+    issued_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS sign_in_codes_by_expiry ON sign_in_codes(expires_at);
+";
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS schema_versions (
     component TEXT PRIMARY KEY,
@@ -195,7 +215,7 @@ impl Registry {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(crate::signin::SCHEMA)?;
+        conn.execute_batch(SIGN_IN_SCHEMA)?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT version FROM schema_versions WHERE component = 'registry'",
