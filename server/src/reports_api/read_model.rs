@@ -15,6 +15,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use dealersync_core::conflicts::{Conflict, SiteConflicts, detect_network};
 use dealersync_core::protocol::DocumentId;
@@ -374,6 +375,7 @@ impl ReadModel {
             .get(site)
             .cloned();
         let kept = residents.take(&doc);
+        let started = Instant::now();
         let Some((resident, patches)) = self
             .stored(doc)
             .and_then(|stored| Self::catch_up(doc, kept, &stored))
@@ -391,6 +393,7 @@ impl ReadModel {
             residents.put(doc, resident);
             return;
         }
+        let caught_up = started.elapsed();
         let periods = old.as_ref().map(|e| e.periods()).unwrap_or_default();
         let partial = match (&old, &touched) {
             (Some(old), Some(t)) => {
@@ -407,6 +410,7 @@ impl ReadModel {
             None => &self.whole,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+        let incremental = partial.is_some();
         let entry = match partial {
             Some(d) => Some(d),
             None => match SiteDocument::read(&resident.doc) {
@@ -416,9 +420,21 @@ impl ReadModel {
                     None
                 }
             },
-        }
-        .map(|d| Arc::new(SiteEntry::new(d, &periods)));
+        };
+        let hydrated = started.elapsed();
+        let entry = entry.map(|d| Arc::new(SiteEntry::new(d, &periods)));
+        let aggregated = started.elapsed();
         let conflicts = Arc::new(SiteConflicts::read(site, &resident.doc));
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        tracing::debug!(
+            site,
+            incremental,
+            catch_up_ms = ms(caught_up),
+            hydrate_ms = ms(hydrated - caught_up),
+            aggregates_ms = ms(aggregated - hydrated),
+            conflicts_ms = ms(started.elapsed() - aggregated),
+            "reports: site brought up to date"
+        );
         residents.put(doc, resident);
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         match entry {
