@@ -211,17 +211,64 @@ impl Fnv {
 /// (they are sorted by site id; a site given twice is read once). Records that do not
 /// have the expected shape are skipped rather than stopping the check.
 pub fn detect<D: ChangeLookup>(site_docs: &[(&str, &D)]) -> Vec<Conflict> {
-    let mut docs: Vec<(&str, &D)> = site_docs.to_vec();
-    docs.sort_by(|a, b| a.0.cmp(b.0));
-    docs.dedup_by(|a, b| a.0 == b.0);
+    let read: Vec<SiteConflicts> = site_docs
+        .iter()
+        .map(|(site, doc)| SiteConflicts::read(site, *doc))
+        .collect();
+    detect_across(&read.iter().collect::<Vec<_>>())
+}
+
+/// One site document's part of [`detect`]: the conflicts inside it and the vehicles it
+/// holds in stock (every concurrent value), which the check across sites needs. A read
+/// model keeps one per site, read again only when the site's document changes, so that
+/// listing a network's conflicts does not reload every document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteConflicts {
+    site: String,
+    own: Vec<Conflict>,
+    in_stock: BTreeMap<String, Vec<CompetingValue>>,
+}
+
+impl SiteConflicts {
+    /// Reads `doc`, the document of `site`.
+    pub fn read<D: ChangeLookup>(site: &str, doc: &D) -> SiteConflicts {
+        let mut own = Vec::new();
+        let mut in_stock = BTreeMap::new();
+        vehicle_checks(site, doc, &mut own, &mut in_stock);
+        duplicate_customers(site, doc, &mut own);
+        forecast_edits(site, doc, &mut own);
+        forecast_adjustments(site, doc, &mut own);
+        part_collisions(site, doc, &mut own);
+        SiteConflicts {
+            site: site.to_string(),
+            own,
+            in_stock,
+        }
+    }
+
+    /// The site the document belongs to.
+    pub fn site(&self) -> &str {
+        &self.site
+    }
+}
+
+/// [`detect`] over sites already read: their own conflicts and the vehicles in stock at
+/// two of them. The order of `sites` does not matter (sorted by site id; a site given
+/// twice is counted once).
+pub fn detect_across(sites: &[&SiteConflicts]) -> Vec<Conflict> {
+    let mut sites: Vec<&SiteConflicts> = sites.to_vec();
+    sites.sort_by(|a, b| a.site.cmp(&b.site));
+    sites.dedup_by(|a, b| a.site == b.site);
     let mut out = Vec::new();
-    let mut in_stock: BTreeMap<String, Vec<CompetingValue>> = BTreeMap::new();
-    for (site, doc) in &docs {
-        vehicle_checks(site, *doc, &mut out, &mut in_stock);
-        duplicate_customers(site, *doc, &mut out);
-        forecast_edits(site, *doc, &mut out);
-        forecast_adjustments(site, *doc, &mut out);
-        part_collisions(site, *doc, &mut out);
+    let mut in_stock: BTreeMap<&str, Vec<CompetingValue>> = BTreeMap::new();
+    for s in &sites {
+        out.extend(s.own.iter().cloned());
+        for (vin, held) in &s.in_stock {
+            in_stock
+                .entry(vin.as_str())
+                .or_default()
+                .extend(held.iter().cloned());
+        }
     }
     for (vin, held) in in_stock {
         // Two sites, not two values: one site's concurrent statuses are not a second site.

@@ -84,7 +84,7 @@ async fn resolve(
     let answer = blocking(move || {
         let snapshot = st.model.snapshot();
         let scope = Scope::new(&st.registry, &caller, &snapshot, None)?;
-        let (found, _) = scope.detect_conflicts(&st.store, &st.registry)?;
+        let (found, _) = scope.detect_conflicts();
         let c = found.iter().find(|c| c.id == id).ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,

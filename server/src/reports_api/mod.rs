@@ -15,6 +15,7 @@
 pub mod conflicts;
 pub mod events;
 pub mod export;
+mod incremental;
 pub mod openapi;
 pub mod planning;
 
@@ -40,7 +41,7 @@ use crate::api::extract::{Caller, blocking};
 use crate::auth::Authenticator;
 use crate::registry::{DocumentWriter, Registry};
 use crate::storage::SqliteStore;
-pub use read_model::{ReadModel, ReportChange};
+pub use read_model::{ReadModel, ReportChange, UpdateCounts};
 pub use scope::Scope;
 
 /// The report kinds `GET /api/reports/{kind}` answers.
@@ -68,9 +69,6 @@ pub struct ReportsState {
     pub registry: Arc<Registry>,
     /// Hydrated documents and aggregates.
     pub model: Arc<ReadModel>,
-    /// A read connection, for the conflict report (it needs the concurrent values that
-    /// hydration discards) and the planning operations' checks.
-    pub store: Arc<SqliteStore>,
     /// Writes through the relay's engine: durable before acknowledged, pushed to
     /// connected devices.
     pub documents: Arc<dyn DocumentWriter>,
@@ -88,7 +86,7 @@ impl FromRef<ReportsState> for Arc<Registry> {
     }
 }
 
-/// Opens the reports' store connections in `data_dir` and the read model, and starts
+/// Opens the read model's store connection in `data_dir`, and starts
 /// following `relay`'s commits (on a thread of its own); returns the routes.
 pub fn start(
     auth: Arc<Authenticator>,
@@ -104,7 +102,6 @@ pub fn start(
         auth,
         registry,
         model,
-        store: Arc::new(SqliteStore::open(data_dir, &options)?),
         documents,
     }))
 }
@@ -216,7 +213,7 @@ async fn report(
     let computed = blocking(move || {
         let snapshot = st.model.snapshot();
         let scope = Scope::new(&st.registry, &caller, &snapshot, q.site.as_deref())?;
-        compute(&name, &q, &scope, Some((&st, &caller)))
+        compute(&name, &q, &scope, Some((&st.registry, &caller)))
     })
     .await?;
     export::respond(&kind, computed, format)
@@ -234,13 +231,13 @@ pub(crate) async fn loaded(st: &ReportsState) -> Result<(), ApiError> {
     }
 }
 
-/// Computes report `kind` for `scope`. The conflict report reads the store of `st` and
-/// says what its caller may settle; without them (benchmarks) it is refused.
+/// Computes report `kind` for `scope`. The conflict report says what the caller may
+/// settle, which needs the registry and the caller; without them it is refused.
 pub fn compute(
     kind: &str,
     q: &ReportQuery,
     scope: &Scope,
-    st: Option<(&ReportsState, &Caller)>,
+    access: Option<(&Registry, &Caller)>,
 ) -> Result<Computed, ApiError> {
     let now = now_ms();
     let net = &scope.network;
@@ -325,11 +322,11 @@ pub fn compute(
                 serde_json::to_value(planning::standings(scope)).map_err(internal)?;
             c
         }
-        "conflicts" => match st {
-            Some((st, caller)) => scope.conflicts(&st.store, &st.registry, caller)?,
+        "conflicts" => match access {
+            Some((registry, caller)) => scope.conflicts(registry, caller)?,
             None => {
                 return Err(internal(
-                    "the conflict report needs the store and the caller",
+                    "the conflict report needs the registry and the caller",
                 ));
             }
         },

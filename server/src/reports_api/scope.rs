@@ -5,9 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use automerge::AutoCommit;
 use dealersync_core::access::Role;
-use dealersync_core::conflicts::{self, Conflict};
+use dealersync_core::conflicts::{self, Conflict, SiteConflicts};
 use dealersync_core::schema::{NetworkDocument, SiteDocument};
 use serde_json::json;
 
@@ -15,8 +14,7 @@ use super::read_model::Snapshot;
 use super::{Computed, internal};
 use crate::api::error::ApiError;
 use crate::api::extract::Caller;
-use crate::registry::{Registry, load_stored};
-use crate::storage::SqliteStore;
+use crate::registry::Registry;
 
 /// The sites one report request covers.
 pub struct Scope {
@@ -28,6 +26,9 @@ pub struct Scope {
     /// Sites of the subtree whose document the caller may read and the model holds,
     /// in id order.
     pub readable: Vec<String>,
+    /// Sites of the subtree whose document the caller may read and whose conflict
+    /// inputs the model holds (also those that do not hydrate), in id order.
+    pub conflict_sites: Vec<String>,
     /// The subtree's root, `None` for the whole network.
     pub root: Option<String>,
 }
@@ -83,35 +84,35 @@ impl Scope {
         if let Some(h) = root.as_deref().and_then(|r| network.sites.get_mut(r)) {
             h.parent = None;
         }
-        let readable = snapshot
-            .sites
-            .keys()
-            .filter(|id| in_scope(id))
-            .filter(|id| tree.site_access(&who, id).can_read())
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let readable_of = |ids: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            ids.filter(|id| in_scope(id))
+                .filter(|id| tree.site_access(&who, id).can_read())
+                .cloned()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
+        let readable = readable_of(&mut snapshot.sites.keys());
+        let conflict_sites = readable_of(&mut snapshot.conflicts.keys());
         Ok(Scope {
             network,
             snapshot: snapshot.clone(),
             readable,
+            conflict_sites,
             root,
         })
     }
 
     /// The whole network with every document of `snapshot`: what an admin sees.
     pub fn everything(snapshot: &Snapshot) -> Scope {
+        let sorted = |ids: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            ids.cloned().collect::<BTreeSet<_>>().into_iter().collect()
+        };
         Scope {
             network: NetworkDocument::clone(&snapshot.network),
             snapshot: snapshot.clone(),
-            readable: snapshot
-                .sites
-                .keys()
-                .cloned()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
+            readable: sorted(&mut snapshot.sites.keys()),
+            conflict_sites: sorted(&mut snapshot.conflicts.keys()),
             root: None,
         }
     }
@@ -131,59 +132,44 @@ impl Scope {
     }
 
     /// The business-rule conflicts across the readable documents of the scope, and the
-    /// sites covered. They need every concurrent value, which hydration discards, so
-    /// this loads the documents from the store.
-    pub fn detect_conflicts(
-        &self,
-        store: &SqliteStore,
-        registry: &Registry,
-    ) -> Result<(Vec<Conflict>, Vec<String>), ApiError> {
-        let ids: BTreeMap<String, _> = registry
-            .sites()?
-            .into_iter()
-            .map(|s| (s.id, s.document_id))
+    /// sites covered, from the conflict inputs the read model keeps per site (they need
+    /// every concurrent value, which hydration discards).
+    pub fn detect_conflicts(&self) -> (Vec<Conflict>, Vec<String>) {
+        let inputs: Vec<&SiteConflicts> = self
+            .conflict_sites
+            .iter()
+            .filter_map(|s| self.snapshot.conflicts.get(s))
+            .map(|c| c.as_ref())
             .collect();
-        let mut loaded: Vec<(String, AutoCommit)> = Vec::new();
-        for site in &self.readable {
-            if let Some(doc) = ids.get(site)
-                && let Some(am) = load_stored(store, *doc)?
-            {
-                loaded.push((site.clone(), am));
-            }
-        }
-        let pairs: Vec<(&str, &AutoCommit)> = loaded.iter().map(|(s, d)| (s.as_str(), d)).collect();
-        let mut found = conflicts::detect(&pairs);
+        let mut found = conflicts::detect_across(&inputs);
         // Head office's concurrent transfer decisions live in the network document;
         // listed to whoever's scope holds the sending or the receiving site.
-        if let Some(net_id) = registry.network_document()?
-            && let Some(net_doc) = load_stored(store, net_id)?
-        {
-            let decisions = &self.snapshot.network.transfer_decisions;
-            found.extend(conflicts::detect_network(&net_doc).into_iter().filter(|c| {
-                c.records
-                    .iter()
-                    .filter_map(|r| r.strip_prefix("transfer "))
-                    .filter_map(|id| decisions.get(id))
-                    .any(|d| {
-                        self.network.sites.contains_key(&d.from)
-                            || self.network.sites.contains_key(&d.to)
-                    })
-            }));
-        }
-        let covered = loaded.iter().map(|(s, _)| s.clone()).collect();
-        Ok((found, covered))
+        let decisions = &self.snapshot.network.transfer_decisions;
+        found.extend(
+            self.snapshot
+                .network_conflicts
+                .iter()
+                .filter(|c| {
+                    c.records
+                        .iter()
+                        .filter_map(|r| r.strip_prefix("transfer "))
+                        .filter_map(|id| decisions.get(id))
+                        .any(|d| {
+                            self.network.sites.contains_key(&d.from)
+                                || self.network.sites.contains_key(&d.to)
+                        })
+                })
+                .cloned(),
+        );
+        let covered = inputs.iter().map(|c| c.site().to_string()).collect();
+        (found, covered)
     }
 
     /// The conflict report: each conflict with the options that settle it
     /// ([`Conflict::choices`]), the names of the customers it involves, and whether
     /// `caller` may settle it here ([`super::conflicts::may_resolve`]).
-    pub fn conflicts(
-        &self,
-        store: &SqliteStore,
-        registry: &Registry,
-        caller: &Caller,
-    ) -> Result<Computed, ApiError> {
-        let (found, covered) = self.detect_conflicts(store, registry)?;
+    pub fn conflicts(&self, registry: &Registry, caller: &Caller) -> Result<Computed, ApiError> {
+        let (found, covered) = self.detect_conflicts();
         let missing: Vec<&String> = self.sites().filter(|s| !covered.contains(s)).collect();
         let rows = found
             .iter()
