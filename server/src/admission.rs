@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use dealersync_core::access::Claims;
 
 use crate::api::{ApiError, ApiState, router};
+use crate::downstreams::Downstreams;
 use crate::registry::{Registry, RegistryError};
 use crate::telemetry::clip;
 
@@ -53,10 +54,26 @@ impl ApiState {
 /// the `/api/...` routes are served next to `/sync`.
 pub fn extensions(state: ApiState) -> crate::server::Extensions {
     poll_revocations(state.registry.clone(), state.auth.clone());
+    let downstreams = match Downstreams::load(state.registry.clone()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the downstream relays; /api/downstreams is off");
+            None
+        }
+    };
+    if let Some(d) = &downstreams
+        && tokio::runtime::Handle::try_current().is_ok()
+    {
+        d.spawn_upkeep();
+    }
+    let mut routes = router(state.clone());
+    if let Some(d) = &downstreams {
+        routes = routes.merge(crate::downstreams::router(state.clone(), d.clone()));
+    }
     let auth_state = state.clone();
     crate::server::Extensions {
-        authorize: Arc::new(
-            move |headers, uri| match auth_state.authenticate_sync(headers, uri) {
+        authorize: Arc::new(move |headers, uri| {
+            match auth_state.authenticate_sync(headers, uri) {
                 Ok(a) => Ok(crate::server::Admission {
                     info: a.info,
                     subprotocol: a.subprotocol,
@@ -65,15 +82,21 @@ pub fn extensions(state: ApiState) -> crate::server::Extensions {
                     // Admins are trusted with the engine's time (tools, imports).
                     engine_share: (a.claims.role != dealersync_core::access::Role::Admin)
                         .then(|| a.claims.sub.clone()),
+                    contact: downstreams.as_ref().and_then(|d| {
+                        d.connected(&a.claims)
+                            .inspect_err(|e| tracing::warn!(sub = %clip(&a.claims.sub), error = %e, "cannot record a downstream relay's connection"))
+                            .ok()
+                            .flatten()
+                    }),
                     join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
                 }),
                 Err(e) => {
                     tracing::info!(uri = %clip(&crate::auth::redacted(uri)), error = %clip(&e.message), "sync connection refused");
                     Err(Box::new(e.into_response()))
                 }
-            },
-        ),
-        routes: router(state),
+            }
+        }),
+        routes,
     }
 }
 

@@ -31,6 +31,7 @@ pub mod config_file;
 pub mod demo;
 pub mod discovery;
 pub mod documents;
+pub mod downstreams;
 pub mod fairness;
 pub mod gate;
 pub mod listener;

@@ -372,6 +372,7 @@ impl Registry {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::signin::SCHEMA)?;
+        conn.execute_batch(crate::downstreams::SCHEMA)?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT version FROM schema_versions WHERE component = 'registry'",

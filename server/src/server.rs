@@ -100,6 +100,8 @@ pub struct Admission {
     pub engine_share: Option<String>,
     /// Closes the connection when its credentials are revoked; `None` if they cannot be.
     pub revocation: Option<RevocationCheck>,
+    /// For a downstream relay's connection: records its contact while it lives.
+    pub contact: Option<crate::downstreams::Contact>,
 }
 
 impl std::fmt::Debug for Admission {
@@ -111,6 +113,7 @@ impl std::fmt::Debug for Admission {
             .field("join_check", &self.join_check.is_some())
             .field("engine_share", &self.engine_share)
             .field("revocation", &self.revocation.is_some())
+            .field("contact", &self.contact)
             .finish()
     }
 }
@@ -125,6 +128,7 @@ impl Admission {
             join_check: None,
             engine_share: None,
             revocation: None,
+            contact: None,
         }
     }
 }
@@ -336,6 +340,7 @@ async fn sync_socket(
     let join_check = admission.join_check;
     let engine_share = admission.engine_share;
     let revocation = admission.revocation;
+    let contact = admission.contact;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -355,6 +360,7 @@ async fn sync_socket(
                     join_check,
                     engine_share,
                     revocation,
+                    contact,
                 },
                 limits,
                 remote,
