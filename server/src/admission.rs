@@ -11,6 +11,7 @@ use dealersync_core::access::Claims;
 
 use crate::api::error::ApiError;
 use crate::api::state::ApiState;
+use crate::downstreams::Downstreams;
 use crate::registry::{Registry, RegistryError};
 use crate::telemetry::clip;
 
@@ -50,13 +51,17 @@ impl ApiState {
 }
 
 /// The relay's authorizer (see [`crate::api::extensions`]): WebSocket upgrades are
-/// admitted by token, with the registry's live access rule; starts the task that
-/// follows revocations for the connections it admits.
-pub fn authorizer(state: ApiState) -> crate::extensions::Authorize {
+/// admitted by token, with the registry's live access rule, and a downstream relay's
+/// connection records its contact in `downstreams`; starts the task that follows
+/// revocations for the connections it admits.
+pub fn authorizer(
+    state: ApiState,
+    downstreams: Option<Arc<Downstreams>>,
+) -> crate::extensions::Authorize {
     poll_revocations(state.registry.clone(), state.auth.clone());
     let auth_state = state;
-    Arc::new(
-        move |headers, uri| match auth_state.authenticate_sync(headers, uri) {
+    Arc::new(move |headers, uri| {
+        match auth_state.authenticate_sync(headers, uri) {
             Ok(a) => Ok(crate::extensions::Admission {
                 info: a.info,
                 subprotocol: a.subprotocol,
@@ -65,14 +70,20 @@ pub fn authorizer(state: ApiState) -> crate::extensions::Authorize {
                 // Admins are trusted with the engine's time (tools, imports).
                 engine_share: (a.claims.role != dealersync_core::access::Role::Admin)
                     .then(|| a.claims.sub.clone()),
+                contact: downstreams.as_ref().and_then(|d| {
+                    d.connected(&a.claims)
+                        .inspect_err(|e| tracing::warn!(sub = %clip(&a.claims.sub), error = %e, "cannot record a downstream relay's connection"))
+                        .ok()
+                        .flatten()
+                }),
                 join_check: Some(join_check(auth_state.registry.clone(), a.claims)),
             }),
             Err(e) => {
                 tracing::info!(uri = %clip(&crate::auth::redacted(uri)), error = %clip(&e.message), "sync connection refused");
                 Err(Box::new(e.into_response()))
             }
-        },
-    )
+        }
+    })
 }
 
 /// Closes an open connection when its token or device is revoked (through the API or

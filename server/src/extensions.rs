@@ -52,6 +52,8 @@ pub struct Admission {
     pub engine_share: Option<String>,
     /// Closes the connection when its credentials are revoked; `None` if they cannot be.
     pub revocation: Option<RevocationCheck>,
+    /// For a downstream relay's connection: records its contact while it lives.
+    pub contact: Option<crate::downstreams::Contact>,
 }
 
 impl std::fmt::Debug for Admission {
@@ -63,6 +65,7 @@ impl std::fmt::Debug for Admission {
             .field("join_check", &self.join_check.is_some())
             .field("engine_share", &self.engine_share)
             .field("revocation", &self.revocation.is_some())
+            .field("contact", &self.contact)
             .finish()
     }
 }
@@ -77,6 +80,7 @@ impl Admission {
             join_check: None,
             engine_share: None,
             revocation: None,
+            contact: None,
         }
     }
 }

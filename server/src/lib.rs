@@ -33,6 +33,7 @@ pub mod config_file;
 pub mod demo;
 pub mod discovery;
 pub mod documents;
+pub mod downstreams;
 pub mod extensions;
 pub mod fairness;
 pub mod gate;

@@ -105,3 +105,46 @@ impl RevocationList {
         self.generation.subscribe()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_sees_new_rows_and_moves_the_generation_only_then() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE revocations (kind TEXT NOT NULL, value TEXT NOT NULL,
+             revoked_at INTEGER NOT NULL, PRIMARY KEY (kind, value));",
+        )
+        .unwrap();
+        let list = RevocationList::default();
+        let mut rx = list.subscribe();
+        assert!(list.reload(&conn).unwrap());
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        assert!(!list.reload(&conn).unwrap(), "nothing changed");
+        assert!(!rx.has_changed().unwrap());
+        assert!(list.revoked("j1", Some("pad-1")).is_none());
+
+        conn.execute("INSERT INTO revocations VALUES ('device', 'pad-1', 0)", [])
+            .unwrap();
+        assert!(list.reload(&conn).unwrap());
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(
+            list.revoked("j1", Some("pad-1")),
+            Some(AuthError::DeviceRevoked {
+                device: "pad-1".into()
+            })
+        );
+        assert!(list.revoked("j1", Some("pad-2")).is_none());
+        assert!(list.revoked("j1", None).is_none());
+        conn.execute("INSERT INTO revocations VALUES ('jti', 'j2', 0)", [])
+            .unwrap();
+        list.reload(&conn).unwrap();
+        assert_eq!(
+            list.revoked("j2", None),
+            Some(AuthError::Revoked { jti: "j2".into() })
+        );
+    }
+}

@@ -252,6 +252,7 @@ async fn sync_socket(
     let join_check = admission.join_check;
     let engine_share = admission.engine_share;
     let revocation = admission.revocation;
+    let contact = admission.contact;
     let cap = limits.max_frame_bytes.saturating_add(FRAME_SLACK);
     let upgrade = match admission.subprotocol {
         Some(p) => upgrade.protocols([p]),
@@ -272,6 +273,7 @@ async fn sync_socket(
                     join_check,
                     engine_share,
                     revocation,
+                    contact,
                 },
                 limits,
                 remote,

@@ -517,6 +517,12 @@ impl SignInCodeArgs {
     }
 }
 
+/// The link a person opens to sign in with `code` (the phone app reads the same link
+/// from a QR code: its origin is the relay, its `code` the code).
+pub fn sign_in_url(base: &str, code: &str) -> String {
+    format!("{}/signin?code={code}", base.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,10 +578,4 @@ mod tests {
             assert!(validate_device(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// The link a person opens to sign in with `code` (the phone app reads the same link
-/// from a QR code: its origin is the relay, its `code` the code).
-pub fn sign_in_url(base: &str, code: &str) -> String {
-    format!("{}/signin?code={code}", base.trim_end_matches('/'))
 }

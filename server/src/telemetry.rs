@@ -65,6 +65,12 @@ pub const UPSTREAM_CONNECTS: &str = "dealersync_upstream_connects_total";
 pub const UPSTREAM_BYTES_SENT: &str = "dealersync_upstream_bytes_sent_total";
 /// A downstream relay: bytes of frames received from the upstream (counter).
 pub const UPSTREAM_BYTES_RECEIVED: &str = "dealersync_upstream_bytes_received_total";
+/// An upstream relay: 1 while a downstream relay (labels `relay`, `site`: its relay
+/// token's subject and site) has a sync connection open here (gauge).
+pub const DOWNSTREAM_CONNECTED: &str = "dealersync_downstream_connected";
+/// An upstream relay: when a frame last came from a downstream relay, Unix seconds,
+/// kept across restarts (gauge; labels `relay`, `site`).
+pub const DOWNSTREAM_LAST_CONTACT: &str = "dealersync_downstream_last_contact_timestamp_seconds";
 
 /// Installs the global Prometheus recorder and describes the metrics.
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
@@ -137,6 +143,15 @@ fn describe() {
         "When a frame last came from the upstream relay (Unix time)"
     );
     describe_gauge!(
+        DOWNSTREAM_CONNECTED,
+        "1 while the downstream relay has a sync connection open here"
+    );
+    describe_gauge!(
+        DOWNSTREAM_LAST_CONTACT,
+        Unit::Seconds,
+        "When a frame last came from the downstream relay (Unix time, kept across restarts)"
+    );
+    describe_gauge!(
         UPSTREAM_UNACKNOWLEDGED,
         "Changes held here that the upstream relay has not acknowledged"
     );
@@ -204,8 +219,11 @@ pub fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
+    // Colours only on a terminal: journald, log files and the tests' log tails get
+    // plain text, not escape sequences.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if json {
         builder

@@ -133,12 +133,15 @@ pub struct Admitted {
     pub engine_share: Option<String>,
     /// Ends the connection when its credentials are revoked.
     pub revocation: Option<RevocationCheck>,
+    /// A downstream relay's contact, told of every frame (see `crate::downstreams`).
+    pub contact: Option<crate::downstreams::Contact>,
 }
 
 /// The checks a connection task runs on the credentials while the connection lives.
 struct Checks {
     join_check: Option<JoinCheck>,
     revocation: Option<RevocationCheck>,
+    contact: Option<crate::downstreams::Contact>,
 }
 
 /// Serves one upgraded WebSocket until it ends, then frees its engine state.
@@ -155,6 +158,7 @@ pub async fn serve_socket(
     let queued_bytes = outbox_tx.queued_bytes.clone();
     let join_check = admitted.join_check;
     let revocation = admitted.revocation;
+    let contact = admitted.contact;
     let conn = relay
         .connect(admitted.info, outbox_tx, admitted.engine_share)
         .await;
@@ -171,6 +175,7 @@ pub async fn serve_socket(
             Checks {
                 join_check,
                 revocation,
+                contact,
             },
             (outbox_rx, queued_bytes),
             shutdown,
@@ -196,6 +201,7 @@ async fn run(
     let Checks {
         join_check,
         mut revocation,
+        contact,
     } = checks;
     let (mut sink, mut stream) = socket.split();
     let mut rate = RateLimit::new(limits.max_messages_per_sec);
@@ -216,6 +222,9 @@ async fn run(
         tokio::select! {
             incoming = stream.next() => {
                 last_heard = Instant::now();
+                if let Some(c) = &contact {
+                    c.heard();
+                }
                 match incoming {
                     None => break End::Quiet,
                     Some(Ok(WsMessage::Close(_))) => break End::PeerClosed,

@@ -33,6 +33,7 @@ async fn extensions_authorize_connections_and_add_routes() {
                     join_check: None,
                     engine_share: None,
                     revocation: None,
+                    contact: None,
                 }),
                 _ => Err(Box::new(
                     (StatusCode::UNAUTHORIZED, "no valid token").into_response(),

@@ -11,28 +11,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Client, DEADLINE, Server, me, run_bin};
+use common::{Client, DEADLINE, Server, add_dc, me, run_bin};
 
 /// The downstream's refresh interval in these tests.
 const REFRESH_SECS: &str = "0.3";
-
-fn add_dc(data_dir: &Path) {
-    run_bin(
-        &[
-            "site",
-            "add",
-            "--id",
-            "dc-north",
-            "--name",
-            "North DC",
-            "--kind",
-            "distribution_centre",
-            "--parent",
-            "hq",
-        ],
-        data_dir,
-    );
-}
 
 fn token(data_dir: &Path, role: &str, sub: &str, device: &str) -> String {
     run_bin(

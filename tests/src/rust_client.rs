@@ -243,27 +243,55 @@ impl RustClient {
             }
             match tokio::time::timeout(left, self.ws.next()).await {
                 Err(_) => continue, // the deadline check above reports it
-                Ok(None) => self.closed = Some("the socket ended".into()),
-                Ok(Some(Err(e))) => self.closed = Some(format!("socket error: {e}")),
-                Ok(Some(Ok(WsMessage::Binary(frame)))) => {
-                    match Message::decode(&frame) {
-                        Ok(Message::Error { message, .. }) => self.errors.push(message),
-                        Ok(Message::Peer { sender_id, .. }) => self.server_peer = Some(sender_id),
-                        _ => {}
-                    }
-                    let outs = self
-                        .engine
-                        .receive(RUST_CONN, &frame, now_ms(), &self.store);
-                    self.handle(outs).await?;
-                }
-                Ok(Some(Ok(WsMessage::Close(frame)))) => {
-                    self.closed = Some(format!("closed by the server: {frame:?}"));
-                }
-                // Pings are answered by tungstenite on the next read; text frames are
-                // not part of the protocol.
-                Ok(Some(Ok(_))) => {}
+                Ok(read) => self.receive(read).await?,
             }
         }
+    }
+
+    /// Handles the frames that have already arrived, without waiting for more: what a
+    /// client writing many changes in a row does between them, so that the server's
+    /// answers do not pile up unread (a relay closes a connection that does not read
+    /// its socket within its write timeout).
+    pub async fn pump_ready(&mut self) -> Result<()> {
+        loop {
+            self.commit_and_send().await?;
+            if self.closed.is_some() {
+                return Ok(());
+            }
+            match futures_util::FutureExt::now_or_never(self.ws.next()) {
+                None => return Ok(()),
+                Some(read) => self.receive(read).await?,
+            }
+        }
+    }
+
+    /// One read from the socket: a frame goes to the engine, an end is remembered.
+    async fn receive(
+        &mut self,
+        read: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<()> {
+        match read {
+            None => self.closed = Some("the socket ended".into()),
+            Some(Err(e)) => self.closed = Some(format!("socket error: {e}")),
+            Some(Ok(WsMessage::Binary(frame))) => {
+                match Message::decode(&frame) {
+                    Ok(Message::Error { message, .. }) => self.errors.push(message),
+                    Ok(Message::Peer { sender_id, .. }) => self.server_peer = Some(sender_id),
+                    _ => {}
+                }
+                let outs = self
+                    .engine
+                    .receive(RUST_CONN, &frame, now_ms(), &self.store);
+                self.handle(outs).await?;
+            }
+            Some(Ok(WsMessage::Close(frame))) => {
+                self.closed = Some(format!("closed by the server: {frame:?}"));
+            }
+            // Pings are answered by tungstenite on the next read; text frames are
+            // not part of the protocol.
+            Some(Ok(_)) => {}
+        }
+        Ok(())
     }
 
     /// Sends a hand-made automerge sync message for `doc` to the server, bypassing

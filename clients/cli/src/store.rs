@@ -123,6 +123,16 @@ impl ClientState {
     }
 }
 
+/// The number of changes in `am` the server has not acknowledged.
+pub(crate) fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
+    let acked: Vec<ChangeHash> = server_heads
+        .iter()
+        .filter_map(|h| h.parse().ok())
+        .filter(|h| am.get_change_by_hash(h).is_some())
+        .collect();
+    am.get_changes_meta(&acked).len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,14 +155,4 @@ mod tests {
         assert_eq!(st.edits(&doc).unwrap(), 2);
         assert_eq!(st.record(&doc).unwrap().server_heads, vec!["aa", "bb"]);
     }
-}
-
-/// The number of changes in `am` the server has not acknowledged.
-pub(crate) fn unacked(am: &Automerge, server_heads: &[String]) -> usize {
-    let acked: Vec<ChangeHash> = server_heads
-        .iter()
-        .filter_map(|h| h.parse().ok())
-        .filter(|h| am.get_change_by_hash(h).is_some())
-        .collect();
-    am.get_changes_meta(&acked).len()
 }

@@ -7,6 +7,7 @@
 //! caller may not read is answered 404 exactly as a document that does not exist; a
 //! route the caller's role may not use is 403.
 
+pub mod downstreams;
 pub mod error;
 pub mod extract;
 pub mod origin;
@@ -17,6 +18,7 @@ pub mod tokens;
 use axum::Router;
 
 pub use crate::admission::SyncAuth;
+
 pub use error::ApiError;
 pub use extract::{Body, Caller, blocking};
 pub use sites::{
@@ -41,10 +43,27 @@ pub fn router(state: ApiState) -> Router {
 
 /// What the relay plugs in (`server::serve(options, api::extensions(state), ..)`):
 /// WebSocket upgrades admitted by token ([`crate::admission::authorizer`]) and the
-/// `/api/...` routes served next to `/sync`.
+/// `/api/...` routes served next to `/sync`, with `/api/downstreams` when head office's
+/// table of downstream relays can be read.
 pub fn extensions(state: ApiState) -> crate::extensions::Extensions {
+    let downstreams = match crate::downstreams::Downstreams::load(state.registry.clone()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the downstream relays; /api/downstreams is off");
+            None
+        }
+    };
+    if let Some(d) = &downstreams
+        && tokio::runtime::Handle::try_current().is_ok()
+    {
+        d.spawn_upkeep();
+    }
+    let mut routes = router(state.clone());
+    if let Some(d) = &downstreams {
+        routes = routes.merge(downstreams::router(state.clone(), d.clone()));
+    }
     crate::extensions::Extensions {
-        authorize: crate::admission::authorizer(state.clone()),
-        routes: router(state),
+        authorize: crate::admission::authorizer(state, downstreams),
+        routes,
     }
 }

@@ -130,6 +130,20 @@ impl std::fmt::Debug for Registry {
     }
 }
 
+/// The downstream relays head office has seen ([`crate::downstreams`] keeps it),
+/// created with the registry's own tables.
+const DOWNSTREAMS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS downstream_relays (
+    relay TEXT NOT NULL,
+    site TEXT NOT NULL,
+    first_seen INTEGER NOT NULL,
+    last_connected INTEGER NOT NULL,
+    last_contact INTEGER NOT NULL,
+    connects INTEGER NOT NULL,
+    PRIMARY KEY (relay, site)
+);
+";
+
 /// The sign-in codes' table ([`crate::signin`] issues and redeems them), created with
 /// the registry's own.
 const SIGN_IN_SCHEMA: &str = "
@@ -216,6 +230,7 @@ impl Registry {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(SIGN_IN_SCHEMA)?;
+        conn.execute_batch(DOWNSTREAMS_SCHEMA)?;
         let found: Option<i64> = conn
             .query_row(
                 "SELECT version FROM schema_versions WHERE component = 'registry'",

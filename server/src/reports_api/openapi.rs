@@ -205,6 +205,15 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/api/downstreams",
+        tag: "admin",
+        summary: "The downstream relays that sync with this relay",
+        description: "Head office and admin tokens (403 otherwise). 200 {relays: [{relay, site, connected, firstSeen, lastConnected, lastContact, silentSecs, connects}]}: every relay token that has synced here, by subject and site, with when a frame last came from it (kept across restarts). See docs/tiers.md.",
+        query: &[],
+        body: None,
+    },
+    RouteDoc {
+        method: "get",
         path: "/.well-known/jwks.json",
         tag: "admin",
         summary: "The public keys that verify this relay's tokens",

@@ -93,6 +93,26 @@ pub fn admin_token(data_dir: &Path) -> String {
     token.trim().to_string()
 }
 
+/// Registers the distribution centre `dc-north` under `hq` in `data_dir` (the
+/// downstream relays' tests).
+pub fn add_dc(data_dir: &Path) {
+    run_bin(
+        &[
+            "site",
+            "add",
+            "--id",
+            "dc-north",
+            "--name",
+            "North DC",
+            "--kind",
+            "distribution_centre",
+            "--parent",
+            "hq",
+        ],
+        data_dir,
+    );
+}
+
 /// The status of `GET /api/me` with `token`, and the error `kind` if refused.
 pub async fn me(server: &Server, token: &str) -> (u16, String) {
     let r = reqwest::Client::new()
