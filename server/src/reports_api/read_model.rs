@@ -465,8 +465,12 @@ impl ReadModel {
             Ok(a) => a,
             Err(()) => {
                 // Figures without an archive would be short: not available, never low.
+                // Its conflicts are the working document's, still listed.
+                let conflicts = Arc::new(SiteConflicts::read(site, &resident.doc));
                 applying.sites.put(doc, resident);
                 self.forget(applying, site);
+                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+                state.conflicts.insert(site.to_string(), conflicts);
                 return;
             }
         };
