@@ -19,13 +19,14 @@ use dealersync_core::domain::{self, CustomerUpdate, NewEvent, VehicleAction};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::reports::{AggregateSource, SiteAggregate};
 use dealersync_core::schema::{
-    EventKind, ForecastEntry, NetworkDocument, Period, SiteDocument, SiteHeader, SiteKind, Target,
-    WalkIn,
+    EventKind, ForecastEntry, NetworkDocument, Period, SiteDocument, SiteKind, Target, WalkIn,
 };
 use dealersync_server::registry::{DocumentWriter, Registry, StoreDocuments, load_stored};
 use dealersync_server::reports_api::{ReadModel, Scope, UpdateCounts};
 use dealersync_server::storage::{SqliteStore, StoreOptions};
-use reports_fixture::{YUAN, add_customers, add_vehicles, cst, customer, ev, vehicle};
+use reports_fixture::{
+    YUAN, add_customers, add_vehicles, create_sites, cst, customer, ev, vehicle,
+};
 
 /// The periods whose aggregates are kept and compared.
 const PERIODS: [&str; 4] = ["2026-11", "2026-W45", "2026-Q4", "2026"];
@@ -46,23 +47,16 @@ impl Fixture {
         let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
         let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
         let writer = StoreDocuments(store.clone());
-        let mut docs = BTreeMap::new();
-        for (id, kind, parent) in [
-            ("hq", SiteKind::HeadOffice, None),
-            ("dc", SiteKind::DistributionCentre, Some("hq")),
-            ("a1", SiteKind::Agent, Some("dc")),
-            ("a2", SiteKind::Agent, Some("dc")),
-        ] {
-            let header = SiteHeader {
-                id: id.into(),
-                name: format!("site {id}"),
-                kind,
-                parent: parent.map(String::from),
-                channel: None,
-            };
-            let record = registry.create_site(&writer, header).unwrap();
-            docs.insert(id.to_string(), record.document_id);
-        }
+        let docs = create_sites(
+            &registry,
+            &writer,
+            &[
+                ("hq", SiteKind::HeadOffice, None),
+                ("dc", SiteKind::DistributionCentre, Some("hq")),
+                ("a1", SiteKind::Agent, Some("dc")),
+                ("a2", SiteKind::Agent, Some("dc")),
+            ],
+        );
         let network = registry.network_document().unwrap().unwrap();
         let model = ReadModel::new(
             SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap(),
@@ -291,7 +285,8 @@ fn updates_change_by_change_equal_a_full_read() {
         f.model.update_counts(),
         UpdateCounts {
             incremental: 16,
-            whole: 6
+            whole: 6,
+            archives: 0
         }
     );
     let kinds: Vec<ConflictKind> = Scope::everything(&f.model.snapshot())

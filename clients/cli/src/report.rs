@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::cli::{ReportArgs, ReportCommand};
 use crate::ctx::Ctx;
 use crate::output::{Table, print_json, yuan};
+use crate::periods::MissingArchive;
 use crate::workspace::Workspace;
 
 /// The table of a report's flat rows, columns in the rows' field order.
@@ -266,14 +267,61 @@ fn not_here(covered: &[String], missing: &[String]) -> String {
     )
 }
 
-/// Runs a `report` command over every site document on the device.
+/// What a report reads of a site's history, to know which missing archives it lacks.
+#[derive(Debug, Clone, Copy)]
+enum Span {
+    /// What is open now (stock, follow-ups): the working document holds all of it.
+    Now,
+    /// One period's figures: the archives of its months are needed.
+    Period(Period),
+    /// Every record ever (transfers, customers at two sites).
+    History,
+}
+
+/// The sites a report over `span` reads. A site whose archive of the period's months is
+/// not on this device is left out, so the report says it is not available (never
+/// zero), and a warning says why; over the whole history the warning only (what is
+/// still open is in the working document).
+fn sites_for<'a>(
+    held: &'a [SiteDocument],
+    missing: &[MissingArchive],
+    span: Span,
+) -> Vec<&'a SiteDocument> {
+    let lacking: Vec<&MissingArchive> = match span {
+        Span::Now => Vec::new(),
+        Span::Period(p) => missing.iter().filter(|m| m.covers(p)).collect(),
+        Span::History => missing.iter().collect(),
+    };
+    for m in &lacking {
+        let what = match span {
+            Span::Period(p) => format!("its figures for {p} are not available here"),
+            _ => "records that stayed in it are not listed".to_string(),
+        };
+        eprintln!(
+            "warning: site {}: the archive of {} (document {}) is not on this device; {what}",
+            m.site,
+            m.months(),
+            m.document
+        );
+    }
+    let out_of_period =
+        |site: &str| matches!(span, Span::Period(_)) && lacking.iter().any(|m| m.site == site);
+    held.iter().filter(|s| !out_of_period(&s.site.id)).collect()
+}
+
+/// Runs a `report` command over every site on the device, each read across its chain
+/// of monthly documents ([`crate::periods::held_sites`]).
 pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
     let net = ws.network()?;
-    let held = ws.all_sites()?;
+    let crate::periods::HeldSites {
+        sites: held,
+        mut missing,
+    } = crate::periods::held_sites(ws)?;
     // `--site` narrows the roll-up to that site and the sites below it.
     let held: Vec<SiteDocument> = match ctx.site.as_deref() {
         Some(root) => {
             ws.pick_site(Some(root))?;
+            missing.retain(|m| ws.config.is_within(&m.site, root));
             held.into_iter()
                 .filter(|(d, _)| ws.config.is_within(&d.label, root))
                 .map(|(_, s)| s)
@@ -281,9 +329,10 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         None => held.into_iter().map(|(_, s)| s).collect(),
     };
-    let sites: Vec<&SiteDocument> = held.iter().collect();
+    let sites_over = |span| sites_for(&held, &missing, span);
     match cmd {
         ReportCommand::Stock(out) => {
+            let sites = sites_over(Span::Now);
             let r = reports::stock(&net, &sites)?;
             let title = format!(
                 "Stock: {} vehicles{}",
@@ -294,6 +343,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Forecast { out, month } => {
             let month = month_or_next(month)?;
+            let sites = sites_over(Span::Period(month));
             let r = reports::forecast_rollup(&net, &sites, month)?;
             emit(
                 ctx,
@@ -305,6 +355,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::OrderPlan { out, month } => {
             let month = month_or_next(month)?;
+            let sites = sites_over(Span::Period(month));
             let r =
                 reports::order_plan(&net, &sites, month, now_ms(), &OrderPlanParams::default())?;
             let title = format!(
@@ -315,6 +366,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
         }
         ReportCommand::Submissions { out, month } => {
             let month = month_or_next(month)?;
+            let sites = sites_over(Span::Period(month));
             let mut r = reports::forecast_submissions(&net, &sites, month, now_ms())?;
             // Per site in the caller's subtree: `--site`, else the caller's own site.
             let root = ctx.site.as_deref().unwrap_or(&ws.config.claims.site);
@@ -326,6 +378,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             emit(ctx, &out, &title, &r, Some(SUBMISSIONS_NARROW))?;
         }
         ReportCommand::Transfers(out) => {
+            let sites = sites_over(Span::History);
             let r = reports::transfers(&net, &sites)?;
             let title = format!(
                 "Transfers between regions: {} waiting for head office, {} approved and not sent{}",
@@ -336,6 +389,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             emit(ctx, &out, &title, &r, Some(TRANSFERS_NARROW))?;
         }
         ReportCommand::Duplicates(out) => {
+            let sites = sites_over(Span::History);
             let r = reports::duplicate_customers(&net, &sites)?;
             let title = format!(
                 "Customers registered at more than one site: {} phone number(s){}",
@@ -345,6 +399,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::FollowUps(out) => {
+            let sites = sites_over(Span::Now);
             let r = reports::follow_ups_due(&net, &sites, now_ms())?;
             let title = format!(
                 "Follow-ups due today or overdue: {}{}",
@@ -358,6 +413,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 Some(p) => p.parse().context("--period")?,
                 None => dealersync_core::schema::month_key(now_ms()).parse()?,
             };
+            let sites = sites_over(Span::Period(period));
             let r = reports::customer_care(&net, &sites, period, now_ms())?;
             let title = format!(
                 "Customer care for {period}{}",
@@ -375,6 +431,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 Some(p) => p.parse().context("--period")?,
                 None => dealersync_core::schema::month_key(now_ms()).parse()?,
             };
+            let sites = sites_over(Span::Period(period));
             let r = reports::parts_distribution(&net, &sites, period)?;
             let (shipped, received): (i64, i64) = r
                 .centres
@@ -388,6 +445,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
             emit(ctx, &out, &title, &r, None)?;
         }
         ReportCommand::Ageing { out, slow, days } => {
+            let sites = sites_over(Span::Now);
             let params = reports::StockParams {
                 slow_mover_days: days,
             };
@@ -408,6 +466,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 Some(p) => p.parse().context("--period")?,
                 None => last_month()?,
             };
+            let sites = sites_over(Span::Period(period));
             let r = reports::turnover(&net, &sites, period, now_ms())?;
             let title = format!(
                 "Days of supply and capital turnover for {period} ({} days){}",
@@ -421,6 +480,7 @@ pub fn run(ws: &Workspace, ctx: &Ctx, cmd: ReportCommand) -> Result<ExitCode> {
                 Some(p) => p.parse().context("--period")?,
                 None => dealersync_core::schema::month_key(now_ms()).parse()?,
             };
+            let sites = sites_over(Span::Period(period));
             let r = reports::kpis(&net, &sites, period)?;
             let title = format!(
                 "KPIs for {period}{}",

@@ -218,15 +218,21 @@ impl PeriodDocument {
 /// chain and a later document's copy wins; a carried customer's events are its
 /// archive's events (including any recorded there late, by a device that had not yet
 /// followed the carry-over) followed by those recorded after the carry-over.
-pub fn combine_periods(chain: &[PeriodDocument]) -> Result<SiteDocument> {
-    let Some(first) = chain.first() else {
+///
+/// Takes references, so a caller that keeps its archives hydrated (the relay's read
+/// model) combines them with a new working document without copying them first.
+pub fn combine_periods<'a>(
+    chain: impl IntoIterator<Item = &'a PeriodDocument>,
+) -> Result<SiteDocument> {
+    let mut chain = chain.into_iter();
+    let Some(first) = chain.next() else {
         return Err(DomainError::Invalid {
             field: "site documents".into(),
             reason: "no document to combine".into(),
         });
     };
     let mut all = first.site.clone();
-    for d in &chain[1..] {
+    for d in chain {
         if d.site.site.id != all.site.id {
             return Err(DomainError::Invalid {
                 field: "site documents".into(),

@@ -11,6 +11,13 @@
 //! live clients which sites changed ([`ReportChange`]). A site whose automerge document
 //! is not kept (more sites changed since than [`RESIDENT_DOCUMENTS`]) is loaded whole
 //! on its next change.
+//!
+//! A site carried over into monthly documents (docs/growth.md) is reported as its whole
+//! chain, `domain::combine_periods(archives oldest first + working document)`, so that
+//! figures for months before the carry-over keep what stayed in the archives. Each
+//! archive is hydrated once and kept ([`Applying::archives`]): archives change only
+//! through their grace week, and a commit to one reads it again and recombines its
+//! site. The working document keeps the incremental path above.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +25,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use dealersync_core::conflicts::{Conflict, SiteConflicts, detect_network};
+use dealersync_core::domain::{self, PeriodDocument, PeriodHeader};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::reports::{AggregateSource, SiteAggregate};
 use dealersync_core::schema::{NetworkDocument, Period, SiteDocument};
@@ -42,8 +50,13 @@ pub const RESIDENT_DOCUMENTS: usize = 64;
 
 /// One site as the reports see it: its hydrated document and its aggregates.
 pub struct SiteEntry {
-    /// The site document, hydrated.
+    /// The site document, hydrated: for a site with archives, its chain combined.
     pub doc: SiteDocument,
+    /// The working document alone when the site has archives (`doc` is then the chain
+    /// combined); `None` when `doc` is the working document.
+    working: Option<PeriodDocument>,
+    /// The working document's period header when `working` is `None`.
+    period: Option<PeriodHeader>,
     /// Aggregates of this document version per period, newest use last.
     aggregates: Mutex<Vec<(Period, Arc<SiteAggregate>)>>,
 }
@@ -56,7 +69,22 @@ impl SiteEntry {
             .collect();
         SiteEntry {
             doc,
+            working: None,
+            period: None,
             aggregates: Mutex::new(aggregates),
+        }
+    }
+
+    /// The working document as hydrated alone (what the incremental path updates).
+    fn working(&self) -> &SiteDocument {
+        self.working.as_ref().map_or(&self.doc, |w| &w.site)
+    }
+
+    /// The working document's period header.
+    fn period(&self) -> Option<&PeriodHeader> {
+        match &self.working {
+            Some(w) => w.period.as_ref(),
+            None => self.period.as_ref(),
         }
     }
 
@@ -150,6 +178,9 @@ pub struct UpdateCounts {
     /// Documents loaded and hydrated whole: the first load, a site not kept, or a
     /// change that is not placed field by field.
     pub whole: u64,
+    /// Archives loaded and hydrated (each once, and again after a change in its
+    /// grace week).
+    pub archives: u64,
 }
 
 /// The read model shared by the report routes.
@@ -165,6 +196,7 @@ pub struct ReadModel {
     applying: Mutex<Applying>,
     incremental: AtomicU64,
     whole: AtomicU64,
+    archives: AtomicU64,
 }
 
 /// What [`ReadModel::applying`] guards.
@@ -173,6 +205,15 @@ struct Applying {
     sites: Residents,
     /// The network document, always kept (one document, read by every report).
     network: Option<(DocumentId, Resident)>,
+    /// Archives hydrated, kept for good (read-only after their grace week; a commit
+    /// to one in its grace week drops it here and it is read again).
+    archives: HashMap<DocumentId, Arc<PeriodDocument>>,
+    /// Site id → the working document its entry was read from: a site carried over
+    /// since is read again from its new working document.
+    working: HashMap<String, DocumentId>,
+    /// Sites whose chain is combined again even when their working document has
+    /// nothing new (an archive changed, or a reload).
+    stale: HashSet<String>,
 }
 
 impl ReadModel {
@@ -188,9 +229,13 @@ impl ReadModel {
             applying: Mutex::new(Applying {
                 sites: Residents::new(RESIDENT_DOCUMENTS),
                 network: None,
+                archives: HashMap::new(),
+                working: HashMap::new(),
+                stale: HashSet::new(),
             }),
             incremental: AtomicU64::new(0),
             whole: AtomicU64::new(0),
+            archives: AtomicU64::new(0),
         })
     }
 
@@ -210,6 +255,7 @@ impl ReadModel {
         UpdateCounts {
             incremental: self.incremental.load(Ordering::Relaxed),
             whole: self.whole.load(Ordering::Relaxed),
+            archives: self.archives.load(Ordering::Relaxed),
         }
     }
 
@@ -241,6 +287,14 @@ impl ReadModel {
         let sites = self.registry.sites()?;
         let mut docs: Vec<DocumentId> = sites.iter().map(|s| s.document_id).collect();
         docs.extend(self.registry.network_document()?);
+        // Notices may have been missed (a lagging subscriber): archives still in their
+        // grace week are read again, and every site with archives combined again.
+        let tree = self.registry.tree();
+        let now = dealersync_core::time::now_ms();
+        applying
+            .archives
+            .retain(|id, _| tree.archive(id).is_some_and(|a| a.writable_until <= now));
+        applying.stale = sites.iter().map(|s| s.id.clone()).collect();
         let change = self.apply_in_order(&mut applying, &docs)?;
         // Sites removed from the registry since (none today) would linger otherwise.
         let known: BTreeSet<&str> = sites.iter().map(|s| s.id.as_str()).collect();
@@ -278,6 +332,7 @@ impl ReadModel {
             .into_iter()
             .map(|s| (s.document_id, s.id))
             .collect();
+        let tree = self.registry.tree();
         let mut change = ReportChange {
             sites: Vec::new(),
             network: false,
@@ -286,7 +341,25 @@ impl ReadModel {
             if Some(doc) == network_id {
                 change.network |= self.apply_network(applying, doc);
             } else if let Some(site) = by_doc.get(&doc) {
-                self.apply_site(&mut applying.sites, doc, site);
+                self.apply_site(applying, doc, site);
+                change.sites.push(site.clone());
+            } else if let Some(archive) = tree.archive(&doc) {
+                // A late change in the grace week: read the archive again, and combine
+                // its site's chain again (the working document as it is).
+                applying.archives.remove(&doc);
+                let site = &archive.site;
+                if let Some(&working) = applying.working.get(site) {
+                    applying.stale.insert(site.clone());
+                    self.apply_site(applying, working, site);
+                    change.sites.push(site.clone());
+                }
+            }
+        }
+        // Sites carried over since their entry was read (the new working document's
+        // own notice may come before the registry names it).
+        for (&doc, site) in &by_doc {
+            if applying.working.get(site).is_some_and(|w| *w != doc) {
+                self.apply_site(applying, doc, site);
                 change.sites.push(site.clone());
             }
         }
@@ -365,41 +438,59 @@ impl ReadModel {
         }
     }
 
-    /// Updates one site's entry and conflict inputs from its stored chunks.
-    fn apply_site(&self, residents: &mut Residents, doc: DocumentId, site: &str) {
+    /// Updates one site's entry and conflict inputs from its stored chunks, and
+    /// combines its chain when it has archives.
+    fn apply_site(&self, applying: &mut Applying, doc: DocumentId, site: &str) {
+        let stale = applying.stale.remove(site);
+        // The entry describes this working document (not the one before a carry-over).
         let old = self
             .state
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .sites
             .get(site)
-            .cloned();
-        let kept = residents.take(&doc);
+            .cloned()
+            .filter(|_| applying.working.get(site) == Some(&doc));
+        let kept = applying.sites.take(&doc);
         let started = Instant::now();
         let Some((resident, patches)) = self
             .stored(doc)
             .and_then(|stored| Self::catch_up(doc, kept, &stored))
         else {
-            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-            state.sites.remove(site);
-            state.conflicts.remove(site);
+            self.forget(applying, site);
             return;
         };
         let touched = patches.as_deref().map(Touched::of);
+        let archives = match self.archives_of(applying, site, doc) {
+            Ok(a) => a,
+            Err(()) => {
+                // Figures without an archive would be short: not available, never low.
+                // Its conflicts are the working document's, still listed.
+                let conflicts = Arc::new(SiteConflicts::read(site, &resident.doc));
+                applying.sites.put(doc, resident);
+                self.forget(applying, site);
+                let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+                state.conflicts.insert(site.to_string(), conflicts);
+                return;
+            }
+        };
+        // A chain to combine again even though the working document has nothing new.
+        let recombine = stale && !archives.is_empty();
         if let (Some(_), Some(t)) = (&old, &touched)
             && t.is_empty()
+            && !recombine
         {
             // Nothing new (a notice for chunks already applied).
-            residents.put(doc, resident);
+            applying.sites.put(doc, resident);
             return;
         }
         let caught_up = started.elapsed();
         let periods = old.as_ref().map(|e| e.periods()).unwrap_or_default();
         let partial = match (&old, &touched) {
             (Some(old), Some(t)) => {
-                let mut d = old.doc.clone();
+                let mut d = old.working().clone();
                 incremental::rehydrate(&mut d, &resident.doc, t)
-                    .map(|()| d)
+                    .map(|()| (d, old.period().cloned()))
                     .map_err(|e| tracing::debug!(site, error = %e, "reading the site whole"))
                     .ok()
             }
@@ -411,9 +502,9 @@ impl ReadModel {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let incremental = partial.is_some();
-        let entry = match partial {
-            Some(d) => Some(d),
-            None => match SiteDocument::read(&resident.doc) {
+        let working = match partial {
+            Some((site, period)) => Some(PeriodDocument { site, period }),
+            None => match PeriodDocument::read(&resident.doc) {
                 Ok(d) => Some(d),
                 Err(e) => {
                     tracing::warn!(doc = %doc, error = %e, "document unreadable for reports; its site is reported as not available");
@@ -422,26 +513,104 @@ impl ReadModel {
             },
         };
         let hydrated = started.elapsed();
-        let entry = entry.map(|d| Arc::new(SiteEntry::new(d, &periods)));
+        let entry = working
+            .and_then(|w| Self::entry(site, &archives, w, &periods))
+            .map(Arc::new);
         let aggregated = started.elapsed();
         let conflicts = Arc::new(SiteConflicts::read(site, &resident.doc));
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         tracing::debug!(
             site,
             incremental,
+            archives = archives.len(),
             catch_up_ms = ms(caught_up),
             hydrate_ms = ms(hydrated - caught_up),
-            aggregates_ms = ms(aggregated - hydrated),
+            combine_and_aggregates_ms = ms(aggregated - hydrated),
             conflicts_ms = ms(started.elapsed() - aggregated),
             "reports: site brought up to date"
         );
-        residents.put(doc, resident);
+        applying.sites.put(doc, resident);
+        applying.working.insert(site.to_string(), doc);
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         match entry {
             Some(e) => state.sites.insert(site.to_string(), e),
             None => state.sites.remove(site),
         };
         state.conflicts.insert(site.to_string(), conflicts);
+    }
+
+    /// A site's entry from its working document and its archives (oldest first): the
+    /// chain combined, or the working document itself when there are none.
+    fn entry(
+        site: &str,
+        archives: &[Arc<PeriodDocument>],
+        working: PeriodDocument,
+        periods: &[Period],
+    ) -> Option<SiteEntry> {
+        if archives.is_empty() {
+            let mut e = SiteEntry::new(working.site, periods);
+            e.period = working.period;
+            return Some(e);
+        }
+        let chain = archives.iter().map(|a| a.as_ref());
+        match domain::combine_periods(chain.chain(std::iter::once(&working))) {
+            Ok(all) => {
+                let mut e = SiteEntry::new(all, periods);
+                e.working = Some(working);
+                Some(e)
+            }
+            Err(e) => {
+                tracing::warn!(site, error = %e, "cannot combine the site's documents; its site is reported as not available");
+                None
+            }
+        }
+    }
+
+    /// The archives of `site` before its working document `doc`, oldest first, each
+    /// hydrated once and kept. `Err` (logged) when one cannot be read.
+    fn archives_of(
+        &self,
+        applying: &mut Applying,
+        site: &str,
+        doc: DocumentId,
+    ) -> Result<Vec<Arc<PeriodDocument>>, ()> {
+        let chain = self.registry.chain(site).map_err(|e| {
+            tracing::warn!(site, error = %e, "cannot read the site's chain of documents");
+        })?;
+        let mut out = Vec::new();
+        for link in chain.iter().filter(|c| c.document_id != doc) {
+            let id = link.document_id;
+            if let Some(a) = applying.archives.get(&id) {
+                out.push(a.clone());
+                continue;
+            }
+            let read = self
+                .stored(id)
+                .ok_or_else(|| "not stored".to_string())
+                .and_then(|stored| stored.load().map_err(|e| e.to_string()))
+                .and_then(|am| PeriodDocument::read(&am).map_err(|e| e.to_string()));
+            match read {
+                Ok(a) => {
+                    self.archives.fetch_add(1, Ordering::Relaxed);
+                    let a = Arc::new(a);
+                    applying.archives.insert(id, a.clone());
+                    out.push(a);
+                }
+                Err(e) => {
+                    tracing::warn!(site, archive = %id, error = %e, "archive unreadable for reports; its site is reported as not available");
+                    return Err(());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes `site` out of the reports (not available) until its next change.
+    fn forget(&self, applying: &mut Applying, site: &str) {
+        applying.working.remove(site);
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        state.sites.remove(site);
+        state.conflicts.remove(site);
     }
 
     /// Fills the model, then follows the relay's commits until they end, on a thread

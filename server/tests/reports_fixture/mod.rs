@@ -25,7 +25,7 @@ use dealersync_core::domain;
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{
     Customer, CustomerEvent, CustomerSource, CustomerStatus, EventKind, Millis, NetworkDocument,
-    SiteDocument, Target, Vehicle, VehicleStatus,
+    SiteDocument, SiteHeader, SiteKind, Target, Vehicle, VehicleStatus,
 };
 use dealersync_server::registry::{DocumentWriter, Registry, StoreDocuments, load_stored};
 use dealersync_server::storage::{SqliteStore, StoreOptions};
@@ -103,6 +103,28 @@ pub fn vehicle(n: u32, model: &str, cost: i64) -> Vehicle {
         transfer_id: None,
         updated_at: cst(11, 1, 9),
     }
+}
+
+/// Creates sites `(id, kind, parent)` in the registry, named `site {id}`, and returns
+/// their documents.
+pub fn create_sites(
+    registry: &Registry,
+    writer: &dyn DocumentWriter,
+    sites: &[(&str, SiteKind, Option<&str>)],
+) -> std::collections::BTreeMap<String, DocumentId> {
+    let mut docs = std::collections::BTreeMap::new();
+    for &(id, kind, parent) in sites {
+        let header = SiteHeader {
+            id: id.into(),
+            name: format!("site {id}"),
+            kind,
+            parent: parent.map(String::from),
+            channel: None,
+        };
+        let record = registry.create_site(writer, header).unwrap();
+        docs.insert(id.to_string(), record.document_id);
+    }
+    docs
 }
 
 /// Adds vehicles to a site document.
