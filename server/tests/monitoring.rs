@@ -56,3 +56,32 @@ async fn alerts_and_dashboard_use_metrics_the_relay_exports() {
     let total = common::metric_value(&text, "dealersync_data_total_bytes", "");
     assert!(free > 0.0 && total >= free, "free {free} of {total}");
 }
+
+/// The alert rules load in Prometheus and fire when, and only when,
+/// `docs/monitoring/alerts_test.yml` says, under Prometheus's own rule tester. Needs
+/// `promtool` (Debian: `apt-get install prometheus`); set `DEALERSYNC_SKIP_PROMTOOL=1`
+/// on a machine without it.
+#[test]
+fn alert_rules_fire_as_their_unit_tests_say() {
+    if std::env::var_os("DEALERSYNC_SKIP_PROMTOOL").is_some() {
+        eprintln!("DEALERSYNC_SKIP_PROMTOOL is set: the alert rules were not run");
+        return;
+    }
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/monitoring");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ] {
+        let out = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("promtool: apt-get install prometheus, or set DEALERSYNC_SKIP_PROMTOOL=1");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -60,100 +60,8 @@ fn heap_mib() -> f64 {
     LIVE.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0)
 }
 
-const SITES: usize = 500;
-const CUSTOMERS: usize = 2_000;
-const CONSULTANTS: usize = 5;
-
-/// A small deterministic generator (no dependency, same network every run).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
-
-/// 00:00 CST on day `d` (0-based) of 2026.
-fn day(d: u64) -> i64 {
-    1_767_225_600_000 - 8 * 3_600_000 + d as i64 * 86_400_000
-}
-
-fn customers(site: &str, rng: &mut Lcg) -> Vec<Customer> {
-    (0..CUSTOMERS)
-        .map(|i| {
-            let by = format!("{site}-c{}", rng.next(CONSULTANTS as u64));
-            let d = rng.next(334); // January 1st to November 30th
-            let ev = |kind, at, amount| CustomerEvent {
-                kind,
-                at,
-                by: by.clone(),
-                note: None,
-                amount,
-                vin: None,
-                score: None,
-                direction: None,
-            };
-            let mut events = vec![ev(EventKind::Visit, day(d) + 36_000_000, None)];
-            if rng.next(2) == 0 {
-                events.push(ev(EventKind::TestDrive, day(d) + 40_000_000, None));
-            }
-            if rng.next(4) == 0 {
-                events.push(ev(EventKind::Order, day(d + 2), Some(15_000_000)));
-                if rng.next(5) < 4 {
-                    events.push(ev(EventKind::Delivery, day(d + 12), None));
-                }
-            }
-            if rng.next(3) == 0 {
-                events.push(ev(EventKind::Call, day(d + 1), None));
-            }
-            Customer {
-                id: format!("{site}-k{i}"),
-                name: format!("客户{i}"),
-                phone: format!("138{:08}", i),
-                source: CustomerSource::WalkIn,
-                model_of_interest: None,
-                consultant: Some(by.clone()),
-                status: CustomerStatus::Lead,
-                created_at: day(d),
-                events,
-                merged_into: None,
-                area: None,
-                referred_by: None,
-                next_follow_up: None,
-                lost_reason: None,
-                lost_to: None,
-                lost_at: None,
-            }
-        })
-        .collect()
-}
-
-fn header(i: usize) -> SiteHeader {
-    let (id, kind, parent) = match i {
-        0 => ("hq".to_string(), SiteKind::HeadOffice, None),
-        1..=20 => (
-            format!("dc{i}"),
-            SiteKind::DistributionCentre,
-            Some("hq".into()),
-        ),
-        _ => (
-            format!("ag{i}"),
-            SiteKind::Agent,
-            Some(format!("dc{}", 1 + i % 20)),
-        ),
-    };
-    SiteHeader {
-        name: format!("{id} 站"),
-        id,
-        kind,
-        parent,
-        channel: None,
-    }
-}
+mod scale_network;
+use scale_network::{CUSTOMERS, Lcg, SITES, customers, header};
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -208,7 +116,7 @@ fn reports_at_network_scale() {
                 },
             );
             let mut d = SiteDocument::new(h.clone());
-            d.customers = customers(&h.id, &mut rng)
+            d.customers = customers(&h.id, CUSTOMERS, &mut rng)
                 .into_iter()
                 .map(|c| (c.id.clone(), c))
                 .collect();
@@ -235,7 +143,7 @@ fn reports_at_network_scale() {
     // size with a duplicate customer in it: the conflict report lists one per site.
     let sample = {
         let mut d = SiteDocument::new(header(1));
-        let mut cs = customers("dc1", &mut Lcg(11));
+        let mut cs = customers("dc1", CUSTOMERS, &mut Lcg(11));
         cs[1].phone = cs[0].phone.clone();
         d.customers = cs.into_iter().map(|c| (c.id.clone(), c)).collect();
         let mut am = automerge::AutoCommit::new();
@@ -331,7 +239,7 @@ fn reports_at_network_scale() {
     registry.create_site(&writer, header(0)).unwrap();
     registry.create_site(&writer, header(2)).unwrap();
     let site = registry.create_site(&writer, header(21)).unwrap();
-    let big = customers(&site.id, &mut rng);
+    let big = customers(&site.id, CUSTOMERS, &mut rng);
     writer
         .edit(site.document_id, &mut |am| {
             let mut d = SiteDocument::read(am).unwrap();

@@ -49,6 +49,8 @@ pub struct Server {
     log: PathBuf,
     /// An admin token of this data directory (every document, the admin API).
     pub token: String,
+    /// From the process's spawn to its first healthy `/healthz` (its last start).
+    pub healthy_in: Duration,
 }
 
 /// Runs a subcommand of the binary and returns its stdout; panics on failure.
@@ -157,6 +159,7 @@ impl Server {
                 .collect(),
             log: data_dir.join("server.log"),
             token: admin_token(data_dir),
+            healthy_in: Duration::ZERO,
         };
         s.spawn().await;
         s
@@ -186,11 +189,13 @@ impl Server {
             .spawn()
             .expect("starting dealersync-server");
         self.child = Some(child);
-        let until = Instant::now() + DEADLINE;
+        let spawned = Instant::now();
+        let until = spawned + DEADLINE;
         loop {
             if let Ok(r) = reqwest::get(self.url("/healthz")).await
                 && r.status().is_success()
             {
+                self.healthy_in = spawned.elapsed();
                 return;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
