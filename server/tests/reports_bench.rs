@@ -17,10 +17,7 @@ use std::time::{Duration, Instant};
 use dealersync_core::access::{Claims, Role};
 use dealersync_core::conflicts::SiteConflicts;
 use dealersync_core::reports::SiteAggregate;
-use dealersync_core::schema::{
-    Customer, CustomerEvent, CustomerSource, CustomerStatus, EventKind, NetworkDocument,
-    SiteDocument, SiteHeader, SiteKind, Target, VehicleModel,
-};
+use dealersync_core::schema::{NetworkDocument, SiteDocument, Target, VehicleModel};
 use dealersync_core::store::Store;
 use dealersync_server::api::Caller;
 use dealersync_server::registry::{DocumentWriter, Registry, StoreDocuments};
