@@ -389,21 +389,18 @@ impl SiteTree {
                 access.min(Access::ReadOnly)
             };
         }
-        self.access(who, doc)
-    }
-
-    /// What `who` may do with `doc` once every archive's grace period is over: what it
-    /// may read, and what it may write for good. [`SiteTree::access_at`] for a moment.
-    pub fn access(&self, who: &Principal, doc: &DocumentId) -> Access {
-        if self.archives.contains_key(doc) {
-            return self.access_at(who, doc, i64::MAX);
-        }
         match self.owner(doc) {
             Some(DocumentOwner::Network) => self.network_access(who),
             Some(DocumentOwner::Site(site)) => self.site_access(who, &site),
             None if who.role == Role::Admin => Access::ReadWrite,
             None => Access::None,
         }
+    }
+
+    /// What `who` may do with `doc` once every archive's grace period is over: what it
+    /// may read, and what it may write for good. [`SiteTree::access_at`] for a moment.
+    pub fn access(&self, who: &Principal, doc: &DocumentId) -> Access {
+        self.access_at(who, doc, i64::MAX)
     }
 }
 

@@ -4,7 +4,6 @@
 //! directory (which is also how an earlier release's data directory is migrated).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -34,9 +33,6 @@ pub enum ArchiveError {
     /// The registry or a document refused or failed.
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    /// The data directory's store could not be opened.
-    #[error("document store: {0}")]
-    Store(String),
     /// The running relay could not be reached or refused.
     #[error("relay {url}: {reason}")]
     Relay {
@@ -92,12 +88,11 @@ impl ArchiveArgs {
             (Some(server), Some(token)) => self.through_relay(server, token)?,
             _ => {
                 let registry = Registry::open_in(data_dir)?;
-                let store = crate::storage::SqliteStore::open(
-                    data_dir,
-                    &crate::storage::StoreOptions::default(),
-                )
-                .map_err(|e| ArchiveError::Store(e.to_string()))?;
-                registry.archive_month(&StoreDocuments(Arc::new(store)), &self.month, now_ms())?
+                registry.archive_month(
+                    &StoreDocuments::open_in(data_dir)?,
+                    &self.month,
+                    now_ms(),
+                )?
             }
         };
         Ok(describe(&done))

@@ -3,7 +3,6 @@
 //! server binary's `site add|list`.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -19,7 +18,7 @@ use super::error::ApiError;
 use super::extract::{Body, Caller, FormatQuery, blocking, csv_response, wants_csv};
 use super::state::ApiState;
 use super::tokens::AdminError;
-use crate::registry::{Registry, RegistryError, SiteRecord};
+use crate::registry::{Registry, SiteRecord};
 
 /// Longest `?doc=` accepted before it is parsed as a document id.
 pub const MAX_DOCUMENT_ID_CHARS: usize = 64;
@@ -326,12 +325,7 @@ impl SiteCommand {
                 parent,
                 channel,
             } => {
-                let store = crate::storage::SqliteStore::open(
-                    data_dir,
-                    &crate::storage::StoreOptions::default(),
-                )
-                .map_err(|e| RegistryError::Invalid(e.to_string()))?;
-                let docs = crate::registry::StoreDocuments(Arc::new(store));
+                let docs = crate::registry::StoreDocuments::open_in(data_dir)?;
                 let site = registry.create_site(
                     &docs,
                     SiteHeader {

@@ -62,6 +62,17 @@ impl Author {
 /// demo seed, when no relay holds the documents in memory.
 pub struct StoreDocuments<S: ?Sized>(pub Arc<S>);
 
+impl StoreDocuments<crate::storage::SqliteStore> {
+    /// The document store of a stopped relay's data directory, for the admin
+    /// subcommands that write documents without a running relay (`site add`, `archive`).
+    pub fn open_in(data_dir: &std::path::Path) -> Result<Self, RegistryError> {
+        let store =
+            crate::storage::SqliteStore::open(data_dir, &crate::storage::StoreOptions::default())
+                .map_err(|e| RegistryError::Invalid(format!("document store: {e}")))?;
+        Ok(StoreDocuments(Arc::new(store)))
+    }
+}
+
 impl<S: Store + ?Sized> DocumentWriter for StoreDocuments<S> {
     fn create(&self, id: DocumentId, bytes: Vec<u8>) -> Result<(), RegistryError> {
         let batch = WriteBatch {
