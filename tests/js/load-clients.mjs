@@ -98,15 +98,40 @@ function observe(c) {
   }
 }
 
-async function setup(c) {
-  const deadline = new Promise((_, reject) =>
-    setTimeout(() => reject(new Error("timed out finding the document")), setupMs)
-  )
-  c.handle = await Promise.race([c.repo.find(`automerge:${c.docId}`), deadline])
+// The stock WebSocketClientAdapter declares itself ready one second after it is
+// created whether or not the server has answered, and `find` then gives up with
+// "unavailable" when no peer is known yet. Three hundred repos opened in the same
+// instant keep this one thread busy for longer than that, so the clients are set up a
+// batch at a time (as phones arrive over minutes, not in one millisecond), and a find
+// that still gave up is tried again once its socket has a peer: what a real app does.
+const setupBatch = config.setupBatch ?? 25
+let setupRetries = 0
+
+async function setup(c, started) {
+  for (;;) {
+    const left = started + setupMs - performance.now()
+    const deadline = new Promise((_, reject) =>
+      setTimeout(() => reject(new Error("timed out finding the document")), Math.max(0, left))
+    )
+    try {
+      c.handle = await Promise.race([c.repo.find(`automerge:${c.docId}`), deadline])
+      break
+    } catch (e) {
+      const unavailable = /unavailable/i.test(String(e?.message ?? e))
+      if (!unavailable || performance.now() - started > setupMs) throw e
+      setupRetries += 1
+      await new Promise(r => setTimeout(r, 250))
+    }
+  }
   c.handle.on("change", () => observe(c))
 }
 
-const results = await Promise.allSettled(clients.map(setup))
+const setupStarted = performance.now()
+const results = []
+for (let i = 0; i < clients.length; i += setupBatch) {
+  const batch = clients.slice(i, i + setupBatch)
+  results.push(...(await Promise.allSettled(batch.map(c => setup(c, setupStarted)))))
+}
 const failed = results.filter(r => r.status === "rejected")
 results.forEach((r, i) => {
   if (r.status === "rejected") clients[i].errors.push(String(r.reason?.message ?? r.reason))
@@ -116,6 +141,7 @@ process.stdout.write(
     ready: results.length - failed.length,
     failed: failed.length,
     firstError: failed.length ? String(failed[0].reason?.message ?? failed[0].reason) : null,
+    setupRetries,
   }) + "\n"
 )
 
@@ -192,6 +218,8 @@ const result = {
   timeline: clients.flatMap(c => c.timeline),
   errors: [...clients.flatMap(c => c.errors), ...socketErrors.map(e => `socket: ${e}`)],
 }
-process.stdout.write(JSON.stringify({ result }) + "\n")
+// A pipe takes 64 KiB at a time: wait until the whole line is written, or the exit
+// below would cut it short.
+await new Promise(resolve => process.stdout.write(JSON.stringify({ result }) + "\n", resolve))
 await Promise.all(clients.map(c => c.repo.shutdown().catch(() => {})))
 process.exit(0)

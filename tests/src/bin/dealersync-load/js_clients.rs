@@ -91,6 +91,12 @@ pub(crate) async fn run_js_propagation(
     let mut setup_errors = Vec::new();
     for n in &mut nodes {
         let ready = n.line(deadline).await?;
+        let retries = ready["setupRetries"].as_u64().unwrap_or(0);
+        if retries > 0 {
+            eprintln!(
+                "propagation: {retries} JS finds gave up before their socket had a peer and were tried again"
+            );
+        }
         if ready["failed"].as_u64().unwrap_or(0) > 0 {
             setup_errors.push(format!(
                 "{} JS clients failed to set up, first: {}",
