@@ -462,6 +462,7 @@ impl Relay {
                 commits: commits.clone(),
                 exported: EngineStats::default(),
                 upstream: None,
+                doc_names: DocNames::default(),
             };
             let thread = std::thread::Builder::new()
                 .name(format!("dealersync-engine-{index}"))
@@ -523,7 +524,7 @@ mod writer;
 
 pub use admin::RelayDocuments;
 use compactor::run_compactor;
-use engine_loop::EngineLoop;
+use engine_loop::{DocNames, EngineLoop};
 use shards::{Route, Shards, run_ticks};
 pub use shards::{default_shards, shard_of};
 pub use upstream::{UpstreamDoc, UpstreamLedger};
