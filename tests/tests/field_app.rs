@@ -316,6 +316,87 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
 }
 
 /// The first object in `v` (searched depth first) whose `consultant` is `who`.
+/// A phone's first start over a link slower than the stock WebSocket adapter's one-second
+/// "ready" (every byte through a proxy that delays it 700 ms each way): the app keeps
+/// asking for the site's document until the relay answers, instead of showing "not on
+/// this phone", and what the phone enters is acknowledged through the same link.
+#[tokio::test(flavor = "multi_thread")]
+async fn first_start_over_a_slow_link_waits_for_the_relay() {
+    use dealersync_tests::fault_proxy::{FaultProxy, LinkProfile};
+    ensure_web_npm().expect("npm ci in clients/web");
+    let chromium = chromium();
+    let server = ServerProcess::start_demo().await.unwrap();
+    let slow = LinkProfile {
+        latency: Duration::from_millis(700),
+        bits_per_sec: None,
+    };
+    let proxy = FaultProxy::start(server.port(), slow).await.unwrap();
+    let code = sign_in_code(&server, "wang.fang", "consultant").await;
+    let profiles = tempfile::tempdir().unwrap();
+    let shots = screenshots();
+    let config = json!({
+        "base": proxy.http_url(),
+        "code": code,
+        "dir": profiles.path(),
+        "shots": shots,
+        "chromium": chromium,
+    });
+    let run = tokio::process::Command::new("node")
+        .args(["--import", "tsx", "e2e/slow-link.ts"])
+        .arg(config.to_string())
+        .current_dir(web_dir())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(SCENARIO_DEADLINE, run)
+        .await
+        .expect("the slow-link scenario finishes within its deadline")
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "slow-link.ts failed (screenshots in {}):\n{}\nrelay log:\n{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stderr),
+        server.log_tail(3000)
+    );
+    let result: Value = serde_json::from_slice(
+        out.stdout
+            .split(|b| *b == b'\n')
+            .rfind(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(result["customers"].as_u64().unwrap() > 0, "{result}");
+    // The relay holds the customer the phone entered over the slow link: a laptop of
+    // the showroom, syncing directly, lists it.
+    let token = device_token(&server, "zhang.min", "laptop").await;
+    let home = tempfile::tempdir().unwrap();
+    cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            &server.http_url(),
+            "--token",
+            &token,
+            "--timeout",
+            "180",
+        ],
+    );
+    let customers: Value =
+        serde_json::from_str(&cli(home.path(), &["--json", "customer", "list"])).unwrap();
+    let added = result["added"].as_str().unwrap();
+    assert!(
+        customers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == added),
+        "the phone's customer {added} reached the relay"
+    );
+    drop(proxy);
+}
+
 fn find_row(v: &Value, who: &str) -> Option<Value> {
     match v {
         Value::Object(m) if m.get("consultant").and_then(Value::as_str) == Some(who) => {

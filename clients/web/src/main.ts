@@ -97,18 +97,24 @@ function liveRender() {
 }
 
 async function start(enrolment: Enrolment) {
-  sync = new Sync(enrolment)
+  const s = new Sync(enrolment)
+  sync = s
   root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t("loading")))
-  let site
-  try {
-    site = await sync.open<SiteDoc>(enrolment.siteDocumentId)
-  } catch {
-    root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t("notOnPhone")))
-    return
-  }
-  // The network document (catalogue, limits) is read-only here; the app works without it.
-  const network = await sync.open<NetworkDoc>(enrolment.networkDocumentId).catch(() => null)
-  ctx = new Ctx(enrolment, sync, site, network)
+  // A first start waits for the relay however slow the link; with no network at all it
+  // says so, and goes on as soon as the phone is online.
+  const site = await s.open<SiteDoc>(enrolment.siteDocumentId, () =>
+    root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t(navigator.onLine ? "waitingForRelay" : "notOnPhone"))),
+  )
+  // The network document (catalogue, limits) is read-only here; the app works without it
+  // and takes it when it arrives.
+  const network = await s.open<NetworkDoc>(enrolment.networkDocumentId).catch(() => {
+    void s.open<NetworkDoc>(enrolment.networkDocumentId, () => {}).then(n => {
+      ctx = new Ctx(enrolment, s, site, n)
+      rerender()
+    })
+    return null
+  })
+  ctx = new Ctx(enrolment, s, site, network)
   rerender = renderApp
   sync.subscribe(liveRender)
   renderApp()

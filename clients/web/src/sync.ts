@@ -103,9 +103,23 @@ export class Sync {
     if (!navigator.onLine) queueMicrotask(() => this.adapter.disconnect())
   }
 
-  /** A document by its bare id, from IndexedDB or the relay. */
-  async open<T>(documentId: string): Promise<DocHandle<T>> {
-    const handle = await this.repo.find<T>(`automerge:${documentId}` as AutomergeUrl)
+  /**
+   * A document by its bare id, from IndexedDB or the relay. One not on the phone yet
+   * waits for the relay when `waiting` is given (called once, to say so), and fails
+   * at once otherwise: the stock adapter calls itself ready one second after it starts,
+   * answered or not, and over a slow link (2G, a village on a roadshow) the relay
+   * answers later than that, so "unavailable" then only means "not yet".
+   */
+  async open<T>(documentId: string, waiting?: () => void): Promise<DocHandle<T>> {
+    const url = `automerge:${documentId}` as AutomergeUrl
+    const handle = await this.repo.find<T>(url, { allowableStates: ["ready", "unavailable"] })
+    if (!handle.isReady()) {
+      if (!waiting) throw new Error(`Document ${documentId} is not on this phone`)
+      waiting()
+      // The handle turns ready when a peer sends the document; `whenReady` gives up
+      // after its own timeout, so ask again until it does.
+      while (!handle.isReady()) await handle.whenReady(["ready"]).catch(() => undefined)
+    }
     handle.on("change", () => this.notify())
     this.handles.set(documentId, handle as DocHandle<unknown>)
     return handle
