@@ -27,6 +27,7 @@ const seen = {
   opens: 0,
   socketErrors: [], // transport errors that were survived (reset connections)
   serverHeads: new Map(), // documentId -> latest heads the server advertised in `sync`
+  unavailable: new Set(), // documentIds the server answered `doc-unavailable` for
 }
 const waiters = new Set() // re-checked whenever anything above or a document changes
 
@@ -37,6 +38,7 @@ class ObservedClientAdapter extends WebSocketClientAdapter {
       const type = typeof msg?.type === "string" ? msg.type : "<malformed>"
       seen.received[type] = (seen.received[type] ?? 0) + 1
       if (type === "error") seen.errors.push(String(msg.message))
+      if (type === "doc-unavailable" && msg.documentId) seen.unavailable.add(msg.documentId)
       if (type === "sync" && msg.data && msg.documentId) {
         const decoded = A.decodeSyncMessage(new Uint8Array(msg.data))
         seen.serverHeads.set(msg.documentId, decoded.heads)
@@ -208,9 +210,22 @@ async function handleFor(doc, timeoutMs) {
   const known = handles.get(id)
   if (known) return known
   let handle
+  const started = Date.now()
   try {
-    handle = await repo.find(`automerge:${id}`, { signal: AbortSignal.timeout(timeoutMs) })
+    handle = await repo.find(`automerge:${id}`, {
+      signal: AbortSignal.timeout(timeoutMs),
+      allowableStates: ["ready", "unavailable"],
+    })
+    // The stock adapter calls itself ready one second after it starts, answered or not:
+    // "unavailable" before the relay answered (a busy machine, a slow link) only means
+    // "not yet". The handle turns ready when the relay sends the document; a refusal is
+    // the relay's `doc-unavailable` for it.
+    if (!handle.isReady()) {
+      await until(() => (handle.isReady() || seen.unavailable.has(id) ? true : undefined), Math.max(0, timeoutMs - (Date.now() - started)), () => `document ${id} not ready (state ${handle.state}, peer ${adapter.remotePeerId ?? "none"}, received ${JSON.stringify(seen.received)})`)
+      if (!handle.isReady()) throw new CommandError("unavailable", `document ${id} is unavailable`)
+    }
   } catch (e) {
+    if (e instanceof CommandError) throw e
     if (e?.name === "TimeoutError" || e?.name === "AbortError") {
       throw new CommandError("timeout", `document ${id} not ready within ${timeoutMs} ms`)
     }
