@@ -33,6 +33,9 @@ function loadHeads(): Record<string, string[]> {
   }
 }
 
+/** How long a WebSocket may take to open before another attempt replaces it. */
+const OPENING_PATIENCE_MS = 30_000
+
 /** The adapter, watching the relay's sync messages for its heads and `error` frames. */
 class WatchedAdapter extends WebSocketClientAdapter {
   onServerHeads: (documentId: string, heads: string[]) => void = () => {}
@@ -53,8 +56,22 @@ class WatchedAdapter extends WebSocketClientAdapter {
     super.receiveMessage(bytes)
   }
 
+  /** When the socket being opened was started; see `connect`. */
+  private connectingSince = 0
+
   connect(peerId: never, peerMetadata?: never) {
+    // The stock adapter opens a new socket every `retryInterval` until one opens, and
+    // drops the one still opening without closing it. Over 2G a WebSocket takes longer
+    // than that to open (TCP, TLS and the upgrade: four round trips of a second or
+    // more), so every attempt would be replaced before it opened, for ever. A socket
+    // still opening is given `OPENING_PATIENCE_MS`; one that took longer is closed.
+    const old = this.socket
+    if (old?.readyState === WebSocket.CONNECTING) {
+      if (Date.now() - this.connectingSince < OPENING_PATIENCE_MS) return
+    }
     super.connect(peerId, peerMetadata)
+    if (old && old !== this.socket && old.readyState !== WebSocket.CLOSED) old.close()
+    this.connectingSince = Date.now()
     this.socket?.addEventListener("open", () => this.onOpenClose())
     this.socket?.addEventListener("close", () => this.onOpenClose())
   }
