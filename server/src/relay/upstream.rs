@@ -65,6 +65,13 @@ impl UpstreamLedger {
             .sum()
     }
 
+    fn forget(&self, doc: &DocumentId) {
+        self.docs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(doc);
+    }
+
     fn update(&self, doc: DocumentId, f: impl FnOnce(&mut UpstreamDoc)) {
         let mut docs = self.docs.lock().unwrap_or_else(|e| e.into_inner());
         f(docs.entry(doc).or_default());
@@ -144,15 +151,25 @@ impl RelayHandle {
         }
     }
 
-    /// The upstream link follows more documents (sites that appeared upstream).
+    /// The upstream link follows more documents (sites that appeared upstream, and
+    /// their archives).
     pub async fn follow_upstream(&self, docs: Vec<DocumentId>) {
+        self.to_owning_shards(docs, |doc| Event::UpstreamFollow { doc })
+            .await;
+    }
+
+    /// The upstream link stops following `docs` (archives past their grace week, sites
+    /// that left the subtree): they are no longer pinned, and unload when idle. The
+    /// copies here still serve reads.
+    pub async fn unfollow_upstream(&self, docs: Vec<DocumentId>) {
+        self.to_owning_shards(docs, |doc| Event::UpstreamUnfollow { doc })
+            .await;
+    }
+
+    /// Sends each document's `event` to the shard that owns it.
+    async fn to_owning_shards(&self, docs: Vec<DocumentId>, event: fn(DocumentId) -> Event) {
         for doc in docs {
-            let _ = self
-                .shards
-                .of(&doc)
-                .events
-                .send(Event::UpstreamFollow { doc })
-                .await;
+            let _ = self.shards.of(&doc).events.send(event(doc)).await;
         }
     }
 }
@@ -234,6 +251,23 @@ impl EngineLoop {
         if peer.docs.insert(doc) {
             let out = self.open_for_upstream(doc);
             self.dispatch(out);
+        }
+    }
+
+    /// See [`RelayHandle::unfollow_upstream`].
+    pub(super) fn upstream_unfollow(&mut self, doc: DocumentId) {
+        let Some(peer) = self.upstream.as_mut() else {
+            return;
+        };
+        if !peer.docs.remove(&doc) {
+            return;
+        }
+        peer.acked.remove(&doc);
+        peer.counted.remove(&doc);
+        peer.ledger.forget(&doc);
+        match peer.conn {
+            Some(conn) => self.engine.stop_syncing(&doc, conn),
+            None => self.engine.close(&doc),
         }
     }
 
