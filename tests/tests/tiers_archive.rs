@@ -3,7 +3,8 @@
 //! chain with the site tree, so a device syncing through the DC hands its late changes
 //! in to an archive during its grace week (the DC forwards them to head office), is
 //! refused after it (reads still served), and follows the new working document. The
-//! DC keeps the chain across a restart, with head office out of reach.
+//! DC keeps the chain across a restart, with head office out of reach, and refuses to
+//! run a carry-over of its own.
 //!
 //! Time moves as in `server/tests/periods.rs`: a carry-over into a month long past
 //! makes an archive whose grace week is over, one into next month an archive whose
@@ -164,6 +165,17 @@ async fn a_device_behind_a_dc_hands_late_changes_in_to_head_offices_archive_in_i
     let chain = wait_chain(&dc, &kim, "agent-a", 2, SYNC).await.unwrap();
     assert_eq!(chain, site_chain(&hq, &admin, "agent-a").await.unwrap());
     let (closed, working) = (chain[0], chain[1]);
+    // Carry-overs are head office's: the DC's own admin cannot run one there.
+    let dc_admin = dc.token("dc-ops", "admin", "dc-north").await.unwrap();
+    let refused = reqwest::Client::new()
+        .post(format!("{}/api/admin/archive", dc.http_url()))
+        .bearer_auth(&dc_admin)
+        .json(&serde_json::json!({ "month": next_month_key(now_ms()) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    assert_eq!(site_chain(&dc, &kim, "agent-a").await.unwrap(), chain);
     phone.sync_within(SYNC).await.unwrap();
     assert_eq!(device_names(&phone, "agent-a").await, vec!["Before"]);
 
