@@ -12,7 +12,10 @@
 //!
 //! The subtree's documents are pinned in memory while the relay follows its upstream
 //! (a distribution centre holds tens of site documents), so that every commit of one
-//! of them reaches the upstream at once.
+//! of them reaches the upstream at once. A site's archive is followed while it takes
+//! changes, then let go of ([`RelayHandle::unfollow_upstream`]): it unloads when idle,
+//! so the pinned set stays one working document per site and the archives of the
+//! month just closed.
 //!
 //! [`UpstreamLedger`] is what the status API and the metrics read: per document, the
 //! changes the upstream has not acknowledged yet, computed on each shard's tick from
@@ -65,6 +68,7 @@ impl UpstreamLedger {
             .sum()
     }
 
+    /// Drops a document the link no longer follows from the status and metrics.
     fn forget(&self, doc: &DocumentId) {
         self.docs
             .lock()
