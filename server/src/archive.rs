@@ -56,6 +56,16 @@ async fn archive(
     Body(body): Body<ArchiveRequest>,
 ) -> Result<Json<Vec<ArchivedSite>>, ApiError> {
     caller.require_admin()?;
+    if st.registry.is_downstream() {
+        // Its sites' documents are head office's: a carry-over here would make working
+        // documents head office never heard of. The chains come with the site tree.
+        return Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "downstream_relay",
+            "this relay follows an upstream relay: run the carry-over there; the new \
+             documents and the archives reach this relay with the site tree",
+        ));
+    }
     let done = blocking(move || {
         Ok(st
             .registry

@@ -374,3 +374,20 @@ impl RustClient {
         Ok(())
     }
 }
+
+/// A sync message carrying `changes`, as a client that ignores the READ_ONLY flag
+/// (or its refusal) would send it; for [`RustClient::send_sync_message`].
+pub fn sync_message(
+    heads: Vec<ChangeHash>,
+    changes: Vec<automerge::Change>,
+) -> automerge::sync::Message {
+    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
+    automerge::sync::Message {
+        heads,
+        need: Vec::new(),
+        have: Vec::new(),
+        changes: raw.into(),
+        flags: None,
+        version: automerge::sync::MessageVersion::V1,
+    }
+}

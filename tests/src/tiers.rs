@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use dealersync_core::protocol::DocumentId;
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -129,7 +130,12 @@ pub async fn wait_for_upstream_keys(
 
 /// `GET /api/upstream` on a downstream relay, as `token` sees it.
 pub async fn upstream_status(relay: &ServerProcess, token: &str) -> Result<Value> {
-    let url = format!("{}/api/upstream", relay.http_url());
+    get_api(relay, "/api/upstream", token).await
+}
+
+/// `GET path` on `relay` with `token`, as JSON.
+async fn get_api(relay: &ServerProcess, path: &str, token: &str) -> Result<Value> {
+    let url = format!("{}{path}", relay.http_url());
     let bad = |e: String| HarnessError::BadAnswer(url.clone(), e);
     let resp = reqwest::Client::new()
         .get(&url)
@@ -147,28 +153,100 @@ pub async fn upstream_status(relay: &ServerProcess, token: &str) -> Result<Value
 /// Waits until `relay` has delivered every change to its upstream: connected, every
 /// followed document's count known and zero, for `token`'s documents.
 pub async fn wait_drained(relay: &ServerProcess, token: &str, deadline: Duration) -> Result<Value> {
+    poll(
+        relay,
+        "/api/upstream",
+        "drained",
+        deadline,
+        || upstream_status(relay, token),
+        |v| {
+            v["connected"] == true
+                && v["documents"].as_array().is_some_and(|docs| {
+                    !docs.is_empty() && docs.iter().all(|d| d["unacknowledged"] == 0)
+                })
+        },
+    )
+    .await
+}
+
+/// Asks `ask` every 100 ms until its answer is `done`; past `deadline`, fails naming
+/// `route`, `what` was awaited, the last answer and the end of `relay`'s log.
+async fn poll<T: std::fmt::Debug, F: std::future::Future<Output = Result<T>>>(
+    relay: &ServerProcess,
+    route: &str,
+    what: &str,
+    deadline: Duration,
+    mut ask: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> Result<T> {
     let until = Instant::now() + deadline;
     loop {
-        let last = upstream_status(relay, token).await;
-        if let Ok(v) = &last
-            && v["connected"] == true
-            && v["documents"].as_array().is_some_and(|docs| {
-                !docs.is_empty() && docs.iter().all(|d| d["unacknowledged"] == 0)
-            })
-        {
+        let last = ask().await;
+        if last.as_ref().is_ok_and(&done) {
             return last;
         }
         if Instant::now() >= until {
             return Err(HarnessError::BadAnswer(
-                "/api/upstream".into(),
+                route.into(),
                 format!(
-                    "not drained within {deadline:?}; last: {last:?}; log: {}",
+                    "not {what} within {deadline:?}; last: {last:?}; log: {}",
                     relay.log_tail(3000)
                 ),
             ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `GET /api/sites/chains` on `relay` as `token`: `site`'s documents, oldest first, the
+/// last its working document (an empty list for a site the relay does not list).
+pub async fn site_chain(relay: &ServerProcess, token: &str, site: &str) -> Result<Vec<DocumentId>> {
+    let rows = get_api(relay, "/api/sites/chains", token).await?;
+    let Some(row) = rows
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["site"] == site)
+    else {
+        return Ok(Vec::new());
+    };
+    row["chain"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            c["documentId"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| {
+                    HarnessError::BadAnswer(
+                        "/api/sites/chains".into(),
+                        format!("a chain record without a document id: {c}"),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Waits until `relay` lists `site`'s chain with `len` documents (a downstream relay
+/// copies head office's after a carry-over), and returns it.
+pub async fn wait_chain(
+    relay: &ServerProcess,
+    token: &str,
+    site: &str,
+    len: usize,
+    deadline: Duration,
+) -> Result<Vec<DocumentId>> {
+    let what = format!("a chain of {len} for {site}");
+    poll(
+        relay,
+        "/api/sites/chains",
+        &what,
+        deadline,
+        || site_chain(relay, token, site),
+        |c| c.len() == len,
+    )
+    .await
 }
 
 /// The field CLI on a device of its own.
@@ -224,6 +302,25 @@ impl Device {
     pub async fn login(&self, server: &str, token: &str) -> Result<String> {
         self.run(&["login", "--server", server, "--token", token])
             .await
+    }
+
+    /// `login` at `relay`, retried until `deadline` while the relay does not know the
+    /// token's site yet (a downstream relay learns its sites from the upstream after
+    /// it starts).
+    pub async fn login_at(
+        &self,
+        relay: &ServerProcess,
+        token: &str,
+        deadline: Duration,
+    ) -> Result<String> {
+        let until = Instant::now() + deadline;
+        loop {
+            let last = self.login(&relay.http_url(), token).await;
+            if last.is_ok() || Instant::now() >= until {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `sync`, retried until it succeeds or `deadline` passes (a relay may be

@@ -32,7 +32,7 @@ use anyhow::{Context, bail, ensure};
 use automerge::transaction::Transactable;
 use automerge::{ChangeHash, ROOT, ReadDoc};
 use dealersync_core::protocol::DocumentId;
-use dealersync_tests::{JsClient, RustClient, ServerProcess};
+use dealersync_tests::{JsClient, RustClient, ServerProcess, sync_message};
 use serde_json::{Value, json};
 
 /// Deadline for each wait: generous for a loaded debug build, never reached when
@@ -280,23 +280,6 @@ impl Network {
 /// document.
 fn header_site(doc: &Value) -> Option<&str> {
     doc.get("site")?.get("id")?.as_str()
-}
-
-/// A sync message carrying `changes`, as a client that ignores the READ_ONLY flag
-/// (or its refusal) would send it.
-fn sync_message(
-    heads: Vec<ChangeHash>,
-    changes: Vec<automerge::Change>,
-) -> automerge::sync::Message {
-    let raw: Vec<Vec<u8>> = changes.iter().map(|c| c.raw_bytes().to_vec()).collect();
-    automerge::sync::Message {
-        heads,
-        need: Vec::new(),
-        have: Vec::new(),
-        changes: raw.into(),
-        flags: None,
-        version: automerge::sync::MessageVersion::V1,
-    }
 }
 
 /// Waits until the relay has handled everything `c` sent so far: it handles one

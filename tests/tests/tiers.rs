@@ -29,19 +29,12 @@ fn soak() -> bool {
 /// Logs a device in at a relay, retrying while the relay does not know the site yet
 /// (a downstream relay learns its sites from the upstream after it starts).
 async fn login(device: &Device, relay: &ServerProcess, token: &str) {
-    let until = Instant::now() + SYNC;
-    loop {
-        match device.login(&relay.http_url(), token).await {
-            Ok(_) => return,
-            Err(_) if Instant::now() < until => {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!(
-                "login at {} failed: {e}\n{}",
-                relay.http_url(),
-                relay.log_tail(3000)
-            ),
-        }
+    if let Err(e) = device.login_at(relay, token, SYNC).await {
+        panic!(
+            "login at {} failed: {e}\n{}",
+            relay.http_url(),
+            relay.log_tail(3000)
+        );
     }
 }
 

@@ -193,6 +193,36 @@ fn idle_documents_unload_and_reload_with_the_same_heads() {
 }
 
 #[test]
+fn a_client_that_stops_syncing_a_document_lets_it_unload_and_takes_it_up_again() {
+    let mut w = World::new();
+    let doc = w.create_doc();
+    let (a, b) = (w.add_client("downstream"), w.add_client("b"));
+    w.connect(a, Access::ReadWrite);
+    w.connect(b, Access::ReadWrite);
+    w.open(a, doc);
+    w.open(b, doc);
+    w.settle();
+    w.edit(a, doc, "n", 1);
+    w.settle();
+    let later = w.now + 1_000_000;
+    assert_eq!(
+        w.clients[a].engine.unload_idle(later, 60_000),
+        0,
+        "pinned and synced with the server"
+    );
+    w.clients[a].engine.stop_syncing(&doc, conn(a));
+    assert_eq!(w.clients[a].engine.unload_idle(later, 60_000), 1);
+    assert!(w.clients[a].engine.document(&doc).is_none());
+
+    // The server still counts it a peer of the document: its next change is taken up
+    // again from the client's store, and the client answers it.
+    w.edit(b, doc, "n", 2);
+    w.settle();
+    assert_eq!(w.client_get(a, doc, "n"), Some(2));
+    assert!(w.clients[a].engine.is_synced(&doc, conn(a)));
+}
+
+#[test]
 fn a_js_style_join_with_float_integers_and_undefined_storage_id_is_accepted() {
     let mut w = World::new();
     let c = ConnId(9);

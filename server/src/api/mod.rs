@@ -22,7 +22,7 @@ pub use crate::admission::SyncAuth;
 pub use error::ApiError;
 pub use extract::{Body, Caller, blocking};
 pub use sites::{
-    MAX_AUDIT_ROWS, MAX_DOCUMENT_ID_CHARS, NewSite, SiteCommand, SiteUpdate, SiteView,
+    MAX_AUDIT_ROWS, MAX_DOCUMENT_ID_CHARS, NewSite, SiteChain, SiteCommand, SiteUpdate, SiteView,
 };
 pub use state::ApiState;
 pub use tokens::{

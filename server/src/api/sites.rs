@@ -1,5 +1,5 @@
-//! Sites, the network and the audit log: `GET /api/me`, `/api/sites`, `/api/network`,
-//! `/api/audit`, the admin routes that create, update and deactivate sites, and the
+//! Sites, the network and the audit log: `GET /api/me`, `/api/sites`,
+//! `/api/sites/chains`, `/api/network`, `/api/audit`, the admin routes that create, update and deactivate sites, and the
 //! server binary's `site add|list`.
 
 use std::path::Path;
@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::extract::{Body, Caller, FormatQuery, blocking, csv_response, wants_csv};
 use super::state::ApiState;
 use super::tokens::AdminError;
-use crate::registry::{Registry, SiteRecord};
+use crate::registry::{ChainRecord, Registry, SiteRecord};
 
 /// Longest `?doc=` accepted before it is parsed as a document id.
 pub const MAX_DOCUMENT_ID_CHARS: usize = 64;
@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<ApiState> {
     Router::new()
         .route("/api/me", get(me))
         .route("/api/sites", get(list_sites))
+        .route("/api/sites/chains", get(list_chains))
         .route("/api/network", get(network))
         .route("/api/audit", get(audit))
         .route("/api/admin/sites", post(create_site))
@@ -109,6 +110,38 @@ async fn list_sites(
     } else {
         Ok(Json(views).into_response())
     }
+}
+
+/// One row of `GET /api/sites/chains`: a site's documents, oldest first, the last its
+/// working document (docs/growth.md). A downstream relay mirrors them so that it
+/// knows the site's archives and applies their grace week as its upstream does.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteChain {
+    /// Site id.
+    pub site: String,
+    /// Its documents, oldest first; one with no month for a site never carried over.
+    pub chain: Vec<ChainRecord>,
+}
+
+/// The chains of the sites the caller may read (a separate route, so that
+/// `GET /api/sites` keeps its flat rows and its CSV form).
+async fn list_chains(State(st): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {
+    let who = caller.principal();
+    let reg = st.registry.clone();
+    let chains = blocking(move || {
+        reg.refresh()?;
+        let mut out = Vec::new();
+        for site in reg.readable_sites(&who)? {
+            out.push(SiteChain {
+                chain: reg.chain(&site.id)?,
+                site: site.id,
+            });
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Json(chains).into_response())
 }
 
 async fn network(State(st): State<ApiState>, caller: Caller) -> Result<Response, ApiError> {

@@ -81,6 +81,15 @@ impl Registry {
         }
     }
 
+    /// Whether this relay follows an upstream relay (`serve --upstream`): its sites and
+    /// their chains are the upstream's.
+    pub fn is_downstream(&self) -> bool {
+        self.ceiling
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
     /// The policy of one connection: reads the registry's current tree on every call,
     /// so that a site moved or deactivated while peers are connected takes effect at
     /// once.

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use super::documents::DocumentWriter;
 use super::{Registry, RegistryError, SiteRecord};
 
-/// One document of a site's chain, as the registry records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One document of a site's chain, as the registry records it (and as
+/// `GET /api/sites/chains` carries it to downstream relays).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainRecord {
     /// The document.
@@ -44,9 +45,35 @@ pub struct ArchivedSite {
     pub archived: Option<DocumentId>,
 }
 
+/// The rows of `site`'s chain in `site_periods`, oldest first (none for a site never
+/// carried over).
+fn chain_rows(conn: &rusqlite::Connection, site: &str) -> Result<Vec<ChainRecord>, RegistryError> {
+    let mut stmt = conn.prepare(
+        "SELECT document_id, month, next_month, writable_until FROM site_periods
+         WHERE site = ?1 ORDER BY month IS NOT NULL, month",
+    )?;
+    let rows = stmt.query_map([site], |r| {
+        Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (doc, month, next_month, writable_until) = row?;
+        out.push(ChainRecord {
+            document_id: doc
+                .parse()
+                .map_err(|e| RegistryError::Invalid(format!("chain of {site}: {e}")))?,
+            month,
+            next_month,
+            writable_until,
+        });
+    }
+    Ok(out)
+}
+
 impl Registry {
-    /// Every archive of every site, for the access policy.
-    pub(super) fn archives(&self) -> Result<Vec<(DocumentId, ArchiveNode)>, RegistryError> {
+    /// Every archive of every site, for the access policy and for the archives a
+    /// downstream relay follows.
+    pub(crate) fn archives(&self) -> Result<Vec<(DocumentId, ArchiveNode)>, RegistryError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT document_id, site, writable_until FROM site_periods
@@ -80,26 +107,7 @@ impl Registry {
     /// carried over has one, with no month.
     pub fn chain(&self, site: &str) -> Result<Vec<ChainRecord>, RegistryError> {
         let record = self.site(site)?;
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT document_id, month, next_month, writable_until FROM site_periods
-             WHERE site = ?1 ORDER BY month IS NOT NULL, month",
-        )?;
-        let rows = stmt.query_map([site], |r| {
-            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (doc, month, next_month, writable_until) = row?;
-            out.push(ChainRecord {
-                document_id: doc
-                    .parse()
-                    .map_err(|e| RegistryError::Invalid(format!("chain of {site}: {e}")))?,
-                month,
-                next_month,
-                writable_until,
-            });
-        }
+        let mut out = chain_rows(&self.conn(), site)?;
         if out.is_empty() {
             out.push(ChainRecord {
                 document_id: record.document_id,
@@ -109,6 +117,38 @@ impl Registry {
             });
         }
         Ok(out)
+    }
+
+    /// Replaces `site`'s rows with `chain` as its upstream relay records it (a
+    /// downstream relay's mirror, `upstream::mirror`), inside the mirror's transaction.
+    /// A chain of one document is a site never carried over: it has no rows.
+    pub(crate) fn mirror_chain(
+        tx: &rusqlite::Transaction<'_>,
+        site: &str,
+        chain: &[ChainRecord],
+    ) -> Result<(), RegistryError> {
+        let rows = if chain.len() < 2 { &[][..] } else { chain };
+        // Copied every 30 s: unchanged rows are not written again.
+        if chain_rows(tx, site)? == rows {
+            return Ok(());
+        }
+        tx.execute("DELETE FROM site_periods WHERE site = ?1", [site])?;
+        for c in rows {
+            tx.execute(
+                "INSERT INTO site_periods (document_id, site, month, next_month, writable_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (document_id) DO UPDATE SET site = ?2, month = ?3,
+                   next_month = ?4, writable_until = ?5",
+                params![
+                    c.document_id.to_string(),
+                    site,
+                    c.month,
+                    c.next_month,
+                    c.writable_until
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     /// Carries every active site over into `month` (`YYYY-MM`): a new working document

@@ -292,6 +292,7 @@ impl EngineLoop {
                 send_join,
             } => self.upstream_connect(conn, docs, outbox, ledger, send_join),
             Event::UpstreamFollow { doc } => self.upstream_follow(doc),
+            Event::UpstreamUnfollow { doc } => self.upstream_unfollow(doc),
             Event::UpstreamPrepare {
                 docs,
                 upstream_storage,

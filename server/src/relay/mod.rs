@@ -217,6 +217,10 @@ enum Event {
     UpstreamFollow {
         doc: DocumentId,
     },
+    /// The upstream link stops following a document (an archive past its grace week).
+    UpstreamUnfollow {
+        doc: DocumentId,
+    },
     /// Admin path: a new document.
     AdminCreate {
         doc: DocumentId,

@@ -12,7 +12,10 @@
 //!
 //! The subtree's documents are pinned in memory while the relay follows its upstream
 //! (a distribution centre holds tens of site documents), so that every commit of one
-//! of them reaches the upstream at once.
+//! of them reaches the upstream at once. A site's archive is followed while it takes
+//! changes, then let go of ([`RelayHandle::unfollow_upstream`]): it unloads when idle,
+//! so the pinned set stays one working document per site and the archives of the
+//! month just closed.
 //!
 //! [`UpstreamLedger`] is what the status API and the metrics read: per document, the
 //! changes the upstream has not acknowledged yet, computed on each shard's tick from
@@ -63,6 +66,14 @@ impl UpstreamLedger {
             .values()
             .filter_map(|d| d.unacknowledged)
             .sum()
+    }
+
+    /// Drops a document the link no longer follows from the status and metrics.
+    fn forget(&self, doc: &DocumentId) {
+        self.docs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(doc);
     }
 
     fn update(&self, doc: DocumentId, f: impl FnOnce(&mut UpstreamDoc)) {
@@ -144,15 +155,25 @@ impl RelayHandle {
         }
     }
 
-    /// The upstream link follows more documents (sites that appeared upstream).
+    /// The upstream link follows more documents (sites that appeared upstream, and
+    /// their archives).
     pub async fn follow_upstream(&self, docs: Vec<DocumentId>) {
+        self.to_owning_shards(docs, |doc| Event::UpstreamFollow { doc })
+            .await;
+    }
+
+    /// The upstream link stops following `docs` (archives past their grace week, sites
+    /// that left the subtree): they are no longer pinned, and unload when idle. The
+    /// copies here still serve reads.
+    pub async fn unfollow_upstream(&self, docs: Vec<DocumentId>) {
+        self.to_owning_shards(docs, |doc| Event::UpstreamUnfollow { doc })
+            .await;
+    }
+
+    /// Sends each document's `event` to the shard that owns it.
+    async fn to_owning_shards(&self, docs: Vec<DocumentId>, event: fn(DocumentId) -> Event) {
         for doc in docs {
-            let _ = self
-                .shards
-                .of(&doc)
-                .events
-                .send(Event::UpstreamFollow { doc })
-                .await;
+            let _ = self.shards.of(&doc).events.send(event(doc)).await;
         }
     }
 }
@@ -234,6 +255,23 @@ impl EngineLoop {
         if peer.docs.insert(doc) {
             let out = self.open_for_upstream(doc);
             self.dispatch(out);
+        }
+    }
+
+    /// See [`RelayHandle::unfollow_upstream`].
+    pub(super) fn upstream_unfollow(&mut self, doc: DocumentId) {
+        let Some(peer) = self.upstream.as_mut() else {
+            return;
+        };
+        if !peer.docs.remove(&doc) {
+            return;
+        }
+        peer.acked.remove(&doc);
+        peer.counted.remove(&doc);
+        peer.ledger.forget(&doc);
+        match peer.conn {
+            Some(conn) => self.engine.stop_syncing(&doc, conn),
+            None => self.engine.close(&doc),
         }
     }
 

@@ -108,6 +108,15 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "get",
+        path: "/api/sites/chains",
+        tag: "identity",
+        summary: "Each readable site's chain of monthly documents",
+        description: "[{site, chain: [{documentId, month, nextMonth, writableUntil}]}], oldest first, the last the working document; an archive is writable by devices until writableUntil (UTC ms). Downstream relays mirror it.",
+        query: &[],
+        body: None,
+    },
+    RouteDoc {
+        method: "get",
         path: "/api/network",
         tag: "identity",
         summary: "The network document's id",

@@ -1,7 +1,6 @@
 //! The WebSocket to the upstream relay: connect, hand frames to the engine shards
 //! both ways, reconnect with capped, jittered back-off.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant};
 use dealersync_core::protocol::{DocumentId, Message, PeerMetadata, SyncLimits, decode_frame};
 use dealersync_core::time::now_ms;
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -17,7 +16,9 @@ use tracing::{info, warn};
 
 use super::mirror::{copy_from_upstream, followed_offline, remember_upstream_storage};
 use super::transport::{http_client, sync_url, tls_config};
-use super::{BACKOFF_MAX, BACKOFF_MIN, MIRROR_EVERY, Upstream, UpstreamError};
+use super::{
+    BACKOFF_MAX, BACKOFF_MIN, MIRROR_AFTER_NETWORK_CHANGE, MIRROR_EVERY, Upstream, UpstreamError,
+};
 use crate::registry::Registry;
 use crate::relay::{Outbox, Outgoing, RelayHandle};
 use crate::telemetry::{UPSTREAM_BYTES_RECEIVED, UPSTREAM_BYTES_SENT, UPSTREAM_CONNECTS};
@@ -43,8 +44,9 @@ pub(super) async fn run(up: Upstream, relay: RelayHandle, registry: Arc<Registry
         }
     };
     let reg = registry.clone();
-    match tokio::task::spawn_blocking(move || followed_offline(&reg)).await {
+    match tokio::task::spawn_blocking(move || followed_offline(&reg, now_ms())).await {
         Ok(Ok((storage, docs))) => {
+            *up.followed.lock().unwrap_or_else(|e| e.into_inner()) = docs.iter().copied().collect();
             relay
                 .prepare_upstream(docs, storage, up.ledger.clone())
                 .await
@@ -87,6 +89,8 @@ async fn session(
     let http = http_client(tls, CONNECT_TIMEOUT)?;
     let docs = copy_from_upstream(&http, config, registry).await?;
     up.update(|s| s.last_mirror = Some(now_ms()));
+    // Lets go of what left the subtree (or its grace week) while the link was down.
+    up.follow_only(relay, &docs).await;
     let url = sync_url(config);
     let failed = |reason: String| UpstreamError::Upstream {
         url: url.clone(),
@@ -129,13 +133,13 @@ async fn session(
     metrics::counter!(UPSTREAM_CONNECTS).increment(1);
     up.update(|s| s.connects += 1);
     info!(upstream = %config.base, documents = docs.len(), "upstream link open");
-    // New sites upstream: followed as they appear, off the frame loop.
+    // New sites and carry-overs upstream: followed as they appear, off the frame loop.
     let follower = tokio::spawn(follow_new_sites(
         up.clone(),
         relay.clone(),
         registry.clone(),
         http.clone(),
-        docs.into_iter().collect(),
+        docs[0],
     ));
     let attribution = tokio::spawn(super::attribution::forward(
         up.clone(),
@@ -217,31 +221,55 @@ async fn session(
     result
 }
 
-/// Copies the site tree every [`MIRROR_EVERY`] and follows the documents of sites
-/// that appeared upstream.
+/// Copies the site tree every [`MIRROR_EVERY`], and [`MIRROR_AFTER_NETWORK_CHANGE`]
+/// after the upstream changed the `network` document (a carry-over names the sites'
+/// new documents there); follows the documents of sites that appeared upstream and of
+/// carry-overs, and lets go of archives past their grace week.
 async fn follow_new_sites(
     up: Upstream,
     relay: RelayHandle,
     registry: Arc<Registry>,
     http: reqwest::Client,
-    mut followed: HashSet<DocumentId>,
+    network: DocumentId,
 ) {
     let mut every = tokio::time::interval(MIRROR_EVERY);
     every.tick().await;
+    let mut commits = Some(relay.subscribe_commits());
     loop {
-        every.tick().await;
+        let network_changed = async {
+            loop {
+                match commits.as_mut() {
+                    None => std::future::pending::<()>().await,
+                    Some(rx) => match rx.recv().await {
+                        Ok(doc) if doc == network => return,
+                        Ok(_) => {}
+                        // Notices were missed: one of them may have been the network's.
+                        Err(broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(broadcast::error::RecvError::Closed) => commits = None,
+                    },
+                }
+            }
+        };
+        let by_network = tokio::select! {
+            _ = every.tick() => false,
+            () = network_changed => true,
+        };
+        if by_network {
+            tokio::time::sleep(MIRROR_AFTER_NETWORK_CHANGE).await;
+            if let Some(rx) = commits.as_mut() {
+                // The notices of the pause are covered by the copy below.
+                while !matches!(
+                    rx.try_recv(),
+                    Err(broadcast::error::TryRecvError::Empty
+                        | broadcast::error::TryRecvError::Closed)
+                ) {}
+            }
+            every.reset();
+        }
         match copy_from_upstream(&http, &up.config, &registry).await {
             Ok(docs) => {
                 up.update(|s| s.last_mirror = Some(now_ms()));
-                let new: Vec<DocumentId> =
-                    docs.into_iter().filter(|d| followed.insert(*d)).collect();
-                if !new.is_empty() {
-                    info!(
-                        documents = new.len(),
-                        "new sites upstream; following their documents"
-                    );
-                    relay.follow_upstream(new).await;
-                }
+                up.follow_only(&relay, &docs).await;
             }
             Err(e) => {
                 warn!(error = %e, "cannot copy the upstream's site tree; keeping the last copy")

@@ -6,7 +6,9 @@
 //! - [`UpstreamArgs`]: the flags (and their `DEALERSYNC_UPSTREAM*` variables);
 //! - `mirror`: the upstream's site tree (the sites its relay token reaches, and the
 //!   network document) copied into this relay's registry, so that local tokens of
-//!   those sites are admitted and the documents keep their ids at every tier;
+//!   those sites are admitted and the documents keep their ids at every tier; with
+//!   each site's chain of monthly documents, so that archives get the upstream's
+//!   grace week here and are followed while they take changes;
 //! - `link`: the WebSocket to the upstream, an outgoing peer of the engine shards
 //!   ([`crate::relay::RelayHandle::connect_upstream`]), reconnecting with capped,
 //!   jittered back-off;
@@ -17,6 +19,7 @@
 //! lesser of the principal's and the relay token's ([`crate::registry::Registry`]'s
 //! ceiling), so nothing is accepted locally that the upstream would refuse.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +27,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use clap::Args;
 use dealersync_core::access::{Principal, Role};
+use dealersync_core::protocol::DocumentId;
 use serde::{Deserialize, Serialize};
 
 use crate::registry::Registry;
@@ -35,7 +39,7 @@ mod mirror;
 mod status;
 pub(crate) mod transport;
 
-pub use mirror::mirror_sites;
+pub use mirror::{ARCHIVE_FOLLOW_MARGIN_MS, mirror_sites};
 pub use status::router;
 
 /// The flags that make a relay a downstream relay.
@@ -214,6 +218,9 @@ pub struct Upstream {
     pub ledger: UpstreamLedger,
     /// The connection's state.
     pub link: Arc<Mutex<LinkState>>,
+    /// The documents the link follows (kept across connections, so that one that left
+    /// the subtree or its archive's grace week while cut off is let go of).
+    followed: Arc<Mutex<HashSet<DocumentId>>>,
 }
 
 impl Upstream {
@@ -224,6 +231,33 @@ impl Upstream {
 
     fn update(&self, f: impl FnOnce(&mut LinkState)) {
         f(&mut self.link.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Makes the link follow exactly `docs` from now on: the relay starts following
+    /// the new ones and lets go of those no longer listed.
+    async fn follow_only(&self, relay: &RelayHandle, docs: &[DocumentId]) {
+        let (new, gone) = {
+            let mut followed = self.followed.lock().unwrap_or_else(|e| e.into_inner());
+            let want: HashSet<DocumentId> = docs.iter().copied().collect();
+            let new: Vec<DocumentId> = want.difference(&followed).copied().collect();
+            let gone: Vec<DocumentId> = followed.difference(&want).copied().collect();
+            *followed = want;
+            (new, gone)
+        };
+        if !new.is_empty() {
+            tracing::info!(
+                documents = new.len(),
+                "following new documents of the subtree"
+            );
+            relay.follow_upstream(new).await;
+        }
+        if !gone.is_empty() {
+            tracing::info!(
+                documents = gone.len(),
+                "no longer following documents (archives past their grace week, sites gone)"
+            );
+            relay.unfollow_upstream(gone).await;
+        }
     }
 }
 
@@ -237,6 +271,12 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How often the site tree is copied again while connected (new sites appear).
 pub const MIRROR_EVERY: Duration = Duration::from_secs(30);
 
+/// How long the link waits after a change to the network document before copying the
+/// site tree (a carry-over names each site's new documents there): one carry-over's
+/// changes make one copy, and the copy follows within seconds instead of
+/// [`MIRROR_EVERY`].
+pub const MIRROR_AFTER_NETWORK_CHANGE: Duration = Duration::from_secs(1);
+
 /// Caps every local principal at the relay token's reach and starts the link task;
 /// call inside the runtime. The registry gets the upstream's site tree on the first
 /// successful contact.
@@ -246,6 +286,7 @@ pub fn start(config: UpstreamConfig, relay: RelayHandle, registry: Arc<Registry>
         config: Arc::new(config),
         ledger: UpstreamLedger::default(),
         link: Arc::default(),
+        followed: Arc::default(),
     };
     tokio::spawn(link::run(upstream.clone(), relay, registry));
     tokio::spawn(status::export_metrics(upstream.clone()));

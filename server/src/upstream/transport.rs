@@ -68,6 +68,21 @@ pub(super) async fn get_json<T: serde::de::DeserializeOwned>(
     send_json(http.get(&url), &config.token, url).await
 }
 
+/// Like [`get_json`], `None` when the upstream answers 404: a route an upstream of an
+/// earlier release does not have.
+pub(super) async fn get_json_if_found<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    config: &UpstreamConfig,
+    path: &str,
+) -> Result<Option<T>, UpstreamError> {
+    let url = format!("{}{path}", config.base);
+    let resp = send(http.get(&url), &config.token, &url).await?;
+    if resp.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    read_json(resp, url).await.map(Some)
+}
+
 /// POST `body` as JSON to `path` of the upstream's API with the relay token.
 pub(super) async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
@@ -87,19 +102,39 @@ pub(crate) async fn send_json<T: serde::de::DeserializeOwned>(
     token: &str,
     url: String,
 ) -> Result<T, UpstreamError> {
-    let failed = |reason: String| UpstreamError::Upstream {
-        url: url.clone(),
-        reason,
-    };
-    let resp = request.bearer_auth(token).send().await.map_err(|e| {
+    let resp = send(request, token, &url).await?;
+    read_json(resp, url).await
+}
+
+/// Sends `request` with `token`; a failure to connect carries its whole cause chain.
+async fn send(
+    request: reqwest::RequestBuilder,
+    token: &str,
+    url: &str,
+) -> Result<reqwest::Response, UpstreamError> {
+    request.bearer_auth(token).send().await.map_err(|e| {
         let mut reason = format!("unreachable: {e}");
         let mut cause = std::error::Error::source(&e);
         while let Some(c) = cause {
             reason.push_str(&format!(": {c}"));
             cause = c.source();
         }
-        failed(reason)
-    })?;
+        UpstreamError::Upstream {
+            url: url.to_string(),
+            reason,
+        }
+    })
+}
+
+/// A successful answer's JSON; a refusal carries the status and the start of the body.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+    url: String,
+) -> Result<T, UpstreamError> {
+    let failed = |reason: String| UpstreamError::Upstream {
+        url: url.clone(),
+        reason,
+    };
     let status = resp.status();
     if !status.is_success() {
         let body = resp.text().await.unwrap_or_default();

@@ -69,6 +69,21 @@ impl Engine {
         }
     }
 
+    /// Client path: stops syncing `doc_id` with the server on `conn` and unpins it, so
+    /// that the engine unloads it when idle (a downstream relay that no longer follows
+    /// an archive past its grace week). A later message from that server about the
+    /// document starts syncing it again, from the sync state saved with it.
+    pub fn stop_syncing(&mut self, doc_id: &DocumentId, conn: ConnId) {
+        if let Some(d) = self.docs.get_mut(doc_id) {
+            d.pinned = false;
+            d.peers.remove(&conn);
+            d.queue.retain(|(q, _)| *q != conn);
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.docs.remove(doc_id);
+        }
+    }
+
     pub(super) fn sync_with_servers(
         &mut self,
         doc_id: DocumentId,
