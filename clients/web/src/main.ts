@@ -5,8 +5,9 @@
 import * as A from "@automerge/automerge/slim"
 import { initializeWasm } from "@automerge/automerge-repo/slim"
 import wasmUrl from "@automerge/automerge/automerge.wasm?url"
+import { SiteChain } from "./chain"
 import { Ctx } from "./context"
-import type { NetworkDoc, SiteDoc } from "./domain/schema"
+import type { NetworkDoc } from "./domain/schema"
 import { EnrolError, enrolWithToken, forgetEnrolment, linkCredential, storedEnrolment, tokenForCode, type Enrolment } from "./enrol"
 import { language, setLanguage, t } from "./i18n"
 import { conflicts, waiting } from "./screens/conflicts"
@@ -99,22 +100,29 @@ function liveRender() {
 async function start(enrolment: Enrolment) {
   sync = new Sync(enrolment)
   root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t("loading")))
-  let site
+  // The network document (catalogue, limits, which document is the site's working one)
+  // is read-only here; the app works without it.
+  const network = await sync.open<NetworkDoc>(enrolment.networkDocumentId).catch(() => null)
+  let chain: SiteChain
   try {
-    site = await sync.open<SiteDoc>(enrolment.siteDocumentId)
+    // After a carry-over the screens move to the new working document as one.
+    chain = await SiteChain.open(sync, enrolment, network, site => {
+      if (ctx) ctx.site = site
+      liveRender()
+    })
   } catch {
     root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t("notOnPhone")))
     return
   }
-  // The network document (catalogue, limits) is read-only here; the app works without it.
-  const network = await sync.open<NetworkDoc>(enrolment.networkDocumentId).catch(() => null)
-  ctx = new Ctx(enrolment, sync, site, network)
+  ctx = new Ctx(enrolment, sync, chain.site, network)
   rerender = renderApp
   sync.subscribe(liveRender)
   renderApp()
   // Read-only facts for support and for the end-to-end test: what this copy holds.
   ;(window as unknown as { dealersync: unknown }).dealersync = {
-    heads: () => A.getHeads(site.doc() as A.Doc<unknown>),
+    heads: () => A.getHeads(ctx!.site.doc() as A.Doc<unknown>),
+    document: () => ctx!.site.documentId,
+    archives: () => chain.archives(),
     conflicts: () => waiting(ctx!).map(c => c.id),
     customers: () => Object.keys(ctx!.plain().customers),
     vehicle: (vin: string) => ctx!.plain().vehicles[vin] ?? null,

@@ -9,9 +9,10 @@
 // reload with no network too.
 
 import * as A from "@automerge/automerge/slim"
-import { DocHandle, Repo, cbor, type AutomergeUrl } from "@automerge/automerge-repo/slim"
+import { DocHandle, Repo, cbor, type AutomergeUrl, type DocumentId } from "@automerge/automerge-repo/slim"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
+import { pendingChanges } from "./domain/periods"
 import type { Enrolment } from "./enrol"
 
 /** What the status bar shows. */
@@ -67,6 +68,8 @@ export class Sync {
   private serverHeads = loadHeads()
   private listeners = new Set<() => void>()
   private handles = new Map<string, DocHandle<unknown>>()
+  /** Documents held but no longer synced (archives past their grace week). */
+  private unshared = new Set<string>()
   lastError: string | null = null
 
   constructor(readonly enrolment: Enrolment) {
@@ -88,7 +91,11 @@ export class Sync {
     this.repo = new Repo({
       storage: new IndexedDBStorageAdapter("dealersync"),
       network: [this.adapter],
-      sharePolicy: async () => true,
+      // Every document is offered to the relay but the archives closed for changes.
+      shareConfig: {
+        announce: async (_peer, documentId) => !this.unshared.has(documentId ?? ""),
+        access: async (_peer, documentId) => !this.unshared.has(documentId),
+      },
     })
     // A phone that loses its network says so; the socket would otherwise wait for a
     // keepalive to notice. It reconnects as soon as the network is back.
@@ -111,6 +118,27 @@ export class Sync {
     return handle
   }
 
+  /** Stops syncing a document and lets it go from memory (it stays in IndexedDB). */
+  async close(documentId: string): Promise<void> {
+    if (!this.handles.delete(documentId)) return
+    this.unshared.delete(documentId)
+    await this.repo.removeFromCache(documentId as DocumentId)
+    this.notify()
+  }
+
+  /** Keeps a document on the phone, counted, without offering it to the relay any more. */
+  stopSharing(documentId: string) {
+    if (this.unshared.has(documentId)) return
+    this.unshared.add(documentId)
+    this.repo.shareConfigChanged()
+  }
+
+  /** Changes to an open document the relay has not acknowledged; null when it is not open. */
+  pending(documentId: string): number | null {
+    const doc = this.handles.get(documentId)?.doc()
+    return doc ? pendingChanges(doc as A.Doc<unknown>, this.serverHeads[documentId] ?? []) : null
+  }
+
   /** Calls `f` whenever a document or the status changes. */
   subscribe(f: () => void): () => void {
     this.listeners.add(f)
@@ -128,16 +156,10 @@ export class Sync {
 
   /** Online, last sync, unacknowledged changes. */
   status(): SyncStatus {
+    // Every open document: the working one, the network document and the archives
+    // left at a carry-over that still hold changes of this phone.
     let unacked = 0
-    for (const [id, handle] of this.handles) {
-      const doc = handle.doc()
-      if (!doc) continue
-      // Changes here that are not behind the relay's last heads (those of its heads this
-      // device does not have yet are left out: they are the relay's, not ours).
-      const d = doc as A.Doc<unknown>
-      const known = (this.serverHeads[id] ?? []).filter(h => A.hasHeads(d, [h]))
-      unacked += A.getChangesMetaSince(d, known).length
-    }
+    for (const id of this.handles.keys()) unacked += this.pending(id) ?? 0
     const last = localStorage.getItem(LAST_SYNC_KEY)
     return {
       // The socket open and the relay answered (the adapter's own "ready" also turns true
