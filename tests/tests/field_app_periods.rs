@@ -1,6 +1,8 @@
 //! The field app across the relay's monthly carry-over (docs/growth.md), in headless
-//! Chromium against the real relay binary: a phone enrols on the demo showroom, goes
-//! offline and enters a customer; the relay carries every site over into next month
+//! Chromium against the real relay binary: a phone enrols on the demo showroom; a
+//! carry-over into a month long past while it is offline leaves its customer in an
+//! archive closed for changes, which the phone keeps and counts but no longer offers;
+//! offline again, it enters a customer; the relay carries every site over into next month
 //! (`POST /api/admin/archive`); back online, the phone's customer reaches the archive
 //! (the relay's KPI report, which reads the site's chain, counts its visit), the phone
 //! moves to the new working document with the carried customers and lets the archive
@@ -43,9 +45,17 @@ async fn a_phone_follows_its_site_into_the_next_month_and_hands_in_what_it_wrote
     let result = run_app_scenario(&server, "carry-over.ts", &shots, config, SCENARIO_DEADLINE)
         .await
         .unwrap();
-    // Offline, the phone counted its customer as not acknowledged; the relay's report
-    // then counted its visit, read from the archive it was written to.
-    assert!(result["offlineUnacked"].as_u64().unwrap() > 0, "{result}");
+    // The archive closed before the phone came back is kept, its change counted as not
+    // at head office; the relay refused it, so its visit is not in the report.
+    let pending = result["strandedPending"].as_u64().unwrap();
+    assert!(pending > 0, "{result}");
+    assert_eq!(result["closed"][0]["document"], result["first"], "{result}");
+    // Offline again, the phone counted its new customer as not acknowledged too; the
+    // relay's report then counted its visit, read from the archive it was written to.
+    assert!(
+        result["offlineUnacked"].as_u64().unwrap() > pending,
+        "{result}"
+    );
     assert_eq!(
         result["visitsAfter"].as_u64(),
         result["visitsBefore"].as_u64().map(|n| n + 1),
@@ -67,17 +77,23 @@ async fn a_phone_follows_its_site_into_the_next_month_and_hands_in_what_it_wrote
         .await
         .unwrap();
     assert_eq!(later["name"], "刘洋", "{later}");
-    let offline = result["offline"].as_str().unwrap();
-    assert!(
-        cli.run(&["customer", "show", offline]).await.is_err(),
-        "the customer entered offline stays in the archive it was written to"
-    );
+    for offline in ["offline", "stranded"] {
+        let id = result[offline].as_str().unwrap();
+        assert!(
+            cli.run(&["customer", "show", id]).await.is_err(),
+            "the customer entered offline ({offline}) stays in the archive it was written to"
+        );
+    }
     let listed = cli.json(&["customer", "list"]).await.unwrap();
     assert!(
         listed.as_array().unwrap().len() as u64 > result["carried"].as_u64().unwrap(),
         "the carried customers and the new one: {listed}"
     );
-    for shot in ["20-carried-over", "21-new-month-offline"] {
+    for shot in [
+        "19-closed-archive-pending",
+        "20-carried-over",
+        "21-new-month-offline",
+    ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }
     server.kill().await.unwrap();
