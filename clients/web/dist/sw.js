@@ -5,8 +5,8 @@
 //
 // vite.config.ts fills in the version and the file list when it builds.
 
-const VERSION = "c3e9ceaef2eb"
-const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-BMFANNXp.css","assets/index-DE64ZMFr.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
+const VERSION = "4559d6d07771"
+const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-BMFANNXp.css","assets/index-CIdRrmt3.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
 const CACHE = `dealersync-app-${VERSION}`
 const scope = new URL(self.registration.scope)
 

@@ -6,7 +6,7 @@
 // them). What to do is decided by domain/periods.ts; this module opens and persists.
 
 import type { DocHandle } from "@automerge/automerge-repo/slim"
-import { archiveState, followChain, type HeldArchive, type HeldChain } from "./domain/periods"
+import { archiveClosed, archiveState, followChain, type HeldArchive, type HeldChain } from "./domain/periods"
 import type { NetworkDoc, SiteDoc } from "./domain/schema"
 import type { Enrolment } from "./enrol"
 import type { Sync } from "./sync"
@@ -60,6 +60,8 @@ export class SiteChain {
     chain.save()
     // The archives are for handing changes in and counting them, not for the first screen.
     for (const a of held.archives) {
+      // (Not offered from the start if closed: the relay would refuse its changes.)
+      if (archiveClosed(a, Date.now())) sync.stopSharing(a.document)
       sync.open(a.document).then(() => chain.review(), e => console.warn(`archive ${a.document}:`, e))
     }
     // On every change of a document or of the status: the network document's header

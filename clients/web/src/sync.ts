@@ -122,6 +122,8 @@ export class Sync {
   async close(documentId: string): Promise<void> {
     if (!this.handles.delete(documentId)) return
     this.unshared.delete(documentId)
+    delete this.serverHeads[documentId]
+    localStorage.setItem(HEADS_KEY, JSON.stringify(this.serverHeads))
     await this.repo.removeFromCache(documentId as DocumentId)
     this.notify()
   }

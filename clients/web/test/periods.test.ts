@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs"
 import { test } from "node:test"
 import { DomainError } from "../src/domain/ops"
 import {
-  ARCHIVE_GRACE_DAYS, HeldChain, archiveState, archiveWritableUntil, currentSiteDocument, followChain, pendingChanges,
+  ARCHIVE_GRACE_DAYS, HeldChain, archiveClosed, archiveState, archiveWritableUntil, currentSiteDocument, followChain, pendingChanges,
   siteChain,
 } from "../src/domain/periods"
 import { fromHex } from "./interpret"
@@ -57,6 +57,9 @@ test("an archive is synced while it has changes the relay lacks and takes them, 
   assert.equal(archiveState(a, 2, 999), "syncing")
   assert.equal(archiveState(a, 2, 1_000), "closed")
   assert.equal(archiveState({ document: "d", writableUntil: null }, 2, Number.MAX_SAFE_INTEGER), "syncing")
+  assert.equal(archiveClosed(a, 999), false)
+  assert.equal(archiveClosed(a, 1_000), true)
+  assert.equal(archiveClosed({ document: "d", writableUntil: null }, Number.MAX_SAFE_INTEGER), false)
 })
 
 test("pending changes are those not behind the relay's heads, whatever heads of the relay's own the phone lacks", () => {

@@ -108,6 +108,10 @@ export function pendingChanges(doc: A.Doc<unknown>, relayHeads: readonly string[
  */
 export function archiveState(a: HeldArchive, pending: number, now: number): "handed_in" | "syncing" | "closed" {
   if (pending === 0) return "handed_in"
-  if (a.writableUntil !== null && now >= a.writableUntil) return "closed"
-  return "syncing"
+  return archiveClosed(a, now) ? "closed" : "syncing"
+}
+
+/** Whether the archive's grace week is over: the relay refuses changes to it. */
+export function archiveClosed(a: HeldArchive, now: number): boolean {
+  return a.writableUntil !== null && now >= a.writableUntil
 }
