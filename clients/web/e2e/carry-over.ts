@@ -94,6 +94,8 @@ try {
     return held.length === 1 && held[0].document === first && held[0].writableUntil! < Date.now() && held
   })
   await waitStatus("phone", p, { online: true, unacked: strandedPending })
+  await until("the status bar says which changes are in a closed month", () =>
+    p.evaluate(n => document.querySelector("header.status")?.getAttribute("data-closed") === String(n), strandedPending))
   await shot(p, "19-closed-archive-pending")
 
   // Offline again, a walk-in (a visit) entered in the working document.

@@ -33,14 +33,15 @@ function statusBar(ctx: Ctx | null, sync: Sync | null): HTMLElement {
     rerender()
   } }, language() === "zh" ? "EN" : "中文")
   if (!s) return h("header", { class: "status" }, h("strong", {}, t("appName")), lang)
-  return h("header", { class: "status", "data-online": String(s.online), "data-unacked": String(s.unacked), "data-conflicts": String(n) },
+  return h("header", { class: "status", "data-online": String(s.online), "data-unacked": String(s.unacked), "data-closed": String(s.closed), "data-conflicts": String(n) },
     h("span", { class: `dot ${s.online ? "on" : "off"}` }),
     h("span", { class: "state" }, s.online ? t("online") : t("offline")),
     h("span", { class: "sync" }, `${t("lastSync")} ${s.lastSync ? when(s.lastSync) : t("never")}`),
     h("span", { class: `unacked ${s.unacked ? "warn" : ""}`, title: s.unacked ? t("pending") : t("allSaved") },
       s.unacked ? `↑${s.unacked} ${t("pending")}` : `✓ ${t("allSaved")}`),
     n ? h("button", { class: "link conflicts-badge", onclick: () => show("conflicts") }, `⚠ ${n} ${t("conflictsWaiting")}`) : null,
-    lang)
+    lang,
+    s.closed ? h("span", { class: "closed" }, `⚠ ${s.closed} ${t("closedMonth")}`) : null)
 }
 
 let current: Screen = (localStorage.getItem("dealersync.screen") as Screen) || "today"

@@ -20,6 +20,8 @@ export interface SyncStatus {
   online: boolean
   lastSync: number | null
   unacked: number
+  /** Of those, the changes in archives whose grace week is over: the relay no longer takes them. */
+  closed: number
   error: string | null
 }
 
@@ -133,6 +135,7 @@ export class Sync {
     if (this.unshared.has(documentId)) return
     this.unshared.add(documentId)
     this.repo.shareConfigChanged()
+    this.notify()
   }
 
   /** Changes to an open document the relay has not acknowledged; null when it is not open. */
@@ -161,7 +164,12 @@ export class Sync {
     // Every open document: the working one, the network document and the archives
     // left at a carry-over that still hold changes of this phone.
     let unacked = 0
-    for (const id of this.handles.keys()) unacked += this.pending(id) ?? 0
+    let closed = 0
+    for (const id of this.handles.keys()) {
+      const n = this.pending(id) ?? 0
+      unacked += n
+      if (this.unshared.has(id)) closed += n
+    }
     const last = localStorage.getItem(LAST_SYNC_KEY)
     return {
       // The socket open and the relay answered (the adapter's own "ready" also turns true
@@ -169,6 +177,7 @@ export class Sync {
       online: navigator.onLine && this.adapter.socket?.readyState === WebSocket.OPEN && this.adapter.remotePeerId !== undefined,
       lastSync: last ? Number(last) : null,
       unacked,
+      closed,
       error: this.lastError,
     }
   }
