@@ -5,8 +5,8 @@
 //
 // vite.config.ts fills in the version and the file list when it builds.
 
-const VERSION = "7184ebb34d1c"
-const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-KjqOZsXF.css","assets/index-gw-dimzU.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
+const VERSION = "742d2604def0"
+const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-KjqOZsXF.css","assets/index-xqyMBi_c.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
 const CACHE = `dealersync-app-${VERSION}`
 const scope = new URL(self.registration.scope)
 

@@ -100,7 +100,11 @@ export class SiteChain {
     } finally {
       this.moving = false
     }
-    this.held = next
+    // Archives may have been let go while it opened: move from what is held now (and
+    // if the header moved on meanwhile, the next status change follows it).
+    const moved = followChain(this.held, this.network.doc())
+    if (!moved || moved.document !== next.document) return
+    this.held = moved
     this.site = site
     this.save()
     this.onMove(site)
