@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::{HarnessError, JsClient, Result, ensure_npm_once, ms, workspace_binary};
+use crate::{HarnessError, JsClient, Result, ServerProcess, ensure_npm_once, ms, workspace_binary};
 
 /// The npm project with the browser driver (`tests/browser`).
 pub fn browser_dir() -> PathBuf {
@@ -59,6 +59,53 @@ pub fn screenshot_dir() -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| HarnessError::Io(format!("create {}", dir.display()), e))?;
     Ok(dir)
+}
+
+/// Runs one of the field app's browser scenarios (`clients/web/e2e/SCRIPT`, node with
+/// tsx; they drive Chromium with playwright-core themselves) against `server`, with
+/// `config` as its one argument (`base`, the relay's URL, and `shots`, where its
+/// screenshots go, added), and returns the JSON line it prints last. A scenario that
+/// fails, or does not finish within `deadline`, is an error carrying its stderr and the
+/// relay's log.
+pub async fn run_app_scenario(
+    server: &ServerProcess,
+    script: &str,
+    shots: &Path,
+    mut config: Value,
+    deadline: Duration,
+) -> Result<Value> {
+    config["base"] = json!(server.http_url());
+    config["shots"] = json!(shots);
+    let run = tokio::process::Command::new("node")
+        .args(["--import", "tsx"])
+        .arg(Path::new("e2e").join(script))
+        .arg(config.to_string())
+        .current_dir(crate::web_dir())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let failed = |why: String| {
+        HarnessError::Chromium(format!(
+            "{script} {why}\n(screenshots in {})\n--- relay log (tail) ---\n{}",
+            shots.display(),
+            server.log_tail(3000)
+        ))
+    };
+    let out = tokio::time::timeout(deadline, run)
+        .await
+        .map_err(|_| failed(format!("did not finish within {deadline:?}")))?
+        .map_err(|e| failed(format!("could not run node: {e}")))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(failed(format!("failed:\n{stderr}")));
+    }
+    let last = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .rfind(|l| !l.is_empty())
+        .unwrap_or_default();
+    serde_json::from_slice(last)
+        .map_err(|e| failed(format!("printed no JSON result ({e}):\n{stderr}")))
 }
 
 /// A headless Chromium with named sessions: each a browser context of its own (its

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use dealersync_tests::browser::run_app_scenario;
 use dealersync_tests::{ServerProcess, ensure_web_npm, server_binary, web_dir};
 use serde_json::{Value, json};
 
@@ -109,39 +110,15 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     let profiles = tempfile::tempdir().unwrap();
     let shots = screenshots();
     let config = json!({
-        "base": server.http_url(),
         "a": {"code": code_a},
         "b": {"code": code_b},
         "m": {"code": code_m},
         "dir": profiles.path(),
-        "shots": shots,
         "chromium": chromium,
     });
-    let run = tokio::process::Command::new("node")
-        .args(["--import", "tsx", "e2e/phones.ts"])
-        .arg(config.to_string())
-        .current_dir(web_dir())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCENARIO_DEADLINE, run)
+    let result = run_app_scenario(&server, "phones.ts", &shots, config, SCENARIO_DEADLINE)
         .await
-        .expect("the browser scenario finishes within its deadline")
-        .expect("run node");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "phones.ts failed (screenshots in {}):\n{stderr}\nrelay log:\n{}",
-        shots.display(),
-        server.log_tail(3000)
-    );
-    let result: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap(),
-    )
-    .unwrap();
+        .unwrap();
     let vin = result["vin"].as_str().unwrap();
     let (a, b, later) = (
         result["customerA"].as_str().unwrap(),

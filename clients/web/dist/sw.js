@@ -5,8 +5,8 @@
 //
 // vite.config.ts fills in the version and the file list when it builds.
 
-const VERSION = "1bdb78994390"
-const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-BMFANNXp.css","assets/index-C3gJO0hp.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
+const VERSION = "de2d01532944"
+const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-CbWxTlxe.js","assets/index-KjqOZsXF.css","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
 const CACHE = `dealersync-app-${VERSION}`
 const scope = new URL(self.registration.scope)
 

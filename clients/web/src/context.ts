@@ -1,4 +1,6 @@
-// What every screen gets: the enrolment, the two documents and a way to write.
+// What every screen gets: the enrolment, the two documents and a way to write. The
+// site's document is the working one of its chain (chain.ts): every read and write
+// goes through `site` at the time it is made, so a carry-over moves them all.
 
 import type { DocHandle } from "@automerge/automerge-repo/slim"
 import { DomainError, type Actor, type Mutation } from "./domain/ops"
@@ -38,7 +40,8 @@ export class Ctx {
   constructor(
     readonly enrolment: Enrolment,
     readonly sync: Sync,
-    readonly site: DocHandle<SiteDoc>,
+    /** The site's working document; replaced when the relay carries the site over into a new month (`SiteChain`). */
+    public site: DocHandle<SiteDoc>,
     readonly network: DocHandle<NetworkDoc> | null,
   ) {}
 

@@ -4,7 +4,7 @@
 const zh = {
   appName: "经销商同步", today: "今天", customers: "客户", stock: "库存", forecast: "预测", conflicts: "冲突",
   online: "在线", offline: "离线", lastSync: "上次同步", never: "从未", unacked: "未确认", pending: "条改动未送达总部",
-  allSaved: "已全部送达总部", conflictsWaiting: "个冲突待处理",
+  allSaved: "已全部送达总部", conflictsWaiting: "个冲突待处理", closedMonth: "条在已关账的月份（总部不再接收，请告知经理）",
   enrolTitle: "登记这部手机", enrolHint: "输入经理给您的一次性登录码（或扫描二维码打开链接）。",
   code: "登录码", enrol: "登记", tokenInstead: "改用令牌（管理员）", token: "令牌",
   enrolFailed: "登记失败", needNetwork: "第一次登记需要网络。",
@@ -45,7 +45,7 @@ type Key = keyof typeof zh
 const en: Record<Key, string> = {
   appName: "DealerSync", today: "Today", customers: "Customers", stock: "Stock", forecast: "Forecast", conflicts: "Conflicts",
   online: "Online", offline: "Offline", lastSync: "Last sync", never: "never", unacked: "Not acknowledged", pending: "changes not yet at head office",
-  allSaved: "everything reached head office", conflictsWaiting: "conflicts waiting",
+  allSaved: "everything reached head office", conflictsWaiting: "conflicts waiting", closedMonth: "of them in a closed month (head office no longer takes them; tell your manager)",
   enrolTitle: "Enrol this phone", enrolHint: "Type the one-time sign-in code your manager gave you (or scan the QR code to open the link).",
   code: "Sign-in code", enrol: "Enrol", tokenInstead: "Use a token instead (admin)", token: "Token",
   enrolFailed: "Enrolment failed", needNetwork: "The first enrolment needs a network.",

@@ -5,8 +5,9 @@
 import * as A from "@automerge/automerge/slim"
 import { initializeWasm } from "@automerge/automerge-repo/slim"
 import wasmUrl from "@automerge/automerge/automerge.wasm?url"
+import { SiteChain } from "./chain"
 import { Ctx } from "./context"
-import type { NetworkDoc, SiteDoc } from "./domain/schema"
+import type { NetworkDoc } from "./domain/schema"
 import { EnrolError, enrolWithToken, forgetEnrolment, linkCredential, storedEnrolment, tokenForCode, type Enrolment } from "./enrol"
 import { language, setLanguage, t } from "./i18n"
 import { conflicts, waiting } from "./screens/conflicts"
@@ -32,14 +33,15 @@ function statusBar(ctx: Ctx | null, sync: Sync | null): HTMLElement {
     rerender()
   } }, language() === "zh" ? "EN" : "中文")
   if (!s) return h("header", { class: "status" }, h("strong", {}, t("appName")), lang)
-  return h("header", { class: "status", "data-online": String(s.online), "data-unacked": String(s.unacked), "data-conflicts": String(n) },
+  return h("header", { class: "status", "data-online": String(s.online), "data-unacked": String(s.unacked), "data-closed": String(s.closed), "data-conflicts": String(n) },
     h("span", { class: `dot ${s.online ? "on" : "off"}` }),
     h("span", { class: "state" }, s.online ? t("online") : t("offline")),
     h("span", { class: "sync" }, `${t("lastSync")} ${s.lastSync ? when(s.lastSync) : t("never")}`),
     h("span", { class: `unacked ${s.unacked ? "warn" : ""}`, title: s.unacked ? t("pending") : t("allSaved") },
       s.unacked ? `↑${s.unacked} ${t("pending")}` : `✓ ${t("allSaved")}`),
     n ? h("button", { class: "link conflicts-badge", onclick: () => show("conflicts") }, `⚠ ${n} ${t("conflictsWaiting")}`) : null,
-    lang)
+    lang,
+    s.closed ? h("span", { class: "closed" }, `⚠ ${s.closed} ${t("closedMonth")}`) : null)
 }
 
 let current: Screen = (localStorage.getItem("dealersync.screen") as Screen) || "today"
@@ -100,27 +102,44 @@ async function start(enrolment: Enrolment) {
   const s = new Sync(enrolment)
   sync = s
   root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t("loading")))
-  // A first start waits for the relay however slow the link; with no network at all it
-  // says so, and goes on as soon as the phone is online.
-  const site = await s.open<SiteDoc>(enrolment.siteDocumentId, () =>
-    root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t(navigator.onLine ? "waitingForRelay" : "notOnPhone"))),
-  )
-  // The network document (catalogue, limits) is read-only here; the app works without it
-  // and takes it when it arrives.
-  const network = await s.open<NetworkDoc>(enrolment.networkDocumentId).catch(() => {
+  // The network document (catalogue, limits, which document is the site's working one)
+  // is read-only here; the app works without it and takes it when it arrives.
+  const network = await s.open<NetworkDoc>(enrolment.networkDocumentId).catch(() => null)
+  let chain: SiteChain
+  try {
+    // After a carry-over the screens move to the new working document as one. A first
+    // start waits for the relay however slow the link; with no network at all it says
+    // so, and goes on as soon as the phone is online.
+    chain = await SiteChain.open(
+      s,
+      enrolment,
+      network,
+      site => {
+        if (ctx) ctx.site = site
+        liveRender()
+      },
+      () => root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t(navigator.onLine ? "waitingForRelay" : "notOnPhone"))),
+    )
+  } catch {
+    root.replaceChildren(statusBar(null, null), h("p", { class: "muted center" }, t("notOnPhone")))
+    return
+  }
+  ctx = new Ctx(enrolment, s, chain.site, network)
+  if (!network) {
     void s.open<NetworkDoc>(enrolment.networkDocumentId, () => {}).then(n => {
-      ctx = new Ctx(enrolment, s, site, n)
+      ctx = new Ctx(enrolment, s, chain.site, n)
+      chain.takeNetwork(n)
       rerender()
     })
-    return null
-  })
-  ctx = new Ctx(enrolment, s, site, network)
+  }
   rerender = renderApp
   sync.subscribe(liveRender)
   renderApp()
   // Read-only facts for support and for the end-to-end test: what this copy holds.
   ;(window as unknown as { dealersync: unknown }).dealersync = {
-    heads: () => A.getHeads(site.doc() as A.Doc<unknown>),
+    heads: () => A.getHeads(ctx!.site.doc() as A.Doc<unknown>),
+    document: () => ctx!.site.documentId,
+    archives: () => chain.archives(),
     conflicts: () => waiting(ctx!).map(c => c.id),
     customers: () => Object.keys(ctx!.plain().customers),
     vehicle: (vin: string) => ctx!.plain().vehicles[vin] ?? null,

@@ -9,9 +9,10 @@
 // reload with no network too.
 
 import * as A from "@automerge/automerge/slim"
-import { DocHandle, Repo, cbor, type AutomergeUrl } from "@automerge/automerge-repo/slim"
+import { DocHandle, Repo, cbor, type AutomergeUrl, type DocumentId } from "@automerge/automerge-repo/slim"
 import { WebSocketClientAdapter } from "@automerge/automerge-repo-network-websocket"
 import { IndexedDBStorageAdapter } from "@automerge/automerge-repo-storage-indexeddb"
+import { pendingChanges } from "./domain/periods"
 import type { Enrolment } from "./enrol"
 
 /** What the status bar shows. */
@@ -19,6 +20,8 @@ export interface SyncStatus {
   online: boolean
   lastSync: number | null
   unacked: number
+  /** Of those, the changes in archives whose grace week is over: the relay no longer takes them. */
+  closed: number
   error: string | null
 }
 
@@ -84,6 +87,8 @@ export class Sync {
   private serverHeads = loadHeads()
   private listeners = new Set<() => void>()
   private handles = new Map<string, DocHandle<unknown>>()
+  /** Documents held but no longer synced (archives past their grace week). */
+  private unshared = new Set<string>()
   lastError: string | null = null
 
   constructor(readonly enrolment: Enrolment) {
@@ -105,7 +110,11 @@ export class Sync {
     this.repo = new Repo({
       storage: new IndexedDBStorageAdapter("dealersync"),
       network: [this.adapter],
-      sharePolicy: async () => true,
+      // Every document is offered to the relay but the archives closed for changes.
+      shareConfig: {
+        announce: async (_peer, documentId) => !this.unshared.has(documentId ?? ""),
+        access: async (_peer, documentId) => !this.unshared.has(documentId),
+      },
     })
     // A phone that loses its network says so; the socket would otherwise wait for a
     // keepalive to notice. It reconnects as soon as the network is back.
@@ -142,6 +151,30 @@ export class Sync {
     return handle
   }
 
+  /** Stops syncing a document and lets it go from memory (it stays in IndexedDB). */
+  async close(documentId: string): Promise<void> {
+    if (!this.handles.delete(documentId)) return
+    this.unshared.delete(documentId)
+    delete this.serverHeads[documentId]
+    localStorage.setItem(HEADS_KEY, JSON.stringify(this.serverHeads))
+    await this.repo.removeFromCache(documentId as DocumentId)
+    this.notify()
+  }
+
+  /** Keeps a document on the phone, counted, without offering it to the relay any more. */
+  stopSharing(documentId: string) {
+    if (this.unshared.has(documentId)) return
+    this.unshared.add(documentId)
+    this.repo.shareConfigChanged()
+    this.notify()
+  }
+
+  /** Changes to an open document the relay has not acknowledged; null when it is not open. */
+  pending(documentId: string): number | null {
+    const doc = this.handles.get(documentId)?.doc()
+    return doc ? pendingChanges(doc as A.Doc<unknown>, this.serverHeads[documentId] ?? []) : null
+  }
+
   /** Calls `f` whenever a document or the status changes. */
   subscribe(f: () => void): () => void {
     this.listeners.add(f)
@@ -159,15 +192,14 @@ export class Sync {
 
   /** Online, last sync, unacknowledged changes. */
   status(): SyncStatus {
+    // Every open document: the working one, the network document and the archives
+    // left at a carry-over that still hold changes of this phone.
     let unacked = 0
-    for (const [id, handle] of this.handles) {
-      const doc = handle.doc()
-      if (!doc) continue
-      // Changes here that are not behind the relay's last heads (those of its heads this
-      // device does not have yet are left out: they are the relay's, not ours).
-      const d = doc as A.Doc<unknown>
-      const known = (this.serverHeads[id] ?? []).filter(h => A.hasHeads(d, [h]))
-      unacked += A.getChangesMetaSince(d, known).length
+    let closed = 0
+    for (const id of this.handles.keys()) {
+      const n = this.pending(id) ?? 0
+      unacked += n
+      if (this.unshared.has(id)) closed += n
     }
     const last = localStorage.getItem(LAST_SYNC_KEY)
     return {
@@ -176,6 +208,7 @@ export class Sync {
       online: navigator.onLine && this.adapter.socket?.readyState === WebSocket.OPEN && this.adapter.remotePeerId !== undefined,
       lastSync: last ? Number(last) : null,
       unacked,
+      closed,
       error: this.lastError,
     }
   }

@@ -97,3 +97,4 @@ mod conflicts_and_figures;
 mod documents;
 use documents::*;
 mod input_rules;
+mod periods;
