@@ -63,8 +63,8 @@ pub fn screenshot_dir() -> Result<PathBuf> {
 
 /// Runs one of the field app's browser scenarios (`clients/web/e2e/SCRIPT`, node with
 /// tsx; they drive Chromium with playwright-core themselves) against `server`, with
-/// `config` as its one argument (`base`, the relay's URL, and `shots`, where its
-/// screenshots go, added), and returns the JSON line it prints last. A scenario that
+/// `config` as its one argument (`base`, the relay's URL unless `config` names another
+/// way to it such as a proxy, and `shots`, where its screenshots go, added), and returns the JSON line it prints last. A scenario that
 /// fails, or does not finish within `deadline`, is an error carrying its stderr and the
 /// relay's log.
 pub async fn run_app_scenario(
@@ -74,7 +74,9 @@ pub async fn run_app_scenario(
     mut config: Value,
     deadline: Duration,
 ) -> Result<Value> {
-    config["base"] = json!(server.http_url());
+    if config.get("base").is_none() {
+        config["base"] = json!(server.http_url());
+    }
     config["shots"] = json!(shots);
     let run = tokio::process::Command::new("node")
         .args(["--import", "tsx"])

@@ -312,38 +312,20 @@ async fn first_start_over_a_slow_link_waits_for_the_relay() {
     let proxy = FaultProxy::start(server.port(), slow).await.unwrap();
     let code = sign_in_code(&server, "wang.fang", "consultant").await;
     let profiles = tempfile::tempdir().unwrap();
-    let shots = screenshots();
     let config = json!({
         "base": proxy.http_url(),
         "code": code,
         "dir": profiles.path(),
-        "shots": shots,
         "chromium": chromium,
     });
-    let run = tokio::process::Command::new("node")
-        .args(["--import", "tsx", "e2e/slow-link.ts"])
-        .arg(config.to_string())
-        .current_dir(web_dir())
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(SCENARIO_DEADLINE, run)
-        .await
-        .expect("the slow-link scenario finishes within its deadline")
-        .expect("run node");
-    assert!(
-        out.status.success(),
-        "slow-link.ts failed (screenshots in {}):\n{}\nrelay log:\n{}",
-        shots.display(),
-        String::from_utf8_lossy(&out.stderr),
-        server.log_tail(3000)
-    );
-    let result: Value = serde_json::from_slice(
-        out.stdout
-            .split(|b| *b == b'\n')
-            .rfind(|l| !l.is_empty())
-            .unwrap(),
+    let result = run_app_scenario(
+        &server,
+        "slow-link.ts",
+        &screenshots(),
+        config,
+        SCENARIO_DEADLINE,
     )
+    .await
     .unwrap();
     assert!(result["customers"].as_u64().unwrap() > 0, "{result}");
     // The relay holds the customer the phone entered over the slow link: a laptop of
