@@ -58,6 +58,24 @@ fn cli(home: &Path, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A device of the showroom with the field CLI logged in to `server` with `token`.
+fn cli_device(server: &ServerProcess, token: &str) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    cli(
+        home.path(),
+        &[
+            "login",
+            "--server",
+            &server.http_url(),
+            "--token",
+            token,
+            "--timeout",
+            "180",
+        ],
+    );
+    home
+}
+
 async fn device_token(server: &ServerProcess, sub: &str, device: &str) -> String {
     server
         .admin(&[
@@ -139,19 +157,7 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     assert!(conflict_ids[1].starts_with("duplicate_customer-"));
 
     // The CLI, a third device syncing through the relay, sees what the phones did.
-    let home = tempfile::tempdir().unwrap();
-    cli(
-        home.path(),
-        &[
-            "login",
-            "--server",
-            &server.http_url(),
-            "--token",
-            &cli_token,
-            "--timeout",
-            "180",
-        ],
-    );
+    let home = cli_device(&server, &cli_token);
     let vehicle: Value =
         serde_json::from_str(&cli(home.path(), &["--json", "vehicle", "show", vin])).unwrap();
     assert_eq!(vehicle["status"], "sold", "{vehicle}");
@@ -331,19 +337,7 @@ async fn first_start_over_a_slow_link_waits_for_the_relay() {
     // The relay holds the customer the phone entered over the slow link: a laptop of
     // the showroom, syncing directly, lists it.
     let token = device_token(&server, "zhang.min", "laptop").await;
-    let home = tempfile::tempdir().unwrap();
-    cli(
-        home.path(),
-        &[
-            "login",
-            "--server",
-            &server.http_url(),
-            "--token",
-            &token,
-            "--timeout",
-            "180",
-        ],
-    );
+    let home = cli_device(&server, &token);
     let customers: Value =
         serde_json::from_str(&cli(home.path(), &["--json", "customer", "list"])).unwrap();
     let added = result["added"].as_str().unwrap();
