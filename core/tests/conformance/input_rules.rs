@@ -171,6 +171,7 @@ fn lifecycle_vectors() {
         "callDirection": CallDirection::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "vehicleStatus": VehicleStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "siteKind": SiteKind::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "customerArea": CustomerArea::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
     });
     check_vector(
         "lifecycle.json",
