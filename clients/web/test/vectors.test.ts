@@ -71,6 +71,7 @@ test("lifecycle transitions, steps and enums are core's", () => {
   assert.deepEqual([...schema.CUSTOMER_AREAS], v.enums.customerArea)
   assert.equal(schema.CLOCK_SKEW_MS, v.clockSkewMs)
   assert.equal(schema.MAX_PARTY_SIZE, v.maxPartySize)
+  assert.equal(schema.SLOW_MOVER_DAYS, v.slowMoverDays)
 })
 
 test("a day's operations write the document core writes, and refuse what core refuses", () => {

@@ -178,6 +178,7 @@ fn lifecycle_vectors() {
         &json!({
             "customer": customer, "vehicle": vehicle, "vehicleActions": actions, "enums": enums,
             "clockSkewMs": domain::CLOCK_SKEW_MS, "maxPartySize": domain::MAX_PARTY_SIZE,
+            "slowMoverDays": dealersync_core::reports::DEFAULT_SLOW_MOVER_DAYS,
         }),
     );
 }

@@ -27,6 +27,8 @@ export type CustomerArea = (typeof CUSTOMER_AREAS)[number]
 export const CLOCK_SKEW_MS = 5 * 60_000
 /** The largest walk-in party recorded as one batch. */
 export const MAX_PARTY_SIZE = 50
+/** A car available over this many days is a slow mover (滞销车; core's DEFAULT_SLOW_MOVER_DAYS). */
+export const SLOW_MOVER_DAYS = 90
 
 /** Plain (read) shapes: scalar strings read as strings. */
 export interface CustomerEvent {
