@@ -5,8 +5,8 @@
 //
 // vite.config.ts fills in the version and the file list when it builds.
 
-const VERSION = "f33672bd63de"
-const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-BMFANNXp.css","assets/index-Dbb9FahA.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
+const VERSION = "fd9b99addd6c"
+const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-BkxfOYj-.css","assets/index-Byo-e4Sa.js","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
 const CACHE = `dealersync-app-${VERSION}`
 const scope = new URL(self.registration.scope)
 
