@@ -336,6 +336,38 @@ fn demo_shows_every_report(
     );
 }
 
+/// Seeded on the 2nd of a month, the demo's parts shipments fall in that month, so the
+/// parts report (this month by default) has them.
+#[test]
+fn early_in_a_month_the_parts_shipped_are_this_months() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
+    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
+    let auth = Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap();
+    let docs = StoreDocuments(store.clone());
+    // 2026-04-02 10:00 CST.
+    let now = 1_775_095_200_000;
+    seed_demo(&registry, &docs, &auth, now).unwrap();
+    let net_id = registry.network_document().unwrap().unwrap();
+    let net = NetworkDocument::read(&load(&store, &net_id)).unwrap();
+    let sites: Vec<SiteDocument> = registry
+        .sites()
+        .unwrap()
+        .iter()
+        .map(|s| SiteDocument::read(&load(&store, &s.document_id)).unwrap())
+        .collect();
+    let refs: Vec<&SiteDocument> = sites.iter().collect();
+    let p = reports::parts_distribution(&net, &refs, Period::Month(2026, 4)).unwrap();
+    assert_eq!(p.centres.len(), 2);
+    assert!(
+        p.centres
+            .iter()
+            .all(|c| c.shipped > c.received && c.received > 0),
+        "{:?}",
+        p.centres
+    );
+}
+
 #[test]
 fn demo_refuses_a_data_dir_holding_another_network() {
     let dir = tempfile::tempdir().unwrap();

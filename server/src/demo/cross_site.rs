@@ -108,7 +108,12 @@ pub(super) fn seed_cross_site(
     let mut take = |id: &str| copies.remove(id).expect("loaded above");
 
     // Parts: each centre stocks filters, wipers and mats, and ships to its agents; the
-    // first shipment of each agent has arrived, the second is on the way.
+    // first shipment of each agent has arrived, the second is on the way. Over the last
+    // 12 days, or less early in a month, so that this month's parts report shows them.
+    let month_start = dealersync_core::schema::month_key(now)
+        .parse::<Period>()
+        .map_or(now, |p| p.range_millis().0);
+    let span = (12 * DAY_MS).min((now - month_start) * 12 / 13);
     let mut received = BTreeMap::new();
     for (dc_id, agents) in [
         ("dc-north", &["agent-n1", "agent-n2"][..]),
@@ -128,7 +133,7 @@ pub(super) fn seed_cross_site(
             .iter()
             .enumerate()
             {
-                let at = now - (12 - 6 * k as i64 + i as i64) * DAY_MS;
+                let at = now - span * (12 - 6 * k as i64 + i as i64) / 12;
                 let new = NewShipment {
                     id: format!("ps-{agent_id}-{k}"),
                     lines: lines.iter().map(|(p, q)| (p.to_string(), *q)).collect(),
@@ -141,7 +146,7 @@ pub(super) fn seed_cross_site(
                         .iter()
                         .find(|s| s.id == *agent_id)
                         .map_or("admin", |s| s.consultants[0].0);
-                    domain::receive_parts(&mut agent, &new.id, clerk, at + 2 * DAY_MS)
+                    domain::receive_parts(&mut agent, &new.id, clerk, at + span / 6)
                         .map_err(domain_err)?;
                 }
             }
