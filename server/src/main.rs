@@ -340,7 +340,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::SignInCode { dir, code } => {
             let (issued, url) = code.run(&dir.data_dir)?;
-            println!("{}\n{url}", issued.code);
+            // The code, the browser's link, the phone app's link (for a QR code).
+            let app = dealersync_server::signin::app_url(&code.base_url, &issued.code);
+            println!("{}\n{url}\n{app}", issued.code);
             eprintln!(
                 "good once, until {} (UTC)",
                 chrono::DateTime::from_timestamp(issued.expires_at as i64, 0)

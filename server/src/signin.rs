@@ -517,15 +517,63 @@ impl SignInCodeArgs {
     }
 }
 
-/// The link a person opens to sign in with `code` (the phone app reads the same link
-/// from a QR code: its origin is the relay, its `code` the code).
+/// The link a person opens to sign a browser in with `code` (the board and console).
 pub fn sign_in_url(base: &str, code: &str) -> String {
     format!("{}/signin?code={code}", base.trim_end_matches('/'))
+}
+
+/// The link that enrols the phone app with `code` (what a QR code shown to a
+/// consultant carries): the app at `/app/` reads the code from the fragment, which no
+/// server or proxy log sees.
+pub fn app_url(base: &str, code: &str) -> String {
+    format!("{}/app/#code={code}", base.trim_end_matches('/'))
+}
+
+/// The QR code of `text`, error correction M (a smudged phone screen or a creased
+/// printout still reads), or `None` for a text too long for any QR version.
+fn qr_code(text: &str) -> Option<qrcode::QrCode> {
+    qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M).ok()
+}
+
+/// `text` (a phone app link) as a QR code in an SVG image, with its quiet zone, for the
+/// console to show a consultant's phone camera.
+pub fn qr_svg(text: &str) -> Option<String> {
+    Some(
+        qr_code(text)?
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(220, 220)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_qr_code_of_a_phone_link_reads_back_as_the_link() {
+        let link = app_url("https://relay.dealer.example:8443", "K7QM-3XZD");
+        let code = qr_code(&link).unwrap();
+        // Drawn as a phone camera would see it: 4 pixels a module, a 4-module margin.
+        let (w, scale, margin) = (code.width(), 4, 4);
+        let colors = code.to_colors();
+        let side = (w + 2 * margin) * scale;
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(side, side, |x, y| {
+            let (mx, my) = (
+                (x / scale).wrapping_sub(margin),
+                (y / scale).wrapping_sub(margin),
+            );
+            let dark = mx < w && my < w && colors[my * w + mx] == qrcode::Color::Dark;
+            if dark { 0 } else { 255 }
+        });
+        let grids = img.detect_grids();
+        assert_eq!(grids.len(), 1);
+        let (_, text) = grids[0].decode().unwrap();
+        assert_eq!(text, link);
+        let svg = qr_svg(&link).unwrap();
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+    }
 
     #[test]
     fn codes_are_eight_characters_of_the_alphabet_and_normalise_back() {

@@ -27,8 +27,8 @@ use crate::api::state::ApiState;
 use crate::auth::{Authenticator, SESSION_COOKIE, parse_ttl};
 use crate::registry::{Registry, Revocation};
 use crate::signin::{
-    CodeRequest, DEFAULT_CODE_LIFETIME, Exchange, SignInError, SignInLimiter, exchange, may_issue,
-    sign_in_url,
+    CodeRequest, DEFAULT_CODE_LIFETIME, Exchange, SignInError, SignInLimiter, app_url, exchange,
+    may_issue, qr_svg, sign_in_url,
 };
 
 /// What the sign-in routes share: the API's state and the guessing limiter.
@@ -161,8 +161,12 @@ pub struct NewSignInCode {
 pub struct SignInCodeView {
     /// The code, `ABCD-EFGH`: shown once, stored only hashed.
     pub code: String,
-    /// The link that signs in with it.
+    /// The link that signs a browser in with it (board, console).
     pub sign_in_url: String,
+    /// The link that enrols the phone app with it (`/app/#code=`).
+    pub app_url: String,
+    /// That link as a QR code (an SVG image), for a consultant's phone camera.
+    pub app_qr_svg: Option<String>,
     /// When the code stops being good, seconds since the epoch.
     pub expires_at: u64,
     /// The user.
@@ -208,6 +212,8 @@ async fn issue_code(
         let issued = reg.create_sign_in_code(&req, &caller.0.sub)?;
         Ok(SignInCodeView {
             sign_in_url: sign_in_url(&base, &issued.code),
+            app_url: app_url(&base, &issued.code),
+            app_qr_svg: qr_svg(&app_url(&base, &issued.code)),
             code: issued.code,
             expires_at: issued.expires_at,
             sub: req.sub,

@@ -268,7 +268,8 @@ fn demo_network_is_complete_valid_and_seeded_once() {
 
 /// What the demo holds for the reports of issue 9: head office staff out of the sales
 /// KPIs, forecasts from every site, quarter and week targets, transfers (one pending),
-/// parts shipments, complaints, referrals, follow-ups, lost reasons and areas.
+/// parts shipments, complaints, referrals, follow-ups, lost reasons and areas, a
+/// customer at three agents, a forecast adjustment.
 fn demo_shows_every_report(
     net: &NetworkDocument,
     sites: &[&SiteDocument],
@@ -317,6 +318,54 @@ fn demo_shows_every_report(
     assert!(!care.referrers.is_empty());
     let due = reports::follow_ups_due(net, sites, now).unwrap();
     assert!(!due.rows.is_empty(), "some follow-ups are due");
+
+    // 业务重叠: one customer at three agents of two regions, for head office to settle.
+    let dups = reports::duplicate_customers(net, sites).unwrap();
+    assert_eq!(dups.groups, 1, "{:?}", dups.rows);
+    let at: Vec<&str> = dups.rows.iter().map(|r| r.site.as_str()).collect();
+    assert_eq!(at, ["agent-n1", "agent-n2", "agent-s1"]);
+    assert!(dups.rows.iter().all(|r| r.settled_by == "hq"));
+    // A distribution centre's adjustment of an agent's forecast, both figures kept.
+    let n1 = sites.iter().find(|s| s.site.id == "agent-n1").unwrap();
+    assert!(
+        n1.forecasts.values().flat_map(|m| m.values()).any(|c| c
+            .adjusted
+            .as_ref()
+            .is_some_and(|a| a.quantity == c.quantity + 3)),
+        "no adjusted forecast at agent-n1"
+    );
+}
+
+/// Seeded on the 2nd of a month, the demo's parts shipments fall in that month, so the
+/// parts report (this month by default) has them.
+#[test]
+fn early_in_a_month_the_parts_shipped_are_this_months() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), &StoreOptions::default()).unwrap());
+    let registry = Arc::new(Registry::open_in(dir.path()).unwrap());
+    let auth = Authenticator::open(dir.path(), AuthConfig::default(), registry.clone()).unwrap();
+    let docs = StoreDocuments(store.clone());
+    // 2026-04-02 10:00 CST.
+    let now = 1_775_095_200_000;
+    seed_demo(&registry, &docs, &auth, now).unwrap();
+    let net_id = registry.network_document().unwrap().unwrap();
+    let net = NetworkDocument::read(&load(&store, &net_id)).unwrap();
+    let sites: Vec<SiteDocument> = registry
+        .sites()
+        .unwrap()
+        .iter()
+        .map(|s| SiteDocument::read(&load(&store, &s.document_id)).unwrap())
+        .collect();
+    let refs: Vec<&SiteDocument> = sites.iter().collect();
+    let p = reports::parts_distribution(&net, &refs, Period::Month(2026, 4)).unwrap();
+    assert_eq!(p.centres.len(), 2);
+    assert!(
+        p.centres
+            .iter()
+            .all(|c| c.shipped > c.received && c.received > 0),
+        "{:?}",
+        p.centres
+    );
 }
 
 #[test]

@@ -170,6 +170,18 @@ async fn a_manager_issues_codes_for_his_subtree_only() {
         ok.body["signInUrl"].as_str().unwrap(),
         format!("{}/signin?code={code}", s.base)
     );
+    // The phone app's link, for the QR code a manager shows a consultant.
+    assert_eq!(
+        ok.body["appUrl"].as_str().unwrap(),
+        format!("{}/app/#code={code}", s.base)
+    );
+    assert!(
+        ok.body["appQrSvg"]
+            .as_str()
+            .is_some_and(|svg| svg.contains("<svg")),
+        "{}",
+        ok.body
+    );
     assert_eq!(ok.body["role"], "consultant");
 
     for (body, why) in [
@@ -484,6 +496,11 @@ async fn the_binary_issues_a_code_that_the_api_accepts() {
     assert_eq!(
         lines.next().unwrap(),
         format!("http://relay.example:3030/signin?code={code}")
+    );
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("http://relay.example:3030/app/#code={code}"),
+        "the phone app's link"
     );
     let a = s.sign_in(code).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);

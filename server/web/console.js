@@ -624,7 +624,10 @@ async function codesTab(main) {
           result.replaceChildren(
             card(
               el("div", { class: "code-box", id: "issued-code" }, c.code),
-              el("p", {}, el("a", { href: c.signInUrl }, c.signInUrl)),
+              // The phone app: scan the QR code with the phone's camera, or type the code in the app.
+              c.appQrSvg ? el("img", { class: "qr", id: "issued-qr", alt: c.appUrl, src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(c.appQrSvg) }) : null,
+              el("p", {}, tr({ zh: "手机应用（扫码或输入登录码）：", en: "Phone app (scan, or type the code): " }), el("a", { href: c.appUrl, id: "issued-app-link" }, c.appUrl)),
+              el("p", {}, tr({ zh: "浏览器（看板、控制台）：", en: "Browser (board, console): " }), el("a", { href: c.signInUrl }, c.signInUrl)),
               el("p", { class: "muted" }, tr({ zh: "一次有效，", en: "Good once, until " }) + new Date(c.expiresAt * 1000).toLocaleTimeString("zh-CN") + tr({ zh: " 前有效。", en: "." })),
             ),
           );

@@ -209,6 +209,24 @@ async fn the_board_follows_a_sale_live_and_each_role_sees_only_its_own() -> anyh
         .await?;
     shot(&browser, "desk", &shots, "console-manager-ageing.png").await?;
 
+    // A sign-in code for a consultant's phone: the code, and a QR code of the phone
+    // app's link (`server/src/signin.rs` tests that such a QR code reads back as the link).
+    browser.click("desk", "#tab-button-codes").await?;
+    browser
+        .fill("desk", "#code-form input[name=user]", "li.na")
+        .await?;
+    browser
+        .click("desk", "#code-form button[type=submit]")
+        .await?;
+    browser.wait_for("desk", "#issued-qr", DEADLINE).await?;
+    assert_eq!(
+        browser
+            .count("desk", "a#issued-app-link[href*='/app/#code=']")
+            .await?,
+        1
+    );
+    shot(&browser, "desk", &shots, "console-sign-in-code-qr.png").await?;
+
     // The API description, rendered by the relay's own page (nothing from elsewhere).
     browser.goto("desk", &format!("{base}/api-docs")).await?;
     browser

@@ -120,7 +120,32 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     // Enrolment without a JWT: a one-time sign-in code each (docs/auth.md); phone A types
     // it, phone B opens the link that carries it (what a QR code gives).
     let code_a = sign_in_code(&server, "wang.fang", "consultant").await;
-    let code_b = sign_in_code(&server, "li.na", "consultant").await;
+    // B's code is issued by the showroom's manager through the API, as the console does;
+    // B opens the phone link it answers (what the console's QR code carries).
+    let manager = server
+        .admin(&[
+            "token",
+            "--sub",
+            "qian.jing",
+            "--role",
+            "manager",
+            "--site",
+            "showroom",
+        ])
+        .await
+        .unwrap();
+    let issued: Value = reqwest::Client::new()
+        .post(format!("{}/api/admin/sign-in-codes", server.http_url()))
+        .bearer_auth(manager.trim())
+        .json(&json!({"user": "li.na", "role": "consultant", "site": "showroom"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let link_b = issued["appUrl"].as_str().unwrap().to_string();
+    assert!(link_b.contains("/app/#code="), "{issued}");
     // The showroom's manager, on a third phone: discount approvals, a transfer request.
     let code_m = sign_in_code(&server, "qian.jing", "manager").await;
     // The CLI's token for later, a third device of the showroom.
@@ -129,7 +154,7 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     let shots = screenshots();
     let config = json!({
         "a": {"code": code_a},
-        "b": {"code": code_b},
+        "b": {"link": link_b},
         "m": {"code": code_m},
         "dir": profiles.path(),
         "chromium": chromium,
@@ -192,6 +217,25 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
     let customer: Value =
         serde_json::from_str(&cli(home.path(), &["--json", "customer", "show", referred])).unwrap();
     assert_eq!(customer["referredBy"], later, "{customer}");
+    // The referrer was marked lost on a phone, with why, and placed in 地州: the care
+    // report counts her under each.
+    let lost: Value =
+        serde_json::from_str(&cli(home.path(), &["--json", "customer", "show", later])).unwrap();
+    assert_eq!(
+        (
+            lost["status"].as_str(),
+            lost["lostReason"].as_str(),
+            lost["lostTo"].as_str(),
+            lost["area"].as_str()
+        ),
+        (
+            Some("lost"),
+            Some("价格"),
+            Some("比亚迪"),
+            Some("prefecture")
+        ),
+        "{lost}"
+    );
     assert!(customer["nextFollowUp"].as_i64().is_some(), "{customer}");
     let care: Value =
         serde_json::from_str(&cli(home.path(), &["--json", "report", "care"])).unwrap();
@@ -210,6 +254,18 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         "{complaint}"
     );
     assert_eq!(complaint["customer"], referred);
+    let mix =
+        |dimension: &str, value: &str| {
+            care["mix"].as_array().unwrap().iter().any(|m| {
+                m["site"] == "showroom" && m["dimension"] == dimension && m["value"] == value
+            })
+        };
+    assert!(mix("lostReason", "价格"), "{care}");
+    assert!(mix("competitor", "比亚迪"), "{care}");
+    assert!(mix("area", "prefecture"), "{care}");
+    // That car's VIN was read by the camera (a Code 39 label filmed by Chromium's fake
+    // camera, decoded by the page's stand-in detector), not typed.
+    assert_eq!(result["scannedVin"], result["discountVin"]);
     let discounted: Value = serde_json::from_str(&cli(
         home.path(),
         &[
@@ -292,6 +348,7 @@ async fn two_phones_offline_sell_the_same_car_converge_and_resolve() {
         "13-customer-care",
         "14-manager-approvals",
         "15-manager",
+        "16-scan-vin",
     ] {
         assert!(shots.join(format!("{shot}.png")).is_file(), "{shot}.png");
     }

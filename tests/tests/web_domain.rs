@@ -10,7 +10,9 @@ use std::process::Stdio;
 use automerge::{AutoCommit, ReadDoc, ScalarValue, Value};
 use dealersync_core::conflicts;
 use dealersync_core::domain;
-use dealersync_core::schema::{EventKind, SiteDocument, VehicleStatus, typed_json};
+use dealersync_core::schema::{
+    CustomerArea, CustomerStatus, EventKind, SiteDocument, VehicleStatus, typed_json,
+};
 use dealersync_tests::{ensure_web_npm, web_dir};
 use serde_json::Value as Json;
 
@@ -110,8 +112,8 @@ fn a_document_written_by_the_app_is_read_by_core_without_loss() {
     );
 }
 
-/// Referrals, follow-ups, complaints, discounts, a transfer request and an incoming
-/// transfer written by the app: core reads every record back as it wrote them.
+/// Referrals, follow-ups, areas, a lost customer, complaints, discounts, a transfer
+/// request and an incoming transfer written by the app: core reads every record back as it wrote them.
 #[test]
 fn care_written_by_the_app_is_read_by_core_without_loss() {
     let dir = written_by_the_app();
@@ -121,6 +123,27 @@ fn care_written_by_the_app_is_read_by_core_without_loss() {
     domain::check_site_document(&doc).unwrap();
     assert_eq!(site.customers["c-2"].referred_by.as_deref(), Some("c-1"));
     assert!(site.customers["c-1"].next_follow_up.is_some());
+    assert_eq!(site.customers["c-1"].area, Some(CustomerArea::Prefecture));
+    let lost = &site.customers["c-3"];
+    assert_eq!(
+        (
+            lost.status,
+            lost.lost_reason.as_deref(),
+            lost.lost_to.as_deref(),
+            lost.area
+        ),
+        (CustomerStatus::Lost, Some("价格"), Some("比亚迪"), None)
+    );
+    assert!(lost.lost_at.is_some());
+    // The showroom's figure typed again on the phone kept its distribution centre's
+    // adjustment beside it.
+    let cell = &site.forecasts["2026-04"]["SDN-A"];
+    assert_eq!(
+        (cell.quantity, cell.adjusted.as_ref().map(|a| a.quantity)),
+        (15, Some(10))
+    );
+    // And the parts shipment core wrote is as core wrote it (the typed JSON above).
+    assert_eq!(site.parts_shipments["ps-1"].lines["OIL-F"], 6);
     let k = &site.complaints["k-1"];
     assert_eq!(
         (k.owner.as_str(), k.resolution.as_deref()),

@@ -573,6 +573,14 @@ pub enum NetworkCommand {
         /// Day of the month, 1 to 28.
         day: i64,
     },
+    /// Set a site's sales channel (head office): direct (直销), general_agent (总代理),
+    /// franchise_agent (特许代理), brand_store (品牌专卖), or none to clear it.
+    Channel {
+        /// The site's id.
+        site: String,
+        /// The channel, by its name or its Chinese label, or `none`.
+        channel: String,
+    },
 }
 
 /// `conflicts ...`

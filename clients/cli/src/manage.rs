@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
 use dealersync_core::domain::{self, NewShipment, NewTransfer};
-use dealersync_core::schema::{SiteDocument, TransferRequest, TransferVerdict};
+use dealersync_core::schema::{SiteChannel, SiteDocument, TransferRequest, TransferVerdict};
 
 use crate::cli::{NetworkCommand, PartsCommand, TransferCommand};
 use crate::ctx::done;
@@ -256,7 +256,7 @@ pub fn parts(ws: &Workspace, ctx: &Ctx, cmd: PartsCommand) -> Result<ExitCode> {
     }
 }
 
-/// `network deadline`.
+/// `network deadline` and `network channel`.
 pub fn network(ws: &Workspace, ctx: &Ctx, cmd: NetworkCommand) -> Result<ExitCode> {
     let by = ws.config.claims.sub.clone();
     let net_ref = network_ref(ws)?;
@@ -274,5 +274,33 @@ pub fn network(ws: &Workspace, ctx: &Ctx, cmd: NetworkCommand) -> Result<ExitCod
                 ),
             )
         }
+        NetworkCommand::Channel { site, channel } => {
+            let channel = parse_channel(&channel)?;
+            ws.require_write(&net_ref)?;
+            ws.edit_site(&net_ref, |am| {
+                Ok(domain::set_site_channel(am, &site, channel, &by, now_ms())?)
+            })?;
+            let label = channel.map_or("none", SiteChannel::label_zh);
+            done(
+                ctx,
+                &serde_json::json!({ "site": site, "channel": channel }),
+                format!("{site}: channel {label}; `dealersync sync` to tell every site"),
+            )
+        }
     }
+}
+
+/// A channel given by its name (`franchise_agent`) or its Chinese label (特许代理);
+/// `none` clears it.
+fn parse_channel(s: &str) -> Result<Option<SiteChannel>> {
+    let s = s.trim();
+    if s == "none" {
+        return Ok(None);
+    }
+    if let Some(c) = SiteChannel::ALL.iter().find(|c| c.label_zh() == s) {
+        return Ok(Some(*c));
+    }
+    Ok(Some(s.parse::<SiteChannel>().map_err(|e| {
+        anyhow!("{e} (or the Chinese label: 直销, 总代理, 特许代理, 品牌专卖; none clears it)")
+    })?))
 }

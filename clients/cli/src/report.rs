@@ -256,14 +256,24 @@ fn last_month() -> Result<Period> {
     }
 }
 
+/// How many missing sites a table's title names; the rest are counted (a consultant's
+/// device in a network of hundreds of sites would otherwise print a title of hundreds
+/// of ids). `--json` lists them all (`sitesNotAvailable`).
+const TITLE_SITES: usize = 3;
+
 fn not_here(covered: &[String], missing: &[String]) -> String {
     if missing.is_empty() {
         return String::new();
     }
+    let named = missing[..missing.len().min(TITLE_SITES)].join(", ");
+    let more = match missing.len().saturating_sub(TITLE_SITES) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     format!(
-        " — covers the {} site(s) held on this device; not available here: {}",
+        " — holds {} of {} sites; not available here: {named}{more}",
         covered.len(),
-        missing.join(", ")
+        covered.len() + missing.len(),
     )
 }
 

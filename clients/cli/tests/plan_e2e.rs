@@ -68,6 +68,44 @@ fn the_rest_of_issue_9_from_the_cli_against_serve_demo() {
     let err = hq.fails(&["network", "deadline", "30"]);
     assert!(err.contains("give 1 to 28"), "{err}");
 
+    // Head office changes a site's sales channel (直销 / 总代理 / 特许代理 / 品牌专卖);
+    // the KPI rows carry it. An agent is never direct; a manager may not.
+    let c = hq.json(&["network", "channel", "agent-s1", "品牌专卖"]);
+    assert_eq!(c["channel"], "brand_store", "{c}");
+    let err = hq.fails(&["network", "channel", "agent-s1", "direct"]);
+    assert!(err.contains("direct"), "{err}");
+    let err = hq.fails(&["network", "channel", "agent-s1", "wholesale"]);
+    assert!(err.contains("franchise_agent"), "{err}");
+    let err = north.fails(&["network", "channel", "agent-n1", "brand_store"]);
+    assert!(err.contains("may only read"), "{err}");
+    let kpi = hq.json(&["report", "kpi"]);
+    let site_row = |id: &str| {
+        rows(&kpi)
+            .iter()
+            .find(|r| r["level"] == "site" && r["site"] == id)
+            .unwrap_or_else(|| panic!("no site row {id}: {kpi}"))
+            .clone()
+    };
+    assert_eq!(site_row("agent-s1")["channel"], "brand_store");
+    assert_eq!(site_row("agent-n1")["channel"], "franchise_agent");
+    let table = hq.ok(&["report", "kpi"]);
+    assert!(table.contains("品牌专卖"), "{table}");
+
+    // A consultant's device holds its own site only: the KPI table's title names the
+    // first sites it lacks and counts the rest, so that it fits a terminal.
+    let consultant = Device::new("consultant");
+    consultant.login(
+        &server,
+        &server.token("wang.fang", "consultant", "showroom"),
+    );
+    let table = consultant.ok(&["report", "kpi"]);
+    let title = table.lines().next().unwrap();
+    assert!(
+        title.contains("not available here: hq, dc-north, agent-n1 and 5 more"),
+        "{title}"
+    );
+    assert!(title.chars().count() <= 100, "{title}");
+
     // Parts: dc-north ships to agent-n2, which receives them.
     let s = north.json(&[
         "--site",

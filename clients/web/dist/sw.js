@@ -5,8 +5,8 @@
 //
 // vite.config.ts fills in the version and the file list when it builds.
 
-const VERSION = "de2d01532944"
-const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-CbWxTlxe.js","assets/index-KjqOZsXF.css","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
+const VERSION = "9811892320e4"
+const FILES = ["./","assets/automerge-LjMxZKTS.wasm","assets/index-BziSGVIN.js","assets/index-CwREB7ed.css","icons/icon-192.png","icons/icon-512.png","index.html","manifest.webmanifest"]
 const CACHE = `dealersync-app-${VERSION}`
 const scope = new URL(self.registration.scope)
 

@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { chromium, type BrowserContext, type Page } from "playwright-core"
+import { fakeBarcodeDetector } from "./camera"
 
 export const config = JSON.parse(process.argv[2])
 export const base: string = config.base
@@ -15,10 +16,16 @@ export const DEADLINE = 60_000
 mkdirSync(shots, { recursive: true })
 export const log = (...a: unknown[]) => process.stderr.write(`[${process.argv[1]?.split("/").pop()}] ${a.map(x => (typeof x === "string" ? x : JSON.stringify(x))).join(" ")}\n`)
 
-export async function phone(name: string, offline = false): Promise<{ ctx: BrowserContext; page: Page }> {
+/** A phone (its own browser and profile); `camera`: a Y4M file its camera films, with a
+ *  barcode detector in the page (e2e/camera.ts). */
+export async function phone(name: string, offline = false, camera?: string): Promise<{ ctx: BrowserContext; page: Page }> {
+  const cameraArgs = camera
+    ? ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-video-capture=${camera}`]
+    : []
   const ctx = await chromium.launchPersistentContext(join(config.dir, name), {
     executablePath: config.chromium ?? "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-dev-shm-usage"],
+    args: ["--no-sandbox", "--disable-dev-shm-usage", ...cameraArgs],
+    permissions: camera ? ["camera"] : [],
     viewport: { width: 390, height: 844 },
     deviceScaleFactor: 1,
     isMobile: true,
@@ -27,6 +34,7 @@ export async function phone(name: string, offline = false): Promise<{ ctx: Brows
     timezoneId: "Asia/Shanghai",
     offline,
   })
+  if (camera) await ctx.addInitScript({ content: fakeBarcodeDetector() })
   const page = ctx.pages()[0] ?? (await ctx.newPage())
   page.on("pageerror", e => log(name, "page error:", e.message))
   // (Failed socket attempts while offline are expected; their URL carries the token.)
@@ -89,9 +97,11 @@ export async function enrolByHand(page: Page, cred: { code?: string; token?: str
 }
 
 /** Enrols through a link carrying the code or token (what a QR code opens). */
-export async function enrolByLink(page: Page, cred: { code?: string; token?: string }) {
+/** Enrols through a link carrying the code or token (what a QR code opens): the
+ *  relay's own (`link`, the API's `appUrl`), or one made here. */
+export async function enrolByLink(page: Page, cred: { code?: string; token?: string; link?: string }) {
   const frag = cred.code ? `code=${encodeURIComponent(cred.code)}` : `token=${encodeURIComponent(cred.token!)}`
-  await page.goto(`${base}/app/#${frag}`)
+  await page.goto(cred.link ?? `${base}/app/#${frag}`)
   await ready(page)
 }
 

@@ -3,14 +3,17 @@
 //
 //   node --import tsx e2e/phones.ts '{"base":"http://127.0.0.1:PORT","a":{...},"b":{...},"dir":"...","shots":"..."}'
 //
-// a / b: {"token": "..."} or {"code": "..."} (a one-time sign-in code). Prints one JSON
+// a / b / m: {"token": "..."}, {"code": "..."} (a one-time sign-in code) or {"link": "..."}
+// (the relay's phone link for a code, `appUrl`). Prints one JSON
 // line with what happened (the VIN, customer ids, conflict ids) for the Rust side.
 // Every wait has a deadline and says what it waited for.
 
+import { join } from "node:path"
 import type { BrowserContext, Page } from "playwright-core"
 import {
   DEADLINE, addCustomer, base, closeSheets, config, enrolByHand, enrolByLink, hook, log, phone, ready, shot, tab, until, waitStatus,
 } from "./harness"
+import { writeVinLabels } from "./camera"
 
 /** Sells `vin` to the customer whose card is open, checking the VIN field first. */
 async function sellFromCard(page: Page, vin: string, customer: string) {
@@ -41,6 +44,11 @@ try {
     await until(`${n}'s service worker controls the page`, () => p.evaluate(() => navigator.serviceWorker.controller !== null))
   }
   await shot(a, "02-today")
+  // Installable (manifest, icons, a service worker with a fetch handler): Chromium's own check.
+  const cdp = await ctxA.newCDPSession(a)
+  const { installabilityErrors } = (await cdp.send("Page.getInstallabilityErrors")) as { installabilityErrors: unknown[] }
+  await cdp.detach()
+  if (installabilityErrors.length > 0) throw new Error(`the app is not installable: ${JSON.stringify(installabilityErrors)}`)
   const vin = (await hook<string[]>(a, "inStock"))[0]
   if (!vin) throw new Error("the showroom has no vehicle in stock")
   log("selling", vin)
@@ -111,7 +119,13 @@ try {
   await closeSheets(a)
   await waitStatus("a", a, { unackedAbove: 0 })
   await ctxA.close()
-  ;({ ctx: ctxA, page: a } = await phone("phone-a", true))
+  // A reopens with a camera filming two VIN labels: the car A will sell at a discount,
+  // and above it the same VIN with its last character misprinted (a misread).
+  const [discountVin] = (await hook<string[]>(b, "inStock")).filter(v => v !== vin)
+  const misread = discountVin.slice(0, 16) + (discountVin[16] === "1" ? "2" : "1")
+  const camera = join(config.dir, "vin-labels.y4m")
+  writeVinLabels(camera, [misread, discountVin])
+  ;({ ctx: ctxA, page: a } = await phone("phone-a", true, camera))
   browsers[0] = ctxA
   pages[0] = a
   await a.goto(`${base}/app/`)
@@ -184,6 +198,27 @@ try {
   await until("A sees the complaint resolved", async () =>
     (await hook<any[]>(a, "complaints")).find(k => k.id === complaint.id)?.status === "resolved")
   await closeSheets(b)
+  // B sets where 王芳 lives (地州) and marks her lost to a competitor, with why: the
+  // care report's mix counts both.
+  await b.fill("main input[type=search]", "王芳")
+  await b.click(`main [data-customer="${later}"]`)
+  await b.locator(".sheet select[data-field=area]").selectOption("prefecture")
+  await until("the area saved", async () => (await hook<any>(b, "customer", later))?.area === "prefecture")
+  await until("B marks 王芳 lost", async () => {
+    const lostForm = b.locator(".sheet form[data-form=lost]")
+    const details = b.locator(".sheet details", { has: b.locator("form[data-form=lost]") })
+    if (!(await details.evaluate(d => (d as HTMLDetailsElement).open))) await details.locator("summary").click()
+    await lostForm.locator("input[name=reason]").fill("价格", { timeout: 2000 })
+    await lostForm.locator("input[name=competitor]").fill("比亚迪", { timeout: 2000 })
+    await lostForm.locator("button[type=submit]").click({ timeout: 2000 })
+    return true
+  })
+  await until("王芳 lost, with the reason", async () => {
+    const c = await hook<any>(b, "customer", later)
+    return c?.status === "lost" && c.lostReason === "价格" && c.lostTo === "比亚迪"
+  })
+  await b.waitForSelector(`.sheet [data-lost="${later}"]`, { timeout: DEADLINE })
+  await closeSheets(b)
   await b.fill("main input[type=search]", "")
 
   // A discount above the consultant's limit: A asks, the manager's phone approves, A sells.
@@ -193,14 +228,29 @@ try {
   const m = mgr.page
   await enrolByLink(m, config.m)
   await waitStatus("m", m, { online: true, unacked: 0 })
-  const [discountVin] = (await hook<string[]>(a, "inStock")).filter(v => v !== vin)
   const list = (await hook<any>(a, "vehicle", discountVin)).listPrice as number
   const discountFen = 800_000
   await tab(a, "customers")
   await a.fill("main input[type=search]", "赵敏")
   await a.click(`main [data-customer="${referred}"]`)
   const sellForm = a.locator(".sheet form", { has: a.locator("input[name=vin]") })
-  await sellForm.locator("input[name=vin]").fill(discountVin)
+  // The VIN comes from the camera: 📷 opens the preview, the misprinted label is read
+  // and skipped (its check digit fails), the good one fills the field.
+  await sellForm.locator("[data-scan=vin]").click()
+  await a.waitForSelector(".sheet video.scan-video", { timeout: DEADLINE })
+  await until("the camera's preview plays", () => a.evaluate(() => {
+    const v = document.querySelector("video.scan-video") as HTMLVideoElement | null
+    return !!v && v.readyState >= 2 && v.videoWidth > 0
+  }).catch(() => false))
+  await shot(a, "16-scan-vin")
+  await a.evaluate(() => { (window as any).__scanGo = true })
+  await until(`the scanned ${discountVin} in the VIN field`, async () =>
+    (await sellForm.locator("input[name=vin]").inputValue()) === discountVin
+    && ((await sellForm.locator(".vin-field .hint").textContent()) ?? "").startsWith("✓"))
+  const scans = await a.evaluate(() => (window as any).__scans as string[][])
+  if (!scans.some(texts => texts.includes(misread) && texts.includes(discountVin)))
+    throw new Error(`the detector did not read both labels from the camera: ${JSON.stringify(scans)}`)
+  if ((await a.locator("video.scan-video").count()) > 0) throw new Error("the camera sheet stays open after the scan")
   await sellForm.locator("input[name=price]").fill(String((list - discountFen) / 100))
   await sellForm.locator("button[type=submit]").click()
   await until("the sale above the limit refused", async () => ((await a.locator(".toast.error").last().textContent()) ?? "").includes("经理"))
@@ -252,7 +302,7 @@ try {
 
   const enrolmentB = await b.evaluate(() => JSON.parse(localStorage.getItem("dealersync.enrolment") ?? "null"))
   process.stdout.write(
-    JSON.stringify({ ok: true, referred, complaint: complaint.id, discountVin, transfer: transfer.id, transferVin, transferTo: transfer.to, arrived, enrolmentB: { device: enrolmentB?.device, token: enrolmentB?.token }, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
+    JSON.stringify({ ok: true, scannedVin: discountVin, referred, complaint: complaint.id, discountVin, transfer: transfer.id, transferVin, transferTo: transfer.to, arrived, enrolmentB: { device: enrolmentB?.device, token: enrolmentB?.token }, vin, customerA: custA, customerB: custB, later, conflicts: conflictsA, heads, offlineA, offlineB, reopened }) + "\n",
   )
 } catch (e) {
   log("failed:", (e as Error).stack ?? String(e))

@@ -38,7 +38,13 @@ const zh = {
   transferOut: "跨区调车申请", toSite: "调往", requestTransfer: "提交总部审批", transfersMine: "本店调车申请",
   awaitingHq: "待总部批准", hqApproved: "总部已批准", hqRefused: "总部已拒绝", dispatched: "已发车",
   incoming: "调入车辆", receive: "登记在途", arrivals: "待到货", arrive: "到货", nothing: "无。", eta: "预计到达",
-  referrerHint: "谁介绍来的（以老带新）", scan: "扫描", chooseVehicle: "选择车辆",
+  referrerHint: "谁介绍来的（以老带新）", chooseVehicle: "选择车辆",
+  scanVin: "扫描车架号", scanTitle: "扫描车架号条码", scanAim: "把相机对准车架号条码（前挡风玻璃下或车门柱上）",
+  daysInStock: "库龄（天）", slowMover: "滞销",
+  area: "客户区域", areaUnknown: "未填", prefecture: "地州", city: "市区",
+  lostTitle: "客户流失", lostReason: "流失原因", competitor: "买了哪家（竞品，可不填）", markLost: "标记为流失",
+  lostInfo: "流失", lostReasons: "价格,车型配置,贷款未批,买了竞品,暂不购车,联系不上",
+  scanNotVin: "读到的不是有效车架号，继续扫描", scanTimeout: "没有读到车架号，请手动输入", cameraFailed: "无法打开相机，请手动输入车架号",
 }
 type Key = keyof typeof zh
 
@@ -79,7 +85,13 @@ const en: Record<Key, string> = {
   transferOut: "Transfer to another region", toSite: "To site", requestTransfer: "Ask head office", transfersMine: "This site's transfer requests",
   awaitingHq: "waiting for head office", hqApproved: "approved by head office", hqRefused: "refused by head office", dispatched: "dispatched",
   incoming: "Incoming transfers", receive: "Put on the books", arrivals: "Arriving", arrive: "Arrived", nothing: "None.", eta: "ETA",
-  referrerHint: "Who referred them", scan: "Scan", chooseVehicle: "Choose a vehicle",
+  referrerHint: "Who referred them", chooseVehicle: "Choose a vehicle",
+  scanVin: "Scan the VIN", scanTitle: "Scan the VIN barcode", scanAim: "Point the camera at the VIN barcode (under the windscreen or on the door pillar)",
+  daysInStock: "days in stock", slowMover: "slow mover",
+  area: "Area", areaUnknown: "not set", prefecture: "Prefecture", city: "City",
+  lostTitle: "Customer lost", lostReason: "Why", competitor: "Bought from (competitor, optional)", markLost: "Mark lost",
+  lostInfo: "Lost", lostReasons: "Price,Model or trim,Loan refused,Bought a competitor,Not buying now,Unreachable",
+  scanNotVin: "Not a valid VIN, still looking", scanTimeout: "No VIN read; type it in", cameraFailed: "The camera could not be opened; type the VIN",
 }
 
 let lang: "zh" | "en" = localStorage.getItem("dealersync.lang") === "en" ? "en" : "zh"

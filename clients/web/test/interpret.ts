@@ -9,8 +9,8 @@ import {
 } from "../src/domain/ops"
 import type { NetworkDoc, SiteDoc } from "../src/domain/schema"
 import {
-  decideDiscount, linkReferral, openComplaint, receiveTransfer, recordFollowUp, requestDiscount,
-  requestTransfer, updateComplaint,
+  decideDiscount, linkReferral, markLost, openComplaint, receiveTransfer, recordFollowUp, requestDiscount,
+  requestTransfer, setCustomerArea, updateComplaint,
 } from "../src/domain/care"
 
 /** One step of a vector. */
@@ -67,6 +67,10 @@ function mutationFor(doc: A.Doc<SiteDoc>, net: NetworkDoc, s: Step): Mutation {
       return receiveTransfer(doc, net, a.id, a.eta ?? null, who)
     case "arrive":
       return moveVehicle(doc, a.vin, "arrive", who)
+    case "set_area":
+      return setCustomerArea(doc, a.customer, a.area ?? null, who)
+    case "mark_lost":
+      return markLost(doc, a.customer, a.reason, a.competitor ?? null, who)
     default:
       throw new Error(`unknown op ${s.op}`)
   }

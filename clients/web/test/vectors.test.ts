@@ -68,8 +68,10 @@ test("lifecycle transitions, steps and enums are core's", () => {
   assert.deepEqual([...schema.CALL_DIRECTIONS], v.enums.callDirection)
   assert.deepEqual([...schema.VEHICLE_STATUSES], v.enums.vehicleStatus)
   assert.deepEqual([...schema.SITE_KINDS], v.enums.siteKind)
+  assert.deepEqual([...schema.CUSTOMER_AREAS], v.enums.customerArea)
   assert.equal(schema.CLOCK_SKEW_MS, v.clockSkewMs)
   assert.equal(schema.MAX_PARTY_SIZE, v.maxPartySize)
+  assert.equal(schema.SLOW_MOVER_DAYS, v.slowMoverDays)
 })
 
 test("a day's operations write the document core writes, and refuse what core refuses", () => {
@@ -78,7 +80,7 @@ test("a day's operations write the document core writes, and refuse what core re
   assert.deepEqual(typedWalk(doc), v.document)
 })
 
-test("referrals, follow-ups, surveys, complaints, discounts, transfers and arrivals write what core writes", () => {
+test("referrals, follow-ups, surveys, areas, lost customers, complaints, discounts, transfers, arrivals and a forecast over an adjustment write what core writes", () => {
   const v = vector("care.json")
   assert.ok(v.steps.length > 30)
   const doc = runSteps(A.load(fromHex(v.initial)), v.network, v.steps as Step[])

@@ -1,13 +1,17 @@
 //! The care vector (`core/vectors/care.json`): what issue 9 added that the phone app
-//! does too — referrals (以老带新), follow-ups and surveys, complaints with status,
+//! does too — referrals (以老带新), follow-ups and surveys, customer areas (地州 / 市区),
+//! a lost customer's reason and competitor, a forecast typed again over a distribution
+//! centre's adjustment (both kept) in a document holding a parts shipment, complaints with status,
 //! owner and resolution, discount requests and a manager's decision, a transfer
 //! request between regions, an incoming transfer put on the books, and arrivals.
+
+use std::collections::BTreeMap;
 
 use automerge::AutoCommit;
 use dealersync_core::access::Role;
 use dealersync_core::domain::{
     self, CheckDigitPolicy, ComplaintUpdate, DiscountDecision, DomainError, NewComplaint,
-    NewTransfer, VehicleAction, Vin,
+    NewShipment, NewTransfer, VehicleAction, Vin,
 };
 use dealersync_core::reports;
 use dealersync_core::schema::{
@@ -107,6 +111,21 @@ pub fn apply_care_op(
             domain::receive_transfer(doc, net, &s(a, "id"), a["eta"].as_i64(), &by, now).map(drop)
         }
         "arrive" => domain::move_vehicle(doc, &s(a, "vin"), &VehicleAction::Arrive, &by, now),
+        "set_area" => domain::set_customer_area(
+            doc,
+            &s(a, "customer"),
+            opt_s(a, "area").map(|x| x.parse().unwrap()),
+            &by,
+            now,
+        ),
+        "mark_lost" => domain::mark_lost(
+            doc,
+            &s(a, "customer"),
+            &s(a, "reason"),
+            opt_s(a, "competitor").as_deref(),
+            &by,
+            now,
+        ),
         _ => return None,
     })
 }
@@ -431,6 +450,69 @@ fn care_steps() -> Vec<Json> {
             refused("Invalid"),
         ),
         c("arrive", t + 16 * MINUTE, json!({"vin": v9}), ok()),
+        // Where customers live (地州 / 市区), and a lead lost to a competitor, with why.
+        c(
+            "set_area",
+            t + 17 * MINUTE,
+            json!({"customer": "c-1", "area": "prefecture"}),
+            ok(),
+        ),
+        c(
+            "set_area",
+            t + 17 * MINUTE,
+            json!({"customer": "c-9", "area": "city"}),
+            refused("UnknownCustomer"),
+        ),
+        c(
+            "add_customer",
+            t + 18 * MINUTE,
+            json!({"id": "c-3", "name": "赵磊", "phone": "13712345678", "source": "roadshow",
+            "modelOfInterest": "SDN-A", "consultant": "wang"}),
+            ok(),
+        ),
+        c(
+            "set_area",
+            t + 18 * MINUTE,
+            json!({"customer": "c-3", "area": "city"}),
+            ok(),
+        ),
+        c(
+            "set_area",
+            t + 18 * MINUTE,
+            json!({"customer": "c-3", "area": null}),
+            ok(),
+        ),
+        c(
+            "mark_lost",
+            t + 19 * MINUTE,
+            json!({"customer": "c-3", "reason": "  ", "competitor": "比亚迪"}),
+            refused("Invalid"),
+        ),
+        c(
+            "mark_lost",
+            t + 19 * MINUTE,
+            json!({"customer": "c-3", "reason": " 价格 ", "competitor": " 比亚迪 "}),
+            ok(),
+        ),
+        c(
+            "mark_lost",
+            t + 19 * MINUTE,
+            json!({"customer": "c-3", "reason": "价格", "competitor": null}),
+            refused("IllegalCustomerTransition"),
+        ),
+        c(
+            "mark_lost",
+            t + 19 * MINUTE,
+            json!({"customer": "c-2", "reason": "不买了", "competitor": ""}),
+            ok(),
+        ),
+        // The showroom's forecast, adjusted by its distribution centre, typed again.
+        c(
+            "set_forecast",
+            t + 20 * MINUTE,
+            json!({"month": "2026-04", "model": "SDN-A", "quantity": 15}),
+            ok(),
+        ),
     ]
 }
 
@@ -439,9 +521,39 @@ fn care_steps() -> Vec<Json> {
 #[test]
 fn care_vectors() {
     let net = care_network();
-    let doc = site_vector("care.json", &net, initial_site(&net), &care_steps());
+    // A forecast the showroom submitted and its distribution centre adjusted: the site's
+    // figure typed again (on a phone) keeps the adjustment beside it.
+    let mut initial = initial_site(&net);
+    domain::set_forecast(&mut initial, &net, "2026-04", "SDN-A", 12, "wang", T0).unwrap();
+    domain::adjust_forecast(&mut initial, "2026-04", "SDN-A", 10, "sun.hao", T0 + MINUTE).unwrap();
+    // Parts shipped by the distribution centre and received (配件配送): records the app
+    // never writes (counters included), which its operations leave as core wrote them.
+    let mut dc = site_under("dc-north", SiteKind::DistributionCentre, "hq");
+    domain::adjust_part(&mut dc, "OIL-F", 20, "ma.li", T0).unwrap();
+    let shipment = NewShipment {
+        id: "ps-1".into(),
+        lines: BTreeMap::from([("OIL-F".to_string(), 6)]),
+        note: Some("SF1234".into()),
+    };
+    domain::ship_parts(
+        &mut dc,
+        &mut initial,
+        &net,
+        &shipment,
+        "sun.hao",
+        T0 + 2 * MINUTE,
+    )
+    .unwrap();
+    domain::receive_parts(&mut initial, "ps-1", "wang", T0 + 3 * MINUTE).unwrap();
+    let doc = site_vector("care.json", &net, initial, &care_steps());
     let site = SiteDocument::read(&doc).expect("the result hydrates");
     assert_eq!(site.customers["c-2"].referred_by.as_deref(), Some("c-1"));
+    let cell = &site.forecasts["2026-04"]["SDN-A"];
+    assert_eq!(
+        (cell.quantity, cell.adjusted.as_ref().map(|a| a.quantity)),
+        (15, Some(10))
+    );
+    assert!(site.parts_shipments["ps-1"].received_at.is_some());
     // The planned follow-ups due, as core's report lists them, before the planned day,
     // on that CST day before the planned hour, and after: what the app's Today list must show.
     let planned = site.customers["c-1"].next_follow_up.unwrap();

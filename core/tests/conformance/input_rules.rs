@@ -171,12 +171,14 @@ fn lifecycle_vectors() {
         "callDirection": CallDirection::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "vehicleStatus": VehicleStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
         "siteKind": SiteKind::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "customerArea": CustomerArea::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
     });
     check_vector(
         "lifecycle.json",
         &json!({
             "customer": customer, "vehicle": vehicle, "vehicleActions": actions, "enums": enums,
             "clockSkewMs": domain::CLOCK_SKEW_MS, "maxPartySize": domain::MAX_PARTY_SIZE,
+            "slowMoverDays": dealersync_core::reports::DEFAULT_SLOW_MOVER_DAYS,
         }),
     );
 }

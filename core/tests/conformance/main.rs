@@ -24,8 +24,8 @@ use dealersync_core::domain::{
     VehicleAction, Vin, VinError,
 };
 use dealersync_core::schema::{
-    CallDirection, CustomerSource, CustomerStatus, EventKind, NetworkDocument, SiteDocument,
-    SiteHeader, SiteKind, VehicleStatus, typed_json,
+    CallDirection, CustomerArea, CustomerSource, CustomerStatus, EventKind, NetworkDocument,
+    SiteDocument, SiteHeader, SiteKind, VehicleStatus, typed_json,
 };
 use serde_json::{Value as Json, json};
 

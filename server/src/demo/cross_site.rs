@@ -1,6 +1,8 @@
 //! What spans documents in the demo: quarter and week targets in the network document,
-//! parts a distribution centre ships to its agents, and transfers between regions (one
-//! waiting for head office, one approved and on its books at the receiver).
+//! parts a distribution centre ships to its agents, transfers between regions (one
+//! waiting for head office, one approved and on its books at the receiver), a customer
+//! registered at three agents (业务重叠), and a distribution centre's adjustment of an
+//! agent's forecast.
 //!
 //! Two-document operations run on copies of both documents, and the copies' changes
 //! are merged into the stored ones: a [`DocumentWriter`] edits one document at a time.
@@ -10,10 +12,11 @@ use std::collections::BTreeMap;
 use automerge::AutoCommit;
 use chrono::Datelike as _;
 use dealersync_core::access::Role;
-use dealersync_core::domain::{self, NewShipment, NewTransfer};
+use dealersync_core::domain::{self, NewCustomer, NewEvent, NewShipment, NewTransfer};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::schema::{
-    Millis, NetworkDocument, Period, SiteDocument, Target, TransferVerdict, VehicleStatus,
+    CustomerSource, EventKind, Millis, NetworkDocument, Period, SiteDocument, Target,
+    TransferVerdict, VehicleStatus,
 };
 use dealersync_core::time::{DAY_MS, in_cst};
 
@@ -60,14 +63,14 @@ fn quarter_and_week(now: Millis) -> Option<(Period, Period)> {
     ))
 }
 
-/// Seeds the cross-document records; returns the vehicle records it added (a transfer
-/// received is a record at the receiver).
+/// Seeds the cross-document records; returns the customer and vehicle records it added
+/// (a customer registered again at another site, a transfer received at the receiver).
 pub(super) fn seed_cross_site(
     registry: &Registry,
     docs: &dyn DocumentWriter,
     network_id: DocumentId,
     now: Millis,
-) -> Result<usize, RegistryError> {
+) -> Result<(usize, usize), RegistryError> {
     let hq = "zhou.min";
     let mut net_doc = load(docs, network_id)?;
     // Quarter and week targets for every selling site: three months' and a quarter
@@ -105,7 +108,12 @@ pub(super) fn seed_cross_site(
     let mut take = |id: &str| copies.remove(id).expect("loaded above");
 
     // Parts: each centre stocks filters, wipers and mats, and ships to its agents; the
-    // first shipment of each agent has arrived, the second is on the way.
+    // first shipment of each agent has arrived, the second is on the way. Over the last
+    // 12 days, or less early in a month, so that this month's parts report shows them.
+    let month_start = dealersync_core::schema::month_key(now)
+        .parse::<Period>()
+        .map_or(now, |p| p.range_millis().0);
+    let span = (12 * DAY_MS).min((now - month_start) * 12 / 13);
     let mut received = BTreeMap::new();
     for (dc_id, agents) in [
         ("dc-north", &["agent-n1", "agent-n2"][..]),
@@ -125,7 +133,7 @@ pub(super) fn seed_cross_site(
             .iter()
             .enumerate()
             {
-                let at = now - (12 - 6 * k as i64 + i as i64) * DAY_MS;
+                let at = now - span * (12 - 6 * k as i64 + i as i64) / 12;
                 let new = NewShipment {
                     id: format!("ps-{agent_id}-{k}"),
                     lines: lines.iter().map(|(p, q)| (p.to_string(), *q)).collect(),
@@ -138,7 +146,7 @@ pub(super) fn seed_cross_site(
                         .iter()
                         .find(|s| s.id == *agent_id)
                         .map_or("admin", |s| s.consultants[0].0);
-                    domain::receive_parts(&mut agent, &new.id, clerk, at + 2 * DAY_MS)
+                    domain::receive_parts(&mut agent, &new.id, clerk, at + span / 6)
                         .map_err(domain_err)?;
                 }
             }
@@ -210,10 +218,70 @@ pub(super) fn seed_cross_site(
     .map_err(domain_err)?;
     received.insert("agent-n1", north);
     received.insert("agent-s1", south);
+    let customers = seed_overlaps(&mut received, &net, now)?;
+    adjust_a_forecast(&mut received, now)?;
 
     store(docs, network_id, &mut net_doc)?;
     for (id, copy) in &mut received {
         store(docs, ids[id], copy)?;
     }
-    Ok(1)
+    Ok((customers, 1))
+}
+
+/// 业务重叠: agent-n1's first customer registered again at agent-n2 (one region:
+/// dc-north's manager settles it) and at agent-s1 (two regions: head office settles
+/// it). Returns the customer records added.
+fn seed_overlaps(
+    docs: &mut BTreeMap<&str, AutoCommit>,
+    net: &NetworkDocument,
+    now: Millis,
+) -> Result<usize, RegistryError> {
+    let read = |doc: &AutoCommit| {
+        SiteDocument::read(doc).map_err(|e| RegistryError::Invalid(e.to_string()))
+    };
+    let first = read(&docs["agent-n1"])?
+        .customers
+        .into_values()
+        .filter(|c| c.merged_into.is_none())
+        .min_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+        .ok_or_else(|| RegistryError::Invalid("no customer at agent-n1".into()))?;
+    let again = [("agent-n2", 5), ("agent-s1", 3)];
+    for (site_id, days_ago) in again {
+        let consultant = SITES
+            .iter()
+            .find(|s| s.id == site_id)
+            .map_or("admin", |s| s.consultants[0].0);
+        let new = NewCustomer {
+            id: format!("overlap-{site_id}"),
+            name: first.name.clone(),
+            phone: first.phone.clone(),
+            source: CustomerSource::WalkIn,
+            model_of_interest: first.model_of_interest.clone(),
+            consultant: Some(consultant.into()),
+        };
+        let doc = docs.get_mut(site_id).expect("loaded by seed_cross_site");
+        let at = now - days_ago * DAY_MS;
+        domain::add_customer(doc, net, &new, consultant, at).map_err(domain_err)?;
+        let visit = NewEvent::new(EventKind::Visit, at);
+        domain::record_event(doc, &new.id, &visit, consultant, at).map_err(domain_err)?;
+    }
+    Ok(again.len())
+}
+
+/// dc-north's manager corrects agent-n1's latest forecast for one model (three units
+/// more); agent-n1's own figure stays beside it.
+fn adjust_a_forecast(
+    docs: &mut BTreeMap<&str, AutoCommit>,
+    now: Millis,
+) -> Result<(), RegistryError> {
+    let doc = docs.get_mut("agent-n1").expect("loaded by seed_cross_site");
+    let site = SiteDocument::read(doc).map_err(|e| RegistryError::Invalid(e.to_string()))?;
+    let Some((month, cells)) = site.forecasts.iter().next_back() else {
+        return Ok(());
+    };
+    let Some((model, cell)) = cells.iter().next() else {
+        return Ok(());
+    };
+    domain::adjust_forecast(doc, month, model, cell.quantity + 3, "sun.hao", now)
+        .map_err(domain_err)
 }

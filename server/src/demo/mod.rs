@@ -15,7 +15,8 @@
 //! `generate.rs` what is generated from it (the network document, each site's
 //! customers and vehicles), `care.rs` each site's customer care (areas, referrals,
 //! follow-ups, complaints), and `cross_site.rs` what spans documents (quarter and week
-//! targets, parts shipments, transfers between regions).
+//! targets, parts shipments, transfers between regions, a customer registered at three
+//! agents, a distribution centre's forecast adjustment).
 
 mod care;
 mod catalogue;
@@ -246,8 +247,11 @@ pub fn seed_demo(
         })?;
     }
 
-    // Quarter and week targets, parts shipments and transfers between regions.
-    vehicles += cross_site::seed_cross_site(registry, docs, network_id, now)?;
+    // Quarter and week targets, parts shipments, transfers between regions, customers
+    // registered at two sites, a forecast adjustment.
+    let (c, v) = cross_site::seed_cross_site(registry, docs, network_id, now)?;
+    customers += c;
+    vehicles += v;
 
     let tokens = demo_tokens(registry, auth)?;
     tracing::info!(

@@ -235,7 +235,7 @@ pub const ROUTES: &[RouteDoc] = &[
         path: "/api/admin/sign-in-codes",
         tag: "sign-in",
         summary: "Issue a one-time sign-in code",
-        description: "Admin (any), head office (any role but admin), manager (consultants and managers of his subtree). 201 {code, signInUrl, expiresAt, sub, role, site, device}. See docs/auth.md.",
+        description: "Admin (any), head office (any role but admin), manager (consultants and managers of his subtree). 201 {code, signInUrl, appUrl, appQrSvg, expiresAt, sub, role, site, device}. See docs/auth.md.",
         query: &[],
         body: Some("{user, role, site, device?, validFor?, sessionTtl?}"),
     },

@@ -1,5 +1,5 @@
-// What issue 9 added that the app does too, as core/src/domain writes it: referrals
-// and follow-ups (care.rs), complaints (care.rs), discount requests and a manager's
+// What issue 9 added that the app does too, as core/src/domain writes it: referrals,
+// follow-ups, a customer's area and a lost customer's reason (care.rs), complaints (care.rs), discount requests and a manager's
 // decision (discounts.rs), a transfer request between regions and an incoming
 // transfer put on the books (transfers.rs). core/vectors/care.json holds the cases
 // both run; every operation refuses before anything is written.
@@ -8,7 +8,10 @@ import {
   Actor, DomainError, Mutation, S, discountLimit, eventRecord, eventTime, keyLike, liveCustomer,
   mutation, nonEmpty, optS, str, vehicleOf,
 } from "./ops"
-import { COMPLAINT_STATUSES, ComplaintStatus, NetworkDoc, SiteDoc } from "./schema"
+import {
+  COMPLAINT_STATUSES, CUSTOMER_AREAS, ComplaintStatus, CustomerArea, CustomerStatus, NetworkDoc, SiteDoc,
+  customerTransitionAllowed,
+} from "./schema"
 
 const clean = (t: string | null | undefined) => t?.trim() || null
 
@@ -23,6 +26,36 @@ export function linkReferral(doc: SiteDoc, customer: string, referrer: string, w
     throw new DomainError("Invalid", `invalid referrer of customer ${customer}: ${customer} referred ${referrer}: the link would go both ways`)
   return mutation(`${by}: customer ${customer} referred by ${referrer}`, who.now, d => {
     d.customers[customer].referredBy = S(referrer) as never
+  })
+}
+
+/** Sets (or with null clears) where a customer lives: 地州 or 市区. */
+export function setCustomerArea(doc: SiteDoc, customer: string, area: CustomerArea | null, who: Actor): Mutation {
+  const by = keyLike("area by", who.by)
+  liveCustomer(doc, customer)
+  if (area != null && !CUSTOMER_AREAS.includes(area)) throw new DomainError("Invalid", `invalid area of customer ${customer}: ${area}`)
+  return mutation(`${by}: area of customer ${customer}`, who.now, d => {
+    d.customers[customer].area = optS(area) as never
+  })
+}
+
+/** Marks a customer lost, saying why and (if known) to which competitor, in one change
+ *  with the status; a reason is needed, and the funnel must allow the move. */
+export function markLost(doc: SiteDoc, customer: string, reason: string, competitor: string | null, who: Actor): Mutation {
+  const by = keyLike("lost by", who.by)
+  const why = nonEmpty(`lost reason of customer ${customer}`, reason)
+  const c = liveCustomer(doc, customer)
+  const from = str(c.status) as CustomerStatus
+  if (!customerTransitionAllowed(from, "lost"))
+    throw new DomainError("IllegalCustomerTransition", `customer ${customer} cannot move from ${from} to lost`)
+  const to = clean(competitor)
+  const now = who.now
+  return mutation(`${by}: customer ${customer} ${from} -> lost`, now, d => {
+    const w = d.customers[customer]
+    w.status = S("lost") as never
+    w.lostReason = S(why) as never
+    w.lostTo = optS(to) as never
+    w.lostAt = now
   })
 }
 

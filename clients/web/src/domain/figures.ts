@@ -107,17 +107,24 @@ export function targetFor(doc: SiteDoc, by: string, period: string): Target | nu
 /** How long a customer may wait for the next contact before the app lists them. */
 export const FOLLOW_UP_AFTER_MS = 3 * DAY_MS
 
+/** Days a car has been in stock here, as core's ageing report counts them: CST calendar
+ *  days from its arrival to `now` (0 on the arrival day); null without an arrival. */
+export function daysInStock(arrivedAt: number | null | undefined, now: number): number | null {
+  return arrivedAt == null ? null : Math.max(0, cstDay(now) - cstDay(arrivedAt))
+}
+
 /** The CST day number of an instant (days since 1970-01-01 in CST). */
-function cstDay(t: number): number {
+export function cstDay(t: number): number {
   return Math.floor((t + CST_MS) / DAY_MS)
 }
 
 /**
- * The consultant's customers waiting for a call, most overdue first: those whose
- * planned follow-up (`nextFollowUp`) falls on or before today in CST, as core's
- * follow-ups report counts them (any status but lost, after-sales calls included);
- * and, with no call planned, open customers (not ordered, delivered or lost) with no
- * contact for three days.
+ * The consultant's customers waiting for a call: first those whose planned follow-up
+ * (`nextFollowUp`) falls on or before today in CST, as core's follow-ups report counts
+ * them (any status but lost, after-sales calls included), most overdue first — a call
+ * promised to the customer comes before the rest; then, with no call planned, open
+ * customers (not ordered, delivered or lost) with no contact for three days, the
+ * longest silent first.
  */
 export function followUpsDue(doc: SiteDoc, by: string, now: number): { customer: Customer; last: number; due: number | null }[] {
   const out: { customer: Customer; last: number; due: number | null }[] = []
@@ -132,5 +139,5 @@ export function followUpsDue(doc: SiteDoc, by: string, now: number): { customer:
       out.push({ customer: c, last, due: null })
     }
   }
-  return out.sort((a, b) => (a.due ?? a.last + FOLLOW_UP_AFTER_MS) - (b.due ?? b.last + FOLLOW_UP_AFTER_MS))
+  return out.sort((a, b) => Number(a.due == null) - Number(b.due == null) || (a.due ?? a.last) - (b.due ?? b.last))
 }

@@ -13,17 +13,22 @@ export const VEHICLE_STATUSES = [
   "ordered", "in_transit", "in_stock", "reserved", "sold", "delivered", "transferred_out",
 ] as const
 export const SITE_KINDS = ["head_office", "distribution_centre", "agent", "showroom", "roadshow"] as const
+/** Where a customer lives: 地州 (the prefectures) or 市区 (the city), the plan's markets. */
+export const CUSTOMER_AREAS = ["prefecture", "city"] as const
 
 export type CustomerSource = (typeof CUSTOMER_SOURCES)[number]
 export type CustomerStatus = (typeof CUSTOMER_STATUSES)[number]
 export type EventKind = (typeof EVENT_KINDS)[number]
 export type CallDirection = (typeof CALL_DIRECTIONS)[number]
 export type VehicleStatus = (typeof VEHICLE_STATUSES)[number]
+export type CustomerArea = (typeof CUSTOMER_AREAS)[number]
 
 /** How far in the future an event's time may be (core's CLOCK_SKEW_MS). */
 export const CLOCK_SKEW_MS = 5 * 60_000
 /** The largest walk-in party recorded as one batch. */
 export const MAX_PARTY_SIZE = 50
+/** A car available over this many days is a slow mover (滞销车; core's DEFAULT_SLOW_MOVER_DAYS). */
+export const SLOW_MOVER_DAYS = 90
 
 /** Plain (read) shapes: scalar strings read as strings. */
 export interface CustomerEvent {
@@ -51,6 +56,12 @@ export interface Customer {
   referredBy?: string | null
   /** When the next follow-up call is due (UTC ms). */
   nextFollowUp?: number | null
+  /** 地州 / 市区. */
+  area?: CustomerArea | null
+  /** Why the customer was lost, to which competitor, when (written with status lost). */
+  lostReason?: string | null
+  lostTo?: string | null
+  lostAt?: number | null
 }
 export interface Vehicle {
   vin: string

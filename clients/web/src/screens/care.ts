@@ -1,14 +1,16 @@
-// Customer care on a customer's card: who referred them (以老带新) and whom they
-// referred, a follow-up call with the next one planned, a satisfaction survey, their
-// complaints (投诉: status, owner, resolution), and a discount request above the
-// consultant's limit with where it stands.
+// Customer care on a customer's card: where they live (地州 / 市区), who referred them
+// (以老带新) and whom they referred, a follow-up call with the next one planned, a satisfaction survey, their
+// complaints (投诉: status, owner, resolution), a discount request above the
+// consultant's limit with where it stands, and a lost customer's reason and competitor.
 
 import type { Ctx } from "../context"
 import {
-  discountState, openComplaint, recordFollowUp, requestDiscount, updateComplaint,
+  discountState, markLost, openComplaint, recordFollowUp, requestDiscount, setCustomerArea, updateComplaint,
 } from "../domain/care"
 import { recordEvent } from "../domain/ops"
-import { COMPLAINT_STATUSES, type Complaint, type ComplaintStatus, type Customer, type SiteDoc } from "../domain/schema"
+import {
+  COMPLAINT_STATUSES, CUSTOMER_AREAS, type Complaint, type ComplaintStatus, type Customer, type CustomerArea, type SiteDoc,
+} from "../domain/schema"
 import { parseVin } from "../domain/vin"
 import { label, t } from "../i18n"
 import { h, localInput, money, newId, when, yuanToFen } from "../ui"
@@ -119,6 +121,33 @@ function discount(ctx: Ctx, doc: SiteDoc, c: Customer, rerender: () => void): (H
   return [h("h3", {}, t("discountTitle")), states.length ? h("ul", { class: "list" }, states) : null, form]
 }
 
+/** Where the customer lives (地州 / 市区), changed as soon as it is chosen. */
+export function areaField(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement {
+  const select = h("select", { "aria-label": t("area"), "data-field": "area", onchange: async (e: Event) => {
+    const v = (e.target as HTMLSelectElement).value
+    await ctx.write((d, who) => setCustomerArea(d, c.id, v ? (v as CustomerArea) : null, who), t("saved"))
+    rerender()
+  } }, h("option", { value: "", selected: !c.area }, `— ${t("areaUnknown")} —`),
+  CUSTOMER_AREAS.map(a => h("option", { value: a, selected: a === c.area }, label(a))))
+  return field(t("area"), select)
+}
+
+/** A lost customer's reason and competitor; for one not lost, the form that marks it
+ *  (the reports count lost customers by reason and competitor). */
+function lost(ctx: Ctx, c: Customer, rerender: () => void): (HTMLElement | null)[] {
+  if (c.status === "lost")
+    return [h("p", { class: "hint bad", "data-lost": c.id }, `${t("lostInfo")}: ${c.lostReason ?? "?"}`,
+      c.lostTo ? ` → ${c.lostTo}` : "", c.lostAt ? ` · ${when(c.lostAt)}` : "")]
+  const reasons = h("datalist", { id: `lost-reasons-${c.id}` }, t("lostReasons").split(",").map(r => h("option", { value: r })))
+  const form = h("form", { class: "form", "data-form": "lost" },
+    field(t("lostReason"), h("input", { name: "reason", list: `lost-reasons-${c.id}`, autocomplete: "off" })), reasons,
+    field(t("competitor"), h("input", { name: "competitor", autocomplete: "off" })),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("markLost")))) as HTMLFormElement
+  submitForm(form, () => ctx.write((d, who) =>
+    markLost(d, c.id, value(form, "reason"), value(form, "competitor") || null, who), t("saved")), rerender)
+  return [h("details", {}, h("summary", {}, t("lostTitle")), form)]
+}
+
 /** The care sections of a customer's card. */
 export function careSections(ctx: Ctx, c: Customer, rerender: () => void): (HTMLElement | null)[] {
   const doc = ctx.plain()
@@ -133,5 +162,6 @@ export function careSections(ctx: Ctx, c: Customer, rerender: () => void): (HTML
     ...followUps(ctx, c, rerender),
     ...complaints(ctx, doc, c, rerender),
     ...discount(ctx, doc, c, rerender),
+    ...lost(ctx, c, rerender),
   ]
 }

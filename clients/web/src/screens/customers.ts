@@ -11,8 +11,8 @@ import { CUSTOMER_STATUSES, type Customer, type CustomerSource, type EventKind }
 import { parseVin } from "../domain/vin"
 import { label, t } from "../i18n"
 import { h, keepTyped, localInput, money, newId, phoneText, sheet, toast, when, yuanToFen } from "../ui"
-import { careSections, field, timeOf } from "./care"
-import { vinField } from "./vin-field"
+import { areaField, careSections, field, timeOf } from "./care"
+import { scanning, vinField } from "./vin-field"
 
 type Origin = "walk_in" | "call_in" | "call_out" | "roadshow" | "referral"
 const ORIGINS: Origin[] = ["walk_in", "call_in", "call_out", "roadshow", "referral"]
@@ -113,7 +113,7 @@ export function customerCard(ctx: Ctx, id: string, onChange: () => void) {
   }
   render()
   const unsubscribe = ctx.sync.subscribe(() => {
-    if (!body.contains(document.activeElement)) render()
+    if (!body.contains(document.activeElement) && !scanning()) render()
   })
   sheet(t("customer"), body, () => {
     unsubscribe()
@@ -128,7 +128,10 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
     const to = (e.target as HTMLSelectElement).value as Customer["status"]
     await ctx.write((d, who) => setCustomerStatus(d, c.id, to, who), t("saved"))
     rerender()
-  } }, CUSTOMER_STATUSES.map(s => h("option", { value: s, selected: s === c.status }, label(s))))
+  } }, CUSTOMER_STATUSES
+    // A customer is lost with a reason (the form below), not from this list.
+    .filter(s => s !== "lost" || c.status === "lost")
+    .map(s => h("option", { value: s, selected: s === c.status }, label(s))))
   const kind = h("select", { name: "kind" }, RECORDABLE.map(k => h("option", { value: k }, label(k, k === "referral" ? "_e" : "")))) as HTMLSelectElement
   const direction = field(t("direction"), h("select", { name: "direction" }, h("option", { value: "inbound" }, t("inbound")), h("option", { value: "outbound" }, t("outbound"))))
   const amount = field(t("amount"), h("input", { name: "amount", inputmode: "decimal" }))
@@ -201,7 +204,7 @@ function customerBody(ctx: Ctx, c: Customer, rerender: () => void): HTMLElement 
         c.modelOfInterest ? ` · ${c.modelOfInterest}` : "", c.mergedInto ? ` · ${t("merged")}` : ""),
       events[0] ? h("div", { class: "row-sub" }, `${t("lastContact")} ${when(events[0].at)} · ${label(events[0].kind, events[0].kind === "referral" ? "_e" : "")}`) : null,
       cars.map(v => h("div", { class: "car" }, h("span", { class: `pill ${v.status}` }, label(v.status, "_v")), " ", h("span", { class: "mono" }, v.vin), ` ${v.model}`))),
-    field(t("status"), statusSel),
+    field(t("status"), statusSel), areaField(ctx, c, rerender),
     h("h3", {}, t("record")), eventForm,
     h("h3", {}, t("sell")), sellForm,
     ...careSections(ctx, c, rerender),
