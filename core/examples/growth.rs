@@ -528,6 +528,8 @@ fn cold_sync(
         heads,
         "the new phone has the whole working document"
     );
+    let (cold_bytes, cold_frames) = (p.bytes - before.0, p.frames - before.1);
+    let cold_relay = p.relay_time - before.2;
     // The observers sync the document too, untimed.
     for i in 1..=observers {
         p.open(i, doc_id);
@@ -536,9 +538,9 @@ fn cold_sync(
     Synced {
         cold_wall,
         cold_cpu,
-        cold_relay: p.relay_time - before.2,
-        cold_bytes: p.bytes - before.0,
-        cold_frames: p.frames - before.1,
+        cold_relay,
+        cold_bytes,
+        cold_frames,
         walks_before: p.relay.stats().ancestor_walks,
         pair: p,
         path,
