@@ -13,8 +13,8 @@
 //! advances the shared heads and records everything else about the peer as usual, and
 //! its walk starts from no known change, so it visits nothing. Then the four things
 //! the real heads decide are set as automerge would have set them:
-//! - `sent_hashes`: the trim. Nothing to do when it is empty (the common case on a
-//!   relay: it forwards changes to a peer rarely compared to the messages it gets);
+//! - `sent_hashes`: the trim. Nothing to do when it is empty (every message from a
+//!   peer that was sent nothing it has not acknowledged, such as a phone that writes);
 //!   emptied when every hash in it is found within [`NEARBY`] changes of the heads
 //!   (a peer acknowledging what was just forwarded to it); otherwise automerge's own
 //!   walk runs, on a scratch state holding only `sent_hashes` and a message without
