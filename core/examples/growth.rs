@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p dealersync-core --example growth -- [--months 36] [--every 6]
 //!     [--leads 1500] [--samples 200] [--period none|year|quarter|month]
+//!     [--receive fast|stock|both] [--observers 0]
 //! ```
 //!
 //! A busy showroom's history is written month by month through the real
@@ -19,17 +20,25 @@
 //! - **cold sync**: a new phone with an empty store syncing the working document: wall
 //!   time (both engines on one thread), bytes over the wire, round trips;
 //! - the document's saved size and changes.
+//!
+//! `--receive` picks how the relay's engine hands sync messages to automerge
+//! (`EngineConfig::receive_path`): `fast` (the default, skipping automerge's walk over
+//! the history when it cannot trim anything), `stock` (automerge untouched), or `both`:
+//! two relays side by side on the same document, their per-change samples interleaved
+//! so that both see the same machine. `--observers N` connects N more phones that only
+//! follow the document: the relay then also forwards each change to them and hears
+//! their acknowledgements, which the per-change time includes.
 
 use std::time::{Duration, Instant};
 
 use automerge::transaction::Transactable;
-use automerge::{ActorId, AutoCommit, Automerge, ObjType, ROOT, ReadDoc};
+use automerge::{ActorId, AutoCommit, Automerge, ChangeHash, ObjType, ROOT, ReadDoc};
 use dealersync_core::domain::{
     self, CheckDigitPolicy, NewCustomer, NewEvent, NewVehicle, Sale, VehicleAction, Vin,
 };
 use dealersync_core::protocol::memory::MemoryStore;
 use dealersync_core::protocol::{
-    ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Output, PeerId, StorageId,
+    ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Output, PeerId, ReceivePath, StorageId,
 };
 use dealersync_core::schema::{
     CustomerSource, CustomerStatus, EventKind, Millis, NetworkDocument, SiteHeader, SiteKind,
@@ -62,6 +71,8 @@ struct Args {
     leads: u32,
     samples: usize,
     period: Option<u32>,
+    receive: Vec<ReceivePath>,
+    observers: usize,
 }
 
 fn args() -> Args {
@@ -71,6 +82,8 @@ fn args() -> Args {
         leads: 1500,
         samples: 200,
         period: None,
+        receive: vec![ReceivePath::Fast],
+        observers: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -80,6 +93,7 @@ fn args() -> Args {
             "--every" => a.every = v.parse().expect("--every N"),
             "--leads" => a.leads = v.parse().expect("--leads N"),
             "--samples" => a.samples = v.parse().expect("--samples N"),
+            "--observers" => a.observers = v.parse().expect("--observers N"),
             "--period" => {
                 a.period = match v.as_str() {
                     "none" => None,
@@ -87,6 +101,14 @@ fn args() -> Args {
                     "quarter" => Some(3),
                     "month" => Some(1),
                     _ => panic!("--period none|year|quarter|month"),
+                }
+            }
+            "--receive" => {
+                a.receive = match v.as_str() {
+                    "fast" => vec![ReceivePath::Fast],
+                    "stock" => vec![ReceivePath::Stock],
+                    "both" => vec![ReceivePath::Stock, ReceivePath::Fast],
+                    _ => panic!("--receive fast|stock|both"),
                 }
             }
             _ => panic!("unknown argument {k}"),
@@ -275,11 +297,12 @@ impl Showroom {
     }
 }
 
-fn server() -> Engine {
+fn server(receive_path: ReceivePath) -> Engine {
     Engine::new(
         PeerId::from("relay"),
         EngineConfig {
             storage_id: Some(StorageId("relay-storage".into())),
+            receive_path,
             ..EngineConfig::default()
         },
     )
@@ -295,59 +318,79 @@ fn phone(name: &str) -> Engine {
     )
 }
 
-/// A relay and one phone, frames passed by hand; the relay's time is measured.
+/// One phone of a [`Pair`]: connection `ConnId(i + 1)` on the relay.
+struct Phone {
+    engine: Engine,
+    store: MemoryStore,
+    /// Frames from the relay not yet read.
+    inbox: Vec<Vec<u8>>,
+}
+
+/// A relay and its phones (the first one writes, the others only follow the
+/// document), frames passed by hand; the relay's time is measured.
 struct Pair {
     relay: Engine,
     relay_store: MemoryStore,
-    phone: Engine,
-    phone_store: MemoryStore,
-    to_relay: Vec<Vec<u8>>,
-    to_phone: Vec<Vec<u8>>,
+    phones: Vec<Phone>,
+    to_relay: Vec<(ConnId, Vec<u8>)>,
     relay_time: Duration,
     bytes: u64,
     frames: u64,
 }
 
-const CONN: ConnId = ConnId(1);
+/// The writing phone.
+const WRITER: usize = 0;
+
+fn conn_of(phone: usize) -> ConnId {
+    ConnId(phone as u64 + 1)
+}
 
 impl Pair {
-    fn new(doc: DocumentId, saved: &[u8]) -> Pair {
+    fn new(doc: DocumentId, saved: &[u8], receive_path: ReceivePath, phones: usize) -> Pair {
         let mut p = Pair {
-            relay: server(),
+            relay: server(receive_path),
             relay_store: MemoryStore::new(),
-            phone: phone("phone"),
-            phone_store: MemoryStore::new(),
+            phones: (0..phones)
+                .map(|i| Phone {
+                    engine: phone(&format!("phone-{i}")),
+                    store: MemoryStore::new(),
+                    inbox: Vec::new(),
+                })
+                .collect(),
             to_relay: Vec::new(),
-            to_phone: Vec::new(),
             relay_time: Duration::ZERO,
             bytes: 0,
             frames: 0,
         };
         p.relay.create_document(doc, saved, &p.relay_store).unwrap();
         p.commit_relay();
-        p.relay.connect(CONN, ConnInfo::full_access());
-        let outs = p.phone.connect_to_server(CONN, ConnInfo::full_access());
-        p.phone_out(outs);
+        for i in 0..phones {
+            p.relay.connect(conn_of(i), ConnInfo::full_access());
+            let outs = p.phones[i]
+                .engine
+                .connect_to_server(conn_of(i), ConnInfo::full_access());
+            p.phone_out(i, outs);
+        }
         p.settle();
         p
     }
 
     fn relay_out(&mut self, outs: Vec<Output>) {
         for o in outs {
-            if let Output::Send { bytes, .. } = o {
+            if let Output::Send { conn, bytes, .. } = o {
                 self.bytes += bytes.len() as u64;
                 self.frames += 1;
-                self.to_phone.push(bytes);
+                self.phones[conn.0 as usize - 1].inbox.push(bytes);
             }
         }
     }
 
-    fn phone_out(&mut self, outs: Vec<Output>) {
+    fn phone_out(&mut self, phone: usize, outs: Vec<Output>) {
         for o in outs {
             if let Output::Send { bytes, .. } = o {
                 self.bytes += bytes.len() as u64;
                 self.frames += 1;
-                self.to_relay.push(bytes);
+                self.to_relay.push((conn_of(phone), bytes));
             }
         }
     }
@@ -362,14 +405,22 @@ impl Pair {
         true
     }
 
-    fn commit_phone(&mut self) -> bool {
-        let Some((token, batch)) = self.phone.take_write_batch() else {
+    fn commit_phone(&mut self, i: usize) -> bool {
+        let ph = &mut self.phones[i];
+        let Some((token, batch)) = ph.engine.take_write_batch() else {
             return false;
         };
-        self.phone_store.commit(&batch).unwrap();
-        let outs = self.phone.commit_succeeded(token, 0, &self.phone_store);
-        self.phone_out(outs);
+        ph.store.commit(&batch).unwrap();
+        let outs = ph.engine.commit_succeeded(token, 0, &ph.store);
+        self.phone_out(i, outs);
         true
+    }
+
+    /// A phone opens the document (and starts syncing it).
+    fn open(&mut self, i: usize, doc: DocumentId) {
+        let ph = &mut self.phones[i];
+        let outs = ph.engine.open(doc, &ph.store).unwrap();
+        self.phone_out(i, outs);
     }
 
     /// Passes frames and commits until nothing moves; the relay's part is timed.
@@ -377,19 +428,23 @@ impl Pair {
         loop {
             let mut moved = false;
             let t = cpu_now();
-            for f in std::mem::take(&mut self.to_relay) {
-                let outs = self.relay.receive(CONN, &f, 0, &self.relay_store);
+            for (conn, f) in std::mem::take(&mut self.to_relay) {
+                let outs = self.relay.receive(conn, &f, 0, &self.relay_store);
                 self.relay_out(outs);
                 moved = true;
             }
             moved |= self.commit_relay();
             self.relay_time += cpu_now() - t;
-            for f in std::mem::take(&mut self.to_phone) {
-                let outs = self.phone.receive(CONN, &f, 0, &self.phone_store);
-                self.phone_out(outs);
-                moved = true;
+            for i in 0..self.phones.len() {
+                let conn = conn_of(i);
+                for f in std::mem::take(&mut self.phones[i].inbox) {
+                    let ph = &mut self.phones[i];
+                    let outs = ph.engine.receive(conn, &f, 0, &ph.store);
+                    self.phone_out(i, outs);
+                    moved = true;
+                }
+                moved |= self.commit_phone(i);
             }
-            moved |= self.commit_phone();
             if !moved {
                 return;
             }
@@ -435,58 +490,115 @@ fn phone_edit(am: &mut Automerge, customer: &str, at: Millis) {
     .unwrap();
 }
 
-fn measure(s: &mut Showroom, months: u32, samples: usize, total_changes: u64) {
-    let saved = s.doc.save();
-    let changes = s.doc.get_changes(&[]).len();
-    let doc_id = DocumentId::random();
+/// A relay and its phone after the phone's cold sync of the working document.
+struct Synced {
+    pair: Pair,
+    path: ReceivePath,
+    cold_wall: Duration,
+    cold_cpu: Duration,
+    cold_relay: Duration,
+    cold_bytes: u64,
+    cold_frames: u64,
+    per_change: Vec<f64>,
+    /// The relay's ancestor walks before the per-change samples.
+    walks_before: u64,
+}
 
-    // Cold sync: a new phone opens the working document.
-    let mut p = Pair::new(doc_id, &saved);
+/// Cold sync: a new phone opens the working document.
+fn cold_sync(
+    heads: &[ChangeHash],
+    doc_id: DocumentId,
+    saved: &[u8],
+    path: ReceivePath,
+    observers: usize,
+) -> Synced {
+    let mut p = Pair::new(doc_id, saved, path, 1 + observers);
     let t = Instant::now();
     let cpu = cpu_now();
     let before = (p.bytes, p.frames, p.relay_time);
-    let outs = p.phone.open(doc_id, &p.phone_store).unwrap();
-    p.phone_out(outs);
+    p.open(WRITER, doc_id);
     p.settle();
-    let cold_wall = t.elapsed();
-    let cold_cpu = cpu_now() - cpu;
-    let cold_bytes = p.bytes - before.0;
-    let cold_frames = p.frames - before.1;
-    let cold_relay = p.relay_time - before.2;
+    let (cold_wall, cold_cpu) = (t.elapsed(), cpu_now() - cpu);
     assert_eq!(
-        p.phone.document(&doc_id).unwrap().get_heads(),
-        s.doc.get_heads(),
+        p.phones[WRITER]
+            .engine
+            .document(&doc_id)
+            .unwrap()
+            .get_heads(),
+        heads,
         "the new phone has the whole working document"
     );
-
-    // Per change: the synced phone writes events to open customers.
-    let mut per_change = Vec::with_capacity(samples);
-    for i in 0..samples {
-        let cust = s.open[i % s.open.len()].0.clone();
-        let am = p.phone.document_mut(&doc_id).unwrap();
-        phone_edit(am, &cust, 1);
-        p.phone.local_change(&doc_id).unwrap();
-        // The phone commits and sends; then the relay takes it, timed alone.
-        while p.commit_phone() {}
-        let t0 = p.relay_time;
-        p.settle();
-        per_change.push((p.relay_time - t0).as_secs_f64() * 1e3);
+    let (cold_bytes, cold_frames) = (p.bytes - before.0, p.frames - before.1);
+    let cold_relay = p.relay_time - before.2;
+    // The observers sync the document too, untimed.
+    for i in 1..=observers {
+        p.open(i, doc_id);
     }
-    per_change.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    println!(
-        "month {months:>3}  written {total_changes:>7}  doc changes {changes:>7}  saved {:>8} B  \
-         per change ms p50 {:.3} p99 {:.3} max {:.3}  cold sync {:.0} ms wall, {:.0} ms CPU \
-         (relay {:.0} ms) {} B in {} frames",
-        saved.len(),
-        percentile(&per_change, 0.5),
-        percentile(&per_change, 0.99),
-        per_change.last().copied().unwrap_or(0.0),
-        cold_wall.as_secs_f64() * 1e3,
-        cold_cpu.as_secs_f64() * 1e3,
-        cold_relay.as_secs_f64() * 1e3,
+    p.settle();
+    Synced {
+        cold_wall,
+        cold_cpu,
+        cold_relay,
         cold_bytes,
         cold_frames,
-    );
+        walks_before: p.relay.stats().ancestor_walks,
+        pair: p,
+        path,
+        per_change: Vec::new(),
+    }
+}
+
+fn measure(s: &mut Showroom, months: u32, a: &Args, total_changes: u64) {
+    let saved = s.doc.save();
+    let changes = s.doc.get_changes(&[]).len();
+    let heads = s.doc.get_heads();
+    let doc_id = DocumentId::random();
+    let mut relays: Vec<Synced> = a
+        .receive
+        .iter()
+        .map(|path| cold_sync(&heads, doc_id, &saved, *path, a.observers))
+        .collect();
+
+    // Per change: the synced phone writes events to open customers; with several
+    // relays, each sample is taken on each in turn.
+    for i in 0..a.samples {
+        let cust = s.open[i % s.open.len()].0.clone();
+        for r in &mut relays {
+            let p = &mut r.pair;
+            let writer = &mut p.phones[WRITER].engine;
+            phone_edit(writer.document_mut(&doc_id).unwrap(), &cust, 1);
+            writer.local_change(&doc_id).unwrap();
+            // The phone commits and sends; then the relay takes it, timed alone.
+            while p.commit_phone(WRITER) {}
+            let t0 = p.relay_time;
+            p.settle();
+            r.per_change.push((p.relay_time - t0).as_secs_f64() * 1e3);
+        }
+    }
+    for r in &mut relays {
+        let per_change = &mut r.per_change;
+        per_change.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        println!(
+            "month {months:>3}  written {total_changes:>7}  doc changes {changes:>7}  saved {:>8} B  \
+             receive {:<5} observers {}  per change ms p50 {:.3} p99 {:.3} max {:.3}  ancestor walks {}  \
+             cold sync {:.0} ms wall, {:.0} ms CPU (relay {:.0} ms) {} B in {} frames",
+            saved.len(),
+            match r.path {
+                ReceivePath::Fast => "fast",
+                ReceivePath::Stock => "stock",
+            },
+            a.observers,
+            percentile(per_change, 0.5),
+            percentile(per_change, 0.99),
+            per_change.last().copied().unwrap_or(0.0),
+            r.pair.relay.stats().ancestor_walks - r.walks_before,
+            r.cold_wall.as_secs_f64() * 1e3,
+            r.cold_cpu.as_secs_f64() * 1e3,
+            r.cold_relay.as_secs_f64() * 1e3,
+            r.cold_bytes,
+            r.cold_frames,
+        );
+    }
 }
 
 fn main() {
@@ -510,7 +622,7 @@ fn main() {
         if (m + 1) % a.every == 0 {
             let g = gen_t.elapsed();
             let written = s.changes_written;
-            measure(&mut s, m + 1, a.samples, written);
+            measure(&mut s, m + 1, &a, written);
             eprintln!("  (generated in {:.1} s so far)", g.as_secs_f64());
         }
     }

@@ -48,6 +48,10 @@ pub const DATA_TOTAL_BYTES: &str = "dealersync_data_total_bytes";
 pub const CHANGES_APPLIED: &str = "dealersync_changes_applied_total";
 /// Sync messages from read-only connections whose changes were rejected (counter).
 pub const READ_ONLY_REJECTIONS: &str = "dealersync_read_only_rejections_total";
+/// Sync messages for which automerge walked every ancestor of the peer's heads: the
+/// engine's receive fast path could not show the walk unnecessary (counter; each
+/// costs CPU in proportion to the document's history).
+pub const ANCESTOR_WALKS: &str = "dealersync_sync_ancestor_walks_total";
 /// Ephemeral messages relayed to other peers (counter).
 pub const EPHEMERAL_RELAYED: &str = "dealersync_ephemeral_relayed_total";
 /// Ephemeral messages dropped as duplicates (counter).
@@ -131,6 +135,10 @@ fn describe() {
     describe_counter!(
         READ_ONLY_REJECTIONS,
         "Sync messages from read-only connections whose changes were rejected"
+    );
+    describe_counter!(
+        ANCESTOR_WALKS,
+        "Sync messages for which automerge walked the whole history of the peer's heads"
     );
     describe_counter!(EPHEMERAL_RELAYED, "Ephemeral messages relayed");
     describe_gauge!(
@@ -246,6 +254,7 @@ pub fn export_engine_stats(
     metrics::counter!(CHANGES_APPLIED).increment(grew(before.changes_applied, now.changes_applied));
     metrics::counter!(READ_ONLY_REJECTIONS)
         .increment(grew(before.read_only_rejections, now.read_only_rejections));
+    metrics::counter!(ANCESTOR_WALKS).increment(grew(before.ancestor_walks, now.ancestor_walks));
     metrics::counter!(EPHEMERAL_RELAYED)
         .increment(grew(before.ephemeral_relayed, now.ephemeral_relayed));
     metrics::counter!(EPHEMERAL_DUPLICATES)

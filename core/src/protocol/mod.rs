@@ -8,6 +8,8 @@
 //! - [`engine`]: the sync engine (relay server side and field client side), with
 //!   durable-before-acknowledged group commit, per-document access and persisted
 //!   sync states. No I/O: the driver passes frames in and sends frames out.
+//! - [`receive`]: automerge's `receive_sync_message` without its walk over the whole
+//!   history when the walk cannot change anything (the engine's default path).
 //! - [`memory`]: an in-memory [`crate::store::Store`], for tests and tools.
 
 pub mod cbor_shape;
@@ -16,6 +18,7 @@ pub mod ids;
 pub mod inbound;
 pub mod limits;
 pub mod memory;
+pub mod receive;
 pub mod validate;
 pub mod wire;
 
@@ -26,5 +29,6 @@ pub use engine::{
 pub use ids::{DocumentId, PeerId, StorageId};
 pub use inbound::{Inbound, InboundError, decode_frame};
 pub use limits::SyncLimits;
+pub use receive::{ReceivePath, Trim};
 pub use validate::{SyncRejected, ValidSync, validate_sync};
 pub use wire::{Message, MessageKind, PeerMetadata, WireError};

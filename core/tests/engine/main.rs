@@ -14,17 +14,23 @@ use dealersync_core::access::Access;
 use dealersync_core::protocol::memory::MemoryStore;
 use dealersync_core::protocol::{
     CloseReason, ConnId, ConnInfo, DocumentId, Engine, EngineConfig, Message, MessageKind, Output,
-    PeerId, StorageId,
+    PeerId, ReceivePath, StorageId,
 };
 use dealersync_core::store::Store;
 
 const SERVER_STORAGE: &str = "server-storage";
 
 fn server_engine() -> Engine {
+    server_engine_on(ReceivePath::default())
+}
+
+/// The server's engine with the given receive path.
+fn server_engine_on(receive_path: ReceivePath) -> Engine {
     Engine::new(
         PeerId::from("server"),
         EngineConfig {
             storage_id: Some(StorageId(SERVER_STORAGE.into())),
+            receive_path,
             ..EngineConfig::default()
         },
     )
@@ -166,6 +172,17 @@ impl World {
             events: Vec::new(),
         });
         self.clients.len() - 1
+    }
+
+    /// Clients with these names, connected read-write, syncing `doc`, settled.
+    fn clients_syncing(&mut self, names: &[&str], doc: DocumentId) -> Vec<usize> {
+        let ids: Vec<usize> = names.iter().map(|n| self.add_client(n)).collect();
+        for &i in &ids {
+            self.connect(i, Access::ReadWrite);
+            self.open(i, doc);
+        }
+        self.settle();
+        ids
     }
 
     fn connect(&mut self, i: usize, access: Access) {

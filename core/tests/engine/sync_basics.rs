@@ -44,12 +44,7 @@ fn two_peers_sync_through_the_server() {
 fn three_peers_with_concurrent_edits_converge_and_a_late_joiner_catches_up() {
     let mut w = World::new();
     let doc = w.create_doc();
-    let ids: Vec<usize> = ["a", "b", "c"].iter().map(|n| w.add_client(n)).collect();
-    for &i in &ids {
-        w.connect(i, Access::ReadWrite);
-        w.open(i, doc);
-    }
-    w.settle();
+    let ids = w.clients_syncing(&["a", "b", "c"], doc);
     // Concurrent: every client edits before anything is delivered.
     for round in 0..5 {
         for &i in &ids {
@@ -206,4 +201,39 @@ fn a_failed_commit_errors_the_sender_and_rolls_back() {
     w.settle();
     assert_eq!(w.client_get(b, doc, "lost"), Some(7));
     assert!(has(&stored_doc(&w.store, &doc).unwrap(), &head));
+}
+
+/// The relay's receive path (`EngineConfig::receive_path`): three phones take turns
+/// writing through the server. Forwarding a change to a phone and hearing its
+/// acknowledgement is found next to the phone's heads, so the fast path never walks
+/// the document's history; the stock path walks it on every sync message.
+#[test]
+fn forwarding_changes_does_not_walk_the_history() {
+    let mut walks = Vec::new();
+    for path in [ReceivePath::Fast, ReceivePath::Stock] {
+        let mut w = World::new();
+        w.server = server_engine_on(path);
+        let doc = w.create_doc();
+        let ids = w.clients_syncing(&["a", "b", "c"], doc);
+        for round in 0..30 {
+            let i = ids[round % ids.len()];
+            w.edit(i, doc, &format!("k{round}"), round as i64);
+            w.settle();
+        }
+        for &i in &ids {
+            assert_eq!(w.client_get(i, doc, "k29"), Some(29));
+        }
+        let stats = w.server.stats();
+        let received = |k| stats.messages_in.get(&k).copied().unwrap_or(0);
+        walks.push((
+            stats.ancestor_walks,
+            received(MessageKind::Sync) + received(MessageKind::Request),
+        ));
+    }
+    let (fast, stock) = (walks[0], walks[1]);
+    assert_eq!(
+        fast.0, 0,
+        "fast path: {fast:?} (walks, sync and request messages)"
+    );
+    assert_eq!(stock.0, stock.1, "stock path: {stock:?}");
 }

@@ -339,14 +339,11 @@ impl Engine {
             let d = self.docs.get_mut(&doc_id).expect("checked above");
             d.last_active = now;
             // The queue's changes are applied and not committed yet.
-            let durable = d.fully_durable();
-            let Some(peer) = d.peers.get_mut(&conn) else {
+            let Some(result) = d.receive_from(conn, msg, self.config.receive_path, &mut self.stats)
+            else {
                 continue;
             };
-            peer.heard_from = true;
-            peer.unavailable = false;
-            let result = receive_sync(&mut d.am, durable, &mut peer.sync, msg);
-            if peer.sync.shared_heads != peer.saved_shared_heads {
+            if d.shared_heads_unsaved(conn) {
                 self.dirty.insert(doc_id);
             }
             match result {

@@ -84,6 +84,7 @@ use automerge::{Automerge, ChangeHash};
 use super::ids::{DocumentId, PeerId, StorageId};
 use super::inbound::{Inbound, InboundError, decode_frame};
 use super::limits::SyncLimits;
+use super::receive::{ReceivePath, Trim, has_change, receive_sync_message};
 use super::validate::ValidSync;
 use super::wire::{Message, MessageKind, PROTOCOL_VERSION, PeerMetadata, WireError};
 use crate::access::Access;
@@ -196,6 +197,36 @@ impl Doc {
     fn needs_write(&self) -> bool {
         self.writing.is_none() && (self.must_create || self.am.get_heads() != self.durable_heads)
     }
+
+    /// Hands a peer's sync message to automerge (see [`receive_sync`]) and marks the
+    /// peer heard from. `None`: the connection is not a peer of the document.
+    fn receive_from(
+        &mut self,
+        conn: ConnId,
+        msg: sync::Message,
+        path: ReceivePath,
+        stats: &mut EngineStats,
+    ) -> Option<Result<(), automerge::AutomergeError>> {
+        let durable = self.fully_durable();
+        let peer = self.peers.get_mut(&conn)?;
+        peer.heard_from = true;
+        peer.unavailable = false;
+        Some(receive_sync(
+            &mut self.am,
+            durable,
+            &mut peer.sync,
+            msg,
+            path,
+            stats,
+        ))
+    }
+
+    /// Whether the peer's shared heads moved since they were last saved.
+    fn shared_heads_unsaved(&self, conn: ConnId) -> bool {
+        self.peers
+            .get(&conn)
+            .is_some_and(|p| p.sync.shared_heads != p.saved_shared_heads)
+    }
 }
 
 struct InFlight {
@@ -289,8 +320,9 @@ fn persistable(metadata: Option<PeerMetadata>) -> Option<StorageId> {
         .and_then(|m| m.storage_id)
 }
 
-/// automerge's `receive_sync_message`, except that it never records uncommitted
-/// heads as sent to the peer. `durable`: everything in `am` is committed.
+/// automerge's `receive_sync_message` (through `path`, see [`super::receive`]), except
+/// that it never records uncommitted heads as sent to the peer. `durable`: everything
+/// in `am` is committed.
 ///
 /// When a message carries no changes and heads equal to ours, automerge sets
 /// `last_sent_heads` to our heads ("the peer has exactly what we have, nothing to
@@ -316,20 +348,19 @@ fn receive_sync(
     durable: bool,
     sync: &mut State,
     msg: sync::Message,
+    path: ReceivePath,
+    stats: &mut EngineStats,
 ) -> Result<(), automerge::AutomergeError> {
     let told = sync.last_sent_heads.clone();
     let ours = am.get_heads();
-    let result = am.receive_sync_message(sync, msg);
+    let result = receive_sync_message(am, sync, msg, path);
     if !durable && sync.last_sent_heads == ours {
         sync.last_sent_heads = told;
     }
-    result
-}
-
-/// Whether the document has applied the change (automerge keeps its own
-/// `has_change` crate-private).
-fn has_change(am: &Automerge, hash: &ChangeHash) -> bool {
-    am.get_change_meta_by_hash(hash).is_some()
+    if let Ok(Trim::Walked) = result {
+        stats.ancestor_walks += 1;
+    }
+    result.map(|_| ())
 }
 
 #[cfg(test)]

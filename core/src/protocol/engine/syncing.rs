@@ -182,15 +182,13 @@ impl Engine {
             self.send(out, conn, &err);
         }
         let d = self.docs.get_mut(&doc_id).expect("caller loaded it");
-        let durable = d.fully_durable();
-        let peer = d.peers.get_mut(&conn).expect("ensure_peer added it");
-        peer.heard_from = true;
-        peer.unavailable = false;
         let before = d.am.get_heads();
         if !msg.changes.is_empty() {
             self.stats.apply_calls += 1;
         }
-        let result = receive_sync(&mut d.am, durable, &mut peer.sync, msg);
+        let result = d
+            .receive_from(conn, msg, self.config.receive_path, &mut self.stats)
+            .expect("ensure_peer added it");
         let after = d.am.get_heads();
         if after != before {
             // Exactly the changes applied now: also those that arrived earlier and
@@ -210,7 +208,7 @@ impl Engine {
             self.stats.changes_applied += applied;
             d.senders.insert(conn);
         }
-        if after != before || peer.sync.shared_heads != peer.saved_shared_heads {
+        if after != before || d.shared_heads_unsaved(conn) {
             self.dirty.insert(doc_id);
         }
         if let Err(e) = result {

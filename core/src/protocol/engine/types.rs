@@ -75,6 +75,10 @@ pub struct EngineConfig {
     pub ephemeral_sessions: usize,
     /// Bounds on what a peer may send (see [`SyncLimits`]).
     pub limits: SyncLimits,
+    /// How received sync messages go into automerge: skipping its walk over the
+    /// document's history when it cannot trim anything (the default), or untouched
+    /// (see [`crate::protocol::receive`]).
+    pub receive_path: ReceivePath,
 }
 
 impl Default for EngineConfig {
@@ -86,6 +90,7 @@ impl Default for EngineConfig {
             max_queued_per_doc: 10_000,
             ephemeral_sessions: 10_000,
             limits: SyncLimits::default(),
+            receive_path: ReceivePath::default(),
         }
     }
 }
@@ -259,4 +264,7 @@ pub struct EngineStats {
     pub batches_committed: u64,
     /// Batches whose commit failed.
     pub batches_failed: u64,
+    /// Sync messages for which automerge walked every ancestor of the peer's heads
+    /// (the receive fast path could not show the walk unnecessary, or it is off).
+    pub ancestor_walks: u64,
 }
