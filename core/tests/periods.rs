@@ -613,3 +613,73 @@ fn forwarding_needs_a_carried_over_working_document_of_the_same_site() {
             .is_empty()
     );
 }
+
+/// Customers open at the end of March (`march`), who can book a car in either month.
+const OPEN: [&str; 5] = ["c-2", "c-3", "c-4", "c-7", "c-8"];
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(8))]
+
+    /// Whatever the late phone booked (nothing, a reservation or a sale) on each car
+    /// still in stock, and whatever the working document sold: a car booked on one side
+    /// only ends with that booking, a car booked on both sides for two customers is one
+    /// double booking, the late customers arrive with their events counted once, and a
+    /// second forward writes nothing.
+    #[test]
+    fn forwarding_any_late_bookings(
+        late in proptest::collection::vec((0..3u8, 0..OPEN.len()), 6),
+        now_sold in proptest::collection::vec(proptest::option::of(0..OPEN.len()), 6),
+        new_customers in 0..3u32,
+    ) {
+        let (net, mut archive, mut late_phone, mut working) = month_end();
+        let at = APRIL + DAY_MS;
+        for i in 0..new_customers {
+            let id = format!("c-6{i}");
+            domain::add_customer(&mut late_phone, &net, &new_customer(&id, &format!("1390000610{i}")), "zhao", at)
+                .unwrap();
+        }
+        for (k, (op, who)) in late.iter().enumerate() {
+            let v = vin(7 + k as u32);
+            match op {
+                1 => {
+                    let action = VehicleAction::Reserve { customer: OPEN[*who].into() };
+                    domain::move_vehicle(&mut late_phone, v.as_str(), &action, "zhao", at).unwrap();
+                }
+                2 => sell(&mut late_phone, &net, 7 + k as u32, OPEN[*who], at),
+                _ => {}
+            }
+        }
+        hand_in(&mut archive, &mut late_phone);
+        for (k, who) in now_sold.iter().enumerate() {
+            if let Some(who) = who {
+                sell(&mut working, &net, 7 + k as u32, OPEN[*who], at + 1000);
+            }
+        }
+        let before = read(&working);
+
+        let done = domain::forward_late(&archive, &mut working, at).unwrap();
+        let (a, w) = (read(&archive), read(&working));
+        let mut doubles = 0;
+        for k in 0..6 {
+            let v = vin(7 + k as u32);
+            let (op, who) = late[k];
+            proptest::prop_assert_eq!(done.vehicles.contains(&v.to_string()), op != 0);
+            match (op, now_sold[k]) {
+                (0, _) => proptest::prop_assert_eq!(&w.vehicles[v.as_str()], &before.vehicles[v.as_str()]),
+                (_, None) => proptest::prop_assert_eq!(&w.vehicles[v.as_str()], &a.vehicles[v.as_str()]),
+                (_, Some(other)) => doubles += usize::from(OPEN[who] != OPEN[other]),
+            }
+        }
+        proptest::prop_assert_eq!(double_bookings(&working).len(), doubles);
+        proptest::prop_assert_eq!(done.customers.len(), new_customers as usize);
+        let all = combined(&archive, &working);
+        for id in &done.customers {
+            proptest::prop_assert_eq!(&w.customers[id], &a.customers[id]);
+            proptest::prop_assert_eq!(&all.customers[id].events, &a.customers[id].events);
+        }
+
+        let heads = working.get_heads();
+        proptest::prop_assert!(domain::forward_late(&archive, &mut working, at).unwrap().is_empty());
+        proptest::prop_assert_eq!(working.get_heads(), heads);
+    }
+}
