@@ -18,9 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use automerge::transaction::Transactable;
 use automerge::{AutoCommit, ChangeHash, ObjType, ROOT, ReadDoc as AmReadDoc, Value};
 
-use crate::schema::{Customer, Millis, SiteDocument, Vehicle};
+use crate::schema::{Customer, CustomerStatus, Millis, Vehicle};
 
-use super::periods::{CARRY_CUSTOMERS_PER_CHANGE, PERIOD_KEY, customer_is_open};
+use super::periods::{CARRY_CUSTOMERS_PER_CHANGE, PERIOD_KEY, customer_is_open, read_str_at};
 use super::{DomainError, Result, commit_write, root_map};
 
 /// Opening of every change [`forward_late`] writes: how a later run finds the forwards
@@ -55,30 +55,25 @@ pub fn forward_late(
     working: &mut AutoCommit,
     now: Millis,
 ) -> Result<Forwarded> {
-    let old = SiteDocument::read(archive)?;
-    let current = SiteDocument::read(working)?;
-    if old.site.id != current.site.id {
+    let site = super::site_header(working)?.id;
+    let archived = super::site_header(archive)?.id;
+    if archived != site {
         return Err(DomainError::Invalid {
             field: "site documents".into(),
             reason: format!(
-                "the archive of {} cannot be forwarded into the working document of {}",
-                old.site.id, current.site.id
+                "the archive of {archived} cannot be forwarded into the working document of {site}"
             ),
         });
     }
     let base = fork_base(working)?;
+    // What to write is decided on reads that hydrate only candidates, so that the run
+    // after every late commit costs little when everything is already forwarded.
+    let customers = late_customers(archive, working)?;
+    let vehicles = late_bookings(archive, working, &base)?;
+    if customers.is_empty() && vehicles.is_empty() {
+        return Ok(Forwarded::default());
+    }
     let mut fork = working.fork_at(&base)?;
-    let forked = SiteDocument::read(&fork)?;
-    let site = &current.site.id;
-
-    let customers: Vec<(&String, &Customer)> = old
-        .customers
-        .iter()
-        .filter(|(id, c)| {
-            customer_is_open(c.status, c.merged_into.as_deref())
-                && !current.customers.contains_key(*id)
-        })
-        .collect();
     for chunk in customers.chunks(CARRY_CUSTOMERS_PER_CHANGE) {
         let obj = root_map(&fork, "site", "customers")?;
         let carried = carried_events_map(&fork)?;
@@ -90,23 +85,14 @@ pub fn forward_late(
             ),
             now,
             |doc| {
-                for (id, c) in chunk {
-                    autosurgeon::reconcile_prop(doc, &obj, id.as_str(), *c)?;
-                    doc.put(&carried, id.as_str(), c.events.len() as u64)?;
+                for c in chunk {
+                    autosurgeon::reconcile_prop(doc, &obj, c.id.as_str(), c)?;
+                    doc.put(&carried, c.id.as_str(), c.events.len() as u64)?;
                 }
                 Ok(())
             },
         )?;
     }
-
-    let vehicles: Vec<(&String, &Vehicle)> = forked
-        .vehicles
-        .iter()
-        .filter_map(|(vin, v)| {
-            let late = old.vehicles.get(vin)?;
-            (booking(late) != booking(v)).then_some((vin, late))
-        })
-        .collect();
     if !vehicles.is_empty() {
         let obj = root_map(&fork, "site", "vehicles")?;
         commit_write(
@@ -117,8 +103,8 @@ pub fn forward_late(
             ),
             now,
             |doc| {
-                for (vin, v) in &vehicles {
-                    autosurgeon::reconcile_prop(doc, &obj, vin.as_str(), *v)?;
+                for v in &vehicles {
+                    autosurgeon::reconcile_prop(doc, &obj, v.vin.as_str(), v)?;
                 }
                 Ok(())
             },
@@ -126,14 +112,71 @@ pub fn forward_late(
     }
     working.merge(&mut fork)?;
     Ok(Forwarded {
-        customers: customers.into_iter().map(|(id, _)| id.clone()).collect(),
-        vehicles: vehicles.into_iter().map(|(vin, _)| vin.clone()).collect(),
+        customers: customers.into_iter().map(|c| c.id).collect(),
+        vehicles: vehicles.into_iter().map(|v| v.vin).collect(),
     })
 }
 
-/// What decides who has a vehicle.
-fn booking(v: &Vehicle) -> (crate::schema::VehicleStatus, Option<&str>, Option<&str>) {
-    (v.status, v.reserved_for.as_deref(), v.sold_to.as_deref())
+/// The archive's open customers that the working document does not have. Only the
+/// keys and statuses of the others are read (most are carried or closed).
+fn late_customers(archive: &AutoCommit, working: &AutoCommit) -> Result<Vec<Customer>> {
+    let there = root_map(working, "site", "customers")?;
+    let have: BTreeSet<String> = working.keys(&there).collect();
+    let obj = root_map(archive, "site", "customers")?;
+    let closed = [CustomerStatus::Delivered, CustomerStatus::Lost].map(|s| s.as_str());
+    let mut out = Vec::new();
+    for id in archive.keys(&obj) {
+        if have.contains(&id) {
+            continue;
+        }
+        let Some((Value::Object(ObjType::Map), c)) = archive.get(&obj, id.as_str())? else {
+            continue;
+        };
+        let status = read_str_at(archive, &c, "status", None)?;
+        if read_str_at(archive, &c, "mergedInto", None)?.is_some()
+            || status.is_some_and(|s| closed.contains(&s.as_str()))
+        {
+            continue;
+        }
+        if let Some(customer) = super::get_customer(archive, &id)?
+            && customer_is_open(customer.status, customer.merged_into.as_deref())
+        {
+            out.push(customer);
+        }
+    }
+    Ok(out)
+}
+
+/// The archive's record of each carried vehicle whose booking differs from what the
+/// working document held at `base` (the carry-over and earlier forwards).
+fn late_bookings(
+    archive: &AutoCommit,
+    working: &AutoCommit,
+    base: &[ChangeHash],
+) -> Result<Vec<Vehicle>> {
+    let vehicles = root_map(working, "site", "vehicles")?;
+    let mut out = Vec::new();
+    for v in super::list_vehicles(archive, None)? {
+        let Some((Value::Object(ObjType::Map), obj)) =
+            working.get_at(&vehicles, v.vin.as_str(), base)?
+        else {
+            continue;
+        };
+        let then = (
+            read_str_at(working, &obj, "status", Some(base))?,
+            read_str_at(working, &obj, "reservedFor", Some(base))?,
+            read_str_at(working, &obj, "soldTo", Some(base))?,
+        );
+        let late = (
+            Some(v.status.as_str().to_string()),
+            v.reserved_for.clone(),
+            v.sold_to.clone(),
+        );
+        if then != late {
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 /// The header's `carriedEvents` map (every carried-over document has one).

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
+use automerge::{
+    AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value,
+};
 
 use crate::schema::{
     ComplaintStatus, CustomerStatus, Millis, PartCount, SiteDocument, VehicleStatus,
@@ -273,12 +275,29 @@ pub fn combine_periods<'a>(
 /// A string at `obj[key]`, scalar or text (what a JavaScript writer may leave); `None`
 /// when absent, null or not a string.
 fn read_str<D: AmReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<String>> {
-    Ok(match doc.get(obj, key)? {
+    read_str_at(doc, obj, key, None)
+}
+
+/// [`read_str`] as the document was at `heads` (`None`: now).
+pub(super) fn read_str_at<D: AmReadDoc>(
+    doc: &D,
+    obj: &ObjId,
+    key: &str,
+    heads: Option<&[ChangeHash]>,
+) -> Result<Option<String>> {
+    let got = match heads {
+        Some(h) => doc.get_at(obj, key, h)?,
+        None => doc.get(obj, key)?,
+    };
+    Ok(match got {
         Some((Value::Scalar(s), _)) => match s.as_ref() {
             ScalarValue::Str(v) => Some(v.to_string()),
             _ => None,
         },
-        Some((Value::Object(ObjType::Text), t)) => Some(doc.text(&t)?),
+        Some((Value::Object(ObjType::Text), t)) => Some(match heads {
+            Some(h) => doc.text_at(&t, h)?,
+            None => doc.text(&t)?,
+        }),
         _ => None,
     })
 }
