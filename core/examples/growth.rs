@@ -19,6 +19,10 @@
 //! - **cold sync**: a new phone with an empty store syncing the working document: wall
 //!   time (both engines on one thread), bytes over the wire, round trips;
 //! - the document's saved size and changes.
+//!
+//! With `--period`, also the wall time of `domain::forward_late` of a late customer
+//! (and booking) from the last archive into the working document, writing and again
+//! with nothing left to write.
 
 use std::time::{Duration, Instant};
 
