@@ -20,15 +20,14 @@ use automerge::{AutoCommit, ChangeHash, ObjType, ROOT, ReadDoc as AmReadDoc, Val
 
 use crate::schema::{Customer, CustomerStatus, Millis, Vehicle};
 
-use super::periods::{CARRY_CUSTOMERS_PER_CHANGE, PERIOD_KEY, customer_is_open, read_str_at};
+use super::periods::{
+    CARRY_CUSTOMERS_PER_CHANGE, CARRY_MESSAGE, PERIOD_KEY, customer_is_open, read_str_at,
+};
 use super::{DomainError, Result, commit_write, root_map};
 
 /// Opening of every change [`forward_late`] writes: how a later run finds the forwards
 /// made before (their heads, with the carry-over's, are where its fork starts).
 pub const FORWARD_MESSAGE: &str = "late changes forward";
-
-/// Opening of the messages of the changes [`super::carry_over`] writes.
-const CARRY_MESSAGE: &str = "carry over ";
 
 /// What [`forward_late`] wrote into the working document.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

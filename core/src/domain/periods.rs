@@ -27,6 +27,10 @@ pub const PERIOD_KEY: &str = "period";
 /// a few hundred operations, so a change stays far below `SyncLimits::max_change_ops`.
 pub const CARRY_CUSTOMERS_PER_CHANGE: usize = 200;
 
+/// Opening of the message of every change [`carry_over`] writes: how
+/// `forward_late` finds where the carry-over ended in a working document's history.
+pub(super) const CARRY_MESSAGE: &str = "carry over ";
+
 /// What a working document says about its period: the month it starts with and, per
 /// carried customer, how many of its events were copied from the archive.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,7 +133,7 @@ pub fn carry_over(old: &AutoCommit, month: &str, now: Millis) -> Result<AutoComm
     let site_id = next.site.id.clone();
     commit_write(
         &mut doc,
-        format!("carry over site {site_id} into {month}"),
+        format!("{CARRY_MESSAGE}site {site_id} into {month}"),
         now,
         |doc| {
             autosurgeon::reconcile(doc, &next)?;
@@ -141,7 +145,7 @@ pub fn carry_over(old: &AutoCommit, month: &str, now: Millis) -> Result<AutoComm
         let obj = root_map(&doc, "site", "customers")?;
         commit_write(
             &mut doc,
-            format!("carry over {} customers of site {site_id}", chunk.len()),
+            format!("{CARRY_MESSAGE}{} customers of site {site_id}", chunk.len()),
             now,
             |doc| {
                 for (id, c) in chunk {
