@@ -28,6 +28,10 @@
 //! so that both see the same machine. `--observers N` connects N more phones that only
 //! follow the document: the relay then also forwards each change to them and hears
 //! their acknowledgements, which the per-change time includes.
+//!
+//! With `--period`, also the wall time of `domain::forward_late` of a late customer
+//! (and booking) from the last archive into the working document, writing and again
+//! with nothing left to write.
 
 use std::time::{Duration, Instant};
 
@@ -151,6 +155,8 @@ struct Showroom {
     /// Vehicles in stock.
     stock: Vec<String>,
     changes_written: u64,
+    /// The archive the last roll-over left (only with `--period`).
+    archive: Option<AutoCommit>,
 }
 
 fn actor(consultant: usize) -> ActorId {
@@ -175,6 +181,7 @@ impl Showroom {
             open: Vec::new(),
             stock: Vec::new(),
             changes_written: 0,
+            archive: None,
         }
     }
 
@@ -599,6 +606,61 @@ fn measure(s: &mut Showroom, months: u32, a: &Args, total_changes: u64) {
             r.cold_frames,
         );
     }
+    if let Some(archive) = &s.archive {
+        measure_forward(archive, &mut s.doc, &s.net);
+    }
+}
+
+/// What the relay runs after a late commit to the archive: `domain::forward_late` of a
+/// late customer with a reservation of a carried car into the working document as it is
+/// now (both documents already loaded; the relay also reads them from its engine).
+fn measure_forward(archive: &AutoCommit, working: &mut AutoCommit, net: &NetworkDocument) {
+    let mut late = archive.clone();
+    late.set_actor(ActorId::from(b"late-phone".to_vec()));
+    let at = domain::period_header(working)
+        .unwrap()
+        .map(|h| h.month)
+        .and_then(|m| m.parse::<dealersync_core::schema::Period>().ok())
+        .map_or(0, |p| p.range_millis().0 + 3_600_000);
+    let customer = NewCustomer {
+        id: "late-1".into(),
+        name: "迟到".into(),
+        phone: "13999990001".into(),
+        source: CustomerSource::WalkIn,
+        model_of_interest: None,
+        consultant: Some("cons00".into()),
+    };
+    domain::add_customer(&mut late, net, &customer, "cons00", at).unwrap();
+    let in_stock = |d: &AutoCommit| domain::list_vehicles(d, Some(VehicleStatus::InStock)).unwrap();
+    let now_in_stock = in_stock(working);
+    let carried = in_stock(archive);
+    if let Some(v) = carried
+        .iter()
+        .find(|v| now_in_stock.iter().any(|n| n.vin == v.vin))
+    {
+        let reserve = VehicleAction::Reserve {
+            customer: "late-1".into(),
+        };
+        domain::move_vehicle(&mut late, &v.vin, &reserve, "cons00", at).unwrap();
+    }
+    let mut w = working.fork();
+    let t = Instant::now();
+    let done = domain::forward_late(&late, &mut w, at).unwrap();
+    let first = t.elapsed();
+    let t = Instant::now();
+    let again = domain::forward_late(&late, &mut w, at).unwrap();
+    let second = t.elapsed();
+    assert!(!done.is_empty() && again.is_empty());
+    println!(
+        "           forward late: {:.0} ms writing {} customer(s) and {} vehicle(s), {:.0} ms \
+         when nothing is left to write (archive {} changes, working document {} changes)",
+        first.as_secs_f64() * 1e3,
+        done.customers.len(),
+        done.vehicles.len(),
+        second.as_secs_f64() * 1e3,
+        late.get_changes(&[]).len(),
+        w.get_changes(&[]).len(),
+    );
 }
 
 fn main() {
@@ -633,7 +695,8 @@ impl Showroom {
     /// customers and stock carried over, the rest left in the archive.
     fn roll_over(&mut self, now: Millis) {
         let month = dealersync_core::time::month_key(now);
-        self.doc = domain::carry_over(&self.doc, &month, now).unwrap();
+        let next = domain::carry_over(&self.doc, &month, now).unwrap();
+        self.archive = Some(std::mem::replace(&mut self.doc, next));
         self.changes_written += 1;
     }
 }

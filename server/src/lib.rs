@@ -37,6 +37,7 @@ pub mod downstreams;
 pub mod extensions;
 pub mod fairness;
 pub mod gate;
+pub mod late_forward;
 pub mod listener;
 pub mod peer_binding;
 pub mod registry;

@@ -29,7 +29,7 @@ use dealersync_server::tls::TlsFiles;
 use dealersync_server::trust::{self, TrustLink, TrustRefreshArgs};
 use dealersync_server::upstream::{self, UpstreamArgs, UpstreamConfig};
 use dealersync_server::ws::Limits;
-use dealersync_server::{backup, demo, documents, reports_api, telemetry};
+use dealersync_server::{backup, demo, documents, late_forward, reports_api, telemetry};
 
 #[derive(Parser)]
 #[command(
@@ -632,6 +632,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     Arc::new(RelayDocuments::new(relay.clone()));
                 let reports =
                     reports_api::start(auth.clone(), registry.clone(), &data_dir, relay, documents.clone());
+                late_forward::start(registry.clone(), relay, documents.clone());
                 let state = ApiState {
                     auth,
                     registry: registry.clone(),

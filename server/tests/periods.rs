@@ -1,17 +1,24 @@
 //! Monthly working documents through the relay (docs/growth.md): `archive --month`
 //! through a running relay's admin API carries a site over into a new document, names
 //! it in the network document and the registry, and the old document takes devices'
-//! late changes through its grace week, then serves reads only.
+//! late changes through its grace week, then serves reads only. What a late device
+//! writes there is forwarded into the working document by the relay.
 
 mod common;
 
 use automerge::ReadDoc;
 use common::{Client, Server, admin_token, run_bin};
+use dealersync_core::access::Role;
+use dealersync_core::conflicts::{self, ConflictKind};
 use dealersync_core::domain::{self, NewCustomer, PeriodLink};
+use dealersync_core::domain::{CheckDigitPolicy, Vin};
 use dealersync_core::protocol::DocumentId;
 use dealersync_core::protocol::wire::Message;
-use dealersync_core::schema::{CustomerSource, NetworkDocument, SiteDocument};
+use dealersync_core::schema::{
+    CustomerSource, NetworkDocument, SiteDocument, VehicleModel, VehicleStatus,
+};
 use dealersync_core::time::{next_month_key, now_ms};
+use dealersync_server::late_forward;
 use dealersync_server::registry::Registry;
 use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -27,6 +34,59 @@ fn customer(id: &str, phone: &str) -> NewCustomer {
     }
 }
 
+/// A relay serving showroom `sr-1` from `dir`: the site's first document, the relay,
+/// and a token of consultant wang's phone with its WebSocket URL.
+async fn showroom(dir: &std::path::Path) -> (DocumentId, Server, String, String) {
+    admin_token(dir);
+    let first: DocumentId = run_bin(
+        &[
+            "site",
+            "add",
+            "--id",
+            "sr-1",
+            "--name",
+            "一号展厅",
+            "--kind",
+            "showroom",
+            "--parent",
+            "hq",
+        ],
+        dir,
+    )
+    .trim()
+    .parse()
+    .unwrap();
+    let server = Server::start(dir, &[]).await;
+    let token = run_bin(
+        &[
+            "token",
+            "--role",
+            "consultant",
+            "--sub",
+            "wang",
+            "--site",
+            "sr-1",
+            "--device",
+            "phone",
+        ],
+        dir,
+    )
+    .trim()
+    .to_string();
+    let url = format!("{}?token={token}", server.ws_url_without_token());
+    (first, server, token, url)
+}
+
+/// Waits until the relay has every change the client made to `doc`.
+async fn acknowledged(client: &mut Client, doc: DocumentId, what: &str) {
+    client
+        .until(what, |c| {
+            let heads = c.heads(doc);
+            c.server_heads(doc) == heads
+        })
+        .await;
+}
+
 /// Adds a customer on the phone's copy of `doc` and waits until the relay has it.
 async fn add_and_wait(phone: &mut Client, doc: DocumentId, c: NewCustomer) {
     phone
@@ -34,12 +94,7 @@ async fn add_and_wait(phone: &mut Client, doc: DocumentId, c: NewCustomer) {
             domain::add_customer(d, &NetworkDocument::new(), &c, "wang", now_ms()).unwrap();
         })
         .await;
-    phone
-        .until("the relay acknowledges the customer", |p| {
-            let heads = p.heads(doc);
-            p.server_heads(doc) == heads
-        })
-        .await;
+    acknowledged(phone, doc, "the relay acknowledges the customer").await;
 }
 
 /// Opens `doc` on `client` and waits for the relay's copy.
@@ -70,41 +125,7 @@ fn archive(server: &Server, month: &str) -> String {
 #[tokio::test]
 async fn an_archive_takes_late_writes_through_its_grace_week_then_serves_reads_only() {
     let dir = tempfile::tempdir().unwrap();
-    admin_token(dir.path());
-    let first: DocumentId = run_bin(
-        &[
-            "site",
-            "add",
-            "--id",
-            "sr-1",
-            "--name",
-            "一号展厅",
-            "--kind",
-            "showroom",
-            "--parent",
-            "hq",
-        ],
-        dir.path(),
-    )
-    .trim()
-    .parse()
-    .unwrap();
-    let server = Server::start(dir.path(), &[]).await;
-    let token = run_bin(
-        &[
-            "token",
-            "--role",
-            "consultant",
-            "--sub",
-            "wang",
-            "--site",
-            "sr-1",
-            "--device",
-            "phone",
-        ],
-        dir.path(),
-    );
-    let url = format!("{}?token={}", server.ws_url_without_token(), token.trim());
+    let (first, server, token, url) = showroom(dir.path()).await;
     let mut phone = Client::connect(&url, "phone", Some("phone-store")).await;
     open(&mut phone, first).await;
     add_and_wait(&mut phone, first, customer("c-1", "13812340001")).await;
@@ -112,7 +133,7 @@ async fn an_archive_takes_late_writes_through_its_grace_week_then_serves_reads_o
     // Only admin carries sites over.
     let refused = reqwest::Client::new()
         .post(server.url("/api/admin/archive"))
-        .bearer_auth(token.trim())
+        .bearer_auth(&token)
         .json(&serde_json::json!({ "month": "2020-01" }))
         .send()
         .await
@@ -233,12 +254,7 @@ async fn an_archive_takes_late_writes_through_its_grace_week_then_serves_reads_o
             automerge::transaction::Transactable::put(d, automerge::ROOT, "note", 1).unwrap();
         })
         .await;
-    fresh
-        .until("the relay stores admin's correction", |c| {
-            let heads = c.heads(first);
-            c.server_heads(first) == heads
-        })
-        .await;
+    acknowledged(&mut fresh, first, "the relay stores admin's correction").await;
     assert!(fresh.errors.is_empty(), "{:?}", fresh.errors);
     assert!(
         fresh.docs[&first]
@@ -246,5 +262,160 @@ async fn an_archive_takes_late_writes_through_its_grace_week_then_serves_reads_o
             .get(automerge::ROOT, "note")
             .unwrap()
             .is_some()
+    );
+}
+
+/// A valid VIN with serial number `n`.
+fn vin(n: u32) -> String {
+    let mut s = format!("LSVAB2BR0NM{n:06}");
+    let c = domain::check_digit(&s);
+    s.replace_range(8..9, &c.to_string());
+    s
+}
+
+/// A network document whose catalogue has the cars' model.
+fn catalogue() -> NetworkDocument {
+    let mut net = NetworkDocument::new();
+    net.models.insert(
+        "SDN-A".into(),
+        VehicleModel {
+            code: "SDN-A".into(),
+            name: "轿车 A".into(),
+            trims: vec!["lux".into()],
+            cost: 12_000_000,
+            list_price: 15_000_000,
+        },
+    );
+    net
+}
+
+/// Sells `v` to `customer` on the client's copy of `doc` and waits until the relay
+/// has it.
+async fn sell_and_wait(client: &mut Client, doc: DocumentId, v: &str, customer: &str) {
+    let sale = domain::Sale {
+        customer: Some(customer.into()),
+        price: None,
+    };
+    client
+        .change(doc, |d| {
+            domain::sell_vehicle(
+                d,
+                &catalogue(),
+                v,
+                &sale,
+                "wang",
+                Role::Consultant,
+                now_ms(),
+            )
+            .unwrap();
+        })
+        .await;
+    acknowledged(client, doc, "the relay acknowledges the sale").await;
+}
+
+#[tokio::test]
+async fn late_customers_and_bookings_in_the_archive_reach_the_working_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, server, _, url) = showroom(dir.path()).await;
+
+    // The month before: two cars in stock, two customers.
+    let mut office = Client::connect(&server.ws_url(), "office", None).await;
+    open(&mut office, first).await;
+    office
+        .change(first, |d| {
+            for n in [1, 2] {
+                let car = domain::NewVehicle {
+                    vin: Vin::parse(&vin(n), CheckDigitPolicy::Enforce).unwrap(),
+                    model: "SDN-A".into(),
+                    trim: "lux".into(),
+                    colour: "白".into(),
+                    cost: None,
+                    list_price: None,
+                    status: VehicleStatus::InStock,
+                    eta: None,
+                };
+                domain::receive_vehicle(d, &catalogue(), &car, "li", now_ms()).unwrap();
+            }
+        })
+        .await;
+    acknowledged(&mut office, first, "the relay stores the cars").await;
+    let mut phone = Client::connect(&url, "phone", Some("phone-store")).await;
+    open(&mut phone, first).await;
+    add_and_wait(&mut phone, first, customer("c-1", "13812340001")).await;
+    add_and_wait(&mut phone, first, customer("c-2", "13812340002")).await;
+    phone
+        .until("the phone has the cars", |c| {
+            SiteDocument::read(&c.docs[&first].doc)
+                .unwrap()
+                .vehicles
+                .len()
+                == 2
+        })
+        .await;
+
+    // The carry-over, while the phone stays on the old document.
+    let next = next_month_key(now_ms());
+    archive(&server, &next);
+    let chain = Registry::open_in(dir.path())
+        .unwrap()
+        .chain("sr-1")
+        .unwrap();
+    let working = chain[1].document_id;
+    assert_eq!(chain[0].document_id, first);
+
+    // In the new month the office sells car 2 to c-2 ...
+    open(&mut office, working).await;
+    sell_and_wait(&mut office, working, &vin(2), "c-2").await;
+    // ... while the late phone, in the grace week, creates a customer in the archive,
+    // sells car 1 to c-1 and car 2 to its new customer.
+    add_and_wait(&mut phone, first, customer("c-9", "13812340009")).await;
+    sell_and_wait(&mut phone, first, &vin(1), "c-1").await;
+    sell_and_wait(&mut phone, first, &vin(2), "c-9").await;
+    assert!(phone.errors.is_empty(), "{:?}", phone.errors);
+
+    // A device on the working document sees all of it, and the double sale of car 2.
+    let mut reader = Client::connect(&server.ws_url(), "reader", None).await;
+    open(&mut reader, working).await;
+    reader
+        .until("the late work is forwarded", |c| {
+            let doc = &c.docs[&working].doc;
+            let site = SiteDocument::read(doc).unwrap();
+            let doubles = conflicts::detect(&[("sr-1", doc)])
+                .into_iter()
+                .filter(|k| k.kind == ConflictKind::DoubleBooking)
+                .count();
+            site.customers.contains_key("c-9")
+                && site.vehicles[vin(1).as_str()].sold_to.as_deref() == Some("c-1")
+                && doubles == 1
+        })
+        .await;
+    let site = SiteDocument::read(&reader.docs[&working].doc).unwrap();
+    assert_eq!(site.vehicles[vin(1).as_str()].status, VehicleStatus::Sold);
+    assert_eq!(
+        domain::period_header(&reader.docs[&working].doc)
+            .unwrap()
+            .unwrap()
+            .carried_events
+            .get("c-9"),
+        Some(
+            &SiteDocument::read(&phone.docs[&first].doc)
+                .unwrap()
+                .customers["c-9"]
+                .events
+                .len()
+        ),
+        "the late customer's events are counted once"
+    );
+
+    // Audited as the relay's own change.
+    let audit = Registry::open_in(dir.path())
+        .unwrap()
+        .audit(&working, 100)
+        .unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.user.as_deref() == Some(late_forward::FORWARD_AUTHOR)),
+        "{audit:?}"
     );
 }

@@ -11,6 +11,7 @@ use dealersync_cli::home::Home;
 use dealersync_cli::workspace::Workspace;
 use dealersync_core::time::{month_key, next_month_key, now_ms};
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 fn workspace(d: &Device) -> Workspace {
     Workspace::open(Home {
@@ -136,9 +137,20 @@ fn sync_follows_the_new_working_document_and_hands_in_offline_changes_to_the_arc
         ws.config.sites[0].archives.is_empty(),
         "the archive is handed in, so the phone stops syncing it"
     );
+    // The relay forwards the late customer into the working document (docs/growth.md,
+    // late changes forward): the phone's list of the new month shows it once a sync has
+    // brought the forward.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !names(&phone.json(&["customer", "list"])).contains(&"赵敏".to_string()) {
+        assert!(
+            Instant::now() < deadline,
+            "the late customer never reached the working document"
+        );
+        phone.ok(&["sync"]);
+    }
     assert_eq!(
         names(&phone.json(&["customer", "list"])),
-        vec!["张伟", "李四"]
+        vec!["张伟", "李四", "赵敏"]
     );
     // New work on the phone goes into the working document.
     phone.ok(&[
@@ -153,7 +165,7 @@ fn sync_follows_the_new_working_document_and_hands_in_offline_changes_to_the_arc
     desk.ok(&["sync"]);
     assert_eq!(
         names(&desk.json(&["customer", "list"])),
-        vec!["张伟", "李四", "钱七"]
+        vec!["张伟", "李四", "赵敏", "钱七"]
     );
 }
 

@@ -18,6 +18,7 @@ mod customers;
 mod discounts;
 mod documents;
 mod forecasts;
+mod forward;
 mod network;
 mod parts;
 mod periods;
@@ -48,6 +49,7 @@ pub use documents::{
     create_network_document, create_site_document, init_network_document, init_site_document,
 };
 pub use forecasts::{adjust_forecast, set_forecast};
+pub use forward::{FORWARD_MESSAGE, Forwarded, forward_late};
 pub use network::{
     DISCOUNT_ROLES, put_model, put_site, region_of, set_discount_limit, set_forecast_deadline,
     set_site_channel,

@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value};
+use automerge::{
+    AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc as AmReadDoc, ScalarValue, Value,
+};
 
 use crate::schema::{
     ComplaintStatus, CustomerStatus, Millis, PartCount, SiteDocument, VehicleStatus,
@@ -24,6 +26,10 @@ pub const PERIOD_KEY: &str = "period";
 /// Customers written per change at carry-over: a customer with a few dozen events is
 /// a few hundred operations, so a change stays far below `SyncLimits::max_change_ops`.
 pub const CARRY_CUSTOMERS_PER_CHANGE: usize = 200;
+
+/// Opening of the message of every change [`carry_over`] writes: how
+/// `forward_late` finds where the carry-over ended in a working document's history.
+pub(super) const CARRY_MESSAGE: &str = "carry over ";
 
 /// What a working document says about its period: the month it starts with and, per
 /// carried customer, how many of its events were copied from the archive.
@@ -127,7 +133,7 @@ pub fn carry_over(old: &AutoCommit, month: &str, now: Millis) -> Result<AutoComm
     let site_id = next.site.id.clone();
     commit_write(
         &mut doc,
-        format!("carry over site {site_id} into {month}"),
+        format!("{CARRY_MESSAGE}site {site_id} into {month}"),
         now,
         |doc| {
             autosurgeon::reconcile(doc, &next)?;
@@ -139,7 +145,7 @@ pub fn carry_over(old: &AutoCommit, month: &str, now: Millis) -> Result<AutoComm
         let obj = root_map(&doc, "site", "customers")?;
         commit_write(
             &mut doc,
-            format!("carry over {} customers of site {site_id}", chunk.len()),
+            format!("{CARRY_MESSAGE}{} customers of site {site_id}", chunk.len()),
             now,
             |doc| {
                 for (id, c) in chunk {
@@ -273,12 +279,29 @@ pub fn combine_periods<'a>(
 /// A string at `obj[key]`, scalar or text (what a JavaScript writer may leave); `None`
 /// when absent, null or not a string.
 fn read_str<D: AmReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<String>> {
-    Ok(match doc.get(obj, key)? {
+    read_str_at(doc, obj, key, None)
+}
+
+/// [`read_str`] as the document was at `heads` (`None`: now).
+pub(super) fn read_str_at<D: AmReadDoc>(
+    doc: &D,
+    obj: &ObjId,
+    key: &str,
+    heads: Option<&[ChangeHash]>,
+) -> Result<Option<String>> {
+    let got = match heads {
+        Some(h) => doc.get_at(obj, key, h)?,
+        None => doc.get(obj, key)?,
+    };
+    Ok(match got {
         Some((Value::Scalar(s), _)) => match s.as_ref() {
             ScalarValue::Str(v) => Some(v.to_string()),
             _ => None,
         },
-        Some((Value::Object(ObjType::Text), t)) => Some(doc.text(&t)?),
+        Some((Value::Object(ObjType::Text), t)) => Some(match heads {
+            Some(h) => doc.text_at(&t, h)?,
+            None => doc.text(&t)?,
+        }),
         _ => None,
     })
 }
